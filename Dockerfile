@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Build: compile TypeScript with the dev dependencies.
+FROM node:24-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# Runtime: production dependencies and the compiled output only, as a non-root user.
+FROM node:24-slim
+ENV NODE_ENV=production \
+    GATEWAY_CONFIG=/app/config/gateway.yaml \
+    PORT=8787
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY config ./config
+COPY policies ./policies
+RUN mkdir -p /app/data && chown -R node:node /app/data
+USER node
+# Mount your own config over /app/config (and keep /app/data on a volume for the audit trail).
+VOLUME ["/app/config", "/app/data"]
+EXPOSE 8787
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "bin/lanegate.mjs", "serve"]

@@ -1,0 +1,164 @@
+// The gateway's public API is OpenAI's. These schemas check what the gateway
+// itself relies on and let every other field through untouched, so new
+// OpenAI parameters keep working without a release.
+import { z } from 'zod';
+
+const MAX_OUTPUT_TOKENS = 1_000_000;
+
+const textPart = z.looseObject({ type: z.literal('text'), text: z.string() });
+const imagePart = z.looseObject({
+  type: z.literal('image_url'),
+  image_url: z.looseObject({ url: z.string().min(1), detail: z.string().optional() }),
+});
+const otherPart = z.looseObject({ type: z.string().min(1) });
+const contentPart = z.union([textPart, imagePart, otherPart]);
+
+const toolCall = z.looseObject({
+  id: z.string().min(1),
+  type: z.literal('function'),
+  function: z.looseObject({ name: z.string().min(1), arguments: z.string() }),
+});
+
+const message = z.looseObject({
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  name: z.string().optional(),
+  tool_calls: z.array(toolCall).optional(),
+  tool_call_id: z.string().optional(),
+});
+
+const tool = z.looseObject({
+  type: z.literal('function'),
+  function: z.looseObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'tool names are 1-64 letters, digits, "_" or "-"'),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+const responseFormat = z.union([
+  z.looseObject({ type: z.literal('text') }),
+  z.looseObject({ type: z.literal('json_object') }),
+  z.looseObject({
+    type: z.literal('json_schema'),
+    json_schema: z.looseObject({ name: z.string().min(1), schema: z.record(z.string(), z.unknown()).optional() }),
+  }),
+]);
+
+const modelName = z.string().min(1, 'model must not be empty').max(256);
+
+export const chatRequestSchema = z.looseObject({
+  model: modelName,
+  messages: z.array(message).min(1, 'messages must hold at least one message'),
+  stream: z.boolean().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
+  max_tokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).nullable().optional(),
+  max_completion_tokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  user: z.string().max(256).optional(),
+  tools: z.array(tool).max(128).optional(),
+  tool_choice: z
+    .union([
+      z.enum(['none', 'auto', 'required']),
+      z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string() }) }),
+    ])
+    .optional(),
+  response_format: responseFormat.optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+});
+
+export const embeddingsRequestSchema = z.looseObject({
+  model: modelName,
+  input: z.union([
+    z.string(),
+    z.array(z.string()).min(1, 'input must not be an empty array').max(2048),
+    z.array(z.number().int()).min(1),
+    z.array(z.array(z.number().int()).min(1)).min(1).max(2048),
+  ]),
+  encoding_format: z.enum(['float', 'base64']).optional(),
+  dimensions: z.number().int().min(1).max(65_536).optional(),
+  user: z.string().max(256).optional(),
+});
+
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+export type ChatMessage = z.infer<typeof message>;
+export type ContentPart = z.infer<typeof contentPart>;
+export type ToolDefinition = z.infer<typeof tool>;
+export type EmbeddingsRequest = z.infer<typeof embeddingsRequestSchema>;
+
+// ---- responses (what adapters produce) ----
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number; [k: string]: unknown };
+  completion_tokens_details?: Record<string, unknown>;
+}
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface ChatChoice {
+  index: number;
+  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal?: string | null; [k: string]: unknown };
+  finish_reason: string | null;
+  logprobs?: unknown;
+  [k: string]: unknown;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: ChatChoice[];
+  usage?: Usage;
+  system_fingerprint?: string | null;
+  [k: string]: unknown;
+}
+
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function?: { name?: string; arguments?: string };
+}
+
+export interface ChatChunkChoice {
+  index: number;
+  delta: { role?: 'assistant'; content?: string | null; tool_calls?: ToolCallDelta[]; refusal?: string | null; [k: string]: unknown };
+  finish_reason: string | null;
+  logprobs?: unknown;
+  [k: string]: unknown;
+}
+
+export interface ChatChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: ChatChunkChoice[];
+  usage?: Usage | null;
+  [k: string]: unknown;
+}
+
+export interface Embedding {
+  object: 'embedding';
+  index: number;
+  embedding: number[] | string;
+}
+
+export interface EmbeddingsResponse {
+  object: 'list';
+  data: Embedding[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}

@@ -1,0 +1,48 @@
+// One audit record per request. Version 1 is the minimal record; bodies come
+// with the lanes that decide how much of them may be kept.
+import type { RequestContext } from '../pipeline/context.js';
+
+export const AUDIT_RECORD_VERSION = 1;
+
+export interface AuditRecord {
+  v: number;
+  id: string;
+  time: string;
+  endpoint: string;
+  key_id: string | null;
+  app: string | null;
+  team: string | null;
+  model: string | null;
+  deployment: string | null;
+  provider: string | null;
+  stream: boolean;
+  status: number;
+  error_code: string | null;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  attempts: RequestContext['attempts'];
+  timings: { first_byte_ms: number | null; total_ms: number | null };
+  client_disconnected: boolean;
+}
+
+export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolean): AuditRecord {
+  const u = ctx.usage;
+  return {
+    v: AUDIT_RECORD_VERSION,
+    id: ctx.id,
+    time: new Date(ctx.time).toISOString(),
+    endpoint: ctx.endpoint,
+    key_id: ctx.key?.id ?? null,
+    app: ctx.key?.app ?? null,
+    team: ctx.key?.team ?? null,
+    model: ctx.requestedModel ?? null,
+    deployment: ctx.deployment?.id ?? null,
+    provider: ctx.deployment?.providerName ?? null,
+    stream: ctx.stream,
+    status: ctx.status ?? 0,
+    error_code: ctx.error?.code ?? null,
+    usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null,
+    attempts: ctx.attempts,
+    timings: { first_byte_ms: ctx.timings.firstByteMs ?? null, total_ms: ctx.timings.totalMs ?? null },
+    client_disconnected: clientDisconnected,
+  };
+}

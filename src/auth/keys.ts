@@ -1,0 +1,47 @@
+// Virtual API keys. Config holds only sha256 digests; a presented key is
+// hashed and compared in constant time, so neither the config nor the timing
+// of a comparison gives a key away.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CompiledConfig, KeyInfo } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** The key from `Authorization: Bearer ...`, or `api-key` as Azure clients send it. */
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers.authorization;
+  if (auth) {
+    if (auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim() || undefined;
+    return undefined;
+  }
+  const apiKey = headers['api-key'];
+  return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
+}
+
+const MISSING = 'Missing API key. Send it as "Authorization: Bearer <key>".';
+const INVALID = 'Invalid API key. Check the key you were given for this gateway.';
+
+export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHeaders): KeyInfo {
+  if (config.auth.mode === 'none') return config.auth.anonymous;
+  const key = presentedKey(headers);
+  if (!key) throw new GatewayError('invalid_api_key', MISSING);
+  if (key.length > 512) throw new GatewayError('invalid_api_key', INVALID);
+  const digest = createHash('sha256').update(key, 'utf8').digest();
+  const entry = config.keysByHash.get(digest.toString('hex'));
+  if (!entry || !timingSafeEqual(entry.digest, digest)) throw new GatewayError('invalid_api_key', INVALID);
+  return entry.key;
+}
+
+export function authenticateAdmin(config: CompiledConfig, headers: IncomingHttpHeaders): void {
+  const expected = config.auth.adminKeyHash;
+  if (!expected) {
+    throw new GatewayError('permission_denied', 'The admin API is disabled. Set auth.admin_key_sha256 in the gateway config to enable it.');
+  }
+  const key = presentedKey(headers);
+  if (!key) throw new GatewayError('invalid_api_key', 'Missing admin key. Send it as "Authorization: Bearer <admin key>".');
+  const digest = createHash('sha256').update(key, 'utf8').digest();
+  if (!timingSafeEqual(expected, digest)) throw new GatewayError('invalid_api_key', 'Invalid admin key.');
+}

@@ -1,0 +1,115 @@
+// Turns a validated config into plain lookups built once per load. A reload
+// compiles a new CompiledConfig and swaps one reference; requests in flight
+// keep the one they started with.
+import { createAnthropicAdapter } from '../providers/anthropic/index.js';
+import type { HttpClients } from '../providers/http.js';
+import { createMockAdapter } from '../providers/mock/index.js';
+import { createOpenAIAdapter } from '../providers/openai/index.js';
+import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import type { GatewayConfig, ProviderConfig } from './schema.js';
+
+export interface KeyInfo {
+  id: string;
+  app: string;
+  team: string;
+  /** undefined: every model. */
+  models: ReadonlySet<string> | undefined;
+}
+
+export interface CompiledModel {
+  name: string;
+  type: 'chat' | 'embedding';
+  description: string | undefined;
+  /** Enabled deployments in order of preference: the fallback chain. */
+  deployments: Deployment[];
+}
+
+export interface CompiledConfig {
+  file: string;
+  loadedAt: Date;
+  raw: GatewayConfig;
+  server: GatewayConfig['server'];
+  logging: GatewayConfig['logging'];
+  audit: GatewayConfig['audit'];
+  auth: { mode: 'keys' | 'none'; adminKeyHash: Buffer | undefined; anonymous: KeyInfo };
+  /** sha256 hex of the key -> the key's identity and the raw digest to compare. */
+  keysByHash: ReadonlyMap<string, { key: KeyInfo; digest: Buffer }>;
+  models: ReadonlyMap<string, CompiledModel>;
+  /** Models configured but with no enabled deployment (no provider credentials). */
+  unavailableModels: ReadonlyMap<string, string[]>;
+  adapters: ReadonlyMap<string, ProviderAdapter>;
+  disabledProviders: string[];
+}
+
+export function isProviderEnabled(provider: ProviderConfig): boolean {
+  if (provider.type === 'mock') return true;
+  return !provider.requires_key || provider.api_key.length > 0;
+}
+
+export function compileConfig(config: GatewayConfig, file: string, clients: HttpClients): CompiledConfig {
+  const adapters = new Map<string, ProviderAdapter>();
+  const disabledProviders: string[] = [];
+  for (const [name, provider] of Object.entries(config.providers)) {
+    if (!isProviderEnabled(provider)) {
+      disabledProviders.push(name);
+      continue;
+    }
+    adapters.set(name, createAdapter(name, provider, clients));
+  }
+
+  const models = new Map<string, CompiledModel>();
+  const unavailableModels = new Map<string, string[]>();
+  for (const [name, model] of Object.entries(config.models)) {
+    const deployments: Deployment[] = [];
+    const enabled = model.deployments.filter((d) => adapters.has(d.provider));
+    const active = enabled.some((d) => !d.standby) ? enabled.filter((d) => !d.standby) : enabled;
+    for (const d of active) {
+      deployments.push({
+        id: `${d.provider}/${d.model}`,
+        providerName: d.provider,
+        provider: config.providers[d.provider]!,
+        model: d.model,
+        params: d.params,
+        weight: d.weight,
+      });
+    }
+    if (deployments.length === 0) unavailableModels.set(name, [...new Set(model.deployments.map((d) => d.provider))]);
+    else models.set(name, { name, type: model.type, description: model.description, deployments });
+  }
+
+  const keysByHash = new Map<string, { key: KeyInfo; digest: Buffer }>();
+  for (const k of config.keys) {
+    const key: KeyInfo = { id: k.id, app: k.app, team: k.team, models: k.models.includes('*') ? undefined : new Set(k.models) };
+    keysByHash.set(k.sha256, { key, digest: Buffer.from(k.sha256, 'hex') });
+  }
+
+  return {
+    file,
+    loadedAt: new Date(),
+    raw: config,
+    server: config.server,
+    logging: config.logging,
+    audit: config.audit,
+    auth: {
+      mode: config.auth.mode,
+      adminKeyHash: config.auth.admin_key_sha256 ? Buffer.from(config.auth.admin_key_sha256, 'hex') : undefined,
+      anonymous: { id: 'anonymous', app: config.auth.anonymous.app, team: config.auth.anonymous.team, models: undefined },
+    },
+    keysByHash,
+    models,
+    unavailableModels,
+    adapters,
+    disabledProviders,
+  };
+}
+
+function createAdapter(name: string, provider: ProviderConfig, clients: HttpClients): ProviderAdapter {
+  switch (provider.type) {
+    case 'openai':
+      return createOpenAIAdapter(name, provider, clients);
+    case 'anthropic':
+      return createAnthropicAdapter(name, provider, clients);
+    case 'mock':
+      return createMockAdapter(name, provider);
+  }
+}

@@ -1,0 +1,137 @@
+// Reads config/gateway.yaml, fills in ${ENV} references, validates it and
+// reports every problem at once, each naming the file, the path and what was
+// expected.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { formatIssuePath } from '../errors.js';
+import { gatewayConfigSchema, type GatewayConfig } from './schema.js';
+
+export interface ConfigProblem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  ${p.file}: ${p.path || '(root)'}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadedConfig {
+  file: string;
+  dir: string;
+  config: GatewayConfig;
+}
+
+export function resolveConfigPath(argv: string[], env: NodeJS.ProcessEnv): string {
+  const i = argv.indexOf('--config');
+  const fromArg = i >= 0 ? argv[i + 1] : undefined;
+  return path.resolve(fromArg ?? env.GATEWAY_CONFIG ?? 'config/gateway.yaml');
+}
+
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+  }
+  const config = parseGatewayConfig(text, file, env);
+  return { file, dir: path.dirname(file), config };
+}
+
+export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })));
+  }
+  const problems: ConfigProblem[] = [];
+  const raw = interpolateEnv(doc.toJS(), env, '', (p, message) => problems.push({ file, path: p, message }));
+  const parsed = gatewayConfigSchema.safeParse(raw);
+  if (!parsed.success) problems.push(...zodProblems(file, parsed.error));
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = parsed.data as GatewayConfig;
+  problems.push(...crossCheck(file, config));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+export function zodProblems(file: string, error: z.ZodError): ConfigProblem[] {
+  return error.issues.map((issue) => ({ file, path: formatIssuePath(issue.path), message: issue.message }));
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+// Interpolation runs on parsed string values, not on the YAML text, so an
+// environment value can never inject YAML structure.
+function interpolateEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  at: string,
+  report: (path: string, message: string) => void,
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    return value.replace(ENV_REF, (_m, varName: string, fallback: string | undefined) => {
+      const v = env[varName];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      report(at, `environment variable ${varName} is not set (write \${${varName}:-} to make it optional)`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, `${at}[${i}]`, report));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, env, at ? `${at}.${k}` : k, report);
+    return out;
+  }
+  return value;
+}
+
+function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (p: string, message: string) => problems.push({ file, path: p, message });
+
+  for (const [modelName, model] of Object.entries(config.models)) {
+    model.deployments.forEach((d, i) => {
+      const provider = config.providers[d.provider];
+      if (!provider) {
+        add(`models.${modelName}.deployments[${i}].provider`, `unknown provider "${d.provider}" (defined: ${Object.keys(config.providers).join(', ')})`);
+      } else if (model.type === 'embedding' && provider.type === 'anthropic') {
+        add(`models.${modelName}.deployments[${i}].provider`, 'anthropic has no embeddings API; use an openai or mock provider');
+      }
+    });
+  }
+  for (const [providerName, provider] of Object.entries(config.providers)) {
+    if (provider.type === 'openai' && provider.api_style === 'azure' && !provider.api_version) {
+      add(`providers.${providerName}.api_version`, 'Azure-style providers need an api_version, e.g. "2024-10-21"');
+    }
+  }
+
+  const ids = new Set<string>();
+  const hashes = new Set<string>();
+  config.keys.forEach((key, i) => {
+    if (ids.has(key.id)) add(`keys[${i}].id`, `duplicate key id "${key.id}"`);
+    if (hashes.has(key.sha256)) add(`keys[${i}].sha256`, 'the same key hash appears twice');
+    if (key.sha256 === config.auth.admin_key_sha256) add(`keys[${i}].sha256`, 'an app key must not also be the admin key');
+    ids.add(key.id);
+    hashes.add(key.sha256);
+    key.models.forEach((m, j) => {
+      if (m !== '*' && !config.models[m]) add(`keys[${i}].models[${j}]`, `unknown model "${m}"`);
+    });
+  });
+  if (config.auth.mode === 'keys' && config.keys.length === 0) {
+    add('keys', 'auth.mode is "keys" but no keys are defined (add one, or set auth.mode: none for local development)');
+  }
+  return problems;
+}

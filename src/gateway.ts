@@ -1,0 +1,115 @@
+// Assembles a running gateway: config, providers, telemetry, audit and the
+// HTTP server, and takes it down again gracefully.
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import type { DestinationStream } from 'pino';
+import { createFileSink, createNullSink, type AuditSink } from './audit/file-sink.js';
+import { compileConfig, type CompiledConfig } from './config/compile.js';
+import { loadConfig } from './config/load.js';
+import { createHttpClients } from './providers/http.js';
+import { createApp } from './server/app.js';
+import type { GatewayState } from './server/state.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { createMetrics, type Metrics } from './telemetry/metrics.js';
+
+export interface StartOptions {
+  configFile: string;
+  env?: NodeJS.ProcessEnv;
+  /** Overrides the config's port (0 picks a free one). */
+  port?: number;
+  host?: string;
+  logDestination?: DestinationStream;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly server: ServerType;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly audit: AuditSink;
+  config(): CompiledConfig;
+  /** Stops accepting, lets in-flight requests finish up to the grace period, flushes the audit. */
+  shutdown(): Promise<void>;
+}
+
+export async function startGateway(options: StartOptions): Promise<Gateway> {
+  const env = options.env ?? process.env;
+  const loaded = await loadConfig(options.configFile, env);
+  const clients = createHttpClients();
+  let current = compileConfig(loaded.config, loaded.file, clients);
+
+  const logger = createLogger({ level: current.logging.level, destination: options.logDestination });
+  const metrics = createMetrics();
+  const audit =
+    current.audit.sink === 'file'
+      ? createFileSink({ dir: current.audit.dir, queueSize: current.audit.queue_size, metrics, logger })
+      : createNullSink();
+
+  let idleWaiters: Array<() => void> = [];
+  const state: GatewayState = {
+    config: () => current,
+    metrics,
+    logger,
+    audit,
+    inflight: 0,
+    shuttingDown: false,
+    onIdle() {
+      if (state.inflight > 0) return;
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    },
+  };
+
+  const app = createApp(state);
+  const host = options.host ?? current.server.host;
+  const port = options.port ?? current.server.port;
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
+    s.once('error', reject);
+  });
+  if ('requestTimeout' in server) {
+    // Our own body timer answers 408 first; these are the socket-level backstops.
+    server.headersTimeout = 30_000;
+    server.requestTimeout = current.server.body_timeout_ms + 5_000;
+  }
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  if (current.auth.mode === 'none') logger.warn('auth.mode is "none": every request is accepted without a key. Use this for local development only.');
+  for (const name of current.disabledProviders) logger.info({ provider: name }, 'provider disabled: no API key configured');
+  logger.info({ port: address.port, config: loaded.file, models: [...current.models.keys()] }, 'lanegate listening');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost === '0.0.0.0' || urlHost === '[::]' ? '127.0.0.1' : urlHost}:${address.port}`,
+    port: address.port,
+    server,
+    logger,
+    metrics,
+    audit,
+    config: () => current,
+    shutdown() {
+      stopping ??= (async () => {
+        state.shuttingDown = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        const grace = current.server.shutdown_grace_ms;
+        if (state.inflight > 0) {
+          await Promise.race([
+            new Promise<void>((resolve) => idleWaiters.push(resolve)),
+            new Promise<void>((resolve) => setTimeout(resolve, grace).unref()),
+          ]);
+        }
+        if ('closeAllConnections' in server) server.closeAllConnections();
+        await closed;
+        await audit.close();
+        await clients.close();
+        logger.info('lanegate stopped');
+        logger.flush?.();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,34 @@
+// `lanegate serve`: start the gateway and stop it gracefully on SIGTERM/SIGINT.
+import { ConfigError, resolveConfigPath } from './config/load.js';
+import { startGateway } from './gateway.js';
+
+export async function serveCommand(argv: string[]): Promise<void> {
+  const configFile = resolveConfigPath(argv, process.env);
+  const port = process.env.PORT ? Number(process.env.PORT) : undefined;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    console.error(`PORT must be a port number, got "${process.env.PORT}"`);
+    process.exit(1);
+  }
+  let gateway;
+  try {
+    gateway = await startGateway({ configFile, port });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const stop = (signal: string) => {
+    gateway.logger.info({ signal }, 'shutting down');
+    gateway.shutdown().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

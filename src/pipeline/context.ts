@@ -1,0 +1,90 @@
+// The one object a request carries through the pipeline. Stages enrich it;
+// the server and the audit read it when the request is over.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/schemas.js';
+import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
+import type { GatewayError, UpstreamErrorClass } from '../errors.js';
+import type { Deployment } from '../providers/types.js';
+
+export type Endpoint = 'chat' | 'embeddings';
+
+export interface Attempt {
+  deployment: string;
+  provider: string;
+  /** Upstream HTTP status, when one came back. */
+  status?: number;
+  errorClass?: UpstreamErrorClass;
+  code?: string;
+  latencyMs: number;
+}
+
+export interface RequestEvent {
+  stage: string;
+  [detail: string]: unknown;
+}
+
+export interface RequestContext {
+  readonly id: string;
+  readonly endpoint: Endpoint;
+  /** The config this request started with; a reload does not change it. */
+  readonly config: CompiledConfig;
+  /** Wall-clock start, for records. */
+  readonly time: number;
+  /** Monotonic start (performance.now()), for durations. */
+  readonly startedAt: number;
+  readonly headers: IncomingHttpHeaders;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+  /** Reads and parses the JSON body; supplied by the server. */
+  readonly readBody: () => Promise<unknown>;
+
+  key?: KeyInfo;
+  chat?: ChatRequest;
+  embeddings?: EmbeddingsRequest;
+  stream: boolean;
+  /** The model name the app asked for. */
+  requestedModel?: string;
+  model?: CompiledModel;
+  /** Deployments to try, in order. */
+  candidates: Deployment[];
+  /** The deployment that answered. */
+  deployment?: Deployment;
+  attempts: Attempt[];
+  usage?: Usage;
+  timings: { firstByteMs?: number; totalMs?: number };
+  events: RequestEvent[];
+  /** Headers stages want on the response. */
+  responseHeaders: Record<string, string>;
+  status?: number;
+  error?: GatewayError;
+}
+
+export type Reply =
+  | { kind: 'json'; status: number; body: unknown }
+  | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
+
+/** A stage enriches the context, ends the request with a reply, or throws a GatewayError. */
+export type Stage = (ctx: RequestContext) => void | Reply | Promise<void | Reply>;
+
+export interface NewContext {
+  id: string;
+  endpoint: Endpoint;
+  config: CompiledConfig;
+  headers: IncomingHttpHeaders;
+  signal: AbortSignal;
+  readBody: () => Promise<unknown>;
+}
+
+export function createContext(init: NewContext): RequestContext {
+  return {
+    ...init,
+    time: Date.now(),
+    startedAt: performance.now(),
+    stream: false,
+    candidates: [],
+    attempts: [],
+    timings: {},
+    events: [],
+    responseHeaders: {},
+  };
+}

@@ -1,0 +1,52 @@
+// Everything that happens once a request is over: metrics, the audit record
+// and the access log line. It runs after the response has been sent.
+import { buildAuditRecord } from '../audit/record.js';
+import type { AuditSink } from '../audit/file-sink.js';
+import type { Logger } from '../telemetry/logger.js';
+import { type Metrics, statusClass } from '../telemetry/metrics.js';
+import type { RequestContext } from './context.js';
+
+export interface FinishDeps {
+  metrics: Metrics;
+  audit: AuditSink;
+  logger: Logger;
+}
+
+export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisconnected: boolean): void {
+  const { metrics, audit, logger } = deps;
+  const totalMs = performance.now() - ctx.startedAt;
+  ctx.timings.totalMs = Math.round(totalMs * 1000) / 1000;
+  const status = ctx.status ?? 0;
+  const cls = clientDisconnected && !ctx.error ? 'aborted' : statusClass(status);
+  const model = ctx.model?.name ?? 'unknown';
+  const provider = ctx.deployment?.providerName ?? 'none';
+
+  metrics.requests.labels(ctx.endpoint, model, provider, cls).inc();
+  metrics.duration.labels(ctx.endpoint, model, cls).observe(totalMs / 1000);
+  if (ctx.stream && ctx.timings.firstByteMs !== undefined) metrics.timeToFirstToken.labels(model, provider).observe(ctx.timings.firstByteMs / 1000);
+  for (const a of ctx.attempts) metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
+  if (ctx.usage && ctx.key) {
+    metrics.tokens.labels('input', model, ctx.key.team).inc(ctx.usage.prompt_tokens);
+    if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team).inc(ctx.usage.completion_tokens);
+  }
+
+  audit.write(buildAuditRecord(ctx, clientDisconnected));
+
+  if (ctx.config.logging.access_log) {
+    logger.info(
+      {
+        requestId: ctx.id,
+        endpoint: ctx.endpoint,
+        key: ctx.key?.id,
+        model: ctx.requestedModel,
+        deployment: ctx.deployment?.id,
+        stream: ctx.stream,
+        status,
+        code: ctx.error?.code,
+        ms: ctx.timings.totalMs,
+        ...(clientDisconnected ? { clientDisconnected } : {}),
+      },
+      'request',
+    );
+  }
+}

@@ -1,0 +1,74 @@
+// Anthropic's Messages API behind the OpenAI-shaped ProviderAdapter.
+import type { Dispatcher } from 'undici';
+import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
+import { GatewayError } from '../../errors.js';
+import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from '../errors.js';
+import type { HttpClients } from '../http.js';
+import type { Deployment, ProviderAdapter } from '../types.js';
+import { buildMessagesRequest, type AnthropicProvider, type UpstreamRequest } from './request.js';
+import { readMessage } from './response.js';
+import { readMessageStream } from './stream.js';
+
+export type { AnthropicProvider as AnthropicProviderConfig } from './request.js';
+
+export function createAnthropicAdapter(name: string, provider: AnthropicProvider, clients: HttpClients): ProviderAdapter {
+  const pool = clients.pool(new URL(provider.base_url).origin, {
+    connections: provider.connections,
+    connectTimeoutMs: provider.timeouts.connect_ms,
+  });
+  const { first_byte_ms: firstByteMs, total_ms: totalMs } = provider.timeouts;
+
+  async function send(up: UpstreamRequest, signal: AbortSignal, stream: boolean): Promise<Dispatcher.ResponseData> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await pool.request({
+        path: up.path,
+        method: 'POST',
+        headers: up.headers,
+        body: up.body,
+        signal,
+        // A non-streamed answer's headers come only once it is generated.
+        headersTimeout: stream ? firstByteMs : totalMs,
+        bodyTimeout: firstByteMs,
+      });
+    } catch (err) {
+      throw upstreamTransportError(name, err, signal);
+    }
+    if (res.statusCode >= 400) {
+      res.body.dump().catch(() => {});
+      throw upstreamStatusError(name, res.statusCode, res.headers);
+    }
+    return res;
+  }
+
+  async function readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
+    try {
+      return await res.body.json();
+    } catch (err) {
+      if (err instanceof SyntaxError) throw upstreamProtocolError(name, 'a body that is not JSON');
+      throw upstreamTransportError(name, err, signal);
+    }
+  }
+
+  return {
+    async chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal) {
+      const res = await send(buildMessagesRequest(provider, request, deployment, false), signal, false);
+      return readMessage(name, await readJson(res, signal), request);
+    },
+
+    async *chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncGenerator<ChatChunk> {
+      const res = await send(buildMessagesRequest(provider, request, deployment, true), signal, true);
+      try {
+        yield* readMessageStream(name, res.body, request);
+      } catch (err) {
+        throw upstreamTransportError(name, err, signal);
+      } finally {
+        if (!res.body.destroyed) res.body.destroy();
+      }
+    },
+
+    async embed() {
+      throw new GatewayError('invalid_request', 'Anthropic has no embeddings API; route this model to an openai or mock provider.', { param: 'model' });
+    },
+  };
+}

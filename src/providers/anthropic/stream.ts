@@ -1,0 +1,143 @@
+// Anthropic's typed stream events as OpenAI chat.completion.chunk objects.
+// Anthropic numbers content blocks across text and tools alike; OpenAI numbers
+// tool calls alone, so each tool_use block gets the next tool index.
+import type { ChatChunk, ChatChunkChoice, ChatRequest } from '../../api/schemas.js';
+import { GatewayError } from '../../errors.js';
+import { upstreamProtocolError } from '../errors.js';
+import { parseSse } from '../sse.js';
+import { countUsage } from '../usage.js';
+import { finishReason, hasUsage, translateUsage, type AnthropicUsage } from './response.js';
+
+interface StreamEvent {
+  type?: string;
+  message?: { id?: unknown; model?: unknown; usage?: AnthropicUsage };
+  index?: unknown;
+  content_block?: { type?: string; text?: unknown; id?: unknown; name?: unknown };
+  delta?: { type?: string; text?: unknown; partial_json?: unknown; stop_reason?: string | null };
+  usage?: AnthropicUsage;
+  error?: { type?: unknown };
+}
+
+const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
+
+export async function* readMessageStream(
+  provider: string,
+  body: AsyncIterable<Buffer | Uint8Array | string>,
+  request: ChatRequest,
+): AsyncGenerator<ChatChunk> {
+  let id = '';
+  let model = request.model;
+  const created = Math.floor(Date.now() / 1000);
+  const usage: AnthropicUsage = {};
+  const toolIndex = new Map<number, number>();
+  let text = '';
+  let started = false;
+  let finished = false;
+  let stopped = false;
+
+  const chunk = (delta: ChatChunkChoice['delta'], finish: string | null = null): ChatChunk => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+  });
+
+  for await (const sse of parseSse(body)) {
+    const event = parseEvent(provider, sse.data);
+    const type = event.type ?? sse.event;
+    if (type === 'ping') continue;
+    if (type === 'error') throw streamError(provider, event);
+    if (type === 'message_start') {
+      if (started) throw upstreamProtocolError(provider, 'a second message_start in one stream');
+      const message = event.message;
+      if (!message || typeof message.id !== 'string') throw upstreamProtocolError(provider, 'a message_start without a message id');
+      id = `chatcmpl-${message.id}`;
+      if (typeof message.model === 'string') model = message.model;
+      mergeUsage(usage, message.usage);
+      started = true;
+      yield chunk({ role: 'assistant', content: '' });
+      continue;
+    }
+    if (!started) throw upstreamProtocolError(provider, 'stream events before message_start');
+
+    if (type === 'content_block_start') {
+      const block = event.content_block;
+      if (block?.type === 'text' && typeof block.text === 'string' && block.text) {
+        text += block.text;
+        yield chunk({ content: block.text });
+      } else if (block?.type === 'tool_use') {
+        if (typeof event.index !== 'number' || typeof block.id !== 'string' || typeof block.name !== 'string') {
+          throw upstreamProtocolError(provider, 'a tool_use block without index, id or name');
+        }
+        const index = toolIndex.size;
+        toolIndex.set(event.index, index);
+        text += block.name;
+        yield chunk({ tool_calls: [{ index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] });
+      }
+    } else if (type === 'content_block_delta') {
+      const delta = event.delta;
+      if (delta?.type === 'text_delta' && typeof delta.text === 'string' && delta.text) {
+        text += delta.text;
+        yield chunk({ content: delta.text });
+      } else if (delta?.type === 'input_json_delta' && typeof delta.partial_json === 'string' && delta.partial_json) {
+        // Deltas of blocks that are not client tools (server tools) have no OpenAI form.
+        const index = typeof event.index === 'number' ? toolIndex.get(event.index) : undefined;
+        if (index === undefined) continue;
+        text += delta.partial_json;
+        yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] });
+      }
+    } else if (type === 'message_delta') {
+      mergeUsage(usage, event.usage);
+      if (event.delta?.stop_reason !== undefined && event.delta.stop_reason !== null && !finished) {
+        finished = true;
+        yield chunk({}, finishReason(event.delta.stop_reason));
+      }
+    } else if (type === 'message_stop') {
+      stopped = true;
+      break;
+    }
+    // content_block_stop needs nothing, and Anthropic may add event types:
+    // its versioning policy asks clients to ignore the ones they do not know.
+  }
+
+  if (!stopped) throw upstreamProtocolError(provider, 'the stream ended before the answer was complete');
+  if (!finished) yield chunk({}, 'stop');
+  yield {
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [],
+    usage: hasUsage(usage) ? translateUsage(usage) : await countUsage(request, text),
+  };
+}
+
+function parseEvent(provider: string, data: string): StreamEvent {
+  let event: unknown;
+  try {
+    event = JSON.parse(data);
+  } catch {
+    throw upstreamProtocolError(provider, 'a stream event that is not JSON');
+  }
+  if (!event || typeof event !== 'object' || Array.isArray(event)) throw upstreamProtocolError(provider, 'a stream event that is not an object');
+  return event as StreamEvent;
+}
+
+// Later events carry running totals, so the newest value of each field wins.
+function mergeUsage(into: AnthropicUsage, from: AnthropicUsage | undefined): void {
+  if (!from || typeof from !== 'object') return;
+  for (const field of USAGE_FIELDS) {
+    const value = from[field];
+    if (typeof value === 'number') into[field] = value;
+  }
+}
+
+// The upstream's error message is not passed on (see ../errors.ts).
+function streamError(provider: string, event: StreamEvent): GatewayError {
+  const upstream = { errorClass: 'protocol' as const, fallbackable: true };
+  if (event.error?.type === 'overloaded_error') {
+    return new GatewayError('upstream_unavailable', `Provider "${provider}" is overloaded and ended the stream early.`, { upstream });
+  }
+  return new GatewayError('upstream_error', `Provider "${provider}" reported an error mid-stream.`, { upstream });
+}

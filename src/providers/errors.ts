@@ -1,0 +1,104 @@
+// Maps what went wrong upstream to the gateway's error codes. Upstream bodies
+// are never forwarded: they can hold the provider's view of our credentials,
+// other tenants' data or internal hostnames.
+import { GatewayError, type UpstreamErrorClass } from '../errors.js';
+
+type HeaderValue = string | string[] | undefined;
+
+export function retryAfterSeconds(value: HeaderValue): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  const seconds = Number(v);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
+  const date = Date.parse(v);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+export function upstreamStatusError(provider: string, status: number, headers: Record<string, HeaderValue> = {}): GatewayError {
+  const upstream = (fallbackable: boolean) => ({ errorClass: 'status' as const, status, fallbackable });
+  if (status === 401 || status === 403) {
+    return new GatewayError(
+      'upstream_auth_failed',
+      `Provider "${provider}" rejected the gateway's credentials (HTTP ${status}). Your key is fine; the gateway operator must fix the provider key.`,
+      { upstream: upstream(true) },
+    );
+  }
+  if (status === 429) {
+    return new GatewayError('upstream_rate_limited', `Provider "${provider}" is rate limiting requests (HTTP 429). Retry after the indicated delay.`, {
+      upstream: upstream(true),
+      retryAfter: retryAfterSeconds(headers['retry-after']) ?? 1,
+    });
+  }
+  if (status === 413) {
+    return new GatewayError('request_too_large', `Provider "${provider}" rejected the request as too large (HTTP 413). Shorten the prompt.`, {
+      upstream: upstream(false),
+    });
+  }
+  if (status === 408) {
+    return new GatewayError('upstream_timeout', `Provider "${provider}" timed out (HTTP 408).`, { upstream: upstream(true) });
+  }
+  if (status === 404) {
+    return new GatewayError('upstream_error', `Provider "${provider}" does not serve the configured model (HTTP 404). The gateway operator must fix the deployment.`, {
+      upstream: upstream(true),
+    });
+  }
+  if (status === 503 || status === 529) {
+    return new GatewayError('upstream_unavailable', `Provider "${provider}" is overloaded or unavailable (HTTP ${status}).`, {
+      upstream: upstream(true),
+      retryAfter: retryAfterSeconds(headers['retry-after']),
+    });
+  }
+  if (status >= 500) {
+    return new GatewayError('upstream_error', `Provider "${provider}" failed (HTTP ${status}).`, { upstream: upstream(true) });
+  }
+  return new GatewayError(
+    'upstream_bad_request',
+    `Provider "${provider}" rejected the request (HTTP ${status}). Check the parameters against what this model supports.`,
+    { upstream: upstream(false) },
+  );
+}
+
+export function upstreamProtocolError(provider: string, what: string): GatewayError {
+  return new GatewayError('upstream_error', `Provider "${provider}" sent an invalid response: ${what}.`, {
+    upstream: { errorClass: 'protocol', fallbackable: true },
+  });
+}
+
+/** For errors thrown by undici or by a signal while talking to the upstream. */
+export function upstreamTransportError(provider: string, err: unknown, signal: AbortSignal): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const code = (err as { code?: string } | null)?.code ?? '';
+  const name = (err as { name?: string } | null)?.name ?? '';
+  let errorClass: UpstreamErrorClass;
+  if (signal.aborted) {
+    const reason = signal.reason as { name?: string } | undefined;
+    errorClass = reason?.name === 'TimeoutError' ? 'timeout' : 'aborted';
+  } else if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
+    errorClass = code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : 'timeout';
+    if (errorClass === 'connect') {
+      return new GatewayError('upstream_timeout', `Connecting to provider "${provider}" timed out.`, {
+        cause: err,
+        upstream: { errorClass: 'connect', fallbackable: true },
+      });
+    }
+  } else {
+    errorClass = 'connect';
+  }
+  if (errorClass === 'timeout') {
+    return new GatewayError('upstream_timeout', `Provider "${provider}" did not answer in time.`, {
+      cause: err,
+      upstream: { errorClass, fallbackable: true },
+    });
+  }
+  if (errorClass === 'aborted') {
+    return new GatewayError('upstream_unavailable', 'The request was cancelled before the provider answered.', {
+      cause: err,
+      upstream: { errorClass, fallbackable: false },
+    });
+  }
+  return new GatewayError('upstream_unavailable', `Provider "${provider}" could not be reached.`, {
+    cause: err,
+    upstream: { errorClass, fallbackable: true },
+  });
+}

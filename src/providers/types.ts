@@ -1,0 +1,36 @@
+// The one interface every provider implements. Requests and responses are in
+// OpenAI's shape; only the adapter behind it knows the provider's wire format.
+// Adapters know nothing of keys, lanes, budgets, caches or retries.
+import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
+import type { ProviderConfig } from '../config/schema.js';
+
+export interface Deployment {
+  /** `<provider>/<model>`, unique within a config. */
+  id: string;
+  providerName: string;
+  provider: ProviderConfig;
+  /** The upstream model name (the deployment id for Azure-style providers). */
+  model: string;
+  /** Request defaults, applied where the app left a parameter unset. */
+  params: Record<string, unknown>;
+  weight: number;
+}
+
+export interface ProviderAdapter {
+  chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal): Promise<ChatCompletion>;
+  /**
+   * Chunks in OpenAI's shape. The last chunk always carries `usage` (counted
+   * with tiktoken when the upstream reports none), with empty `choices`.
+   */
+  chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncIterable<ChatChunk>;
+  embed(request: EmbeddingsRequest, deployment: Deployment, signal: AbortSignal): Promise<EmbeddingsResponse>;
+  close?(): Promise<void>;
+}
+
+/** Fills in the deployment's default params and its upstream model name. */
+export function applyDeployment<T extends { model: string }>(request: T, deployment: Deployment): T {
+  const out: Record<string, unknown> = { ...deployment.params, ...request };
+  for (const [k, v] of Object.entries(deployment.params)) if (out[k] === null || out[k] === undefined) out[k] = v;
+  out.model = deployment.model;
+  return out as T;
+}

@@ -1,0 +1,75 @@
+// The HTTP surface. Only this folder knows hono. API routes write straight to
+// Node's response (RESPONSE_ALREADY_SENT) so the hot path builds no web
+// Request/Response objects.
+import { randomUUID } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono, type Context } from 'hono';
+import { authenticateKey } from '../auth/keys.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
+import { errorHeaders } from './reply.js';
+import { handleApi } from './handle.js';
+import type { GatewayState } from './state.js';
+
+type Env = { Bindings: HttpBindings };
+
+export function createApp(state: GatewayState): Hono<Env> {
+  const app = new Hono<Env>();
+
+  const api = (endpoint: 'chat' | 'embeddings') => async (c: Context<Env>) => {
+    await handleApi(state, c.env.incoming, c.env.outgoing, endpoint, endpoint === 'chat' ? chatPipeline : embeddingsPipeline);
+    return RESPONSE_ALREADY_SENT;
+  };
+  for (const prefix of ['/v1', '']) {
+    app.post(`${prefix}/chat/completions`, api('chat'));
+    app.post(`${prefix}/embeddings`, api('embeddings'));
+    app.get(`${prefix}/models`, (c) => {
+      const config = state.config();
+      const key = authenticateKey(config, c.env.incoming.headers);
+      const created = Math.floor(config.loadedAt.getTime() / 1000);
+      const data = [...config.models.values()]
+        .filter((m) => !key.models || key.models.has(m.name))
+        .map((m) => ({ id: m.name, object: 'model', created, owned_by: 'lanegate' }));
+      return c.json({ object: 'list', data }, 200, { 'x-request-id': requestId() });
+    });
+    for (const path of ['/chat/completions', '/embeddings']) {
+      app.all(`${prefix}${path}`, () => {
+        throw new GatewayError('method_not_allowed', `Use POST for ${prefix}${path}.`);
+      });
+    }
+  }
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    if (state.shuttingDown) return c.json({ status: 'shutting_down' }, 503);
+    return c.json({ status: 'ready', config_loaded_at: state.config().loadedAt.toISOString() });
+  });
+  app.get('/metrics', async (c) => {
+    const text = await state.metrics.registry.metrics();
+    return c.body(text, 200, { 'content-type': state.metrics.registry.contentType });
+  });
+
+  app.notFound(() => {
+    const err = new GatewayError('not_found', 'Unknown path. The API lives under /v1 (e.g. POST /v1/chat/completions).');
+    return errorResponse(err);
+  });
+  app.onError((err) => {
+    const error = toGatewayError(err);
+    if (error.code === 'internal_error') state.logger.error({ err }, 'internal error');
+    return errorResponse(error);
+  });
+  return app;
+}
+
+function requestId(): string {
+  return randomUUID();
+}
+
+function errorResponse(err: GatewayError): Response {
+  const headers = errorHeaders(err, requestId());
+  return new Response(JSON.stringify(err.toJSON()), {
+    status: err.status,
+    headers: { ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, String(v)])), 'content-type': 'application/json' },
+  });
+}

@@ -1,0 +1,90 @@
+// The bridge between Node's request/response and the pipeline: it builds the
+// request context, runs the stages and writes the reply, then hands the
+// finished context to finishRequest once both the handler and the response
+// are done.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { toGatewayError } from '../errors.js';
+import { createContext, type Endpoint, type Stage } from '../pipeline/context.js';
+import { finishRequest } from '../pipeline/finish.js';
+import { runPipeline } from '../pipeline/run.js';
+import type { GatewayState } from './state.js';
+import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
+import { writeError, writeJson, writeStream } from './reply.js';
+
+export class ClientGoneError extends Error {
+  override name = 'ClientGone';
+}
+
+export async function handleApi(
+  state: GatewayState,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  endpoint: Endpoint,
+  stages: readonly Stage[],
+): Promise<void> {
+  const config = state.config();
+  const abort = new AbortController();
+  const server = config.server;
+  const ctx = createContext({
+    id: randomUUID(),
+    endpoint,
+    config,
+    headers: incoming.headers,
+    signal: abort.signal,
+    readBody: async () => {
+      checkContentType(incoming);
+      const raw = await readRawBody(incoming, { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth });
+      return parseJsonBody(raw, server.max_json_depth);
+    },
+  });
+
+  state.inflight++;
+  let handlerDone = false;
+  let closed = false;
+  let disconnected = false;
+  const done = () => {
+    if (!handlerDone || !closed) return;
+    state.inflight--;
+    finishRequest(state, ctx, disconnected);
+    state.onIdle();
+  };
+  outgoing.once('close', () => {
+    closed = true;
+    if (!outgoing.writableFinished) {
+      disconnected = true;
+      abort.abort(new ClientGoneError('client closed the connection'));
+    }
+    done();
+  });
+
+  try {
+    const reply = await runPipeline(stages, ctx);
+    if (reply.kind === 'json') {
+      ctx.status = reply.status;
+      ctx.timings.firstByteMs = elapsed(ctx.startedAt);
+      if (!outgoing.destroyed) writeJson(outgoing, reply.status, reply.body, { ...ctx.responseHeaders, 'x-request-id': ctx.id });
+    } else {
+      ctx.status = 200;
+      await writeStream(outgoing, ctx, reply, () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt)));
+    }
+  } catch (err) {
+    const error = toGatewayError(err);
+    ctx.error = error;
+    ctx.status = error.status;
+    if (error.code === 'internal_error') state.logger.error({ err, requestId: ctx.id }, 'internal error');
+    if (!outgoing.headersSent && !outgoing.destroyed) {
+      // An unread body would otherwise be drained byte by byte to keep the
+      // connection alive; close it instead.
+      const close = shouldCloseConnection(err) || !incoming.complete;
+      writeError(outgoing, error, ctx.id, ctx.responseHeaders, close);
+    }
+  } finally {
+    handlerDone = true;
+    done();
+  }
+}
+
+function elapsed(since: number): number {
+  return Math.round((performance.now() - since) * 1000) / 1000;
+}

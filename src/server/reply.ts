@@ -1,0 +1,83 @@
+// Writes responses straight to Node's ServerResponse: one writeHead and one
+// end for JSON, chunk-by-chunk SSE with backpressure for streams.
+import type { ServerResponse } from 'node:http';
+import { type GatewayError, toGatewayError } from '../errors.js';
+import type { Reply, RequestContext } from '../pipeline/context.js';
+
+type Headers = Record<string, string | number>;
+
+export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Headers): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function errorHeaders(err: GatewayError, requestId: string): Headers {
+  const headers: Headers = { 'x-request-id': requestId, 'x-should-retry': err.retryable ? 'true' : 'false', ...err.headers };
+  if (err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+  return headers;
+}
+
+export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false): void {
+  const headers = { ...extra, ...errorHeaders(err, requestId) };
+  if (close) headers.connection = 'close';
+  writeJson(res, err.status, err.toJSON(), headers);
+}
+
+const DONE = 'data: [DONE]\n\n';
+
+/**
+ * Streams chunks to the client as they arrive. Usage is always collected for
+ * the gateway; the client sees the usage chunk only if it asked for it. A
+ * failure after the first byte ends the stream with one error event and
+ * [DONE], never as a clean finish.
+ */
+export async function writeStream(
+  res: ServerResponse,
+  ctx: RequestContext,
+  reply: Extract<Reply, { kind: 'stream' }>,
+  onFirstByte: () => void,
+): Promise<void> {
+  res.writeHead(200, {
+    ...ctx.responseHeaders,
+    'x-request-id': ctx.id,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  let first = true;
+  try {
+    for await (const chunk of reply.chunks) {
+      if (res.destroyed) return;
+      const usageOnly = chunk.choices.length === 0 && !!chunk.usage;
+      if (chunk.usage) ctx.usage = chunk.usage;
+      if (!reply.includeUsage) {
+        if (usageOnly) continue;
+        delete chunk.usage;
+      } else if (!usageOnly) chunk.usage = null;
+      const ok = res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      if (first) {
+        first = false;
+        onFirstByte();
+      }
+      if (!ok) await drained(res);
+    }
+    if (!res.destroyed) res.end(DONE);
+  } catch (err) {
+    const error = toGatewayError(err);
+    ctx.error = error;
+    if (!res.destroyed) res.end(`data: ${JSON.stringify(error.toJSON())}\n\n${DONE}`);
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}

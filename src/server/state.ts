@@ -1,0 +1,17 @@
+// What the server needs from the running gateway, kept as an interface so the
+// server does not depend on how the gateway is assembled.
+import type { AuditSink } from '../audit/file-sink.js';
+import type { CompiledConfig } from '../config/compile.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+export interface GatewayState {
+  config(): CompiledConfig;
+  metrics: Metrics;
+  logger: Logger;
+  audit: AuditSink;
+  inflight: number;
+  shuttingDown: boolean;
+  /** Called whenever a request finishes, so shutdown can wait for zero in flight. */
+  onIdle(): void;
+}

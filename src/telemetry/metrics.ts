@@ -1,0 +1,73 @@
+// Prometheus metrics on a registry of the gateway's own (not prom-client's
+// global one), so several gateways can live in one process. Labels come from
+// config-defined names and fixed sets only: no request ids, no user input.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  requests: Counter<'endpoint' | 'model' | 'provider' | 'status_class'>;
+  duration: Histogram<'endpoint' | 'model' | 'status_class'>;
+  timeToFirstToken: Histogram<'model' | 'provider'>;
+  upstreamAttempts: Counter<'provider' | 'outcome'>;
+  tokens: Counter<'direction' | 'model' | 'team'>;
+  auditQueueDepth: Gauge;
+  auditDropped: Counter;
+  configReloads: Counter<'result'>;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanegate_process_' });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'lanegate_requests_total',
+      help: 'Requests handled, by endpoint, model name asked for, provider that answered and HTTP status class.',
+      labelNames: ['endpoint', 'model', 'provider', 'status_class'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'lanegate_request_duration_seconds',
+      help: 'Time from request received to response finished.',
+      labelNames: ['endpoint', 'model', 'status_class'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    timeToFirstToken: new Histogram({
+      name: 'lanegate_time_to_first_token_seconds',
+      help: 'Time from request received to the first streamed byte sent to the client.',
+      labelNames: ['model', 'provider'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    upstreamAttempts: new Counter({
+      name: 'lanegate_upstream_attempts_total',
+      help: 'Calls to providers, by outcome (ok or an error code).',
+      labelNames: ['provider', 'outcome'],
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: 'lanegate_tokens_total',
+      help: 'Tokens by direction (input, output), model and team.',
+      labelNames: ['direction', 'model', 'team'],
+      registers: [registry],
+    }),
+    auditQueueDepth: new Gauge({ name: 'lanegate_audit_queue_depth', help: 'Audit records waiting to be written.', registers: [registry] }),
+    auditDropped: new Counter({
+      name: 'lanegate_audit_dropped_total',
+      help: 'Audit records lost because the queue was full or the sink failed. Anything above zero needs attention.',
+      registers: [registry],
+    }),
+    configReloads: new Counter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
+  };
+}
+
+export function statusClass(status: number): string {
+  if (status < 200) return '1xx';
+  if (status < 300) return '2xx';
+  if (status < 400) return '3xx';
+  if (status < 500) return '4xx';
+  return '5xx';
+}

@@ -1,0 +1,190 @@
+// A small OpenAI-compatible upstream for tests, on a free port, with scripted
+// faults. It answers deterministically so tests can assert exact output.
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault =
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  | { delayMs: number }
+  | { dropSocket: true }
+  | { stallAfterHeaders: true }
+  | { breakStreamAfterChunks: number }
+  | { garbage: true }
+  | { omitUsage: true }
+  | { chunkDelayMs: number };
+
+export interface RecordedCall {
+  path: string;
+  method: string;
+  headers: IncomingMessage['headers'];
+  body: Record<string, unknown>;
+  rawBody: string;
+}
+
+export interface FakeOpenAI {
+  url: string;
+  calls: RecordedCall[];
+  /** Responses whose connection closed before the response was finished. */
+  aborted: number;
+  /** Faults apply to the next requests, one fault per request, in order. */
+  script(...faults: Fault[]): void;
+  /** A fault applied to every request until cleared. */
+  always(fault: Fault | undefined): void;
+  close(): Promise<void>;
+}
+
+interface ChatBody {
+  model: string;
+  messages: Array<{ role: string; content: unknown }>;
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  tools?: Array<{ function: { name: string } }>;
+  n?: number;
+}
+
+export async function startFakeOpenAI(): Promise<FakeOpenAI> {
+  const calls: RecordedCall[] = [];
+  const queue: Fault[] = [];
+  let standing: Fault | undefined;
+  const sockets = new Set<import('node:net').Socket>();
+
+  const server: Server = createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    let body: Record<string, unknown> = {};
+    try {
+      body = raw ? JSON.parse(raw) : {};
+    } catch {
+      body = {};
+    }
+    calls.push({ path: req.url ?? '', method: req.method ?? '', headers: req.headers, body, rawBody: raw });
+    const fault = queue.shift() ?? standing;
+    res.on('close', () => {
+      if (!res.writableFinished) fake.aborted++;
+    });
+    await handle(req, res, body, fault);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  const fake: FakeOpenAI = {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    aborted: 0,
+    script: (...faults) => queue.push(...faults),
+    always: (fault) => (standing = fault),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return fake;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, fault: Fault | undefined): Promise<void> {
+  if (fault && 'delayMs' in fault) await new Promise((r) => setTimeout(r, fault.delayMs));
+  if (fault && 'dropSocket' in fault) {
+    req.socket.destroy();
+    return;
+  }
+  if (fault && 'status' in fault) {
+    res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+    res.end(JSON.stringify(fault.body ?? { error: { message: 'upstream says no: sk-upstream-internal-detail', type: 'server_error' } }));
+    return;
+  }
+  if (fault && 'garbage' in fault) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('<html>not json</html>');
+    return;
+  }
+  if (req.url?.endsWith('/embeddings')) return embeddings(res, body);
+  if (!req.url?.endsWith('/chat/completions')) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"error":{"message":"not found"}}');
+    return;
+  }
+  const chat = body as unknown as ChatBody;
+  const answer = answerFor(chat);
+  const usage = { prompt_tokens: 11, completion_tokens: answer.tokens, total_tokens: 11 + answer.tokens };
+  const omitUsage = !!fault && 'omitUsage' in fault;
+  if (!chat.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        id: 'chatcmpl-fake-1',
+        object: 'chat.completion',
+        created: 1_700_000_000,
+        model: chat.model,
+        choices: Array.from({ length: chat.n ?? 1 }, (_, index) => ({
+          index,
+          message: { role: 'assistant', content: answer.text, ...(answer.toolCall ? { tool_calls: [answer.toolCall] } : {}) },
+          finish_reason: answer.toolCall ? 'tool_calls' : 'stop',
+        })),
+        ...(omitUsage ? {} : { usage }),
+        system_fingerprint: 'fp_fake',
+        extra_upstream_field: 'kept',
+      }),
+    );
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  if (fault && 'stallAfterHeaders' in fault) return; // never sends a chunk
+  const base = { id: 'chatcmpl-fake-1', object: 'chat.completion.chunk', created: 1_700_000_000, model: chat.model };
+  const withUsage = chat.stream_options?.include_usage === true;
+  const chunks: unknown[] = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }];
+  if (answer.text) for (const piece of answer.text.match(/\S+\s*/g) ?? []) chunks.push({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+  if (answer.toolCall) {
+    const { id, function: fn } = answer.toolCall;
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id, type: 'function', function: { name: fn.name, arguments: '' } }] }, finish_reason: null }] });
+    const half = Math.floor(fn.arguments.length / 2);
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fn.arguments.slice(0, half) } }] }, finish_reason: null }] });
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fn.arguments.slice(half) } }] }, finish_reason: null }] });
+  }
+  chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }] });
+  if (withUsage && !omitUsage) chunks.push({ ...base, choices: [], usage });
+  const breakAfter = fault && 'breakStreamAfterChunks' in fault ? fault.breakStreamAfterChunks : Infinity;
+  for (const [i, chunk] of chunks.entries()) {
+    if (i >= breakAfter) {
+      req.socket.destroy();
+      return;
+    }
+    const c = withUsage && (chunk as { usage?: unknown }).usage === undefined ? { ...(chunk as object), usage: null } : chunk;
+    // CRLF line endings on purpose: the gateway's parser must accept them.
+    if (res.destroyed) return;
+    res.write(`data: ${JSON.stringify(c)}\r\n\r\n`);
+    const delay = fault && 'chunkDelayMs' in fault ? fault.chunkDelayMs : 0;
+    await new Promise((r) => (delay ? setTimeout(r, delay) : setImmediate(r)));
+  }
+  res.end('data: [DONE]\n\n');
+}
+
+function answerFor(chat: ChatBody) {
+  const last = [...chat.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
+  const text = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
+  if (chat.tools?.length && text.includes('use tool')) {
+    const args = JSON.stringify({ query: text });
+    return { text: null, tokens: 7, toolCall: { id: 'call_fake_1', type: 'function' as const, function: { name: chat.tools[0]!.function.name, arguments: args } } };
+  }
+  const reply = `Hello from fake-openai: ${text}`;
+  return { text: reply, tokens: reply.split(/\s+/).length, toolCall: undefined };
+}
+
+function embeddings(res: ServerResponse, body: Record<string, unknown>): void {
+  const input = body.input;
+  const items: string[] = typeof input === 'string' ? [input] : Array.isArray(input) ? input.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))) : [];
+  const dims = typeof body.dimensions === 'number' ? body.dimensions : 4;
+  const data = items.map((text, index) => {
+    const vector = Array.from({ length: dims }, (_, i) => ((text.length + i) % 7) / 7);
+    const embedding = body.encoding_format === 'base64' ? Buffer.from(Float32Array.from(vector).buffer).toString('base64') : vector;
+    return { object: 'embedding', index, embedding };
+  });
+  const tokens = items.reduce((n, t) => n + t.split(/\s+/).length, 0);
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
+}
