@@ -183,12 +183,10 @@ describe('anthropic response translation', () => {
       },
       chat({ messages: [user('x')] }),
     );
-    assert.equal(completion.id, 'chatcmpl-msg_1');
-    assert.equal(completion.object, 'chat.completion');
-    assert.equal(completion.model, 'claude-test-20250101');
-    assert.deepEqual(completion.choices[0]!.message.content, 'Let me check.');
-    assert.deepEqual(completion.choices[0]!.message.tool_calls, [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
-    assert.equal(completion.choices[0]!.finish_reason, 'tool_calls');
+    assert.deepEqual([completion.id, completion.object, completion.model], ['chatcmpl-msg_1', 'chat.completion', 'claude-test-20250101']);
+    const toolCall = { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } };
+    const message = { role: 'assistant', content: 'Let me check.', tool_calls: [toolCall], refusal: null };
+    assert.deepEqual(completion.choices, [{ index: 0, message, finish_reason: 'tool_calls', logprobs: null }]);
     assert.deepEqual(completion.usage, { prompt_tokens: 130, completion_tokens: 5, total_tokens: 135, prompt_tokens_details: { cached_tokens: 100 } });
   });
 
@@ -283,10 +281,8 @@ describe('anthropic adapter over HTTP', () => {
     assert.equal(completion.choices[0]!.finish_reason, 'stop');
     assert.deepEqual(completion.usage, { prompt_tokens: 4, completion_tokens: 4, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } });
     const call = upstream.calls.at(-1)!;
-    assert.equal(call.path, '/v1/messages');
-    assert.equal(call.headers['x-api-key'], SECRET);
-    assert.equal(call.headers['anthropic-version'], '2023-06-01');
-    assert.equal(call.headers.authorization, undefined);
+    const { 'x-api-key': key, 'anthropic-version': version, authorization } = call.headers;
+    assert.deepEqual([call.path, key, version, authorization], ['/v1/messages', SECRET, '2023-06-01', undefined]);
     assert.deepEqual(Object.keys(call.body).sort(), ['max_tokens', 'messages', 'model', 'system']);
   });
 
