@@ -5,7 +5,10 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { DestinationStream } from 'pino';
 import { createFileSink, createNullSink, type AuditSink } from './audit/file-sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
-import { loadConfig } from './config/load.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { watchConfigFile } from './config/watch.js';
+import { createHealthRegistry } from './routing/health.js';
+import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
 import { createApp } from './server/app.js';
 import type { GatewayState } from './server/state.js';
@@ -19,6 +22,8 @@ export interface StartOptions {
   port?: number;
   host?: string;
   logDestination?: DestinationStream;
+  /** Reload when the config file changes (default true). */
+  watch?: boolean;
 }
 
 export interface Gateway {
@@ -29,6 +34,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   readonly audit: AuditSink;
   config(): CompiledConfig;
+  /** Loads, validates and swaps in the config file; the old config keeps serving if it is invalid. */
+  reload(): Promise<{ ok: boolean; problems?: string }>;
   /** Stops accepting, lets in-flight requests finish up to the grace period, flushes the audit. */
   shutdown(): Promise<void>;
 }
@@ -46,12 +53,39 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       ? createFileSink({ dir: current.audit.dir, queueSize: current.audit.queue_size, metrics, logger })
       : createNullSink();
 
+  const BREAKER_LEVEL = { closed: 0, half_open: 1, open: 2 } as const;
+  const health = createHealthRegistry((id, breakerState) => {
+    metrics.breakerState.labels(id).set(BREAKER_LEVEL[breakerState]);
+    logger.warn({ deployment: id, breaker: breakerState }, 'circuit breaker changed state');
+  });
+  const slo = createSloTracker(metrics);
+
+  async function reload(): Promise<{ ok: boolean; problems?: string }> {
+    try {
+      const next = await loadConfig(options.configFile, env);
+      const compiled = compileConfig(next.config, next.file, clients);
+      // Settings that shape the process itself need a restart to change.
+      current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
+      metrics.configReloads.labels('ok').inc();
+      logger.info({ config: next.file, models: [...compiled.models.keys()] }, 'config reloaded');
+      return { ok: true };
+    } catch (err) {
+      metrics.configReloads.labels('error').inc();
+      const problems = err instanceof ConfigError ? err.message : String(err);
+      logger.error({ problems }, 'config reload rejected; the previous config keeps serving');
+      return { ok: false, problems };
+    }
+  }
+
   let idleWaiters: Array<() => void> = [];
   const state: GatewayState = {
     config: () => current,
     metrics,
     logger,
     audit,
+    services: { health, metrics, logger },
+    slo,
+    reload,
     inflight: 0,
     shuttingDown: false,
     onIdle() {
@@ -81,6 +115,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   for (const name of current.disabledProviders) logger.info({ provider: name }, 'provider disabled: no API key configured');
   logger.info({ port: address.port, config: loaded.file, models: [...current.models.keys()] }, 'lanegate listening');
 
+  const unwatch = options.watch === false ? () => {} : watchConfigFile(options.configFile, () => void reload());
+
   let stopping: Promise<void> | undefined;
   return {
     url: `http://${urlHost === '0.0.0.0' || urlHost === '[::]' ? '127.0.0.1' : urlHost}:${address.port}`,
@@ -90,9 +126,11 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     audit,
     config: () => current,
+    reload,
     shutdown() {
       stopping ??= (async () => {
         state.shuttingDown = true;
+        unwatch();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         const grace = current.server.shutdown_grace_ms;

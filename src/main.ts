@@ -29,6 +29,10 @@ export async function serveCommand(argv: string[]): Promise<void> {
       },
     );
   };
+  process.on('SIGHUP', () => {
+    gateway.logger.info('SIGHUP: reloading config');
+    void gateway.reload();
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }

@@ -13,6 +13,8 @@ export interface AuditRecord {
   app: string | null;
   team: string | null;
   model: string | null;
+  route: { name: string; rule: string | null; model: string } | null;
+  degraded: boolean;
   deployment: string | null;
   provider: string | null;
   stream: boolean;
@@ -35,6 +37,8 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
     model: ctx.requestedModel ?? null,
+    route: ctx.route ? { name: ctx.route.name, rule: ctx.route.rule ?? null, model: ctx.route.model } : null,
+    degraded: ctx.degraded === true,
     deployment: ctx.deployment?.id ?? null,
     provider: ctx.deployment?.providerName ?? null,
     stream: ctx.stream,

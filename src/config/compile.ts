@@ -6,7 +6,8 @@ import type { HttpClients } from '../providers/http.js';
 import { createMockAdapter } from '../providers/mock/index.js';
 import { createOpenAIAdapter } from '../providers/openai/index.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
-import type { GatewayConfig, ProviderConfig } from './schema.js';
+import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
+import type { DegradeConfig, GatewayConfig, ProviderConfig, SloConfig } from './schema.js';
 
 export interface KeyInfo {
   id: string;
@@ -20,8 +21,13 @@ export interface CompiledModel {
   name: string;
   type: 'chat' | 'embedding';
   description: string | undefined;
-  /** Enabled deployments in order of preference: the fallback chain. */
+  balance: 'priority' | 'weighted' | 'least_latency' | 'least_busy';
+  /** Enabled deployments, in the order listed. */
   deployments: Deployment[];
+  /** Models tried after this one's deployments, in order. */
+  fallbacks: string[];
+  degrade: DegradeConfig | undefined;
+  slo: SloConfig | undefined;
 }
 
 export interface CompiledConfig {
@@ -35,6 +41,8 @@ export interface CompiledConfig {
   /** sha256 hex of the key -> the key's identity and the raw digest to compare. */
   keysByHash: ReadonlyMap<string, { key: KeyInfo; digest: Buffer }>;
   models: ReadonlyMap<string, CompiledModel>;
+  routes: ReadonlyMap<string, CompiledRoute>;
+  redis: GatewayConfig['redis'];
   /** Models configured but with no enabled deployment (no provider credentials). */
   unavailableModels: ReadonlyMap<string, string[]>;
   adapters: ReadonlyMap<string, ProviderAdapter>;
@@ -64,17 +72,32 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     const enabled = model.deployments.filter((d) => adapters.has(d.provider));
     const active = enabled.some((d) => !d.standby) ? enabled.filter((d) => !d.standby) : enabled;
     for (const d of active) {
+      const provider = config.providers[d.provider]!;
       deployments.push({
         id: `${d.provider}/${d.model}`,
         providerName: d.provider,
-        provider: config.providers[d.provider]!,
+        provider,
         model: d.model,
         params: d.params,
         weight: d.weight,
+        timeouts: { ...provider.timeouts, ...d.timeouts },
+        retry: { ...provider.retry, ...d.retry },
+        breaker: { ...provider.breaker, ...d.breaker },
       });
     }
     if (deployments.length === 0) unavailableModels.set(name, [...new Set(model.deployments.map((d) => d.provider))]);
-    else models.set(name, { name, type: model.type, description: model.description, deployments });
+    else {
+      models.set(name, {
+        name,
+        type: model.type,
+        description: model.description,
+        balance: model.balance,
+        deployments,
+        fallbacks: model.fallbacks,
+        degrade: model.degrade,
+        slo: model.slo,
+      });
+    }
   }
 
   const keysByHash = new Map<string, { key: KeyInfo; digest: Buffer }>();
@@ -97,6 +120,8 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     },
     keysByHash,
     models,
+    routes: compileRoutes(config.routes),
+    redis: config.redis,
     unavailableModels,
     adapters,
     disabledProviders,

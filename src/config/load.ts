@@ -112,6 +112,39 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
       }
     });
   }
+  for (const [modelName, model] of Object.entries(config.models)) {
+    model.fallbacks.forEach((f, i) => {
+      const target = config.models[f];
+      if (!target) add(`models.${modelName}.fallbacks[${i}]`, `unknown model "${f}"`);
+      else if (f === modelName) add(`models.${modelName}.fallbacks[${i}]`, 'a model cannot fall back to itself');
+      else if (target.type !== model.type) add(`models.${modelName}.fallbacks[${i}]`, `"${f}" is a ${target.type} model, "${modelName}" a ${model.type} model`);
+    });
+    if (model.degrade) {
+      const target = config.models[model.degrade.model];
+      if (!target) add(`models.${modelName}.degrade.model`, `unknown model "${model.degrade.model}"`);
+      else if (target.type !== 'chat' || model.type !== 'chat') add(`models.${modelName}.degrade.model`, 'degraded mode applies to chat models only');
+    }
+  }
+  for (const [routeName, route] of Object.entries(config.routes)) {
+    if (config.models[routeName]) add(`routes.${routeName}`, `"${routeName}" is also a model name; a route needs a name of its own`);
+    const names = new Set<string>();
+    route.rules.forEach((rule, i) => {
+      const at = `routes.${routeName}.rules[${i}]`;
+      if (names.has(rule.name)) add(`${at}.name`, `duplicate rule name "${rule.name}"`);
+      names.add(rule.name);
+      const target = config.models[rule.model];
+      if (!target) add(`${at}.model`, `unknown model "${rule.model}" (a rule must name a model under models:)`);
+      else if (target.type !== 'chat') add(`${at}.model`, `"${rule.model}" is not a chat model`);
+      if (rule.default && rule.match) add(`${at}.match`, 'the default rule matches everything; remove its match');
+      if (!rule.default && !rule.match) add(`${at}`, 'a rule needs a match, or default: true');
+      if (rule.default && i !== route.rules.length - 1) add(`${at}.default`, 'the default rule must be the last one (rules after it could never match)');
+      const m = rule.match;
+      if (m?.min_prompt_tokens !== undefined && m.max_prompt_tokens !== undefined && m.min_prompt_tokens > m.max_prompt_tokens) {
+        add(`${at}.match`, 'min_prompt_tokens is greater than max_prompt_tokens: the rule can never match');
+      }
+    });
+    if (!route.rules.at(-1)?.default) add(`routes.${routeName}.rules`, 'a route needs a final rule with default: true');
+  }
   for (const [providerName, provider] of Object.entries(config.providers)) {
     if (provider.type === 'openai' && provider.api_style === 'azure' && !provider.api_version) {
       add(`providers.${providerName}.api_version`, 'Azure-style providers need an api_version, e.g. "2024-10-21"');
@@ -127,7 +160,7 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
     ids.add(key.id);
     hashes.add(key.sha256);
     key.models.forEach((m, j) => {
-      if (m !== '*' && !config.models[m]) add(`keys[${i}].models[${j}]`, `unknown model "${m}"`);
+      if (m !== '*' && !config.models[m] && !config.routes[m]) add(`keys[${i}].models[${j}]`, `unknown model or route "${m}"`);
     });
   });
   if (config.auth.mode === 'keys' && config.keys.length === 0) {

@@ -23,11 +23,38 @@ const timeouts = z.strictObject({
   total_ms: z.number().int().positive().default(600_000),
 });
 
+const retry = z.strictObject({
+  /** Retries on the same deployment before moving to the next candidate. */
+  max_retries: z.number().int().min(0).max(10).default(1),
+  base_delay_ms: z.number().int().min(0).default(100),
+  max_delay_ms: z.number().int().min(0).default(2_000),
+  /** A `retry-after` longer than this moves on to the next candidate instead of waiting. */
+  max_retry_after_ms: z.number().int().min(0).default(5_000),
+  /** Retries may add at most this share of a deployment's requests... */
+  budget_ratio: z.number().min(0).max(1).default(0.2),
+  /** ...plus this many per second, so a quiet deployment can still retry. */
+  budget_min_per_second: z.number().min(0).default(1),
+});
+
+const breaker = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Opens after this many failures in a row... */
+  consecutive_failures: z.number().int().positive().default(5),
+  /** ...or when this share of requests in the window failed (given min_requests). */
+  error_rate: z.number().gt(0).max(1).default(0.5),
+  window_ms: z.number().int().positive().default(30_000),
+  min_requests: z.number().int().positive().default(20),
+  /** How long it stays open before one probe request is let through. */
+  cooldown_ms: z.number().int().positive().default(15_000),
+});
+
 const httpProvider = {
   base_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
   api_key: z.string().default(''),
   headers: z.record(z.string(), z.string()).default({}),
   timeouts: timeouts.prefault({}),
+  retry: retry.prefault({}),
+  breaker: breaker.prefault({}),
   connections: z.number().int().positive().max(1024).default(128),
 };
 
@@ -55,6 +82,8 @@ const mockProvider = z.strictObject({
   /** Pause between streamed chunks. */
   chunk_delay_ms: z.number().int().min(0).max(60_000).default(0),
   timeouts: timeouts.prefault({}),
+  retry: retry.prefault({}),
+  breaker: breaker.prefault({}),
 });
 
 export const providerSchema = z.discriminatedUnion('type', [openaiProvider, anthropicProvider, mockProvider]);
@@ -72,13 +101,75 @@ const deployment = z.strictObject({
    * falls back to it once one is.
    */
   standby: z.boolean().default(false),
+  /** Per-deployment overrides of the provider's settings. */
+  timeouts: timeouts.partial().optional(),
+  retry: retry.partial().optional(),
+  breaker: breaker.partial().optional(),
+});
+
+const slo = z.strictObject({
+  /** A request is good when it succeeds within this time... */
+  latency_ms: z.number().int().positive(),
+  /** ...and the objective is that this share of requests is good. */
+  target: z.number().gt(0).lt(1),
+});
+
+const degrade = z.strictObject({
+  /** The cheaper model that answers when every candidate is unavailable. */
+  model: name,
+  max_tokens: z.number().int().positive().default(256),
+  /** Added as a system message so the answer knows it is a degraded one. */
+  notice: z.string().default('The service is in a degraded mode. Answer briefly and say that a fuller answer may follow later.'),
 });
 
 const model = z.strictObject({
   type: z.enum(['chat', 'embedding']).default('chat'),
   description: z.string().optional(),
-  /** In order of preference; later ones are the fallback chain. */
+  /**
+   * How the deployments share traffic: `priority` tries them in the order
+   * listed; `weighted` spreads by weight; `least_latency` picks the lower
+   * peak-EWMA time to first token of two random ones; `least_busy` the one
+   * with the fewest requests in flight. The others follow as fallbacks.
+   */
+  balance: z.enum(['priority', 'weighted', 'least_latency', 'least_busy']).default('priority'),
   deployments: z.array(deployment).min(1, 'a model needs at least one deployment'),
+  /** Other models tried, in order, after all of this model's deployments failed. */
+  fallbacks: z.array(name).default([]),
+  degrade: degrade.optional(),
+  slo: slo.optional(),
+});
+
+const ruleMatch = z.strictObject({
+  apps: z.array(name).min(1).optional(),
+  teams: z.array(name).min(1).optional(),
+  keys: z.array(name).min(1).optional(),
+  lanes: z.array(name).min(1).optional(),
+  /** From `x-gateway-priority` or the body's `metadata.priority`. */
+  priority: z.array(z.string().min(1)).min(1).optional(),
+  /** Any of these, from `x-gateway-tags` (comma separated) or `metadata.tags`. */
+  tags: z.array(z.string().min(1)).min(1).optional(),
+  /** Estimated with tiktoken, counted only when a rule that needs it is reached. */
+  min_prompt_tokens: z.number().int().min(0).optional(),
+  max_prompt_tokens: z.number().int().min(0).optional(),
+  has_tools: z.boolean().optional(),
+  has_images: z.boolean().optional(),
+  response_format: z.array(z.enum(['text', 'json_object', 'json_schema'])).min(1).optional(),
+  stream: z.boolean().optional(),
+});
+
+const routeRule = z.strictObject({
+  name,
+  /** Every condition given must hold. A rule without `match` must be `default: true`. */
+  match: ruleMatch.optional(),
+  default: z.boolean().default(false),
+  model: name,
+});
+
+const route = z.strictObject({
+  description: z.string().optional(),
+  /** First match wins; the last rule must be the `default: true` one. */
+  rules: z.array(routeRule).min(1),
+  slo: slo.optional(),
 });
 
 const apiKey = z.strictObject({
@@ -118,6 +209,15 @@ export const gatewayConfigSchema = z.strictObject({
   keys: z.array(apiKey).default([]),
   providers: z.record(name, providerSchema),
   models: z.record(name, model),
+  /** Names apps ask for whose model is chosen per request by rules. */
+  routes: z.record(name, route).default({}),
+  redis: z
+    .strictObject({
+      /** Empty: single-instance mode, every store in memory. */
+      url: z.string().default(''),
+      key_prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('lanegate'),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       sink: z.enum(['file', 'off']).default('file'),
@@ -132,3 +232,10 @@ export type ProviderConfig = z.infer<typeof providerSchema>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type ModelConfig = z.infer<typeof model>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
+export type RetryConfig = z.infer<typeof retry>;
+export type BreakerConfig = z.infer<typeof breaker>;
+export type TimeoutsConfig = z.infer<typeof timeouts>;
+export type RouteConfig = z.infer<typeof route>;
+export type RouteRuleConfig = z.infer<typeof routeRule>;
+export type SloConfig = z.infer<typeof slo>;
+export type DegradeConfig = z.infer<typeof degrade>;

@@ -5,6 +5,16 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/sc
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import type { Deployment } from '../providers/types.js';
+import type { HealthRegistry } from '../routing/health.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+
+/** Long-lived parts of the running gateway that stages use. */
+export interface Services {
+  health: HealthRegistry;
+  metrics: Metrics;
+  logger: Logger;
+}
 
 export type Endpoint = 'chat' | 'embeddings';
 
@@ -16,6 +26,11 @@ export interface Attempt {
   errorClass?: UpstreamErrorClass;
   code?: string;
   latencyMs: number;
+  /** 0 for the first try at a deployment, then 1, 2... */
+  retry: number;
+  /** Tried because the ones before it failed. */
+  fallback: boolean;
+  degraded?: boolean;
 }
 
 export interface RequestEvent {
@@ -28,6 +43,7 @@ export interface RequestContext {
   readonly endpoint: Endpoint;
   /** The config this request started with; a reload does not change it. */
   readonly config: CompiledConfig;
+  readonly services: Services;
   /** Wall-clock start, for records. */
   readonly time: number;
   /** Monotonic start (performance.now()), for durations. */
@@ -42,9 +58,17 @@ export interface RequestContext {
   chat?: ChatRequest;
   embeddings?: EmbeddingsRequest;
   stream: boolean;
-  /** The model name the app asked for. */
+  /** The model (or route) name the app asked for. */
   requestedModel?: string;
+  /** The data lane the request runs in. */
+  lane?: string;
+  /** Which route and rule chose the model; for plain model names, route = model. */
+  route?: { name: string; rule: string | undefined; model: string };
+  /** Prompt tokens, once something needed them counted. */
+  promptTokens?: number;
   model?: CompiledModel;
+  /** Answered by the safe-mode model because every candidate was unavailable. */
+  degraded?: boolean;
   /** Deployments to try, in order. */
   candidates: Deployment[];
   /** The deployment that answered. */
@@ -70,6 +94,7 @@ export interface NewContext {
   id: string;
   endpoint: Endpoint;
   config: CompiledConfig;
+  services: Services;
   headers: IncomingHttpHeaders;
   signal: AbortSignal;
   readBody: () => Promise<unknown>;

@@ -2,6 +2,7 @@
 // and the access log line. It runs after the response has been sent.
 import { buildAuditRecord } from '../audit/record.js';
 import type { AuditSink } from '../audit/file-sink.js';
+import type { SloTracker } from '../routing/slo.js';
 import type { Logger } from '../telemetry/logger.js';
 import { type Metrics, statusClass } from '../telemetry/metrics.js';
 import type { RequestContext } from './context.js';
@@ -10,6 +11,7 @@ export interface FinishDeps {
   metrics: Metrics;
   audit: AuditSink;
   logger: Logger;
+  slo: SloTracker;
 }
 
 export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisconnected: boolean): void {
@@ -25,6 +27,10 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   metrics.duration.labels(ctx.endpoint, model, cls).observe(totalMs / 1000);
   if (ctx.stream && ctx.timings.firstByteMs !== undefined) metrics.timeToFirstToken.labels(model, provider).observe(ctx.timings.firstByteMs / 1000);
   for (const a of ctx.attempts) metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
+  if (ctx.degraded) metrics.degraded.labels(model).inc();
+  const route = ctx.route && ctx.config.routes.get(ctx.route.name);
+  const slo = route ? route.slo : ctx.model?.slo;
+  if (slo && ctx.route && !clientDisconnected) deps.slo.record(ctx.route.name, slo, status >= 200 && status < 300 && !ctx.error, totalMs);
   if (ctx.usage && ctx.key) {
     metrics.tokens.labels('input', model, ctx.key.team).inc(ctx.usage.prompt_tokens);
     if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team).inc(ctx.usage.completion_tokens);
@@ -39,6 +45,7 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
         endpoint: ctx.endpoint,
         key: ctx.key?.id,
         model: ctx.requestedModel,
+        ...(ctx.route?.rule ? { rule: ctx.route.rule } : {}),
         deployment: ctx.deployment?.id,
         stream: ctx.stream,
         status,

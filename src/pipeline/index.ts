@@ -5,15 +5,26 @@
 // cannot make the gateway buffer megabytes.
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { authenticate } from '../auth/stage.js';
+import { planCandidates } from '../routing/candidates.js';
 import { dispatchChat, dispatchEmbeddings } from '../routing/dispatch.js';
 import { resolveModel } from '../routing/resolve.js';
+import { routeRequest } from '../routing/rules.js';
 import type { Stage } from './context.js';
 
 export const chatPipeline: readonly Stage[] = [
   authenticate, //       key -> app, team
   parseChatRequest, //   read, parse, validate (zod)
-  resolveModel, //       model name -> candidate deployments
-  dispatchChat, //       call the provider, with fallback
+  routeRequest, //       route rules: `auto` -> a model, by value
+  resolveModel, //       model name -> configured model
+  planCandidates, //     balance its deployments, then its fallbacks
+  dispatchChat, //       call providers: retries, breakers, fallback, safe mode
 ];
 
-export const embeddingsPipeline: readonly Stage[] = [authenticate, parseEmbeddingsRequest, resolveModel, dispatchEmbeddings];
+export const embeddingsPipeline: readonly Stage[] = [
+  authenticate,
+  parseEmbeddingsRequest,
+  routeRequest,
+  resolveModel,
+  planCandidates,
+  dispatchEmbeddings,
+];

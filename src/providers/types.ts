@@ -2,7 +2,7 @@
 // OpenAI's shape; only the adapter behind it knows the provider's wire format.
 // Adapters know nothing of keys, lanes, budgets, caches or retries.
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
-import type { ProviderConfig } from '../config/schema.js';
+import type { BreakerConfig, ProviderConfig, RetryConfig, TimeoutsConfig } from '../config/schema.js';
 
 export interface Deployment {
   /** `<provider>/<model>`, unique within a config. */
@@ -14,6 +14,10 @@ export interface Deployment {
   /** Request defaults, applied where the app left a parameter unset. */
   params: Record<string, unknown>;
   weight: number;
+  /** The provider's settings with the deployment's overrides applied. */
+  timeouts: TimeoutsConfig;
+  retry: RetryConfig;
+  breaker: BreakerConfig;
 }
 
 export interface ProviderAdapter {

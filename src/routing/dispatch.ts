@@ -1,50 +1,152 @@
-// Calls the candidates in order: one fallback loop that records every attempt
-// and, when all fail, throws one error that sums them up.
-import type { ChatChunk, ChatCompletion, EmbeddingsResponse } from '../api/schemas.js';
+// Calls the candidates: one fallback loop with per-deployment retries (backoff
+// with full jitter, a retry budget), circuit breakers and timeouts. Every try
+// is recorded; when all fail, a configured safe mode may answer, and otherwise
+// one error sums them up.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
+import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import { candidatesFor } from './candidates.js';
 import { createDeadline, type Deadline } from './deadline.js';
+import { backoffDelay, isRetryable } from './retry.js';
+
+/** One try's resources. A stream keeps them until it ends; anything else releases them on return. */
+interface Lease {
+  deadline: Deadline;
+  keep(): () => void;
+}
+
+type AttemptFn<T> = (adapter: ProviderAdapter, deployment: Deployment, lease: Lease) => Promise<T>;
 
 export async function dispatchChat(ctx: RequestContext): Promise<Reply> {
   if (ctx.stream) {
     const includeUsage = ctx.chat!.stream_options?.include_usage === true;
-    return { kind: 'stream', chunks: await openStream(ctx), includeUsage };
+    return { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
   }
-  const completion = await withFallback<ChatCompletion>(ctx, (adapter, d, signal) => adapter.chat(ctx.chat!, d, signal));
+  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline.signal));
   ctx.usage = completion.usage;
   return { kind: 'json', status: 200, body: completion };
 }
 
 export async function dispatchEmbeddings(ctx: RequestContext): Promise<Reply> {
-  const response = await withFallback<EmbeddingsResponse>(ctx, (adapter, d, signal) => adapter.embed(ctx.embeddings!, d, signal));
+  const response = await callWithFallback<EmbeddingsResponse>(ctx, (adapter, d, lease) => adapter.embed(ctx.embeddings!, d, lease.deadline.signal));
   ctx.usage = { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens };
   return { kind: 'json', status: 200, body: response };
 }
 
-type Call<T> = (adapter: ProviderAdapter, deployment: Deployment, signal: AbortSignal) => Promise<T>;
-
-async function withFallback<T>(ctx: RequestContext, call: Call<T>): Promise<T> {
+async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): Promise<T> {
   const errors: GatewayError[] = [];
-  for (const deployment of ctx.candidates) {
-    const adapter = ctx.config.adapters.get(deployment.providerName)!;
-    const deadline = createDeadline(ctx.signal, deployment.provider.timeouts.total_ms);
-    const started = performance.now();
-    try {
-      const result = await call(adapter, deployment, deadline.signal);
-      recordAttempt(ctx, deployment, started);
-      commit(ctx, deployment);
-      return result;
-    } catch (err) {
-      const error = toGatewayError(err);
-      recordAttempt(ctx, deployment, started, error);
-      if (!error.upstream?.fallbackable || ctx.signal.aborted) throw error;
-      errors.push(error);
-    } finally {
-      deadline.clear();
+  const first = await tryCandidates(ctx, ctx.candidates, attempt, errors, false);
+  if (first.ok) return first.value;
+
+  const degrade = ctx.model?.degrade;
+  const target = degrade && ctx.config.models.get(degrade.model);
+  if (degrade && target && ctx.chat && !ctx.signal.aborted) {
+    const tried = new Set(ctx.attempts.map((a) => a.deployment));
+    const candidates = candidatesFor(ctx, target, false).filter((d) => !tried.has(d.id));
+    ctx.chat = degradedRequest(ctx.chat, degrade);
+    ctx.degraded = true;
+    ctx.events.push({ stage: 'degrade', model: degrade.model });
+    const safe = await tryCandidates(ctx, candidates, attempt, errors, true);
+    if (safe.ok) {
+      ctx.responseHeaders['x-gateway-degraded'] = '1';
+      return safe.value;
     }
   }
   throw aggregate(ctx, errors);
+}
+
+async function tryCandidates<T>(
+  ctx: RequestContext,
+  candidates: readonly Deployment[],
+  attempt: AttemptFn<T>,
+  errors: GatewayError[],
+  degraded: boolean,
+): Promise<{ ok: true; value: T } | { ok: false }> {
+  for (const deployment of candidates) {
+    const health = ctx.services.health.get(deployment);
+    const adapter = ctx.config.adapters.get(deployment.providerName)!;
+    health.retryBudget.onRequest(Date.now());
+
+    for (let retry = 0; ; retry++) {
+      const fallback = errors.length > 0 && retry === 0;
+      if (!health.breaker.allow(Date.now())) {
+        const error = new GatewayError('upstream_unavailable', `Deployment "${deployment.id}" is cooling down after repeated failures.`, {
+          retryAfter: health.breaker.retryAfterSeconds(Date.now()),
+          upstream: { errorClass: 'breaker_open', fallbackable: true },
+        });
+        recordAttempt(ctx, deployment, performance.now(), { error, retry, fallback, degraded });
+        errors.push(error);
+        break;
+      }
+
+      const started = performance.now();
+      const deadline = createDeadline(ctx.signal, deployment.timeouts.total_ms);
+      health.inflight++;
+      let kept = false;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        deadline.clear();
+        health.inflight--;
+      };
+      const lease: Lease = {
+        deadline,
+        keep: () => {
+          kept = true;
+          return release;
+        },
+      };
+      try {
+        const value = await attempt(adapter, deployment, lease);
+        const now = Date.now();
+        health.breaker.onSuccess(now);
+        health.observe(performance.now() - started, now);
+        recordAttempt(ctx, deployment, started, { retry, fallback, degraded });
+        commit(ctx, deployment);
+        return { ok: true, value };
+      } catch (err) {
+        const error = toGatewayError(err);
+        recordAttempt(ctx, deployment, started, { error, retry, fallback, degraded });
+        if (ctx.signal.aborted) {
+          health.breaker.onAbandon();
+          throw error;
+        }
+        if (!error.upstream?.fallbackable) {
+          // The request was at fault, not the deployment.
+          health.breaker.onSuccess(Date.now());
+          throw error;
+        }
+        health.breaker.onFailure(Date.now());
+        errors.push(error);
+        const wait = retryDelay(error, retry, deployment);
+        if (wait === undefined || !health.retryBudget.tryRetry(Date.now())) break;
+        release();
+        try {
+          await sleep(wait, undefined, { signal: ctx.signal });
+        } catch {
+          throw error; // the client left while we waited
+        }
+      } finally {
+        if (!kept) release();
+      }
+    }
+  }
+  return { ok: false };
+}
+
+function retryDelay(error: GatewayError, retry: number, deployment: Deployment): number | undefined {
+  const config = deployment.retry;
+  if (retry >= config.max_retries || !isRetryable(error)) return undefined;
+  if (error.retryAfter !== undefined) {
+    const ms = error.retryAfter * 1000;
+    // Waiting longer than this is worse than trying the next candidate.
+    return ms <= config.max_retry_after_ms ? ms : undefined;
+  }
+  return backoffDelay(retry, config);
 }
 
 /**
@@ -52,40 +154,28 @@ async function withFallback<T>(ctx: RequestContext, call: Call<T>): Promise<T> {
  * when its headers do, so a provider that answers 200 and then stalls is still
  * replaced within the first-byte timeout. After that there is no switching.
  */
-async function openStream(ctx: RequestContext): Promise<AsyncIterable<ChatChunk>> {
-  const errors: GatewayError[] = [];
-  for (const deployment of ctx.candidates) {
-    const adapter = ctx.config.adapters.get(deployment.providerName)!;
-    const { total_ms, first_byte_ms } = deployment.provider.timeouts;
-    const deadline = createDeadline(ctx.signal, total_ms);
-    const started = performance.now();
-    const iterator = adapter.chatStream(ctx.chat!, deployment, deadline.signal)[Symbol.asyncIterator]();
+function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
+  return async (adapter, deployment, lease) => {
+    const iterator = adapter.chatStream(ctx.chat!, deployment, lease.deadline.signal)[Symbol.asyncIterator]();
     const head: ChatChunk[] = [];
     try {
-      deadline.armFirstByte(first_byte_ms);
+      lease.deadline.armFirstByte(deployment.timeouts.first_byte_ms);
       for (;;) {
         const next = await iterator.next();
         if (next.done) break;
         head.push(next.value);
         if (hasContent(next.value)) break;
       }
-      deadline.clearFirstByte();
-      recordAttempt(ctx, deployment, started);
-      commit(ctx, deployment);
-      return streamFrom(head, iterator, deadline);
+      lease.deadline.clearFirstByte();
     } catch (err) {
-      deadline.clear();
       void iterator.return?.(undefined)?.catch(() => {});
-      const error = toGatewayError(err);
-      recordAttempt(ctx, deployment, started, error);
-      if (!error.upstream?.fallbackable || ctx.signal.aborted) throw error;
-      errors.push(error);
+      throw err;
     }
-  }
-  throw aggregate(ctx, errors);
+    return streamFrom(head, iterator, lease.keep());
+  };
 }
 
-async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>, deadline: Deadline): AsyncGenerator<ChatChunk> {
+async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>, release: () => void): AsyncGenerator<ChatChunk> {
   try {
     yield* head;
     for (;;) {
@@ -94,7 +184,7 @@ async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>
       yield next.value;
     }
   } finally {
-    deadline.clear();
+    release();
     await iterator.return?.(undefined);
   }
 }
@@ -107,31 +197,54 @@ function hasContent(chunk: ChatChunk): boolean {
   return false;
 }
 
+function degradedRequest(chat: ChatRequest, degrade: DegradeConfig): ChatRequest {
+  const cap = (v: number | null | undefined) => Math.min(v ?? degrade.max_tokens, degrade.max_tokens);
+  const out: ChatRequest = { ...chat, messages: [{ role: 'system', content: degrade.notice }, ...chat.messages] };
+  if (chat.max_completion_tokens != null) out.max_completion_tokens = cap(chat.max_completion_tokens);
+  else out.max_tokens = cap(chat.max_tokens);
+  return out;
+}
+
 function commit(ctx: RequestContext, deployment: Deployment): void {
   ctx.deployment = deployment;
   ctx.responseHeaders['x-gateway-provider'] = deployment.providerName;
   ctx.responseHeaders['x-gateway-deployment'] = deployment.id;
 }
 
-function recordAttempt(ctx: RequestContext, deployment: Deployment, started: number, error?: GatewayError): void {
+function recordAttempt(
+  ctx: RequestContext,
+  deployment: Deployment,
+  started: number,
+  o: { error?: GatewayError; retry: number; fallback: boolean; degraded: boolean },
+): void {
+  const { error } = o;
   ctx.attempts.push({
     deployment: deployment.id,
     provider: deployment.providerName,
     latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+    retry: o.retry,
+    fallback: o.fallback,
+    ...(o.degraded ? { degraded: true } : {}),
     ...(error ? { code: error.code, errorClass: error.upstream?.errorClass, status: error.upstream?.status } : { status: 200 }),
   });
 }
 
+/**
+ * One candidate's error passes through as it is (an upstream 429 stays a 429).
+ * When several candidates failed, nothing could answer: 503 with retry-after.
+ */
 function aggregate(ctx: RequestContext, errors: GatewayError[]): GatewayError {
+  const deployments = new Set(ctx.attempts.map((a) => a.deployment));
   const last = errors.at(-1);
   if (!last) {
     return new GatewayError('upstream_unavailable', `No deployment of model "${ctx.requestedModel}" is available right now. Retry later.`, { retryAfter: 1 });
   }
-  if (errors.length === 1) return last;
+  if (deployments.size <= 1) return last;
   const summary = ctx.attempts.map((a) => `${a.deployment}: ${a.code ?? 'ok'}`).join('; ');
-  return new GatewayError(last.code, `All ${errors.length} deployments of model "${ctx.requestedModel}" failed (${summary}). ${last.message}`, {
-    retryAfter: last.retryAfter,
-    status: last.status,
-    upstream: last.upstream,
-  });
+  const waits = errors.map((e) => e.retryAfter).filter((s): s is number => s !== undefined);
+  return new GatewayError(
+    'upstream_unavailable',
+    `No deployment of model "${ctx.requestedModel}" could answer (${summary}). Retry after the indicated delay.`,
+    { retryAfter: waits.length > 0 ? Math.min(...waits) : 1, upstream: { errorClass: last.upstream?.errorClass ?? 'connect', fallbackable: true } },
+  );
 }

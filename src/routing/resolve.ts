@@ -4,8 +4,10 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 export function resolveModel(ctx: RequestContext): void {
-  const name = ctx.requestedModel!;
-  const allowedByKey = !ctx.key?.models || ctx.key.models.has(name);
+  const name = ctx.route?.model ?? ctx.requestedModel!;
+  // A route's rules pick the model; the key was checked against the route.
+  const viaRoute = ctx.route !== undefined && ctx.route.name !== name;
+  const allowedByKey = viaRoute || !ctx.key?.models || ctx.key.models.has(name);
   const model = ctx.config.models.get(name);
   if (!model || !allowedByKey) {
     const providers = allowedByKey ? ctx.config.unavailableModels.get(name) : undefined;

@@ -8,6 +8,7 @@ import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
+import { mountAdmin } from './admin.js';
 import { errorHeaders } from './reply.js';
 import { handleApi } from './handle.js';
 import type { GatewayState } from './state.js';
@@ -49,6 +50,8 @@ export function createApp(state: GatewayState): Hono<Env> {
     const text = await state.metrics.registry.metrics();
     return c.body(text, 200, { 'content-type': state.metrics.registry.contentType });
   });
+
+  mountAdmin(app, state);
 
   app.notFound(() => {
     const err = new GatewayError('not_found', 'Unknown path. The API lives under /v1 (e.g. POST /v1/chat/completions).');

@@ -30,6 +30,7 @@ export async function handleApi(
     id: randomUUID(),
     endpoint,
     config,
+    services: state.services,
     headers: incoming.headers,
     signal: abort.signal,
     readBody: async () => {

@@ -2,6 +2,8 @@
 // server does not depend on how the gateway is assembled.
 import type { AuditSink } from '../audit/file-sink.js';
 import type { CompiledConfig } from '../config/compile.js';
+import type { Services } from '../pipeline/context.js';
+import type { SloTracker } from '../routing/slo.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -10,6 +12,10 @@ export interface GatewayState {
   metrics: Metrics;
   logger: Logger;
   audit: AuditSink;
+  services: Services;
+  slo: SloTracker;
+  /** Loads, validates and swaps in the config file again. */
+  reload(): Promise<{ ok: boolean; problems?: string }>;
   inflight: number;
   shuttingDown: boolean;
   /** Called whenever a request finishes, so shutdown can wait for zero in flight. */

@@ -13,6 +13,11 @@ export interface Metrics {
   auditQueueDepth: Gauge;
   auditDropped: Counter;
   configReloads: Counter<'result'>;
+  breakerState: Gauge<'deployment'>;
+  sloRequests: Counter<'route' | 'result'>;
+  sloObjective: Gauge<'route'>;
+  routeDuration: Histogram<'route'>;
+  degraded: Counter<'model'>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -61,6 +66,27 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     configReloads: new Counter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
+    breakerState: new Gauge({
+      name: 'lanegate_breaker_state',
+      help: 'Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['deployment'],
+      registers: [registry],
+    }),
+    sloRequests: new Counter({
+      name: 'lanegate_slo_requests_total',
+      help: 'Requests of routes with an SLO, good (succeeded within the objective) or bad.',
+      labelNames: ['route', 'result'],
+      registers: [registry],
+    }),
+    sloObjective: new Gauge({ name: 'lanegate_slo_target_ratio', help: 'The target share of good requests per route.', labelNames: ['route'], registers: [registry] }),
+    routeDuration: new Histogram({
+      name: 'lanegate_route_duration_seconds',
+      help: 'Request latency of routes with an SLO.',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    degraded: new Counter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
   };
 }
 

@@ -18,6 +18,7 @@ export interface TestGateway {
   url: string;
   baseURL: string;
   dir: string;
+  configFile: string;
   logs(): string;
   client(key?: string, options?: { maxRetries?: number }): OpenAI;
   auditRecords(): Promise<Array<Record<string, unknown>>>;
@@ -33,6 +34,8 @@ export interface TestGatewayOptions {
   /** Appended to (and so overriding) the default config's top-level sections. */
   extra?: string;
   env?: NodeJS.ProcessEnv;
+  /** Reload when the config file changes. */
+  watch?: boolean;
 }
 
 export function defaultTestConfig(o: TestGatewayOptions): string {
@@ -61,16 +64,23 @@ providers:
     base_url: ${o.openaiUrl ?? 'http://127.0.0.1:9'}/v1
     api_key: ${UPSTREAM_SECRET}
     timeouts: { connect_ms: 1000, first_byte_ms: 1500, total_ms: 5000 }
+    # error-mapping tests need every fault to reach the client as it is
+    retry: { max_retries: 0 }
+    breaker: { enabled: false }
   fakeanthropic:
     type: anthropic
     base_url: ${o.anthropicUrl ?? 'http://127.0.0.1:9'}
     api_key: ${UPSTREAM_SECRET}
     timeouts: { connect_ms: 1000, first_byte_ms: 1500, total_ms: 5000 }
+    retry: { max_retries: 0 }
+    breaker: { enabled: false }
   refused:
     type: openai
     base_url: http://127.0.0.1:9/v1
     api_key: unused
     timeouts: { connect_ms: 500, first_byte_ms: 1000, total_ms: 2000 }
+    retry: { max_retries: 0 }
+    breaker: { enabled: false }
 models:
   fast: { deployments: [{ provider: mock, model: mock-fast }] }
   slow-stream: { deployments: [{ provider: slowmock, model: mock-slow }] }
@@ -100,12 +110,20 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       cb();
     },
   });
-  const gateway = await startGateway({ configFile, env: options.env ?? {}, port: 0, host: '127.0.0.1', logDestination: destination });
+  const gateway = await startGateway({
+    configFile,
+    env: options.env ?? {},
+    port: 0,
+    host: '127.0.0.1',
+    logDestination: destination,
+    watch: options.watch ?? false,
+  });
   return {
     gateway,
     url: gateway.url,
     baseURL: `${gateway.url}/v1`,
     dir,
+    configFile,
     logs: () => logText,
     client: (key = APP_KEY, o = {}) => new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: o.maxRetries ?? 0 }),
     async auditRecords() {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { chatRequestSchema, type ChatChunk } from '../../src/api/schemas.js';
+import { providerSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { createHttpClients, type HttpClients } from '../../src/providers/http.js';
 import { createAnthropicAdapter, type AnthropicProviderConfig } from '../../src/providers/anthropic/index.js';
@@ -13,20 +14,19 @@ import { startFakeAnthropic, type FakeAnthropic } from '../helpers/fake-anthropi
 const SECRET = 'sk-ant-test-secret-DO-NOT-LEAK';
 
 function providerConfig(baseUrl: string, apiKey = SECRET): AnthropicProviderConfig {
-  return {
+  // Parsed through the config schema so every default is the real one.
+  return providerSchema.parse({
     type: 'anthropic',
     base_url: baseUrl,
     api_key: apiKey,
-    headers: {},
     timeouts: { connect_ms: 2000, first_byte_ms: 5000, total_ms: 10000 },
     connections: 8,
-    anthropic_version: '2023-06-01',
-    requires_key: true,
-  };
+  }) as AnthropicProviderConfig;
 }
 
 function deploymentOf(provider: AnthropicProviderConfig, params: Record<string, unknown> = {}): Deployment {
-  return { id: 'claude/claude-test', providerName: 'claude', provider, model: 'claude-test', params, weight: 1 };
+  const { timeouts, retry, breaker } = provider;
+  return { id: 'claude/claude-test', providerName: 'claude', provider, model: 'claude-test', params, weight: 1, timeouts, retry, breaker };
 }
 
 const dep = deploymentOf(providerConfig('https://api.anthropic.com'));

@@ -1,11 +1,11 @@
 // Anthropic's Messages API behind the OpenAI-shaped ProviderAdapter.
-import type { Dispatcher } from 'undici';
 import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
 import { GatewayError } from '../../errors.js';
-import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from '../errors.js';
+import { upstreamTransportError } from '../errors.js';
 import type { HttpClients } from '../http.js';
+import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
-import { buildMessagesRequest, type AnthropicProvider, type UpstreamRequest } from './request.js';
+import { buildMessagesRequest, type AnthropicProvider } from './request.js';
 import { readMessage } from './response.js';
 import { readMessageStream } from './stream.js';
 
@@ -16,48 +16,16 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
     connections: provider.connections,
     connectTimeoutMs: provider.timeouts.connect_ms,
   });
-  const { first_byte_ms: firstByteMs, total_ms: totalMs } = provider.timeouts;
-
-  async function send(up: UpstreamRequest, signal: AbortSignal, stream: boolean): Promise<Dispatcher.ResponseData> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await pool.request({
-        path: up.path,
-        method: 'POST',
-        headers: up.headers,
-        body: up.body,
-        signal,
-        // A non-streamed answer's headers come only once it is generated.
-        headersTimeout: stream ? firstByteMs : totalMs,
-        bodyTimeout: firstByteMs,
-      });
-    } catch (err) {
-      throw upstreamTransportError(name, err, signal);
-    }
-    if (res.statusCode >= 400) {
-      res.body.dump().catch(() => {});
-      throw upstreamStatusError(name, res.statusCode, res.headers);
-    }
-    return res;
-  }
-
-  async function readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
-    try {
-      return await res.body.json();
-    } catch (err) {
-      if (err instanceof SyntaxError) throw upstreamProtocolError(name, 'a body that is not JSON');
-      throw upstreamTransportError(name, err, signal);
-    }
-  }
+  const upstream = createUpstreamCaller(name, pool);
 
   return {
     async chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await send(buildMessagesRequest(provider, request, deployment, false), signal, false);
-      return readMessage(name, await readJson(res, signal), request);
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, false), signal, { stream: false, timeouts: deployment.timeouts });
+      return readMessage(name, await upstream.readJson(res, signal), request);
     },
 
     async *chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncGenerator<ChatChunk> {
-      const res = await send(buildMessagesRequest(provider, request, deployment, true), signal, true);
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), signal, { stream: true, timeouts: deployment.timeouts });
       try {
         yield* readMessageStream(name, res.body, request);
       } catch (err) {

@@ -5,6 +5,7 @@ import type { ChatMessage, ChatRequest, ToolCall } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { applyDeployment, type Deployment } from '../types.js';
+import type { UpstreamRequest } from '../upstream.js';
 
 export type AnthropicProvider = Extract<ProviderConfig, { type: 'anthropic' }>;
 
@@ -45,12 +46,6 @@ export interface MessagesBody {
   stream?: true;
 }
 
-export interface UpstreamRequest {
-  origin: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-}
 
 export function buildMessagesRequest(provider: AnthropicProvider, request: ChatRequest, deployment: Deployment, stream: boolean): UpstreamRequest {
   const url = new URL(provider.base_url);

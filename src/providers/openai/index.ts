@@ -1,12 +1,12 @@
 // Any OpenAI-compatible upstream (OpenAI, Azure OpenAI, vLLM, Ollama, Groq,
 // Together...) is this one adapter plus config.
-import type { Dispatcher } from 'undici';
 import type { ChatChunk, ChatRequest, EmbeddingsRequest } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
-import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from '../errors.js';
+import { upstreamTransportError } from '../errors.js';
 import type { HttpClients } from '../http.js';
+import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
-import { buildChatRequest, buildEmbeddingsRequest, type UpstreamRequest } from './request.js';
+import { buildChatRequest, buildEmbeddingsRequest } from './request.js';
 import { readChatCompletion, readEmbeddings } from './response.js';
 import { readChatStream } from './stream.js';
 
@@ -17,48 +17,16 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     connections: provider.connections,
     connectTimeoutMs: provider.timeouts.connect_ms,
   });
-  const { first_byte_ms: firstByteMs, total_ms: totalMs } = provider.timeouts;
-
-  async function send(up: UpstreamRequest, signal: AbortSignal, stream: boolean): Promise<Dispatcher.ResponseData> {
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await pool.request({
-        path: up.path,
-        method: 'POST',
-        headers: up.headers,
-        body: up.body,
-        signal,
-        // A non-streamed answer's headers come only once it is generated.
-        headersTimeout: stream ? firstByteMs : totalMs,
-        bodyTimeout: firstByteMs,
-      });
-    } catch (err) {
-      throw upstreamTransportError(name, err, signal);
-    }
-    if (res.statusCode >= 400) {
-      res.body.dump().catch(() => {});
-      throw upstreamStatusError(name, res.statusCode, res.headers);
-    }
-    return res;
-  }
-
-  async function readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown> {
-    try {
-      return await res.body.json();
-    } catch (err) {
-      if (err instanceof SyntaxError) throw upstreamProtocolError(name, 'a body that is not JSON');
-      throw upstreamTransportError(name, err, signal);
-    }
-  }
+  const upstream = createUpstreamCaller(name, pool);
 
   return {
     async chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await send(buildChatRequest(request, deployment, false), signal, false);
-      return readChatCompletion(name, await readJson(res, signal), request);
+      const res = await upstream.send(buildChatRequest(request, deployment, false), signal, { stream: false, timeouts: deployment.timeouts });
+      return readChatCompletion(name, await upstream.readJson(res, signal), request);
     },
 
     async *chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncGenerator<ChatChunk> {
-      const res = await send(buildChatRequest(request, deployment, true), signal, true);
+      const res = await upstream.send(buildChatRequest(request, deployment, true), signal, { stream: true, timeouts: deployment.timeouts });
       try {
         yield* readChatStream(name, res.body, request);
       } catch (err) {
@@ -69,8 +37,8 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     },
 
     async embed(request: EmbeddingsRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await send(buildEmbeddingsRequest(request, deployment), signal, false);
-      return readEmbeddings(name, await readJson(res, signal));
+      const res = await upstream.send(buildEmbeddingsRequest(request, deployment), signal, { stream: false, timeouts: deployment.timeouts });
+      return readEmbeddings(name, await upstream.readJson(res, signal));
     },
   };
 }

@@ -5,15 +5,10 @@
 import type { ChatRequest, EmbeddingsRequest } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import { applyDeployment, type Deployment } from '../types.js';
+import type { UpstreamRequest } from '../upstream.js';
 
 type OpenAIProvider = Extract<ProviderConfig, { type: 'openai' }>;
 
-export interface UpstreamRequest {
-  origin: string;
-  path: string;
-  headers: Record<string, string>;
-  body: string;
-}
 
 export function upstreamPath(provider: OpenAIProvider, model: string, endpoint: 'chat/completions' | 'embeddings'): { origin: string; path: string } {
   const url = new URL(provider.base_url);

@@ -1,0 +1,141 @@
+// Route by value: a route is a name apps ask for (`auto`) whose model is
+// chosen per request by ordered rules. First match wins; the last rule is the
+// default. Rules compile once per config load into plain predicates; the
+// prompt is counted with tiktoken only when a rule that needs it is reached.
+import type { RouteConfig, RouteRuleConfig, SloConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { countMessageTokens } from '../providers/tokens.js';
+
+export interface CompiledRule {
+  name: string;
+  model: string;
+  /** Checks everything but the prompt size. */
+  matches(facts: RequestFacts): boolean;
+  tokenRange: { min: number; max: number } | undefined;
+}
+
+export interface CompiledRoute {
+  name: string;
+  rules: CompiledRule[];
+  slo: SloConfig | undefined;
+}
+
+export interface RequestFacts {
+  app: string | undefined;
+  team: string | undefined;
+  key: string | undefined;
+  lane: string | undefined;
+  priority: string | undefined;
+  tags: ReadonlySet<string>;
+  hasTools: boolean;
+  hasImages: boolean;
+  responseFormat: string;
+  stream: boolean;
+}
+
+export function compileRoutes(routes: Record<string, RouteConfig>): Map<string, CompiledRoute> {
+  const out = new Map<string, CompiledRoute>();
+  for (const [name, route] of Object.entries(routes)) out.set(name, { name, rules: route.rules.map(compileRule), slo: route.slo });
+  return out;
+}
+
+function compileRule(rule: RouteRuleConfig): CompiledRule {
+  const m = rule.match ?? {};
+  const checks: Array<(f: RequestFacts) => boolean> = [];
+  const oneOf = (values: string[] | undefined, get: (f: RequestFacts) => string | undefined) => {
+    if (!values) return;
+    const set = new Set(values);
+    checks.push((f) => {
+      const v = get(f);
+      return v !== undefined && set.has(v);
+    });
+  };
+  oneOf(m.apps, (f) => f.app);
+  oneOf(m.teams, (f) => f.team);
+  oneOf(m.keys, (f) => f.key);
+  oneOf(m.lanes, (f) => f.lane);
+  oneOf(m.priority, (f) => f.priority);
+  oneOf(m.response_format, (f) => f.responseFormat);
+  if (m.tags) {
+    const tags = m.tags;
+    checks.push((f) => tags.some((t) => f.tags.has(t)));
+  }
+  if (m.has_tools !== undefined) checks.push((f) => f.hasTools === m.has_tools);
+  if (m.has_images !== undefined) checks.push((f) => f.hasImages === m.has_images);
+  if (m.stream !== undefined) checks.push((f) => f.stream === m.stream);
+  const needsTokens = m.min_prompt_tokens !== undefined || m.max_prompt_tokens !== undefined;
+  return {
+    name: rule.name,
+    model: rule.model,
+    matches: (f) => checks.every((check) => check(f)),
+    tokenRange: needsTokens ? { min: m.min_prompt_tokens ?? 0, max: m.max_prompt_tokens ?? Infinity } : undefined,
+  };
+}
+
+export function requestFacts(ctx: RequestContext): RequestFacts {
+  const chat = ctx.chat;
+  const header = (name: string) => {
+    const v = ctx.headers[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const tags = new Set<string>();
+  for (const source of [header('x-gateway-tags'), chat?.metadata?.tags]) {
+    if (source) for (const t of source.split(',')) if (t.trim()) tags.add(t.trim());
+  }
+  let hasImages = false;
+  for (const m of chat?.messages ?? []) {
+    if (Array.isArray(m.content) && m.content.some((p) => p.type === 'image_url' || p.type === 'input_image')) {
+      hasImages = true;
+      break;
+    }
+  }
+  return {
+    app: ctx.key?.app,
+    team: ctx.key?.team,
+    key: ctx.key?.id,
+    lane: ctx.lane,
+    priority: header('x-gateway-priority') ?? chat?.metadata?.priority,
+    tags,
+    hasTools: (chat?.tools?.length ?? 0) > 0,
+    hasImages,
+    responseFormat: chat?.response_format?.type ?? 'text',
+    stream: ctx.stream,
+  };
+}
+
+/** Prompt tokens, counted once per request and only when something needs them. */
+export async function promptTokens(ctx: RequestContext): Promise<number> {
+  ctx.promptTokens ??= ctx.chat ? await countMessageTokens(ctx.chat.messages) : 0;
+  return ctx.promptTokens;
+}
+
+/** Pipeline stage: picks the model for a route name, or passes a model name through. */
+export async function routeRequest(ctx: RequestContext): Promise<void> {
+  const name = ctx.requestedModel!;
+  const route = ctx.config.routes.get(name);
+  if (!route) {
+    ctx.route = { name, rule: undefined, model: name };
+    return;
+  }
+  if (ctx.key?.models && !ctx.key.models.has(name)) {
+    throw new GatewayError('model_not_found', `The model "${name}" does not exist or your key cannot use it. GET /v1/models lists the models available to your key.`, {
+      param: 'model',
+    });
+  }
+  if (ctx.endpoint !== 'chat') throw new GatewayError('invalid_request', `"${name}" is a chat route; call it through /v1/chat/completions.`, { param: 'model' });
+  const facts = requestFacts(ctx);
+  for (const rule of route.rules) {
+    if (!rule.matches(facts)) continue;
+    if (rule.tokenRange) {
+      const tokens = await promptTokens(ctx);
+      if (tokens < rule.tokenRange.min || tokens > rule.tokenRange.max) continue;
+    }
+    ctx.route = { name, rule: rule.name, model: rule.model };
+    ctx.responseHeaders['x-gateway-route'] = `${name}; rule=${rule.name}; model=${rule.model}`;
+    ctx.events.push({ stage: 'route', route: name, rule: rule.name, model: rule.model });
+    return;
+  }
+  // Unreachable with a validated config: the last rule is the default.
+  throw new Error(`route ${name} has no default rule`);
+}
