@@ -7,7 +7,9 @@ import { createFileSink, createNullSink, type AuditSink } from './audit/file-sin
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { watchConfigFile } from './config/watch.js';
+import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
+import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
 import { createApp } from './server/app.js';
@@ -53,11 +55,17 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       ? createFileSink({ dir: current.audit.dir, queueSize: current.audit.queue_size, metrics, logger })
       : createNullSink();
 
+  const redis: RedisStore | undefined = current.redis.url
+    ? createRedisClient({ url: current.redis.url, keyPrefix: current.redis.key_prefix, logger, metrics })
+    : undefined;
+  let breakerSync: BreakerSync | undefined;
   const BREAKER_LEVEL = { closed: 0, half_open: 1, open: 2 } as const;
-  const health = createHealthRegistry((id, breakerState) => {
+  const health = createHealthRegistry((id, breakerState, openUntil) => {
     metrics.breakerState.labels(id).set(BREAKER_LEVEL[breakerState]);
     logger.warn({ deployment: id, breaker: breakerState }, 'circuit breaker changed state');
+    if (breakerState !== 'half_open') breakerSync?.publish(id, breakerState, openUntil);
   });
+  if (redis) breakerSync = await createBreakerSync(redis, health, logger);
   const slo = createSloTracker(metrics);
 
   async function reload(): Promise<{ ok: boolean; problems?: string }> {
@@ -83,7 +91,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger },
+    services: { health, metrics, logger, redis },
     slo,
     reload,
     inflight: 0,
@@ -143,6 +151,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         if ('closeAllConnections' in server) server.closeAllConnections();
         await closed;
         await audit.close();
+        await breakerSync?.close();
+        await redis?.close();
         await clients.close();
         logger.info('lanegate stopped');
         logger.flush?.();

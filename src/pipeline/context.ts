@@ -6,6 +6,7 @@ import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.j
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import type { Deployment } from '../providers/types.js';
 import type { HealthRegistry } from '../routing/health.js';
+import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -14,6 +15,8 @@ export interface Services {
   health: HealthRegistry;
   metrics: Metrics;
   logger: Logger;
+  /** Present when several replicas share state (redis.url is set). */
+  redis: RedisStore | undefined;
 }
 
 export type Endpoint = 'chat' | 'embeddings';

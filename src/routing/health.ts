@@ -43,18 +43,34 @@ export class DeploymentHealth {
 
 export interface HealthRegistry {
   get(deployment: Deployment): DeploymentHealth;
+  /** Applies breaker state learnt from another replica (now or when the deployment is first seen). */
+  applyRemote(id: string, state: BreakerState, openUntil: number): void;
   /** Every deployment seen so far, for /admin and metrics. */
   entries(): IterableIterator<[string, DeploymentHealth]>;
 }
 
 export function createHealthRegistry(onBreakerChange: (id: string, state: BreakerState, openUntil: number) => void = () => {}): HealthRegistry {
   const byId = new Map<string, { health: DeploymentHealth; deployment: Deployment }>();
+  const pendingOpen = new Map<string, number>();
+  const apply = (health: DeploymentHealth, state: BreakerState, openUntil: number) => {
+    if (state === 'open') health.breaker.forceOpen(openUntil);
+    else if (state === 'closed') health.breaker.forceClose();
+  };
   return {
+    applyRemote(id, state, openUntil) {
+      const entry = byId.get(id);
+      if (entry) apply(entry.health, state, openUntil);
+      else if (state === 'open') pendingOpen.set(id, openUntil);
+      else pendingOpen.delete(id);
+    },
     get(deployment) {
       let entry = byId.get(deployment.id);
       if (!entry) {
         entry = { health: new DeploymentHealth(deployment, (state, until) => onBreakerChange(deployment.id, state, until)), deployment };
         byId.set(deployment.id, entry);
+        const until = pendingOpen.get(deployment.id);
+        if (until !== undefined && until > Date.now()) entry.health.breaker.forceOpen(until);
+        pendingOpen.delete(deployment.id);
       } else if (entry.deployment !== deployment) {
         // a reload compiled a new Deployment object: pick up its settings
         entry.health.breaker.reconfigure(deployment.breaker);

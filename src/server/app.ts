@@ -42,9 +42,12 @@ export function createApp(state: GatewayState): Hono<Env> {
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => {
+  app.get('/readyz', async (c) => {
     if (state.shuttingDown) return c.json({ status: 'shutting_down' }, 503);
-    return c.json({ status: 'ready', config_loaded_at: state.config().loadedAt.toISOString() });
+    const redis = state.services.redis;
+    const stores = { redis: redis ? ((await redis.ping()) ? 'ok' : 'unreachable') : 'not_configured' };
+    const ready = stores.redis !== 'unreachable';
+    return c.json({ status: ready ? 'ready' : 'not_ready', stores, config_loaded_at: state.config().loadedAt.toISOString() }, ready ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     const text = await state.metrics.registry.metrics();

@@ -18,6 +18,8 @@ export interface Metrics {
   sloObjective: Gauge<'route'>;
   routeDuration: Histogram<'route'>;
   degraded: Counter<'model'>;
+  redisUp: Gauge<'connection'>;
+  redisConnectionErrors: Counter<'connection'>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -87,6 +89,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     degraded: new Counter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
+    redisUp: new Gauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),
+    redisConnectionErrors: new Counter({
+      name: 'lanegate_redis_connection_errors_total',
+      help: 'Redis connection errors (refused, reset, timed out).',
+      labelNames: ['connection'],
+      registers: [registry],
+    }),
   };
 }
 
