@@ -1,13 +1,21 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when it exists (Docker image, `npm run build`), and
-// the TypeScript sources through tsx otherwise (a development checkout).
+// In a development checkout (src/ and tsx present) this runs the TypeScript
+// sources, so `npm start` never serves a stale build; in the Docker image,
+// which ships only dist/, it runs the compiled CLI.
 import { existsSync } from 'node:fs';
 
-const dist = new URL('../dist/cli.js', import.meta.url);
-if (existsSync(dist)) {
-  await import(dist.href);
+const src = new URL('../src/cli.ts', import.meta.url);
+let tsx;
+if (existsSync(src)) {
+  try {
+    tsx = await import('tsx/esm/api');
+  } catch {
+    // production install without dev dependencies: fall back to dist/
+  }
+}
+if (tsx) {
+  tsx.register();
+  await import(src.href);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(new URL('../src/cli.ts', import.meta.url).href);
+  await import(new URL('../dist/cli.js', import.meta.url).href);
 }

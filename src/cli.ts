@@ -19,7 +19,7 @@ async function checkConfig(argv: string[]): Promise<number> {
   try {
     const loaded = await loadConfig(file);
     const clients = createHttpClients();
-    const compiled = compileConfig(loaded.config, loaded.file, clients);
+    const compiled = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
     await clients.close();
     console.log(`${file}: OK`);
     console.log(`  models: ${[...compiled.models.keys()].join(', ') || '(none enabled)'}`);

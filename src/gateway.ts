@@ -7,6 +7,7 @@ import { createFileSink, createNullSink, type AuditSink } from './audit/file-sin
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { watchConfigFile } from './config/watch.js';
+import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
@@ -46,7 +47,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
   const loaded = await loadConfig(options.configFile, env);
   const clients = createHttpClients();
-  let current = compileConfig(loaded.config, loaded.file, clients);
+  let current = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
 
   const logger = createLogger({ level: current.logging.level, destination: options.logDestination });
   const metrics = createMetrics();
@@ -71,7 +72,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   async function reload(): Promise<{ ok: boolean; problems?: string }> {
     try {
       const next = await loadConfig(options.configFile, env);
-      const compiled = compileConfig(next.config, next.file, clients);
+      const compiled = compileConfig(next.config, next.file, clients, next.policies);
       // Settings that shape the process itself need a restart to change.
       current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
       metrics.configReloads.labels('ok').inc();
@@ -91,7 +92,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore() },
     slo,
     reload,
     inflight: 0,

@@ -5,10 +5,10 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { AuditRecord } from './record.js';
+import type { AuditEntry } from './record.js';
 
 export interface AuditSink {
-  write(record: AuditRecord): void;
+  write(record: AuditEntry): void;
   /** Resolves once every record queued so far is on disk. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -25,7 +25,7 @@ const BATCH = 512;
 
 export function createFileSink(options: FileSinkOptions): AuditSink {
   const { dir, queueSize, metrics, logger } = options;
-  let queue: AuditRecord[] = [];
+  let queue: AuditEntry[] = [];
   let draining: Promise<void> | undefined;
   let file: { day: string; handle: FileHandle } | undefined;
   let lastDropLog = 0;

@@ -6,6 +6,7 @@ export const AUDIT_RECORD_VERSION = 1;
 
 export interface AuditRecord {
   v: number;
+  kind: 'request';
   id: string;
   time: string;
   endpoint: string;
@@ -13,6 +14,14 @@ export interface AuditRecord {
   app: string | null;
   team: string | null;
   model: string | null;
+  lane: { name: string; reasons: string[] } | null;
+  policy: {
+    findings: Array<{ detector: string; action: string; count: number }>;
+    redactions: number;
+    stripped_tools: string[];
+    blocked_tool_calls: Array<{ tool: string; reason: string }>;
+    approvals: Array<{ id: string; tool: string }>;
+  } | null;
   route: { name: string; rule: string | null; model: string } | null;
   degraded: boolean;
   deployment: string | null;
@@ -30,6 +39,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
   const u = ctx.usage;
   return {
     v: AUDIT_RECORD_VERSION,
+    kind: 'request',
     id: ctx.id,
     time: new Date(ctx.time).toISOString(),
     endpoint: ctx.endpoint,
@@ -37,6 +47,16 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
     model: ctx.requestedModel ?? null,
+    lane: ctx.policy ? { name: ctx.policy.lane.name, reasons: ctx.policy.reasons } : null,
+    policy: ctx.policy
+      ? {
+          findings: ctx.policy.findings,
+          redactions: ctx.policy.redactions,
+          stripped_tools: ctx.policy.strippedTools,
+          blocked_tool_calls: ctx.policy.blockedToolCalls,
+          approvals: ctx.policy.approvals,
+        }
+      : null,
     route: ctx.route ? { name: ctx.route.name, rule: ctx.route.rule ?? null, model: ctx.route.model } : null,
     degraded: ctx.degraded === true,
     deployment: ctx.deployment?.id ?? null,
@@ -50,3 +70,14 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     client_disconnected: clientDisconnected,
   };
 }
+
+/** Something that happened outside a request, such as a human deciding an approval. */
+export interface AuditEvent {
+  v: number;
+  kind: 'approval_decision';
+  id: string;
+  time: string;
+  [detail: string]: unknown;
+}
+
+export type AuditEntry = AuditRecord | AuditEvent;

@@ -6,6 +6,8 @@ import type { HttpClients } from '../providers/http.js';
 import { createMockAdapter } from '../providers/mock/index.js';
 import { createOpenAIAdapter } from '../providers/openai/index.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
+import type { PolicySet } from '../policy/load.js';
 import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
 import type { DegradeConfig, GatewayConfig, ProviderConfig, SloConfig } from './schema.js';
 
@@ -15,6 +17,10 @@ export interface KeyInfo {
   team: string;
   /** undefined: every model. */
   models: ReadonlySet<string> | undefined;
+  /** The lane requests start in. */
+  lane: string;
+  /** Lanes requests may ask for with `x-gateway-lane`. */
+  lanes: ReadonlySet<string>;
 }
 
 export interface CompiledModel {
@@ -42,6 +48,7 @@ export interface CompiledConfig {
   keysByHash: ReadonlyMap<string, { key: KeyInfo; digest: Buffer }>;
   models: ReadonlyMap<string, CompiledModel>;
   routes: ReadonlyMap<string, CompiledRoute>;
+  policies: CompiledPolicies;
   redis: GatewayConfig['redis'];
   /** Models configured but with no enabled deployment (no provider credentials). */
   unavailableModels: ReadonlyMap<string, string[]>;
@@ -54,7 +61,13 @@ export function isProviderEnabled(provider: ProviderConfig): boolean {
   return !provider.requires_key || provider.api_key.length > 0;
 }
 
-export function compileConfig(config: GatewayConfig, file: string, clients: HttpClients): CompiledConfig {
+export function compileConfig(config: GatewayConfig, file: string, clients: HttpClients, policySet: PolicySet): CompiledConfig {
+  const policies = compilePolicies(policySet);
+  // By default a key may use its lane and every stricter one.
+  const lanesFrom = (lane: string) => {
+    const rank = policies.lanes.get(lane)?.rank ?? 0;
+    return new Set(policies.order.filter((l) => policies.lanes.get(l)!.rank >= rank));
+  };
   const adapters = new Map<string, ProviderAdapter>();
   const disabledProviders: string[] = [];
   for (const [name, provider] of Object.entries(config.providers)) {
@@ -102,7 +115,15 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
 
   const keysByHash = new Map<string, { key: KeyInfo; digest: Buffer }>();
   for (const k of config.keys) {
-    const key: KeyInfo = { id: k.id, app: k.app, team: k.team, models: k.models.includes('*') ? undefined : new Set(k.models) };
+    const lane = k.lane ?? policies.defaultLane;
+    const key: KeyInfo = {
+      id: k.id,
+      app: k.app,
+      team: k.team,
+      models: k.models.includes('*') ? undefined : new Set(k.models),
+      lane,
+      lanes: k.lanes ? new Set([lane, ...k.lanes]) : lanesFrom(lane),
+    };
     keysByHash.set(k.sha256, { key, digest: Buffer.from(k.sha256, 'hex') });
   }
 
@@ -116,11 +137,19 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     auth: {
       mode: config.auth.mode,
       adminKeyHash: config.auth.admin_key_sha256 ? Buffer.from(config.auth.admin_key_sha256, 'hex') : undefined,
-      anonymous: { id: 'anonymous', app: config.auth.anonymous.app, team: config.auth.anonymous.team, models: undefined },
+      anonymous: {
+        id: 'anonymous',
+        app: config.auth.anonymous.app,
+        team: config.auth.anonymous.team,
+        models: undefined,
+        lane: policies.defaultLane,
+        lanes: lanesFrom(policies.defaultLane),
+      },
     },
     keysByHash,
     models,
     routes: compileRoutes(config.routes),
+    policies,
     redis: config.redis,
     unavailableModels,
     adapters,

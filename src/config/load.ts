@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { formatIssuePath } from '../errors.js';
+import { checkPolicies, loadPolicies, openPolicySet, type PolicySet } from '../policy/load.js';
 import { gatewayConfigSchema, type GatewayConfig } from './schema.js';
 
 export interface ConfigProblem {
@@ -30,6 +31,7 @@ export interface LoadedConfig {
   file: string;
   dir: string;
   config: GatewayConfig;
+  policies: PolicySet;
 }
 
 export function resolveConfigPath(argv: string[], env: NodeJS.ProcessEnv): string {
@@ -46,7 +48,19 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
     throw new ConfigError([{ file, path: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
   }
   const config = parseGatewayConfig(text, file, env);
-  return { file, dir: path.dirname(file), config };
+  const dir = path.dirname(file);
+  const problems: ConfigProblem[] = [];
+  let policies = openPolicySet();
+  if (config.policies.dir) {
+    policies = await loadPolicies(path.resolve(dir, config.policies.dir), problems);
+    if (problems.length === 0) checkPolicies(policies, config, file, problems);
+  } else {
+    config.keys.forEach((key, i) => {
+      if (key.lane || key.lanes) problems.push({ file, path: `keys[${i}].lane`, message: 'lanes need policies: set policies.dir' });
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { file, dir, config, policies };
 }
 
 export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {

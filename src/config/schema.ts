@@ -179,6 +179,10 @@ const apiKey = z.strictObject({
   team: name,
   /** Model names this key may call; "*" for all. */
   models: z.array(z.string().min(1)).default(['*']),
+  /** The key's default lane (the policies' default_lane if unset). Requests may move to a stricter one, never a looser one. */
+  lane: z.string().optional(),
+  /** Lanes requests with this key may ask for (default: the key's lane and every stricter one). */
+  lanes: z.array(z.string()).min(1).optional(),
 });
 
 export const gatewayConfigSchema = z.strictObject({
@@ -209,6 +213,12 @@ export const gatewayConfigSchema = z.strictObject({
   keys: z.array(apiKey).default([]),
   providers: z.record(name, providerSchema),
   models: z.record(name, model),
+  policies: z
+    .strictObject({
+      /** Folder of lane policy files (*.yaml), relative to this file. Unset: one permissive lane. */
+      dir: z.string().optional(),
+    })
+    .prefault({}),
   /** Names apps ask for whose model is chosen per request by rules. */
   routes: z.record(name, route).default({}),
   redis: z

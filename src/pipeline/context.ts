@@ -5,6 +5,8 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/sc
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import type { Deployment } from '../providers/types.js';
+import type { ApprovalStore } from '../policy/approvals.js';
+import type { PolicyOutcome } from '../policy/lane.js';
 import type { HealthRegistry } from '../routing/health.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -17,6 +19,7 @@ export interface Services {
   logger: Logger;
   /** Present when several replicas share state (redis.url is set). */
   redis: RedisStore | undefined;
+  approvals: ApprovalStore;
 }
 
 export type Endpoint = 'chat' | 'embeddings';
@@ -65,6 +68,8 @@ export interface RequestContext {
   requestedModel?: string;
   /** The data lane the request runs in. */
   lane?: string;
+  /** What the lane policy decided, for the response guard, audit and explain. */
+  policy?: PolicyOutcome;
   /** Which route and rule chose the model; for plain model names, route = model. */
   route?: { name: string; rule: string | undefined; model: string };
   /** Prompt tokens, once something needed them counted. */
@@ -82,6 +87,8 @@ export interface RequestContext {
   events: RequestEvent[];
   /** Headers stages want on the response. */
   responseHeaders: Record<string, string>;
+  /** The reply once a provider answered; later stages may transform it. */
+  reply?: Reply;
   status?: number;
   error?: GatewayError;
 }
@@ -90,7 +97,8 @@ export type Reply =
   | { kind: 'json'; status: number; body: unknown }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
 
-/** A stage enriches the context, ends the request with a reply, or throws a GatewayError. */
+/** A stage enriches the context, ends the request early with a reply (a cache hit), or throws a GatewayError. */
+
 export type Stage = (ctx: RequestContext) => void | Reply | Promise<void | Reply>;
 
 export interface NewContext {

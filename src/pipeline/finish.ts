@@ -23,7 +23,7 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   const model = ctx.model?.name ?? 'unknown';
   const provider = ctx.deployment?.providerName ?? 'none';
 
-  metrics.requests.labels(ctx.endpoint, model, provider, cls).inc();
+  metrics.requests.labels(ctx.endpoint, model, provider, ctx.lane ?? 'none', cls).inc();
   metrics.duration.labels(ctx.endpoint, model, cls).observe(totalMs / 1000);
   if (ctx.stream && ctx.timings.firstByteMs !== undefined) metrics.timeToFirstToken.labels(model, provider).observe(ctx.timings.firstByteMs / 1000);
   for (const a of ctx.attempts) metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
@@ -45,6 +45,7 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
         endpoint: ctx.endpoint,
         key: ctx.key?.id,
         model: ctx.requestedModel,
+        lane: ctx.lane,
         ...(ctx.route?.rule ? { rule: ctx.route.rule } : {}),
         deployment: ctx.deployment?.id,
         stream: ctx.stream,

@@ -5,6 +5,8 @@
 // cannot make the gateway buffer megabytes.
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { authenticate } from '../auth/stage.js';
+import { guardResponse } from '../policy/guard.js';
+import { applyLanePolicy } from '../policy/lane.js';
 import { planCandidates } from '../routing/candidates.js';
 import { dispatchChat, dispatchEmbeddings } from '../routing/dispatch.js';
 import { resolveModel } from '../routing/resolve.js';
@@ -14,15 +16,18 @@ import type { Stage } from './context.js';
 export const chatPipeline: readonly Stage[] = [
   authenticate, //       key -> app, team
   parseChatRequest, //   read, parse, validate (zod)
+  applyLanePolicy, //    lane (key, header, detectors), block/redact, metadata, offered tools
   routeRequest, //       route rules: `auto` -> a model, by value
   resolveModel, //       model name -> configured model
-  planCandidates, //     balance its deployments, then its fallbacks
+  planCandidates, //     balance its deployments, then its fallbacks, within the lane
   dispatchChat, //       call providers: retries, breakers, fallback, safe mode
+  guardResponse, //      tool-call guard, approvals, restore redactions
 ];
 
 export const embeddingsPipeline: readonly Stage[] = [
   authenticate,
   parseEmbeddingsRequest,
+  applyLanePolicy,
   routeRequest,
   resolveModel,
   planCandidates,

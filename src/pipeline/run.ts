@@ -1,11 +1,16 @@
 import type { Reply, RequestContext, Stage } from './context.js';
 
-/** Runs stages in order until one returns a reply. Sync stages cost no await. */
+/**
+ * Runs stages in order. A stage that returns a reply ends the request there
+ * (a cache hit); otherwise the reply is what the stages left on the context.
+ * Sync stages cost no await.
+ */
 export async function runPipeline(stages: readonly Stage[], ctx: RequestContext): Promise<Reply> {
   for (const stage of stages) {
     let result = stage(ctx);
     if (result instanceof Promise) result = await result;
     if (result) return result;
   }
-  throw new Error(`pipeline for ${ctx.endpoint} ended without a reply`);
+  if (!ctx.reply) throw new Error(`pipeline for ${ctx.endpoint} ended without a reply`);
+  return ctx.reply;
 }

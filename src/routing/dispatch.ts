@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Reply, RequestContext } from '../pipeline/context.js';
+import type { RequestContext } from '../pipeline/context.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
 import { candidatesFor } from './candidates.js';
 import { createDeadline, type Deadline } from './deadline.js';
@@ -20,20 +20,21 @@ interface Lease {
 
 type AttemptFn<T> = (adapter: ProviderAdapter, deployment: Deployment, lease: Lease) => Promise<T>;
 
-export async function dispatchChat(ctx: RequestContext): Promise<Reply> {
+export async function dispatchChat(ctx: RequestContext): Promise<void> {
   if (ctx.stream) {
     const includeUsage = ctx.chat!.stream_options?.include_usage === true;
-    return { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
+    ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
+    return;
   }
   const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline.signal));
   ctx.usage = completion.usage;
-  return { kind: 'json', status: 200, body: completion };
+  ctx.reply = { kind: 'json', status: 200, body: completion };
 }
 
-export async function dispatchEmbeddings(ctx: RequestContext): Promise<Reply> {
+export async function dispatchEmbeddings(ctx: RequestContext): Promise<void> {
   const response = await callWithFallback<EmbeddingsResponse>(ctx, (adapter, d, lease) => adapter.embed(ctx.embeddings!, d, lease.deadline.signal));
   ctx.usage = { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens };
-  return { kind: 'json', status: 200, body: response };
+  ctx.reply = { kind: 'json', status: 200, body: response };
 }
 
 async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): Promise<T> {

@@ -1,7 +1,11 @@
 // Admin endpoints, behind the separate admin key.
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { z } from 'zod';
 import { authenticateAdmin } from '../auth/keys.js';
+import { GatewayError } from '../errors.js';
+import { explainRequest } from '../policy/explain.js';
+import { mountApprovals } from './approvals.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -11,6 +15,8 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
     authenticateAdmin(state.config(), c.env.incoming.headers);
     await next();
   });
+
+  mountApprovals(app, state);
 
   app.get('/admin/slo', (c) => c.json({ object: 'list', data: state.slo.report() }));
 
@@ -24,6 +30,25 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
       breaker_open_for_ms: h.breaker.state === 'open' ? Math.max(0, h.breaker.openUntil - now) : 0,
     }));
     return c.json({ object: 'list', data });
+  });
+
+  const explainBody = z.strictObject({
+    key_id: z.string().min(1),
+    endpoint: z.enum(['chat', 'embeddings']).default('chat'),
+    headers: z.record(z.string(), z.string()).default({}),
+    request: z.record(z.string(), z.unknown()),
+  });
+  app.post('/admin/policy/explain', async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new GatewayError('invalid_json', 'Send a JSON body: {"key_id": "...", "request": {...chat request...}, "headers": {...}}.');
+    }
+    const parsed = explainBody.safeParse(body);
+    if (!parsed.success) throw new GatewayError('invalid_request', 'Send {"key_id": "...", "request": {...}, "headers": {...}, "endpoint": "chat"|"embeddings"}.');
+    const { key_id, endpoint, headers, request } = parsed.data;
+    return c.json(await explainRequest(state.config(), state.services, { keyId: key_id, endpoint, headers, body: request }));
   });
 
   app.post('/admin/reload', async (c) => {

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
-  requests: Counter<'endpoint' | 'model' | 'provider' | 'status_class'>;
+  requests: Counter<'endpoint' | 'model' | 'provider' | 'lane' | 'status_class'>;
   duration: Histogram<'endpoint' | 'model' | 'status_class'>;
   timeToFirstToken: Histogram<'model' | 'provider'>;
   upstreamAttempts: Counter<'provider' | 'outcome'>;
@@ -18,6 +18,8 @@ export interface Metrics {
   sloObjective: Gauge<'route'>;
   routeDuration: Histogram<'route'>;
   degraded: Counter<'model'>;
+  policyActions: Counter<'lane' | 'detector' | 'action'>;
+  toolCalls: Counter<'lane' | 'outcome'>;
   redisUp: Gauge<'connection'>;
   redisConnectionErrors: Counter<'connection'>;
 }
@@ -31,8 +33,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     requests: new Counter({
       name: 'lanegate_requests_total',
-      help: 'Requests handled, by endpoint, model name asked for, provider that answered and HTTP status class.',
-      labelNames: ['endpoint', 'model', 'provider', 'status_class'],
+      help: 'Requests handled, by endpoint, model, provider that answered, final lane and HTTP status class.',
+      labelNames: ['endpoint', 'model', 'provider', 'lane', 'status_class'],
       registers: [registry],
     }),
     duration: new Histogram({
@@ -89,6 +91,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     degraded: new Counter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
+    policyActions: new Counter({
+      name: 'lanegate_policy_actions_total',
+      help: 'Detector matches by lane, detector and action taken (allow, redact, block, escalate).',
+      labelNames: ['lane', 'detector', 'action'],
+      registers: [registry],
+    }),
+    toolCalls: new Counter({
+      name: 'lanegate_tool_calls_total',
+      help: 'Tool calls made by models, by lane and outcome (passed, blocked, held for approval).',
+      labelNames: ['lane', 'outcome'],
+      registers: [registry],
+    }),
     redisUp: new Gauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),
     redisConnectionErrors: new Counter({
       name: 'lanegate_redis_connection_errors_total',

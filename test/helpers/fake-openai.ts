@@ -168,8 +168,15 @@ function answerFor(chat: ChatBody) {
   const last = [...chat.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
   const text = typeof last?.content === 'string' ? last.content : JSON.stringify(last?.content ?? '');
   if (chat.tools?.length && text.includes('use tool')) {
-    const args = JSON.stringify({ query: text });
-    return { text: null, tokens: 7, toolCall: { id: 'call_fake_1', type: 'function' as const, function: { name: chat.tools[0]!.function.name, arguments: args } } };
+    // "use tool NAME args:{...}" picks the tool and its exact arguments
+    const named = /use tool (\w+)/.exec(text)?.[1];
+    const tool = chat.tools.find((t) => t.function.name === named) ?? chat.tools[0]!;
+    // args64: hides the arguments from the gateway's detectors on the way in
+    const b64At = text.indexOf('args64:');
+    const argsAt = text.indexOf('args:');
+    const args =
+      b64At >= 0 ? Buffer.from(text.slice(b64At + 7), 'base64').toString('utf8') : argsAt >= 0 ? text.slice(argsAt + 5) : JSON.stringify({ query: text });
+    return { text: null, tokens: 7, toolCall: { id: 'call_fake_1', type: 'function' as const, function: { name: tool.function.name, arguments: args } } };
   }
   const reply = `Hello from fake-openai: ${text}`;
   return { text: reply, tokens: reply.split(/\s+/).length, toolCall: undefined };

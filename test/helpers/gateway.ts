@@ -1,6 +1,6 @@
 // Starts the real gateway in this process, on a free port, from a config
 // written to a temp folder, with its logs captured for assertions.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -36,6 +36,10 @@ export interface TestGatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Reload when the config file changes. */
   watch?: boolean;
+  /** With policies: beta's key starts in (and is limited to) this lane. */
+  betaLane?: string;
+  /** Extra files to write into the temp folder first (e.g. policies/lanes.yaml). */
+  files?: Record<string, string>;
 }
 
 export function defaultTestConfig(o: TestGatewayOptions): string {
@@ -55,7 +59,7 @@ auth:
   admin_key_sha256: ${hashKey(ADMIN_KEY)}
 keys:
   - { id: alpha, sha256: ${hashKey(APP_KEY)}, app: app-alpha, team: team-alpha, models: ["*"] }
-  - { id: beta, sha256: ${hashKey(OTHER_KEY)}, app: app-beta, team: team-beta, models: [fast] }
+  - { id: beta, sha256: ${hashKey(OTHER_KEY)}, app: app-beta, team: team-beta, models: [fast]${o.betaLane ? `, lane: ${o.betaLane}, lanes: [${o.betaLane}]` : ''} }
 providers:
   mock: { type: mock }
   slowmock: { type: mock, latency_ms: 0, chunk_delay_ms: 200 }
@@ -101,6 +105,10 @@ audit:
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-test-'));
   const yaml = (options.yaml ?? defaultTestConfig(options) + (options.extra ?? '')).replaceAll('{{dir}}', dir);
+  for (const [name, text] of Object.entries(options.files ?? {})) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), text.replaceAll('{{dir}}', dir));
+  }
   const configFile = path.join(dir, 'gateway.yaml');
   await writeFile(configFile, yaml);
   let logText = '';

@@ -1,0 +1,75 @@
+// Explains what the policies would do with a request, without calling any
+// provider: the lane and why, what fired, what would be redacted, which
+// tools go, and which deployments remain. Reviewers use it to test policies
+// before rollout (POST /admin/policy/explain, `lanegate explain`).
+import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
+import type { CompiledConfig, KeyInfo } from '../config/compile.js';
+import { GatewayError, toGatewayError } from '../errors.js';
+import { createContext, type Endpoint, type Services, type Stage } from '../pipeline/context.js';
+import { planCandidates } from '../routing/candidates.js';
+import { resolveModel } from '../routing/resolve.js';
+import { routeRequest } from '../routing/rules.js';
+import { createMetrics } from '../telemetry/metrics.js';
+import { applyLanePolicy } from './lane.js';
+
+export interface ExplainInput {
+  keyId: string;
+  endpoint: Endpoint;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+export async function explainRequest(config: CompiledConfig, services: Services, input: ExplainInput): Promise<Record<string, unknown>> {
+  const key = findKey(config, input.keyId);
+  const headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k.toLowerCase(), v]));
+  const ctx = createContext({
+    id: 'explain',
+    endpoint: input.endpoint,
+    config,
+    // Explaining is not traffic: its policy counts go to a throwaway registry.
+    services: { ...services, metrics: createMetrics({ defaultMetrics: false }) },
+    headers,
+    signal: new AbortController().signal,
+    readBody: async () => structuredClone(input.body),
+  });
+  ctx.key = key;
+  const stages: Stage[] = [input.endpoint === 'chat' ? parseChatRequest : parseEmbeddingsRequest, applyLanePolicy, routeRequest, resolveModel, planCandidates];
+  let refusal: GatewayError | undefined;
+  try {
+    for (const stage of stages) await stage(ctx);
+  } catch (err) {
+    refusal = toGatewayError(err);
+  }
+  const lane = ctx.policy?.lane;
+  const allDeployments = ctx.model ? [ctx.model.name, ...ctx.model.fallbacks].flatMap((m) => config.models.get(m)?.deployments.map((d) => d.id) ?? []) : [];
+  const remaining = ctx.candidates.map((d) => d.id);
+  return {
+    key: { id: key.id, app: key.app, team: key.team, default_lane: key.lane, lanes: [...key.lanes] },
+    decision: refusal ? 'refused' : 'allowed',
+    ...(refusal ? { error: refusal.toJSON().error, status: refusal.status } : {}),
+    lane: lane ? { name: lane.name, rank: lane.rank, reasons: ctx.policy!.reasons } : null,
+    detectors: ctx.policy?.findings ?? [],
+    redactions: ctx.policy?.redactions ?? 0,
+    // The request as it would leave the gateway, with placeholders, never the values.
+    redacted_request: ctx.policy && ctx.policy.redactions > 0 ? (ctx.chat?.messages ?? ctx.embeddings?.input) : undefined,
+    stripped_tools: ctx.policy?.strippedTools ?? [],
+    tool_rules: lane
+      ? {
+          require_approval: [...lane.tools.requireApproval],
+          denied: [...lane.tools.deny],
+          allowed: lane.tools.allow ? [...lane.tools.allow] : ['*'],
+          recipients: lane.tools.recipients ?? null,
+        }
+      : null,
+    route: ctx.route ?? null,
+    deployments: { remaining, excluded_by_lane: allDeployments.filter((d) => !remaining.includes(d)) },
+    cache_scope: lane?.cache ?? null,
+    audit_bodies: lane?.audit.bodies ?? null,
+  };
+}
+
+function findKey(config: CompiledConfig, id: string): KeyInfo {
+  if (config.auth.mode === 'none' && id === 'anonymous') return config.auth.anonymous;
+  for (const { key } of config.keysByHash.values()) if (key.id === id) return key;
+  throw new GatewayError('invalid_request', `No key with id "${id}" in the config.`, { param: 'key_id' });
+}

@@ -1,0 +1,208 @@
+// Pipeline stage after the provider answered: the tool-call guard, draft-first
+// approvals and restoring redacted values, for JSON and streamed replies. A
+// stream's content passes through as it arrives; only tool calls are held
+// back until complete, because a call can only be judged whole.
+import type { ChatChunk, ChatCompletion, ToolCall, ToolCallDelta } from '../api/schemas.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { newApprovalId } from './approvals.js';
+import { judgeToolCall, laneGuardsTools } from './tools.js';
+
+export async function guardResponse(ctx: RequestContext): Promise<void> {
+  const policy = ctx.policy;
+  const reply = ctx.reply;
+  if (!policy || !reply || ctx.endpoint !== 'chat') return;
+  const guardTools = laneGuardsTools(policy.lane);
+  const restore = policy.restore;
+  if (!guardTools && !restore) return;
+  if (reply.kind === 'json') {
+    await guardCompletion(ctx, reply.body as ChatCompletion, guardTools);
+  } else {
+    reply.chunks = guardStream(ctx, reply.chunks, guardTools);
+  }
+}
+
+interface Outcome {
+  approvals: Array<{ id: string; tool: string; status: 'pending' }>;
+  blocked_tool_calls: Array<{ tool: string; reason: string }>;
+}
+
+/** Judges calls; returns the ones the app may run. */
+async function judgeCalls(ctx: RequestContext, calls: ToolCall[], outcome: Outcome): Promise<ToolCall[]> {
+  const policy = ctx.policy!;
+  const lane = policy.lane;
+  const kept: ToolCall[] = [];
+  for (const call of calls) {
+    if (policy.restore) call.function.arguments = restoreText(call.function.arguments, policy.restore);
+    const verdict = judgeToolCall(lane, call.function.name, call.function.arguments);
+    ctx.services.metrics.toolCalls.labels(lane.name, verdict.outcome === 'pass' ? 'passed' : verdict.outcome === 'hold' ? 'held' : 'blocked').inc();
+    if (verdict.outcome === 'pass') {
+      kept.push(call);
+    } else if (verdict.outcome === 'block') {
+      outcome.blocked_tool_calls.push({ tool: call.function.name, reason: verdict.reason });
+      policy.blockedToolCalls.push({ tool: call.function.name, reason: verdict.reason });
+    } else {
+      const id = newApprovalId();
+      await ctx.services.approvals.create({
+        id,
+        status: 'pending',
+        created_at: new Date().toISOString(),
+        decided_at: null,
+        decided_by: null,
+        reason: null,
+        request_id: ctx.id,
+        key_id: ctx.key!.id,
+        app: ctx.key!.app,
+        team: ctx.key!.team,
+        lane: lane.name,
+        model: ctx.requestedModel ?? '',
+        tool: call.function.name,
+        tool_call_id: call.id,
+        arguments: call.function.arguments,
+      });
+      outcome.approvals.push({ id, tool: call.function.name, status: 'pending' });
+      policy.approvals.push({ id, tool: call.function.name });
+    }
+  }
+  return kept;
+}
+
+async function guardCompletion(ctx: RequestContext, completion: ChatCompletion, guardTools: boolean): Promise<void> {
+  const restore = ctx.policy!.restore;
+  const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
+  for (const choice of completion.choices) {
+    const message = choice.message;
+    if (restore && typeof message.content === 'string') message.content = restoreText(message.content, restore);
+    if (!guardTools || !message.tool_calls?.length) {
+      if (restore) for (const call of message.tool_calls ?? []) call.function.arguments = restoreText(call.function.arguments, restore);
+      continue;
+    }
+    const kept = await judgeCalls(ctx, message.tool_calls, outcome);
+    if (kept.length > 0) message.tool_calls = kept;
+    else {
+      delete message.tool_calls;
+      if (choice.finish_reason === 'tool_calls') choice.finish_reason = 'stop';
+    }
+  }
+  if (outcome.approvals.length > 0 || outcome.blocked_tool_calls.length > 0) {
+    completion.gateway = outcome;
+    if (outcome.approvals.length > 0) ctx.responseHeaders['x-gateway-approvals'] = outcome.approvals.map((a) => a.id).join(',');
+    if (outcome.blocked_tool_calls.length > 0) ctx.responseHeaders['x-gateway-tool-calls-blocked'] = String(outcome.blocked_tool_calls.length);
+  }
+}
+
+interface PendingCall {
+  id: string;
+  name: string;
+  args: string;
+}
+
+async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>, guardTools: boolean): AsyncGenerator<ChatChunk> {
+  const restore = ctx.policy!.restore;
+  const pending = new Map<number, Map<number, PendingCall>>();
+  const held = new Map<number, string>(); // choice -> content held back (a possibly split placeholder)
+  let last: ChatChunk | undefined;
+
+  for await (const chunk of chunks) {
+    last = chunk;
+    for (const choice of chunk.choices) {
+      const delta = choice.delta;
+      if (restore && typeof delta?.content === 'string') {
+        const [ready, tail] = restorePartial((held.get(choice.index) ?? '') + delta.content, restore);
+        held.set(choice.index, tail);
+        delta.content = ready;
+      }
+      if (guardTools && delta?.tool_calls) {
+        collectDeltas(pending, choice.index, delta.tool_calls);
+        delete delta.tool_calls;
+      }
+      if (choice.finish_reason) {
+        const tail = held.get(choice.index);
+        if (tail) {
+          delta.content = (delta.content ?? '') + restoreText(tail, restore!);
+          held.delete(choice.index);
+        }
+        if (guardTools) yield* flushCalls(ctx, chunk, choice.index, pending, choice);
+      }
+    }
+    // Chunks that only carried tool-call pieces are swallowed until the call is whole.
+    if (chunk.choices.length > 0 && chunk.choices.every((c) => isEmptyDelta(c.delta) && !c.finish_reason)) continue;
+    yield chunk;
+  }
+  // A stream that ended without a finish_reason still releases what it held.
+  if (last) {
+    for (const [index, tail] of held) {
+      if (tail) yield { ...last, choices: [{ index, delta: { content: restoreText(tail, restore!) }, finish_reason: null }], usage: undefined };
+    }
+    for (const index of [...pending.keys()]) yield* flushCalls(ctx, last, index, pending, undefined);
+  }
+}
+
+function collectDeltas(pending: Map<number, Map<number, PendingCall>>, choice: number, deltas: ToolCallDelta[]): void {
+  let calls = pending.get(choice);
+  if (!calls) pending.set(choice, (calls = new Map()));
+  for (const d of deltas) {
+    let call = calls.get(d.index);
+    if (!call) calls.set(d.index, (call = { id: '', name: '', args: '' }));
+    if (d.id) call.id = d.id;
+    if (d.function?.name) call.name += d.function.name;
+    if (d.function?.arguments) call.args += d.function.arguments;
+  }
+}
+
+async function* flushCalls(
+  ctx: RequestContext,
+  template: ChatChunk,
+  index: number,
+  pending: Map<number, Map<number, PendingCall>>,
+  finishing: ChatChunk['choices'][number] | undefined,
+): AsyncGenerator<ChatChunk> {
+  const calls = pending.get(index);
+  pending.delete(index);
+  if (!calls || calls.size === 0) return;
+  const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
+  const whole: ToolCall[] = [...calls.values()].map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } }));
+  const kept = await judgeCalls(ctx, whole, outcome);
+  const base = { id: template.id, object: template.object, created: template.created, model: template.model };
+  if (kept.length > 0) {
+    yield {
+      ...base,
+      choices: [
+        {
+          index,
+          delta: { tool_calls: kept.map((c, i) => ({ index: i, id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } })) },
+          finish_reason: null,
+        },
+      ],
+    };
+  } else if (finishing?.finish_reason === 'tool_calls') {
+    finishing.finish_reason = 'stop';
+  }
+  if (outcome.approvals.length > 0 || outcome.blocked_tool_calls.length > 0) {
+    yield { ...base, choices: [{ index, delta: {}, finish_reason: null }], gateway: outcome };
+  }
+}
+
+function isEmptyDelta(delta: ChatChunk['choices'][number]['delta'] | undefined): boolean {
+  if (!delta) return true;
+  for (const key in delta) {
+    const v = delta[key];
+    if (v !== undefined && v !== null && v !== '') return false;
+  }
+  return true;
+}
+
+const PLACEHOLDER = /\[[A-Z0-9_]{1,40}_\d{1,6}\]/g;
+
+export function restoreText(text: string, restore: ReadonlyMap<string, string>): string {
+  if (!text.includes('[')) return text;
+  return text.replace(PLACEHOLDER, (m) => restore.get(m) ?? m);
+}
+
+/** Restores what it can and holds back a trailing piece that may be the start of a placeholder. */
+function restorePartial(text: string, restore: ReadonlyMap<string, string>): [string, string] {
+  const open = text.lastIndexOf('[');
+  if (open >= 0 && text.indexOf(']', open) < 0 && text.length - open <= 50) {
+    return [restoreText(text.slice(0, open), restore), text.slice(open)];
+  }
+  return [restoreText(text, restore), ''];
+}

@@ -1,0 +1,136 @@
+// Pipeline stage: decides the request's lane and enforces the lane's data
+// rules before anything leaves the gateway. The key gives the starting lane;
+// `x-gateway-lane` and detectors can only make it stricter. Then blocks,
+// redactions, required metadata and the tools the app offers.
+import { GatewayError } from '../errors.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { toolAllowed, type CompiledLane, type DetectorAction } from './compile.js';
+import { chatSlots, embeddingSlots, redactSlot, scanSlots, type SlotFindings } from './scan.js';
+
+export interface PolicyOutcome {
+  lane: CompiledLane;
+  /** Why the request is in this lane, in order. */
+  reasons: string[];
+  /** What fired: detector, action and how many matches (never the values). */
+  findings: Array<{ detector: string; action: DetectorAction; count: number }>;
+  redactions: number;
+  /** placeholder -> original value, to restore in the response; kept in memory only. */
+  restore: Map<string, string> | undefined;
+  strippedTools: string[];
+  blockedToolCalls: Array<{ tool: string; reason: string }>;
+  approvals: Array<{ id: string; tool: string }>;
+}
+
+export function applyLanePolicy(ctx: RequestContext): void {
+  const policies = ctx.config.policies;
+  const key = ctx.key!;
+  let lane = policies.lanes.get(key.lane)!;
+  const reasons = [`key "${key.id}" starts in ${lane.name}`];
+
+  const asked = ctx.headers['x-gateway-lane'];
+  if (typeof asked === 'string' && asked !== '') {
+    const target = policies.lanes.get(asked);
+    const known = policies.order.join(', ');
+    if (!target) throw new GatewayError('lane_violation', `The lane asked for in x-gateway-lane does not exist (lanes: ${known}).`);
+    if (!key.lanes.has(asked)) {
+      throw new GatewayError('lane_violation', `Your key may not use lane "${asked}" (it may use: ${[...key.lanes].join(', ')}).`);
+    }
+    if (target.rank < lane.rank) {
+      throw new GatewayError('lane_violation', `Lane "${asked}" is less strict than your key's lane "${lane.name}"; a request can only move to a stricter lane.`);
+    }
+    if (target !== lane) {
+      lane = target;
+      reasons.push(`x-gateway-lane asked for ${asked}`);
+    }
+  }
+
+  const slots = ctx.chat ? chatSlots(ctx.chat) : ctx.embeddings ? embeddingSlots(ctx.embeddings) : [];
+  // Detectors may raise the lane; the stricter lane's own detectors then run.
+  let scanned: SlotFindings[] = [];
+  for (let round = 0; round <= policies.order.length; round++) {
+    scanned = scanSlots(slots, lane.detectors);
+    let next = lane;
+    let cause = '';
+    for (const s of scanned) {
+      for (const f of s.findings) {
+        if (f.rule.action !== 'escalate') continue;
+        const target = policies.lanes.get(f.rule.lane!)!;
+        if (target.rank > next.rank) {
+          next = target;
+          cause = f.detector;
+        }
+      }
+    }
+    if (next === lane) break;
+    reasons.push(`detector "${cause}" raised the lane from ${lane.name} to ${next.name}`);
+    lane = next;
+  }
+
+  const counts = new Map<string, { detector: string; action: DetectorAction; count: number }>();
+  for (const s of scanned) {
+    for (const f of s.findings) {
+      const k = `${f.detector}\u0000${f.rule.action}`;
+      const entry = counts.get(k) ?? { detector: f.detector, action: f.rule.action, count: 0 };
+      entry.count++;
+      counts.set(k, entry);
+      if (f.rule.action === 'block') {
+        ctx.services.metrics.policyActions.labels(lane.name, f.detector, 'block').inc();
+        throw new GatewayError(
+          'policy_blocked',
+          `Blocked by lane "${lane.name}": the ${f.detector} detector matched in ${s.slot.param}. Remove that data, or send it through a lane that allows it.`,
+          { param: s.slot.param },
+        );
+      }
+    }
+  }
+
+  let redactions = 0;
+  let restore: Map<string, string> | undefined;
+  if (scanned.length > 0) {
+    const placeholders = new Map<string, string>();
+    const counters = new Map<string, number>();
+    for (const s of scanned) redactions += redactSlot(s.slot, s.findings, placeholders, counters);
+    if (redactions > 0 && lane.restoreRedactions) restore = new Map([...placeholders].map(([value, placeholder]) => [placeholder, value]));
+  }
+  for (const c of counts.values()) ctx.services.metrics.policyActions.labels(lane.name, c.detector, c.action).inc(c.count);
+
+  for (const field of lane.requiredMetadata) {
+    const inBody = ctx.chat?.metadata?.[field];
+    const inHeader = ctx.headers[`x-gateway-meta-${field}`];
+    if (!inBody && !inHeader) {
+      throw new GatewayError(
+        'invalid_request',
+        `Lane "${lane.name}" requires request metadata "${field}": send it as metadata.${field} in the body or as the x-gateway-meta-${field} header.`,
+        { param: `metadata.${field}` },
+      );
+    }
+  }
+
+  const strippedTools = checkOfferedTools(ctx, lane);
+
+  ctx.lane = lane.name;
+  ctx.policy = { lane, reasons, findings: [...counts.values()], redactions, restore, strippedTools, blockedToolCalls: [], approvals: [] };
+  ctx.responseHeaders['x-gateway-lane'] = lane.name;
+}
+
+function checkOfferedTools(ctx: RequestContext, lane: CompiledLane): string[] {
+  const chat = ctx.chat;
+  if (!chat?.tools?.length) return [];
+  const denied = chat.tools.filter((t) => !toolAllowed(lane, t.function.name)).map((t) => t.function.name);
+  if (denied.length === 0) return [];
+  if (lane.tools.onDenied === 'reject') {
+    throw new GatewayError('lane_violation', `Lane "${lane.name}" does not allow the tool${denied.length > 1 ? 's' : ''} ${denied.map((d) => `"${d}"`).join(', ')}. Remove ${denied.length > 1 ? 'them' : 'it'} from tools.`, {
+      param: 'tools',
+    });
+  }
+  const deniedSet = new Set(denied);
+  chat.tools = chat.tools.filter((t) => !deniedSet.has(t.function.name));
+  const forced = chat.tool_choice;
+  if (chat.tools.length === 0) {
+    delete chat.tools;
+    delete chat.tool_choice;
+  } else if (forced && typeof forced === 'object' && deniedSet.has(forced.function.name)) {
+    delete chat.tool_choice;
+  }
+  return denied;
+}
