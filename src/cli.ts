@@ -3,7 +3,14 @@ import { hashKey } from './auth/keys.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
+import { readFile } from 'node:fs/promises';
+import { GatewayError } from './errors.js';
+import { createMemoryApprovalStore } from './policy/approvals.js';
+import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
+import { createHealthRegistry } from './routing/health.js';
+import { createLogger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
 
 const USAGE = `Usage: lanegate <command> [options]
 
@@ -11,6 +18,10 @@ Commands:
   serve [--config PATH]          start the gateway (default command)
   check-config [--config PATH]   validate the config without serving
   hash-key <key>                 print the sha256 to put in a key's config entry
+  explain --key-id ID --request FILE [--header name:value]... [--embeddings] [--config PATH]
+                                 show which lane a request lands in, what the policies
+                                 would do with it and which deployments remain,
+                                 without calling any provider
 
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml.`;
 
@@ -35,6 +46,58 @@ async function checkConfig(argv: string[]): Promise<number> {
   }
 }
 
+function flagValues(argv: string[], flag: string): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if (a === flag && argv[i + 1] !== undefined) out.push(argv[i + 1]!);
+  });
+  return out;
+}
+
+async function explain(argv: string[]): Promise<number> {
+  const keyId = flagValues(argv, '--key-id')[0];
+  const requestFile = flagValues(argv, '--request')[0];
+  if (!keyId || !requestFile) {
+    console.error('Usage: lanegate explain --key-id ID --request FILE [--header name:value]... [--embeddings]');
+    return 2;
+  }
+  const headers: Record<string, string> = {};
+  for (const h of flagValues(argv, '--header')) {
+    const at = h.indexOf(':');
+    if (at > 0) headers[h.slice(0, at).trim().toLowerCase()] = h.slice(at + 1).trim();
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(await readFile(requestFile, 'utf8'));
+  } catch (err) {
+    console.error(`Cannot read ${requestFile} as JSON: ${(err as Error).message}`);
+    return 2;
+  }
+  const clients = createHttpClients();
+  try {
+    const loaded = await loadConfig(resolveConfigPath(argv, process.env));
+    const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
+    const logger = createLogger({ level: 'silent' });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const services = { health: createHealthRegistry(), metrics, logger, redis: undefined, approvals: createMemoryApprovalStore() };
+    const result = await explainRequest(config, services, { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
+    console.log(JSON.stringify(result, null, 2));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    if (err instanceof GatewayError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  } finally {
+    await clients.close();
+  }
+}
+
 export async function runCli(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
@@ -52,6 +115,8 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       console.log(hashKey(key));
       return 0;
     }
+    case 'explain':
+      return explain(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -67,6 +67,11 @@ export function applyLanePolicy(ctx: RequestContext): void {
   }
 
   const counts = new Map<string, { detector: string; action: DetectorAction; count: number }>();
+  // Recorded before anything can refuse the request, so audit and explain see the lane.
+  const outcome: PolicyOutcome = { lane, reasons, findings: [], redactions: 0, restore: undefined, strippedTools: [], blockedToolCalls: [], approvals: [] };
+  ctx.lane = lane.name;
+  ctx.policy = outcome;
+  ctx.responseHeaders['x-gateway-lane'] = lane.name;
   for (const s of scanned) {
     for (const f of s.findings) {
       const k = `${f.detector}\u0000${f.rule.action}`;
@@ -74,6 +79,7 @@ export function applyLanePolicy(ctx: RequestContext): void {
       entry.count++;
       counts.set(k, entry);
       if (f.rule.action === 'block') {
+        outcome.findings = [...counts.values()];
         ctx.services.metrics.policyActions.labels(lane.name, f.detector, 'block').inc();
         throw new GatewayError(
           'policy_blocked',
@@ -93,6 +99,8 @@ export function applyLanePolicy(ctx: RequestContext): void {
     if (redactions > 0 && lane.restoreRedactions) restore = new Map([...placeholders].map(([value, placeholder]) => [placeholder, value]));
   }
   for (const c of counts.values()) ctx.services.metrics.policyActions.labels(lane.name, c.detector, c.action).inc(c.count);
+  outcome.findings = [...counts.values()];
+  outcome.redactions = redactions;
 
   for (const field of lane.requiredMetadata) {
     const inBody = ctx.chat?.metadata?.[field];
@@ -106,11 +114,10 @@ export function applyLanePolicy(ctx: RequestContext): void {
     }
   }
 
-  const strippedTools = checkOfferedTools(ctx, lane);
-
-  ctx.lane = lane.name;
-  ctx.policy = { lane, reasons, findings: [...counts.values()], redactions, restore, strippedTools, blockedToolCalls: [], approvals: [] };
-  ctx.responseHeaders['x-gateway-lane'] = lane.name;
+  outcome.findings = [...counts.values()];
+  outcome.redactions = redactions;
+  outcome.restore = restore;
+  outcome.strippedTools = checkOfferedTools(ctx, lane);
 }
 
 function checkOfferedTools(ctx: RequestContext, lane: CompiledLane): string[] {
