@@ -6,7 +6,7 @@ import type { DestinationStream } from 'pino';
 import { createFileSink, createNullSink, type AuditSink } from './audit/file-sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { watchConfigFile } from './config/watch.js';
+import { configWatchTargets, watchConfig } from './config/watch.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
@@ -124,7 +124,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   for (const name of current.disabledProviders) logger.info({ provider: name }, 'provider disabled: no API key configured');
   logger.info({ port: address.port, config: loaded.file, models: [...current.models.keys()] }, 'lanegate listening');
 
-  const unwatch = options.watch === false ? () => {} : watchConfigFile(options.configFile, () => void reload());
+  const unwatch =
+    options.watch === false ? () => {} : watchConfig(configWatchTargets(options.configFile, loaded.policies.dir || undefined), () => void reload());
 
   let stopping: Promise<void> | undefined;
   return {
