@@ -30,7 +30,9 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   if (ctx.degraded) metrics.degraded.labels(model).inc();
   const route = ctx.route && ctx.config.routes.get(ctx.route.name);
   const slo = route ? route.slo : ctx.model?.slo;
-  if (slo && ctx.route && !clientDisconnected) deps.slo.record(ctx.route.name, slo, status >= 200 && status < 300 && !ctx.error, totalMs);
+  // Requests the client got wrong (4xx other than rate limits) say nothing about the service.
+  const clientFault = status >= 400 && status < 500 && status !== 429;
+  if (slo && ctx.route && !clientDisconnected && !clientFault) deps.slo.record(ctx.route.name, slo, status >= 200 && status < 300 && !ctx.error, totalMs);
   if (ctx.usage && ctx.key) {
     metrics.tokens.labels('input', model, ctx.key.team).inc(ctx.usage.prompt_tokens);
     if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team).inc(ctx.usage.completion_tokens);

@@ -65,6 +65,17 @@ export function upstreamProtocolError(provider: string, what: string): GatewayEr
   });
 }
 
+/** For errors while reading a stream whose first bytes already arrived: the provider was reached, then cut off. */
+export function upstreamStreamError(provider: string, err: unknown, signal: AbortSignal): GatewayError {
+  if (err instanceof GatewayError || signal.aborted) return upstreamTransportError(provider, err, signal);
+  const code = (err as { code?: string } | null)?.code ?? '';
+  if (code === 'UND_ERR_BODY_TIMEOUT') return upstreamTransportError(provider, err, signal);
+  return new GatewayError('upstream_error', `Provider "${provider}" cut the stream off before the answer was complete.`, {
+    cause: err,
+    upstream: { errorClass: 'protocol', fallbackable: true },
+  });
+}
+
 /** For errors thrown by undici or by a signal while talking to the upstream. */
 export function upstreamTransportError(provider: string, err: unknown, signal: AbortSignal): GatewayError {
   if (err instanceof GatewayError) return err;

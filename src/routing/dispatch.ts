@@ -48,10 +48,10 @@ async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): 
     const tried = new Set(ctx.attempts.map((a) => a.deployment));
     const candidates = candidatesFor(ctx, target, false).filter((d) => !tried.has(d.id));
     ctx.chat = degradedRequest(ctx.chat, degrade);
-    ctx.degraded = true;
     ctx.events.push({ stage: 'degrade', model: degrade.model });
     const safe = await tryCandidates(ctx, candidates, attempt, errors, true);
     if (safe.ok) {
+      ctx.degraded = true;
       ctx.responseHeaders['x-gateway-degraded'] = '1';
       return safe.value;
     }
@@ -172,11 +172,16 @@ function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
       void iterator.return?.(undefined)?.catch(() => {});
       throw err;
     }
-    return streamFrom(head, iterator, lease.keep());
+    const health = ctx.services.health.get(deployment);
+    // A provider that keeps cutting streams after their first chunk must still trip its breaker.
+    const onFailure = () => {
+      if (!ctx.signal.aborted) health.breaker.onFailure(Date.now());
+    };
+    return streamFrom(head, iterator, lease.keep(), onFailure);
   };
 }
 
-async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>, release: () => void): AsyncGenerator<ChatChunk> {
+async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>, release: () => void, onFailure: () => void): AsyncGenerator<ChatChunk> {
   try {
     yield* head;
     for (;;) {
@@ -184,6 +189,9 @@ async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>
       if (next.done) return;
       yield next.value;
     }
+  } catch (err) {
+    onFailure();
+    throw err;
   } finally {
     release();
     await iterator.return?.(undefined);

@@ -29,9 +29,9 @@ export function createApp(state: GatewayState): Hono<Env> {
       const config = state.config();
       const key = authenticateKey(config, c.env.incoming.headers);
       const created = Math.floor(config.loadedAt.getTime() / 1000);
-      const data = [...config.models.values()]
-        .filter((m) => !key.models || key.models.has(m.name))
-        .map((m) => ({ id: m.name, object: 'model', created, owned_by: 'lanegate' }));
+      // Routes (like `auto`) are names apps call too.
+      const names = [...config.models.keys(), ...config.routes.keys()];
+      const data = names.filter((n) => !key.models || key.models.has(n)).map((id) => ({ id, object: 'model', created, owned_by: 'lanegate' }));
       return c.json({ object: 'list', data }, 200, { 'x-request-id': requestId() });
     });
     for (const path of ['/chat/completions', '/embeddings']) {

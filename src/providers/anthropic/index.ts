@@ -1,7 +1,7 @@
 // Anthropic's Messages API behind the OpenAI-shaped ProviderAdapter.
 import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
 import { GatewayError } from '../../errors.js';
-import { upstreamTransportError } from '../errors.js';
+import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
@@ -29,7 +29,7 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
       try {
         yield* readMessageStream(name, res.body, request);
       } catch (err) {
-        throw upstreamTransportError(name, err, signal);
+        throw upstreamStreamError(name, err, signal);
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }

@@ -2,7 +2,7 @@
 // Together...) is this one adapter plus config.
 import type { ChatChunk, ChatRequest, EmbeddingsRequest } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
-import { upstreamTransportError } from '../errors.js';
+import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
@@ -30,7 +30,7 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
       try {
         yield* readChatStream(name, res.body, request);
       } catch (err) {
-        throw upstreamTransportError(name, err, signal);
+        throw upstreamStreamError(name, err, signal);
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }

@@ -1,0 +1,108 @@
+// Detectors from patterns in policy files, run on V8's linear-time regexp
+// engine (the `l` flag, behind --enable-experimental-regexp-engine). That
+// engine refuses what it cannot run in linear time: backreferences,
+// lookaround, and counted repeats above 16. On Node 20 it also refuses the
+// `i` and `u` flags; `i` is emulated by rewriting the pattern (case-fold.ts).
+//
+// Linear per exec is not linear per scan: finding all matches of /x*y|x/ in
+// "xxxx…" costs O(n) per match, because the engine reads to the end of the
+// input before it can prefer the shorter alternative. So the scan runs the
+// engine on windows of WINDOW chars and only takes matches that start in
+// the first WINDOW - MAX_MATCH of them; the engine then never reads more
+// than WINDOW chars per match. A match longer than MAX_MATCH may be cut at
+// a window's edge.
+import v8 from 'node:v8';
+import { foldCase } from './case-fold.js';
+import type { Detector, Finding } from './types.js';
+
+v8.setFlagsFromString('--enable-experimental-regexp-engine');
+
+export class RegexDetectorError extends Error {
+  override name = 'RegexDetectorError';
+}
+
+export const MAX_MATCH = 256;
+const WINDOW = 2048;
+const ALLOWED_FLAGS = 'imsu';
+
+function engineSupports(flag: string): boolean {
+  try {
+    new RegExp('a', `${flag}l`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const NATIVE_I = engineSupports('i');
+const NATIVE_U = engineSupports('u');
+
+function compile(name: string, pattern: string, flags: string): RegExp {
+  for (const [i, flag] of [...flags].entries()) {
+    if (!ALLOWED_FLAGS.includes(flag)) throw new RegexDetectorError(`detector "${name}": flag "${flag}" is not supported; use only i, m, s and u`);
+    if (flags.indexOf(flag) !== i) throw new RegexDetectorError(`detector "${name}": flag "${flag}" is given twice`);
+  }
+  if (flags.includes('u') && !NATIVE_U) {
+    throw new RegexDetectorError(`detector "${name}": flag "u" is not supported by the linear-time regexp engine of Node ${process.versions.node}; drop it (\\p{…} and \\u{…} need it)`);
+  }
+  let source = pattern;
+  let engineFlags = flags;
+  if (flags.includes('i') && !NATIVE_I) {
+    source = foldCase(pattern);
+    engineFlags = flags.replace('i', '');
+  }
+  try {
+    return new RegExp(source, `g${engineFlags}l`);
+  } catch (err) {
+    const reason = err instanceof Error ? (err.message.split(': ').pop() ?? err.message) : String(err);
+    if (reason.includes('linear time')) {
+      throw new RegexDetectorError(
+        `detector "${name}": pattern cannot run in linear time; use no backreferences or lookaround ((?=, (?!, (?<=, (?<!, \\1, \\k<name>) and no counted repeat above 16 (write + instead of {1,64})`,
+      );
+    }
+    throw new RegexDetectorError(`detector "${name}": invalid pattern: ${reason}`);
+  }
+}
+
+/**
+ * A detector for `pattern`, run on the linear-time engine. Flags may be any
+ * of i, m, s and u. Throws RegexDetectorError, with what to change, when the
+ * pattern is invalid, cannot run in linear time or matches the empty string.
+ */
+export function createRegexDetector(name: string, pattern: string, flags = ''): Detector {
+  const re = compile(name, pattern, flags);
+  if (new RegExp(re).test('')) {
+    throw new RegexDetectorError(`detector "${name}": pattern matches the empty string; make it require at least one character (+ instead of *, no empty alternative)`);
+  }
+  return {
+    name,
+    scan(text: string, out: Finding[]): void {
+      const n = text.length;
+      for (let pos = 0; pos < n; ) {
+        // One char of context before the window keeps \b and (with m) ^ right at its start.
+        const base = pos > 0 ? pos - 1 : 0;
+        const stop = Math.min(n, base + WINDOW);
+        const last = stop === n;
+        const window = base === 0 && last ? text : text.slice(base, stop);
+        const accept = last ? n : stop - MAX_MATCH; // matches must start before this
+        let next = accept;
+        re.lastIndex = pos - base;
+        for (let m = re.exec(window); m !== null; m = re.exec(window)) {
+          const start = base + m.index;
+          if (start >= accept) {
+            next = start;
+            break;
+          }
+          const end = start + m[0].length;
+          if (end === start) {
+            re.lastIndex = m.index + 1;
+            continue;
+          }
+          out.push({ detector: name, start, end });
+          next = Math.max(accept, end);
+          re.lastIndex = m.index + m[0].length;
+        }
+        pos = next;
+      }
+    },
+  };
+}

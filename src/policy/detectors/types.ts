@@ -1,0 +1,16 @@
+/** A span a detector flagged: [start, end) in UTF-16 code units of the scanned string. */
+export interface Finding {
+  detector: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * Appends its findings to `out` in increasing start order, never overlapping
+ * each other. Every implementation must run in time linear in the input,
+ * whatever the input: prompts are attacker-controlled.
+ */
+export interface Detector {
+  readonly name: string;
+  scan(text: string, out: Finding[]): void;
+}
