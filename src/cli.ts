@@ -4,7 +4,10 @@ import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { toCsv, usageReport, type GroupBy } from './budget/ledger.js';
 import { GatewayError } from './errors.js';
+import { createBudgetServices } from './budget/services.js';
 import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
@@ -18,6 +21,8 @@ Commands:
   serve [--config PATH]          start the gateway (default command)
   check-config [--config PATH]   validate the config without serving
   hash-key <key>                 print the sha256 to put in a key's config entry
+  costs [--from DATE] [--to DATE] [--by team|app|key|model|provider|lane] [--csv] [--config PATH]
+                                 spend from the usage ledger (the audit trail)
   explain --key-id ID --request FILE [--header name:value]... [--embeddings] [--config PATH]
                                  show which lane a request lands in, what the policies
                                  would do with it and which deployments remain,
@@ -79,7 +84,14 @@ async function explain(argv: string[]): Promise<number> {
     const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
     const logger = createLogger({ level: 'silent' });
     const metrics = createMetrics({ defaultMetrics: false });
-    const services = { health: createHealthRegistry(), metrics, logger, redis: undefined, approvals: createMemoryApprovalStore() };
+    const services = {
+      health: createHealthRegistry(),
+      metrics,
+      logger,
+      redis: undefined,
+      approvals: createMemoryApprovalStore(),
+      budget: createBudgetServices(undefined, () => config, logger),
+    };
     const result = await explainRequest(config, services, { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
     console.log(JSON.stringify(result, null, 2));
     return 0;
@@ -96,6 +108,33 @@ async function explain(argv: string[]): Promise<number> {
   } finally {
     await clients.close();
   }
+}
+
+async function costs(argv: string[]): Promise<number> {
+  const by = (flagValues(argv, '--by')[0] ?? 'team') as GroupBy;
+  const now = Date.now();
+  const from = flagValues(argv, '--from')[0];
+  const to = flagValues(argv, '--to')[0];
+  const fromMs = from ? Date.parse(from) : now - 30 * 86_400_000;
+  const toMs = to ? Date.parse(to) : now + 1;
+  if (Number.isNaN(fromMs) || Number.isNaN(toMs)) {
+    console.error('--from and --to take dates such as 2026-11-01');
+    return 2;
+  }
+  const loaded = await loadConfig(resolveConfigPath(argv, process.env));
+  const dir = path.resolve(loaded.config.audit.dir);
+  const report = await usageReport(dir, fromMs, toMs, by);
+  if (argv.includes('--csv')) {
+    process.stdout.write(toCsv(report, by));
+    return 0;
+  }
+  const rows = [...report.rows, report.total];
+  const width = Math.max(by.length, ...rows.map((r) => r.group.length));
+  console.log(`${by.padEnd(width)}  ${'requests'.padStart(9)}  ${'input tok'.padStart(12)}  ${'output tok'.padStart(12)}  ${'USD'.padStart(14)}`);
+  for (const r of rows) {
+    console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}`);
+  }
+  return 0;
 }
 
 export async function runCli(argv: string[]): Promise<number | undefined> {
@@ -115,6 +154,8 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       console.log(hashKey(key));
       return 0;
     }
+    case 'costs':
+      return costs(rest);
     case 'explain':
       return explain(rest);
     case 'help':

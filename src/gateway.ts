@@ -7,6 +7,7 @@ import { createFileSink, createNullSink, type AuditSink } from './audit/file-sin
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
+import { createBudgetServices } from './budget/services.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
@@ -92,7 +93,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore() },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger) },
     slo,
     reload,
     inflight: 0,

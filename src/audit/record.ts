@@ -30,6 +30,10 @@ export interface AuditRecord {
   status: number;
   error_code: string | null;
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
+  /** What the request cost, from the provider's usage; nano_usd is exact (1e-9 USD). */
+  cost: { usd: number; nano_usd: number; priced: boolean } | null;
+  /** The budgets the request was counted against. */
+  budgets: string[];
   attempts: RequestContext['attempts'];
   timings: { first_byte_ms: number | null; total_ms: number | null };
   client_disconnected: boolean;
@@ -65,6 +69,8 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     status: ctx.status ?? 0,
     error_code: ctx.error?.code ?? null,
     usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null,
+    cost: ctx.cost ? { usd: ctx.cost.usd, nano_usd: ctx.cost.nano, priced: ctx.cost.priced } : null,
+    budgets: ctx.budget?.names ?? [],
     attempts: ctx.attempts,
     timings: { first_byte_ms: ctx.timings.firstByteMs ?? null, total_ms: ctx.timings.totalMs ?? null },
     client_disconnected: clientDisconnected,

@@ -6,6 +6,7 @@ import type { HttpClients } from '../providers/http.js';
 import { createMockAdapter } from '../providers/mock/index.js';
 import { createOpenAIAdapter } from '../providers/openai/index.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import { compileLimits, type CompiledLimits } from '../budget/compile.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 import type { PolicySet } from '../policy/load.js';
 import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
@@ -49,6 +50,7 @@ export interface CompiledConfig {
   models: ReadonlyMap<string, CompiledModel>;
   routes: ReadonlyMap<string, CompiledRoute>;
   policies: CompiledPolicies;
+  limits: CompiledLimits;
   redis: GatewayConfig['redis'];
   /** Models configured but with no enabled deployment (no provider credentials). */
   unavailableModels: ReadonlyMap<string, string[]>;
@@ -150,6 +152,7 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     models,
     routes: compileRoutes(config.routes),
     policies,
+    limits: compileLimits(config),
     redis: config.redis,
     unavailableModels,
     adapters,

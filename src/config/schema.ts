@@ -1,6 +1,8 @@
 // The shape of config/gateway.yaml. Objects are strict so a typo in a key is a
 // load error that names the key, not a setting silently ignored.
 import { z } from 'zod';
+import { budgetsConfigSchema, priceSchema, rateLimitSchema, runLimitSchema } from '../budget/schema.js';
+import { cacheConfigSchema, cacheRuleSchema } from '../cache/schema.js';
 
 const sha256Hex = z
   .string()
@@ -137,6 +139,8 @@ const model = z.strictObject({
   fallbacks: z.array(name).default([]),
   degrade: degrade.optional(),
   slo: slo.optional(),
+  /** Response cache TTL and rules for this model (see cache:). */
+  cache: cacheRuleSchema.optional(),
 });
 
 const ruleMatch = z.strictObject({
@@ -170,6 +174,8 @@ const route = z.strictObject({
   /** First match wins; the last rule must be the `default: true` one. */
   rules: z.array(routeRule).min(1),
   slo: slo.optional(),
+  /** Response cache TTL and rules for requests through this route; they win over the chosen model's. */
+  cache: cacheRuleSchema.optional(),
 });
 
 const apiKey = z.strictObject({
@@ -221,6 +227,13 @@ export const gatewayConfigSchema = z.strictObject({
     .prefault({}),
   /** Names apps ask for whose model is chosen per request by rules. */
   routes: z.record(name, route).default({}),
+  /** USD per million tokens by upstream model name ("gpt-4o") or deployment id ("openai/gpt-4o"); merged over the built-in table. */
+  pricing: z.record(z.string().min(1), priceSchema).default({}),
+  budgets: budgetsConfigSchema,
+  rate_limits: z.array(rateLimitSchema).default([]),
+  run_limits: z.array(runLimitSchema).default([]),
+  /** Response and embeddings cache; who may share an entry is the lane's `cache` scope. */
+  cache: cacheConfigSchema,
   redis: z
     .strictObject({
       /** Empty: single-instance mode, every store in memory. */

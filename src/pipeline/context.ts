@@ -6,6 +6,7 @@ import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.j
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
+import type { BudgetHold, BudgetServices } from '../budget/stage.js';
 import type { PolicyOutcome } from '../policy/lane.js';
 import type { HealthRegistry } from '../routing/health.js';
 import type { RedisStore } from '../stores/redis.js';
@@ -20,6 +21,7 @@ export interface Services {
   /** Present when several replicas share state (redis.url is set). */
   redis: RedisStore | undefined;
   approvals: ApprovalStore;
+  budget: BudgetServices;
 }
 
 export type Endpoint = 'chat' | 'embeddings';
@@ -59,6 +61,10 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Reads and parses the JSON body; supplied by the server. */
   readonly readBody: () => Promise<unknown>;
+  /** Ends the request from inside (a run limit): aborts `signal` with this reason. */
+  readonly abort: (reason: Error) => void;
+  /** Run when the request is over, whatever happened. */
+  readonly cleanups: Array<() => void>;
 
   key?: KeyInfo;
   chat?: ChatRequest;
@@ -83,6 +89,12 @@ export interface RequestContext {
   deployment?: Deployment;
   attempts: Attempt[];
   usage?: Usage;
+  /** What it cost, priced from the provider's usage. */
+  cost?: { nano: number; usd: number; priced: boolean };
+  /** Budget reservation to settle when the request is over. */
+  budget?: BudgetHold;
+  /** Run limit: tool calls one answer may carry. */
+  maxToolCalls?: number;
   timings: { firstByteMs?: number; totalMs?: number };
   events: RequestEvent[];
   /** Headers stages want on the response. */
@@ -109,11 +121,14 @@ export interface NewContext {
   headers: IncomingHttpHeaders;
   signal: AbortSignal;
   readBody: () => Promise<unknown>;
+  abort?: (reason: Error) => void;
 }
 
 export function createContext(init: NewContext): RequestContext {
   return {
     ...init,
+    abort: init.abort ?? (() => {}),
+    cleanups: [],
     time: Date.now(),
     startedAt: performance.now(),
     stream: false,

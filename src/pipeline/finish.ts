@@ -1,6 +1,7 @@
 // Everything that happens once a request is over: metrics, the audit record
 // and the access log line. It runs after the response has been sent.
 import { buildAuditRecord } from '../audit/record.js';
+import { priceRequest, settleBudget } from '../budget/stage.js';
 import type { AuditSink } from '../audit/file-sink.js';
 import type { SloTracker } from '../routing/slo.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -22,6 +23,15 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   const cls = clientDisconnected && !ctx.error ? 'aborted' : statusClass(status);
   const model = ctx.model?.name ?? 'unknown';
   const provider = ctx.deployment?.providerName ?? 'none';
+  if (!ctx.cost) priceRequest(ctx);
+  if (ctx.cost && ctx.key) {
+    if (ctx.cost.nano > 0) metrics.spend.labels(ctx.key.team, ctx.key.app, ctx.key.id, model, provider, ctx.lane ?? 'none').inc(ctx.cost.usd);
+    if (!ctx.cost.priced) metrics.unpriced.labels(ctx.deployment!.id).inc();
+  }
+  if (ctx.budget) {
+    // Settlement is off the client's path, but never lost silently.
+    settleBudget(ctx).catch((err: unknown) => logger.error({ err: String(err), requestId: ctx.id }, 'budget settlement failed; the reservation expires instead'));
+  }
 
   metrics.requests.labels(ctx.endpoint, model, provider, ctx.lane ?? 'none', cls).inc();
   metrics.duration.labels(ctx.endpoint, model, cls).observe(totalMs / 1000);

@@ -5,6 +5,7 @@
 // cannot make the gateway buffer megabytes.
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { authenticate } from '../auth/stage.js';
+import { enforceLimits, meterReply } from '../budget/stage.js';
 import { guardResponse } from '../policy/guard.js';
 import { applyLanePolicy } from '../policy/lane.js';
 import { planCandidates } from '../routing/candidates.js';
@@ -20,7 +21,9 @@ export const chatPipeline: readonly Stage[] = [
   routeRequest, //       route rules: `auto` -> a model, by value
   resolveModel, //       model name -> configured model
   planCandidates, //     balance its deployments, then its fallbacks, within the lane
+  enforceLimits, //      run limits, rate limits, reserve budgets (one store round trip)
   dispatchChat, //       call providers: retries, breakers, fallback, safe mode
+  meterReply, //         price the answer; streams extend their reservation as they flow
   guardResponse, //      tool-call guard, approvals, restore redactions
 ];
 
@@ -31,5 +34,7 @@ export const embeddingsPipeline: readonly Stage[] = [
   routeRequest,
   resolveModel,
   planCandidates,
+  enforceLimits,
   dispatchEmbeddings,
+  meterReply,
 ];

@@ -114,7 +114,8 @@ async function tryCandidates<T>(
         recordAttempt(ctx, deployment, started, { error, retry, fallback, degraded });
         if (ctx.signal.aborted) {
           health.breaker.onAbandon();
-          throw error;
+          // A run limit ended the request: say so, not "cancelled".
+          throw ctx.signal.reason instanceof GatewayError ? ctx.signal.reason : error;
         }
         if (!error.upstream?.fallbackable) {
           // The request was at fault, not the deployment.

@@ -6,6 +6,7 @@ import { authenticateAdmin } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
 import { explainRequest } from '../policy/explain.js';
 import { mountApprovals } from './approvals.js';
+import { mountBudgets } from './budgets.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -17,6 +18,7 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
   });
 
   mountApprovals(app, state);
+  mountBudgets(app, state);
 
   app.get('/admin/slo', (c) => c.json({ object: 'list', data: state.slo.report() }));
 

@@ -33,6 +33,7 @@ export async function handleApi(
     services: state.services,
     headers: incoming.headers,
     signal: abort.signal,
+    abort: (reason) => abort.abort(reason),
     readBody: async () => {
       checkContentType(incoming);
       const raw = await readRawBody(incoming, { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth });
@@ -47,6 +48,7 @@ export async function handleApi(
   const done = () => {
     if (!handlerDone || !closed) return;
     state.inflight--;
+    for (const cleanup of ctx.cleanups) cleanup();
     finishRequest(state, ctx, disconnected);
     state.onIdle();
   };

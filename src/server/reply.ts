@@ -1,7 +1,7 @@
 // Writes responses straight to Node's ServerResponse: one writeHead and one
 // end for JSON, chunk-by-chunk SSE with backpressure for streams.
 import type { ServerResponse } from 'node:http';
-import { type GatewayError, toGatewayError } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
 
 type Headers = Record<string, string | number>;
@@ -64,7 +64,9 @@ export async function writeStream(
     }
     if (!res.destroyed) res.end(DONE);
   } catch (err) {
-    const error = toGatewayError(err);
+    // A run limit that ended the stream says so, rather than "cancelled".
+    const reason: unknown = ctx.signal.aborted ? ctx.signal.reason : undefined;
+    const error = reason instanceof GatewayError ? reason : toGatewayError(err);
     ctx.error = error;
     if (!res.destroyed) res.end(`data: ${JSON.stringify(error.toJSON())}\n\n${DONE}`);
   }

@@ -19,6 +19,10 @@ export interface Metrics {
   routeDuration: Histogram<'route'>;
   degraded: Counter<'model'>;
   policyActions: Counter<'lane' | 'detector' | 'action'>;
+  spend: Counter<'team' | 'app' | 'key' | 'model' | 'provider' | 'lane'>;
+  unpriced: Counter<'deployment'>;
+  limitRefusals: Counter<'kind' | 'name'>;
+  budgetStoreErrors: Counter<'mode'>;
   toolCalls: Counter<'lane' | 'outcome'>;
   redisUp: Gauge<'connection'>;
   redisConnectionErrors: Counter<'connection'>;
@@ -91,6 +95,30 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     degraded: new Counter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
+    spend: new Counter({
+      name: 'lanegate_spend_usd_total',
+      help: 'USD spent, priced from provider-reported usage, by team, app, key, model, provider and lane.',
+      labelNames: ['team', 'app', 'key', 'model', 'provider', 'lane'],
+      registers: [registry],
+    }),
+    unpriced: new Counter({
+      name: 'lanegate_unpriced_requests_total',
+      help: 'Answered requests whose deployment has no price (cost counted as 0): add it under pricing:.',
+      labelNames: ['deployment'],
+      registers: [registry],
+    }),
+    limitRefusals: new Counter({
+      name: 'lanegate_limit_refusals_total',
+      help: 'Requests refused by a budget or a rate limit, by kind and name.',
+      labelNames: ['kind', 'name'],
+      registers: [registry],
+    }),
+    budgetStoreErrors: new Counter({
+      name: 'lanegate_budget_store_errors_total',
+      help: 'Budget checks that could not reach the shared store, by the mode applied (fail_closed refused, fail_open served with local accounting).',
+      labelNames: ['mode'],
+      registers: [registry],
+    }),
     policyActions: new Counter({
       name: 'lanegate_policy_actions_total',
       help: 'Detector matches by lane, detector and action taken (allow, redact, block, escalate).',

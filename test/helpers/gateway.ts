@@ -36,6 +36,8 @@ export interface TestGatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Reload when the config file changes. */
   watch?: boolean;
+  /** Where the audit trail goes (default: the temp folder's audit/). */
+  auditDir?: string;
   /** With policies: beta's key starts in (and is limited to) this lane. */
   betaLane?: string;
   /** Extra files to write into the temp folder first (e.g. policies/lanes.yaml). */
@@ -98,7 +100,7 @@ models:
   embed-mock: { type: embedding, deployments: [{ provider: mock, model: mock-embed }] }
 audit:
   sink: file
-  dir: {{dir}}/audit
+  dir: ${o.auditDir ?? '{{dir}}/audit'}
 `;
 }
 
@@ -136,7 +138,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     client: (key = APP_KEY, o = {}) => new OpenAI({ apiKey: key, baseURL: `${gateway.url}/v1`, maxRetries: o.maxRetries ?? 0 }),
     async auditRecords() {
       await gateway.audit.flush();
-      const auditDir = path.join(dir, 'audit');
+      const auditDir = options.auditDir ?? path.join(dir, 'audit');
       const files = (await readdir(auditDir).catch(() => [] as string[])).sort();
       const records: Array<Record<string, unknown>> = [];
       for (const f of files) {

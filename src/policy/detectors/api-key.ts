@@ -19,9 +19,6 @@ interface KeyFormat {
   readonly digit?: boolean;
 }
 
-const alnum = isAlnum;
-const word = isWord;
-const token = isToken;
 const upperOrDigit = (c: number): boolean => isUpper(c) || isDigit(c);
 const alnumOrDash = (c: number): boolean => isAlnum(c) || c === DASH;
 
@@ -30,14 +27,14 @@ function define(prefixes: readonly string[], format: KeyFormat): void {
   for (const prefix of prefixes) FORMATS.set(prefix, format);
 }
 // OpenAI (sk-, sk-proj-, sk-svcacct-…) and Anthropic (sk-ant-api03-…)
-define(['sk-'], { body: token, min: 20, max: 512, digit: true });
-define(['sk_live_', 'rk_live_', 'pk_live_'], { body: alnum, min: 16, max: 256 }); // Stripe
+define(['sk-'], { body: isToken, min: 20, max: 512, digit: true });
+define(['sk_live_', 'rk_live_', 'pk_live_'], { body: isAlnum, min: 16, max: 256 }); // Stripe
 define(['AKIA', 'ASIA'], { body: upperOrDigit, min: 16, max: 16 }); // AWS access key ids
-define(['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'], { body: alnum, min: 36, max: 251 }); // GitHub
-define(['github_pat_'], { body: word, min: 22, max: 255 }); // GitHub fine-grained
+define(['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'], { body: isAlnum, min: 36, max: 251 }); // GitHub
+define(['github_pat_'], { body: isWord, min: 22, max: 255 }); // GitHub fine-grained
 define(['xoxa-', 'xoxb-', 'xoxp-', 'xoxr-', 'xoxs-'], { body: alnumOrDash, min: 10, max: 512 }); // Slack
-define(['AIza'], { body: token, min: 35, max: 35 }); // Google API keys
-define(['glpat-'], { body: token, min: 20, max: 255 }); // GitLab
+define(['AIza'], { body: isToken, min: 35, max: 35 }); // Google API keys
+define(['glpat-'], { body: isToken, min: 20, max: 255 }); // GitLab
 
 const JWT = 'eyJ'; // base64url of '{"'
 const JWT_MIN_SEGMENT = 8;

@@ -55,8 +55,9 @@ export function createEmailDetector(name = 'email'): Detector {
       while (at >= 0) {
         const min = Math.max(floor, at - MAX_LOCAL);
         let start = at;
-        while (start > min && isLocal(text.charCodeAt(start - 1))) start--;
-        while (start < at && text.charCodeAt(start) === DOT) start++; // "see...jo@x.io" starts at jo
+        // A local part is a dot-atom: it stops at two dots in a row ("see...jo@x.io" is jo@x.io) and starts after any dot.
+        while (start > min && isLocal(text.charCodeAt(start - 1)) && !(text.charCodeAt(start - 1) === DOT && text.charCodeAt(start - 2) === DOT)) start--;
+        while (start < at && text.charCodeAt(start) === DOT) start++;
         const end = start < at ? domainEnd(text, at + 1) : -1;
         if (end < 0) {
           at = text.indexOf('@', at + 1);

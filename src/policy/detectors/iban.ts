@@ -41,28 +41,29 @@ function ibanEnd(text: string, p: number): number {
   const c1 = text.charCodeAt(p + 1) | 0x20;
   const known = LENGTHS[(c0 - 0x61) * 26 + (c1 - 0x61)] ?? 0;
   const head = ibanHead(c0, c1, text.charCodeAt(p + 2), text.charCodeAt(p + 3));
-  const fits = (length: number): boolean => (known > 0 ? length === known : length >= MIN_LENGTH);
+  const min = known > 0 ? known : MIN_LENGTH;
+  const max = known > 0 ? known : MAX_LENGTH;
   let r = 0;
   let length = 4;
   let i = p + 4;
   if (text.charCodeAt(i) !== SPACE) {
-    for (let c = text.charCodeAt(i); isAlnum(c) && length <= MAX_LENGTH; c = text.charCodeAt(++i)) {
+    for (let c = text.charCodeAt(i); isAlnum(c) && length <= max; c = text.charCodeAt(++i)) {
       r = mod97Step(r, c);
       length++;
     }
-    return length <= MAX_LENGTH && fits(length) && ibanFinish(r, head) === 1 ? i : -1;
+    return length >= min && length <= max && ibanFinish(r, head) === 1 ? i : -1;
   }
   let best = -1;
-  while (length < MAX_LENGTH && text.charCodeAt(i) === SPACE) {
+  while (length < max && text.charCodeAt(i) === SPACE) {
     let j = i + 1;
     let group = r;
     for (let c = text.charCodeAt(j); isAlnum(c) && j - i <= 4; c = text.charCodeAt(++j)) group = mod97Step(group, c);
     const size = j - i - 1;
-    if (size === 0 || isAlnum(text.charCodeAt(j)) || length + size > MAX_LENGTH) break; // not a group of this IBAN
+    if (size === 0 || isAlnum(text.charCodeAt(j)) || length + size > max) break; // not a group of this IBAN
     r = group;
     length += size;
     i = j;
-    if (fits(length) && ibanFinish(r, head) === 1) best = i;
+    if (length >= min && ibanFinish(r, head) === 1) best = i;
     if (size < 4) break;
   }
   return best;
@@ -74,8 +75,8 @@ export function createIbanDetector(name = 'iban'): Detector {
     scan(text: string, out: Finding[]): void {
       const re = CANDIDATE;
       re.lastIndex = 0;
-      for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-        const p = m.index;
+      while (re.test(text)) {
+        const p = re.lastIndex - 4; // candidates are exactly 4 chars long
         const end = isAlnum(text.charCodeAt(p - 1)) ? -1 : ibanEnd(text, p);
         if (end > 0) out.push({ detector: name, start: p, end });
         re.lastIndex = end > 0 ? end : alnumEnd(text, p);

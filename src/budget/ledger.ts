@@ -1,0 +1,144 @@
+// The usage ledger is the audit trail: every answered request's record holds
+// its cost. From it the gateway rebuilds budget counters after the store lost
+// its data, and finance gets usage reports whose totals equal the sum of the
+// records, to the nano-dollar.
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { CompiledLimits } from './compile.js';
+import { periodId, type Period } from './periods.js';
+import type { Amount, BudgetStore } from './store.js';
+
+export interface LedgerEntry {
+  time: number;
+  key: string;
+  app: string;
+  team: string;
+  model: string;
+  provider: string;
+  lane: string;
+  nanoUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  tokens: number;
+}
+
+interface RawRecord {
+  kind?: string;
+  time?: string;
+  key_id?: string;
+  app?: string;
+  team?: string;
+  model?: string;
+  provider?: string;
+  lane?: { name?: string } | string | null;
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+  cost?: { nano_usd?: number; usd?: number } | null;
+}
+
+/** Every request record with a cost, from the JSONL files in `dir` (and its subfolders), within [from, to). */
+export async function* readLedger(dir: string, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
+  for (const file of await jsonlFiles(dir)) {
+    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.includes('"cost"')) continue;
+      let r: RawRecord;
+      try {
+        r = JSON.parse(line) as RawRecord;
+      } catch {
+        continue; // a torn last line: the audit verifier reports it
+      }
+      if ((r.kind ?? 'request') !== 'request' || !r.cost || !r.time) continue;
+      const time = Date.parse(r.time);
+      if (!(time >= from && time < to)) continue;
+      const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
+      yield {
+        time,
+        key: r.key_id ?? '',
+        app: r.app ?? '',
+        team: r.team ?? '',
+        model: r.model ?? '',
+        provider: r.provider ?? '',
+        lane: typeof r.lane === 'string' ? r.lane : (r.lane?.name ?? ''),
+        nanoUsd: nano,
+        inputTokens: r.usage?.prompt_tokens ?? 0,
+        outputTokens: r.usage?.completion_tokens ?? 0,
+        tokens: r.usage?.total_tokens ?? 0,
+      };
+    }
+  }
+}
+
+async function jsonlFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
+    .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path ?? dir, e.name))
+    .sort();
+}
+
+/** Recomputes this period's budget counters from the ledger and writes them to the store. */
+export async function rebuildCounters(store: BudgetStore, limits: CompiledLimits, ledgerDir: string, now = Date.now()): Promise<number> {
+  const values = new Map<string, { id: string; spent: Amount; ttlMs: number }>();
+  const from = now - 32 * 86_400_000;
+  const periods: Period[] = ['day', 'month'];
+  for await (const e of readLedger(ledgerDir, from, now + 1)) {
+    for (const b of limits.budgets) {
+      if (b.period === 'minute' || !periods.includes(b.period)) continue;
+      if (periodId(b.period, e.time, limits.timezone) !== periodId(b.period, now, limits.timezone)) continue;
+      const subject = b.scope === 'key' ? e.key : b.scope === 'app' ? e.app : b.scope === 'team' ? e.team : '*';
+      if (b.match && !b.match.includes(subject)) continue;
+      const id = `budget:${b.name}:${b.scope}:${encodeURIComponent(subject)}:${periodId(b.period, now, limits.timezone)}`;
+      let v = values.get(id);
+      if (!v) values.set(id, (v = { id, spent: { usd: 0, tokens: 0, requests: 0 }, ttlMs: (b.period === 'day' ? 3 : 62) * 86_400_000 }));
+      v.spent.usd += e.nanoUsd;
+      v.spent.tokens += e.tokens;
+      v.spent.requests += 1;
+    }
+  }
+  await store.seed([...values.values()]);
+  return values.size;
+}
+
+export type GroupBy = 'team' | 'app' | 'key' | 'model' | 'provider' | 'lane';
+
+export interface UsageRow {
+  group: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  nano_usd: number;
+  usd: string;
+}
+
+export async function usageReport(dir: string, from: number, to: number, by: GroupBy): Promise<{ rows: UsageRow[]; total: UsageRow }> {
+  const groups = new Map<string, UsageRow>();
+  const total: UsageRow = { group: 'total', requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' };
+  for await (const e of readLedger(dir, from, to)) {
+    const name = e[by] || '(none)';
+    let row = groups.get(name);
+    if (!row) groups.set(name, (row = { group: name, requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' }));
+    for (const r of [row, total]) {
+      r.requests++;
+      r.input_tokens += e.inputTokens;
+      r.output_tokens += e.outputTokens;
+      r.nano_usd += e.nanoUsd;
+    }
+  }
+  const rows = [...groups.values()].sort((a, b) => b.nano_usd - a.nano_usd);
+  for (const r of [...rows, total]) r.usd = (r.nano_usd / 1e9).toFixed(6);
+  return { rows, total };
+}
+
+export function toCsv(report: { rows: UsageRow[]; total: UsageRow }, by: GroupBy): string {
+  const esc = (v: string | number) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : String(v));
+  const lines = [`${by},requests,input_tokens,output_tokens,usd`];
+  for (const r of [...report.rows, report.total]) lines.push([r.group, r.requests, r.input_tokens, r.output_tokens, r.usd].map(esc).join(','));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,87 @@
+// What a request costs, from the upstream's reported usage (never a guess
+// when usage is known). Amounts are integer nano-dollars so that sums over
+// millions of requests stay exact to the cent.
+import type { Usage } from '../api/schemas.js';
+import type { Deployment } from '../providers/types.js';
+import type { PriceConfig } from './schema.js';
+
+/** USD per million tokens for common models (list prices; override under `pricing:`). */
+export const DEFAULT_PRICES: Record<string, Omit<PriceConfig, 'per_request' | 'max_output_tokens'> & { max_output_tokens?: number }> = {
+  'gpt-4o': { input: 2.5, cached_input: 1.25, output: 10, max_output_tokens: 16_384 },
+  'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, max_output_tokens: 16_384 },
+  'gpt-4.1': { input: 2, cached_input: 0.5, output: 8, max_output_tokens: 32_768 },
+  'gpt-4.1-mini': { input: 0.4, cached_input: 0.1, output: 1.6, max_output_tokens: 32_768 },
+  'gpt-4.1-nano': { input: 0.1, cached_input: 0.025, output: 0.4, max_output_tokens: 32_768 },
+  o3: { input: 2, cached_input: 0.5, output: 8, max_output_tokens: 100_000 },
+  'o3-mini': { input: 1.1, cached_input: 0.55, output: 4.4, max_output_tokens: 100_000 },
+  'o4-mini': { input: 1.1, cached_input: 0.275, output: 4.4, max_output_tokens: 100_000 },
+  'text-embedding-3-small': { input: 0.02, output: 0, max_output_tokens: 1 },
+  'text-embedding-3-large': { input: 0.13, output: 0, max_output_tokens: 1 },
+  'claude-3-5-haiku': { input: 0.8, cached_input: 0.08, output: 4, max_output_tokens: 8_192 },
+  'claude-haiku-4-5': { input: 1, cached_input: 0.1, output: 5, max_output_tokens: 64_000 },
+  'claude-3-5-sonnet': { input: 3, cached_input: 0.3, output: 15, max_output_tokens: 8_192 },
+  'claude-3-7-sonnet': { input: 3, cached_input: 0.3, output: 15, max_output_tokens: 64_000 },
+  'claude-sonnet-4': { input: 3, cached_input: 0.3, output: 15, max_output_tokens: 64_000 },
+  'claude-opus-4': { input: 15, cached_input: 1.5, output: 75, max_output_tokens: 32_000 },
+};
+
+export interface Price {
+  input: number;
+  cachedInput: number;
+  output: number;
+  perRequest: number;
+  maxOutputTokens: number;
+  /** False when no price is known: the cost is then 0 and counted as unpriced. */
+  known: boolean;
+}
+
+export interface PriceBook {
+  priceOf(deployment: Deployment): Price;
+}
+
+const UNKNOWN: Price = { input: 0, cachedInput: 0, output: 0, perRequest: 0, maxOutputTokens: 16_384, known: false };
+
+export function createPriceBook(configured: Record<string, PriceConfig>): PriceBook {
+  const table = new Map<string, Price>();
+  for (const [name, p] of Object.entries(DEFAULT_PRICES)) {
+    table.set(name, { input: p.input, cachedInput: p.cached_input ?? p.input, output: p.output, perRequest: 0, maxOutputTokens: p.max_output_tokens ?? 16_384, known: true });
+  }
+  for (const [name, p] of Object.entries(configured)) {
+    table.set(name, { input: p.input, cachedInput: p.cached_input ?? p.input, output: p.output, perRequest: p.per_request, maxOutputTokens: p.max_output_tokens, known: true });
+  }
+  // Longest names first, so "gpt-4o-mini-2024-07-18" finds gpt-4o-mini, not gpt-4o.
+  const names = [...table.keys()].sort((a, b) => b.length - a.length);
+  const cache = new Map<string, Price>();
+  return {
+    priceOf(deployment) {
+      let price = cache.get(deployment.id);
+      if (price) return price;
+      price = table.get(deployment.id) ?? table.get(deployment.model);
+      if (!price) {
+        const prefix = names.find((n) => deployment.model.startsWith(n) && !n.includes('/'));
+        price = prefix ? table.get(prefix)! : UNKNOWN;
+      }
+      cache.set(deployment.id, price);
+      return price;
+    },
+  };
+}
+
+/** nano-USD (1e-9 USD) per token = USD per million tokens × 1000. */
+const NANO_PER_TOKEN = 1000;
+
+export function costNano(price: Price, usage: Pick<Usage, 'prompt_tokens' | 'completion_tokens' | 'prompt_tokens_details'>): number {
+  const cached = Math.min(usage.prompt_tokens_details?.cached_tokens ?? 0, usage.prompt_tokens);
+  const uncached = usage.prompt_tokens - cached;
+  return Math.round(
+    uncached * price.input * NANO_PER_TOKEN + cached * price.cachedInput * NANO_PER_TOKEN + usage.completion_tokens * price.output * NANO_PER_TOKEN + price.perRequest * 1e9,
+  );
+}
+
+export function nanoToUsd(nano: number): number {
+  return nano / 1e9;
+}
+
+export function formatUsd(nano: number): string {
+  return (nano / 1e9).toFixed(6);
+}

@@ -1,0 +1,273 @@
+// Pipeline stages for what a request may cost. Before the upstream call:
+// run limits, then rate limits and budgets together in one store call (one
+// Redis round trip) that reserves the worst case. Streams reserve a first
+// slice and extend it in steps as tokens flow. After the reply, settlement
+// (off the client's path) replaces the reservation with the actual cost.
+import { randomUUID } from 'node:crypto';
+import type { ChatChunk } from '../api/schemas.js';
+import { GatewayError } from '../errors.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { promptTokens } from '../routing/rules.js';
+import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
+import { costNano, formatUsd, type Price } from './pricing.js';
+import type { BudgetConfig, RateLimitConfig } from './schema.js';
+import type { Amount, BudgetStore, CounterCheck, Dimension } from './store.js';
+
+export interface BudgetHold {
+  reservation: string;
+  store: BudgetStore;
+  checks: CounterCheck[];
+  /** Budgets (not rate limits): what settlement updates. */
+  counters: Array<{ id: string; ttlMs: number }>;
+  names: string[];
+  price: Price;
+  promptTokens: number;
+  /** Output tokens reserved so far. */
+  reservedOutput: number;
+  settled: boolean;
+}
+
+export interface BudgetServices {
+  store: BudgetStore;
+  /** Local accounting for fail-open budgets while the shared store is unreachable. */
+  fallback: BudgetStore;
+  /** Rebuilds counters from the usage ledger after the store lost its data. */
+  rebuild(store: BudgetStore): Promise<void>;
+  concurrency: Map<string, number>;
+}
+
+const MINUTE_TTL = 3 * 60_000;
+const PERIOD_TTL: Record<Period, number> = { minute: MINUTE_TTL, day: 3 * 86_400_000, month: 62 * 86_400_000 };
+
+function subjectOf(scope: string, ctx: RequestContext): string {
+  const key = ctx.key!;
+  return scope === 'key' ? key.id : scope === 'app' ? key.app : scope === 'team' ? key.team : '*';
+}
+
+function counterFor(kind: 'budget' | 'rate', name: string, scope: string, subject: string, period: Period, now: number, timeZone: string): Pick<CounterCheck, 'id' | 'previous' | 'ttlMs'> {
+  const base = `${kind}:${name}:${scope}:${encodeURIComponent(subject)}`;
+  return {
+    id: `${base}:${periodId(period, now, timeZone)}`,
+    ...(period === 'minute' ? { previous: { id: `${base}:${previousMinuteId(now)}`, weight: previousMinuteWeight(now) } } : {}),
+    ttlMs: PERIOD_TTL[period],
+  };
+}
+
+/** Pipeline stage: run limits, rate limits and budget reservation, before the upstream call. */
+export async function enforceLimits(ctx: RequestContext): Promise<void> {
+  const limits = ctx.config.limits;
+  if (limits.empty) return;
+  applyRunLimits(ctx);
+
+  const now = Date.now();
+  const key = ctx.key!;
+  const budgets = limits.budgets.filter((b) => !b.match || b.match.includes(subjectOf(b.scope, ctx)));
+  const rates = limits.rateLimits.filter((r) => !r.match || r.match.includes(subjectOf(r.scope, ctx)));
+  if (budgets.length === 0 && rates.length === 0) return;
+
+  // Worst case: the dearest candidate, the prompt as tiktoken counts it, and the longest answer allowed.
+  const prices = ctx.candidates.map((d) => limits.prices.priceOf(d));
+  const price = prices.reduce((a, b) => (b.output + b.input > a.output + a.input ? b : a), prices[0]!);
+  const prompt = ctx.chat ? await promptTokens(ctx) : embeddingTokens(ctx);
+  const requested = ctx.chat?.max_completion_tokens ?? ctx.chat?.max_tokens ?? undefined;
+  const maxOutput = ctx.endpoint === 'embeddings' ? 0 : (requested ?? price.maxOutputTokens) * (ctx.chat?.n ?? 1);
+  const output = ctx.stream ? Math.min(maxOutput, limits.streamSliceTokens) : maxOutput;
+  const amount: Amount = { usd: costNano(price, { prompt_tokens: prompt, completion_tokens: output }), tokens: prompt + output, requests: 1 };
+
+  const checks: CounterCheck[] = [];
+  const names: string[] = [];
+  for (const r of rates) {
+    const counter = counterFor('rate', r.name, r.scope, subjectOf(r.scope, ctx), 'minute', now, limits.timezone);
+    checks.push({ ...counter, limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute }, amount: { usd: 0, tokens: prompt + maxOutput, requests: 1 }, commit: true });
+    names.push(r.name);
+  }
+  const counters: BudgetHold['counters'] = [];
+  for (const b of budgets) {
+    const counter = counterFor('budget', b.name, b.scope, subjectOf(b.scope, ctx), b.period, now, limits.timezone);
+    checks.push({ ...counter, limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests }, amount, commit: false });
+    counters.push({ id: counter.id, ttlMs: counter.ttlMs });
+    names.push(b.name);
+  }
+
+  const services = ctx.services.budget;
+  const reservation = randomUUID();
+  const expiresAt = now + limits.reservationTtlMs;
+  let store = services.store;
+  let result;
+  try {
+    result = await store.reserve(reservation, checks, expiresAt, now);
+    if (!result.ok && result.reset) {
+      await services.rebuild(store);
+      result = await store.reserve(reservation, checks, expiresAt, now);
+    }
+  } catch (err) {
+    // The shared store is unreachable: each budget's own choice decides.
+    const closed = budgets.some((b) => (b.on_store_error ?? (b.usd !== undefined ? 'fail_closed' : 'fail_open')) === 'fail_closed');
+    ctx.services.metrics.budgetStoreErrors.labels(closed ? 'fail_closed' : 'fail_open').inc();
+    if (closed) {
+      throw new GatewayError('service_unavailable', 'Budgets cannot be checked right now (the budget store is unreachable), so nothing was sent upstream. Retry shortly.', {
+        retryAfter: 1,
+        cause: err,
+      });
+    }
+    ctx.services.logger.warn({ requestId: ctx.id }, 'budget store unreachable: serving with local accounting (fail_open)');
+    store = services.fallback;
+    result = await store.reserve(reservation, checks, expiresAt, now);
+  }
+  if (!result.ok) {
+    if (result.reset) throw new GatewayError('service_unavailable', 'Budgets are being rebuilt from the usage ledger. Retry in a moment.', { retryAfter: 1 });
+    throw refusal(ctx, checks, names, result.index, result.dimension, result.limit, result.used, rates.length, now);
+  }
+  ctx.budget = { reservation, store, checks, counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
+  void key;
+}
+
+function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], index: number, dimension: Dimension, limit: number, used: number, rateCount: number, now: number): GatewayError {
+  const limits = ctx.config.limits;
+  const check = checks[index]!;
+  const name = names[index]!;
+  const show = (v: number) => (dimension === 'usd' ? `$${formatUsd(v)}` : `${v} ${dimension}`);
+  if (index < rateCount) {
+    ctx.services.metrics.limitRefusals.labels('rate_limit', name).inc();
+    const resetS = Math.max(1, Math.ceil((60_000 - (now % 60_000)) / 1000));
+    const kind = dimension === 'tokens' ? 'tokens' : 'requests';
+    return new GatewayError('rate_limited', `Rate limit "${name}" reached: ${limit} ${kind} per minute. Retry after ${resetS} s.`, {
+      retryAfter: resetS,
+      headers: {
+        [`x-ratelimit-limit-${kind}`]: String(limit),
+        [`x-ratelimit-remaining-${kind}`]: String(Math.max(0, limit - used)),
+        [`x-ratelimit-reset-${kind}`]: `${resetS}s`,
+      },
+    });
+  }
+  const budget = limits.budgets.find((b) => b.name === name)!;
+  const reset = periodEnd(budget.period, now, limits.timezone);
+  ctx.services.metrics.limitRefusals.labels('budget', name).inc();
+  return new GatewayError(
+    'budget_exceeded',
+    `Budget "${name}" (${budget.scope}, per ${budget.period}) would be exceeded: ${show(used)} of ${show(limit)} used or reserved, this request needs up to ${show(check.amount[dimension])}. It resets at ${new Date(reset).toISOString()}.`,
+    { retryAfter: Math.max(1, Math.ceil((reset - now) / 1000)), headers: { 'x-gateway-budget': name } },
+  );
+}
+
+function embeddingTokens(ctx: RequestContext): number {
+  const input = ctx.embeddings?.input;
+  if (typeof input === 'string') return Math.ceil(Buffer.byteLength(input) / 2);
+  if (!Array.isArray(input)) return 0;
+  let n = 0;
+  for (const item of input) n += typeof item === 'string' ? Math.ceil(Buffer.byteLength(item) / 2) : Array.isArray(item) ? item.length : 1;
+  return n;
+}
+
+function applyRunLimits(ctx: RequestContext): void {
+  const limits = ctx.config.limits.runLimits;
+  if (limits.length === 0) return;
+  const chat = ctx.chat;
+  const route = ctx.route?.name ?? ctx.requestedModel;
+  for (const l of limits) {
+    if (l.keys && !l.keys.includes(ctx.key!.id)) continue;
+    if (l.routes && (!route || !l.routes.includes(route))) continue;
+    if (l.max_tools !== undefined && (chat?.tools?.length ?? 0) > l.max_tools) {
+      throw new GatewayError('invalid_request', `This request offers ${chat!.tools!.length} tools; at most ${l.max_tools} are allowed.`, { param: 'tools' });
+    }
+    if (l.max_output_tokens !== undefined && chat) {
+      const asked = chat.max_completion_tokens ?? chat.max_tokens;
+      if (asked !== undefined && asked !== null && asked > l.max_output_tokens && l.on_max_output_tokens === 'reject') {
+        throw new GatewayError('invalid_request', `max_tokens ${asked} is over the limit of ${l.max_output_tokens}.`, { param: 'max_tokens' });
+      }
+      if (asked === undefined || asked === null || asked > l.max_output_tokens) {
+        if (chat.max_completion_tokens != null) chat.max_completion_tokens = l.max_output_tokens;
+        else chat.max_tokens = l.max_output_tokens;
+      }
+    }
+    if (l.max_tool_calls !== undefined) ctx.maxToolCalls = Math.min(ctx.maxToolCalls ?? Infinity, l.max_tool_calls);
+    if (l.max_runtime_ms !== undefined) {
+      const ms = l.max_runtime_ms;
+      const timer = setTimeout(() => ctx.abort(new GatewayError('request_timeout', `The request ran longer than its limit of ${ms} ms.`, { status: 504 })), ms);
+      timer.unref();
+      ctx.cleanups.push(() => clearTimeout(timer));
+    }
+    if (l.max_concurrent !== undefined) {
+      const conc = ctx.services.budget.concurrency;
+      const id = ctx.key!.id;
+      const current = conc.get(id) ?? 0;
+      if (current >= l.max_concurrent) {
+        throw new GatewayError('rate_limited', `Your key already has ${current} requests in flight; at most ${l.max_concurrent} are allowed. Retry when one finishes.`, { retryAfter: 1 });
+      }
+      conc.set(id, current + 1);
+      ctx.cleanups.push(() => conc.set(id, (conc.get(id) ?? 1) - 1));
+    }
+  }
+}
+
+/** Pipeline stage after dispatch: streams extend their reservation as tokens flow; tool-call caps apply. */
+export function meterReply(ctx: RequestContext): void {
+  const reply = ctx.reply;
+  if (!reply) return;
+  if (reply.kind === 'json') {
+    priceRequest(ctx);
+    if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
+  }
+  if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+  if (reply.kind === 'stream' && ctx.budget) reply.chunks = meterStream(ctx, reply.chunks);
+}
+
+function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {
+  const max = ctx.maxToolCalls!;
+  for (const choice of body.choices ?? []) {
+    const calls = choice.message?.tool_calls;
+    if (calls && calls.length > max) {
+      ctx.events.push({ stage: 'run_limits', dropped_tool_calls: calls.length - max });
+      choice.message!.tool_calls = calls.slice(0, max);
+    }
+  }
+}
+
+async function* meterStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
+  const hold = ctx.budget!;
+  const limits = ctx.config.limits;
+  const cap = (ctx.chat?.max_completion_tokens ?? ctx.chat?.max_tokens ?? hold.price.maxOutputTokens) * (ctx.chat?.n ?? 1);
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    for (const choice of chunk.choices) {
+      const d = choice.delta;
+      if (d?.content) bytes += Buffer.byteLength(d.content);
+      if (d?.tool_calls) for (const t of d.tool_calls) bytes += Buffer.byteLength(t.function?.arguments ?? '') + (t.function?.name?.length ?? 0);
+    }
+    // A token is at least one byte, so bytes bound the tokens so far: the reservation never falls behind.
+    const bound = Math.min(bytes, cap);
+    while (bound > hold.reservedOutput && hold.reservedOutput < cap) {
+      const step = Math.min(limits.streamSliceTokens, cap - hold.reservedOutput);
+      const extra: Amount = { usd: costNano(hold.price, { prompt_tokens: 0, completion_tokens: step }), tokens: step, requests: 0 };
+      const checks = hold.checks.filter((c) => !c.commit).map((c) => ({ ...c, amount: extra }));
+      const result = await hold.store.reserve(hold.reservation, checks, Date.now() + limits.reservationTtlMs, Date.now()).catch(() => ({ ok: false as const, reset: true as const }));
+      if (!result.ok) {
+        ctx.services.metrics.limitRefusals.labels('budget', result.reset ? 'store' : (hold.names[result.index] ?? 'budget')).inc();
+        throw new GatewayError('budget_exceeded', `The stream was stopped: budget ${result.reset ? '' : `"${hold.names[result.index]}" `}has no room for more output.`);
+      }
+      hold.reservedOutput += step;
+    }
+    yield chunk;
+  }
+}
+
+/** After the reply: release the reservation and record what was actually spent. */
+export async function settleBudget(ctx: RequestContext): Promise<void> {
+  const hold = ctx.budget;
+  if (!hold || hold.settled) return;
+  hold.settled = true;
+  const cost = ctx.cost?.nano ?? 0;
+  const tokens = ctx.usage?.total_tokens ?? 0;
+  const succeeded = ctx.usage !== undefined;
+  await hold.store.settle(hold.reservation, hold.counters, { usd: cost, tokens, requests: succeeded ? 1 : 0 }, Date.now());
+}
+
+/** What the request cost, from the usage the provider reported. */
+export function priceRequest(ctx: RequestContext): void {
+  if (!ctx.usage || !ctx.deployment) return;
+  const price = ctx.config.limits.prices.priceOf(ctx.deployment);
+  const nano = costNano(price, ctx.usage);
+  ctx.cost = { nano, usd: nano / 1e9, priced: price.known };
+}
+
+export type { BudgetConfig, RateLimitConfig };

@@ -1,0 +1,150 @@
+// Counters behind budgets and rate limits, with reserve-then-settle. One
+// interface, two implementations with the same semantics: in memory (single
+// instance) and Redis (one Lua script per call, so N replicas on one Redis
+// never overspend).
+
+/** USD is counted in integer nano-dollars. */
+export interface Amount {
+  usd: number;
+  tokens: number;
+  requests: number;
+}
+
+export const DIMENSIONS = ['usd', 'tokens', 'requests'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+export interface CounterCheck {
+  /** The counter, e.g. `budget:team-daily:team:dev:d:2026-11-24`. */
+  id: string;
+  /** Rolling minute: the previous minute's counter and the share of it that still counts. */
+  previous?: { id: string; weight: number };
+  /** Dimensions not given are not limited. */
+  limit: Partial<Amount>;
+  amount: Amount;
+  /** Rate limits count at admission, with nothing to settle later. */
+  commit: boolean;
+  /** How long the counter lives after its last change. */
+  ttlMs: number;
+}
+
+export type ReserveResult =
+  | { ok: true }
+  | { ok: false; reset: false; index: number; dimension: Dimension; limit: number; used: number }
+  /** The store lost its data (Redis restarted without persistence): rebuild first. */
+  | { ok: false; reset: true };
+
+export interface CounterState {
+  spent: Amount;
+  reserved: Amount;
+}
+
+export interface BudgetStore {
+  /**
+   * Checks every counter and, only if all have room, reserves the amounts
+   * under `reservation` (or commits them, for rate limits). Calling it again
+   * with the same reservation adds to it: that is how streams extend.
+   */
+  reserve(reservation: string, checks: readonly CounterCheck[], expiresAt: number, now: number): Promise<ReserveResult>;
+  /** Releases the reservation on every counter and adds what was actually spent. */
+  settle(reservation: string, counters: ReadonlyArray<{ id: string; ttlMs: number }>, actual: Amount, now: number): Promise<void>;
+  read(ids: readonly string[], now: number): Promise<CounterState[]>;
+  /** Rebuilds counters from the ledger and marks the store as complete. */
+  seed(values: ReadonlyArray<{ id: string; spent: Amount; ttlMs: number }>): Promise<void>;
+  /** Whether this store holds the ledger's spend (false after a data loss, until seeded). */
+  seeded(): Promise<boolean>;
+}
+
+const ZERO = (): Amount => ({ usd: 0, tokens: 0, requests: 0 });
+
+interface MemoryCounter {
+  spent: Amount;
+  reserved: Amount;
+  reservations: Map<string, { amount: Amount; expiresAt: number }>;
+  expiresAt: number;
+}
+
+export function createMemoryBudgetStore(): BudgetStore {
+  const counters = new Map<string, MemoryCounter>();
+  let isSeeded = false;
+
+  const counter = (id: string, now: number): MemoryCounter => {
+    let c = counters.get(id);
+    if (c && c.expiresAt <= now) {
+      counters.delete(id);
+      c = undefined;
+    }
+    if (!c) {
+      c = { spent: ZERO(), reserved: ZERO(), reservations: new Map(), expiresAt: Infinity };
+      counters.set(id, c);
+    }
+    for (const [rid, r] of c.reservations) {
+      if (r.expiresAt > now) continue;
+      for (const d of DIMENSIONS) c.reserved[d] -= r.amount[d];
+      c.reservations.delete(rid);
+    }
+    return c;
+  };
+
+  return {
+    async reserve(reservation, checks, expiresAt, now) {
+      if (!isSeeded) return { ok: false, reset: true };
+      const states = checks.map((check) => counter(check.id, now));
+      for (const [index, check] of checks.entries()) {
+        const c = states[index]!;
+        const prev = check.previous ? counters.get(check.previous.id) : undefined;
+        for (const d of DIMENSIONS) {
+          const limit = check.limit[d];
+          if (limit === undefined || check.amount[d] === 0) continue;
+          const used = c.spent[d] + c.reserved[d] + (prev ? Math.floor(prev.spent[d] * check.previous!.weight) : 0);
+          if (used + check.amount[d] > limit) return { ok: false, reset: false, index, dimension: d, limit, used };
+        }
+      }
+      for (const [index, check] of checks.entries()) {
+        const c = states[index]!;
+        c.expiresAt = now + check.ttlMs;
+        if (check.commit) {
+          for (const d of DIMENSIONS) c.spent[d] += check.amount[d];
+          continue;
+        }
+        let r = c.reservations.get(reservation);
+        if (!r) c.reservations.set(reservation, (r = { amount: ZERO(), expiresAt }));
+        r.expiresAt = expiresAt;
+        for (const d of DIMENSIONS) {
+          r.amount[d] += check.amount[d];
+          c.reserved[d] += check.amount[d];
+        }
+      }
+      return { ok: true };
+    },
+    async settle(reservation, ids, actual, now) {
+      for (const { id, ttlMs } of ids) {
+        const c = counter(id, now);
+        const r = c.reservations.get(reservation);
+        if (r) {
+          for (const d of DIMENSIONS) c.reserved[d] -= r.amount[d];
+          c.reservations.delete(reservation);
+        }
+        for (const d of DIMENSIONS) c.spent[d] += actual[d];
+        c.expiresAt = now + ttlMs;
+      }
+    },
+    async read(ids, now) {
+      return ids.map((id) => {
+        const c = counter(id, now);
+        return { spent: { ...c.spent }, reserved: { ...c.reserved } };
+      });
+    },
+    async seed(values) {
+      const now = Date.now();
+      for (const v of values) {
+        const c = counter(v.id, now);
+        c.spent = { ...v.spent };
+        c.expiresAt = now + v.ttlMs;
+      }
+      isSeeded = true;
+    },
+    async seeded() {
+      return isSeeded;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+// Finance and SRE views of spend: every budget with spent, reserved and
+// remaining, and usage reports from the ledger.
+import type { HttpBindings } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { toCsv, usageReport, type GroupBy } from '../budget/ledger.js';
+import { periodEnd, periodId } from '../budget/periods.js';
+import { GatewayError } from '../errors.js';
+import type { GatewayState } from './state.js';
+
+type Env = { Bindings: HttpBindings };
+
+const GROUPS: readonly GroupBy[] = ['team', 'app', 'key', 'model', 'provider', 'lane'];
+
+function parseTime(value: string | undefined, fallback: number, param: string): number {
+  if (!value) return fallback;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new GatewayError('invalid_request', `${param} must be a date or time such as 2026-11-01 or 2026-11-01T12:00:00Z.`, { param });
+  return t;
+}
+
+export function mountBudgets(app: Hono<Env>, state: GatewayState): void {
+  app.get('/admin/budgets', async (c) => {
+    const config = state.config();
+    const limits = config.limits;
+    const now = Date.now();
+    // One row per budget and subject: configured subjects, or every key/app/team the config knows.
+    const keys = [...config.keysByHash.values()].map((e) => e.key);
+    const subjects = (scope: string, match: string[] | undefined): string[] => {
+      if (match) return match;
+      if (scope === 'global') return ['*'];
+      const all = keys.map((k) => (scope === 'key' ? k.id : scope === 'app' ? k.app : k.team));
+      return [...new Set(all)];
+    };
+    const rows: Array<Record<string, unknown>> = [];
+    const ids: string[] = [];
+    for (const b of limits.budgets) {
+      for (const subject of subjects(b.scope, b.match)) {
+        ids.push(`budget:${b.name}:${b.scope}:${encodeURIComponent(subject)}:${periodId(b.period, now, limits.timezone)}`);
+        rows.push({ name: b.name, scope: b.scope, subject, period: b.period, resets_at: new Date(periodEnd(b.period, now, limits.timezone)).toISOString(), limit: { usd: b.usd ?? null, tokens: b.tokens ?? null, requests: b.requests ?? null } });
+      }
+    }
+    const states = ids.length > 0 ? await state.services.budget.store.read(ids, now) : [];
+    const data = rows.map((row, i) => {
+      const s = states[i]!;
+      const limit = row.limit as { usd: number | null; tokens: number | null; requests: number | null };
+      const remaining = (l: number | null, used: number) => (l === null ? null : Math.max(0, l - used));
+      return {
+        ...row,
+        spent: { usd: s.spent.usd / 1e9, tokens: s.spent.tokens, requests: s.spent.requests },
+        reserved: { usd: s.reserved.usd / 1e9, tokens: s.reserved.tokens, requests: s.reserved.requests },
+        remaining: {
+          usd: limit.usd === null ? null : Math.max(0, limit.usd - (s.spent.usd + s.reserved.usd) / 1e9),
+          tokens: remaining(limit.tokens, s.spent.tokens + s.reserved.tokens),
+          requests: remaining(limit.requests, s.spent.requests + s.reserved.requests),
+        },
+      };
+    });
+    return c.json({ object: 'list', timezone: limits.timezone, data });
+  });
+
+  app.get('/admin/usage', async (c) => {
+    const by = (c.req.query('group_by') ?? 'team') as GroupBy;
+    if (!GROUPS.includes(by)) throw new GatewayError('invalid_request', `group_by must be one of ${GROUPS.join(', ')}.`, { param: 'group_by' });
+    const now = Date.now();
+    const from = parseTime(c.req.query('from'), now - 30 * 86_400_000, 'from');
+    const to = parseTime(c.req.query('to'), now + 1, 'to');
+    const report = await usageReport(state.config().audit.dir, from, to, by);
+    if ((c.req.query('format') ?? '') === 'csv' || (c.req.header('accept') ?? '').includes('text/csv')) {
+      return c.body(toCsv(report, by), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    }
+    return c.json({ object: 'usage_report', from: new Date(from).toISOString(), to: new Date(to).toISOString(), group_by: by, data: report.rows, total: report.total });
+  });
+}
