@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { validTimeZone } from '../budget/periods.js';
 import { formatIssuePath } from '../errors.js';
 import { checkPolicies, loadPolicies, openPolicySet, type PolicySet } from '../policy/load.js';
 import { gatewayConfigSchema, type GatewayConfig } from './schema.js';
@@ -159,6 +160,35 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
     });
     if (!route.rules.at(-1)?.default) add(`routes.${routeName}.rules`, 'a route needs a final rule with default: true');
   }
+  if (!validTimeZone(config.budgets.timezone)) add('budgets.timezone', `unknown time zone "${config.budgets.timezone}" (use an IANA name such as "Europe/Berlin")`);
+  const known = {
+    key: new Set(config.keys.map((k) => k.id)),
+    app: new Set(config.keys.map((k) => k.app)),
+    team: new Set(config.keys.map((k) => k.team)),
+  };
+  const checkMatch = (at: string, scope: string, match: string[] | undefined) =>
+    match?.forEach((m, i) => {
+      const set = known[scope as keyof typeof known];
+      if (set && !set.has(m)) add(`${at}.match[${i}]`, `no key has ${scope} "${m}"`);
+    });
+  const budgetNames = new Set<string>();
+  config.budgets.rules.forEach((b, i) => {
+    if (budgetNames.has(b.name)) add(`budgets.rules[${i}].name`, `duplicate budget name "${b.name}"`);
+    budgetNames.add(b.name);
+    checkMatch(`budgets.rules[${i}]`, b.scope, b.match);
+  });
+  config.rate_limits.forEach((r, i) => {
+    if (budgetNames.has(r.name)) add(`rate_limits[${i}].name`, `"${r.name}" is also a budget name`);
+    checkMatch(`rate_limits[${i}]`, r.scope, r.match);
+  });
+  config.run_limits.forEach((l, i) => {
+    l.keys?.forEach((k, j) => {
+      if (!known.key.has(k)) add(`run_limits[${i}].keys[${j}]`, `unknown key id "${k}"`);
+    });
+    l.routes?.forEach((r, j) => {
+      if (!config.models[r] && !config.routes[r]) add(`run_limits[${i}].routes[${j}]`, `unknown model or route "${r}"`);
+    });
+  });
   for (const [providerName, provider] of Object.entries(config.providers)) {
     if (provider.type === 'openai' && provider.api_style === 'azure' && !provider.api_version) {
       add(`providers.${providerName}.api_version`, 'Azure-style providers need an api_version, e.g. "2024-10-21"');
