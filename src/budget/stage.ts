@@ -60,34 +60,35 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   applyRunLimits(ctx);
 
   const now = Date.now();
-  const key = ctx.key!;
   const budgets = limits.budgets.filter((b) => !b.match || b.match.includes(subjectOf(b.scope, ctx)));
   const rates = limits.rateLimits.filter((r) => !r.match || r.match.includes(subjectOf(r.scope, ctx)));
   if (budgets.length === 0 && rates.length === 0) return;
 
-  // Worst case: the dearest candidate, the prompt as tiktoken counts it, and the longest answer allowed.
+  // Worst case: the dearest candidate, the longest answer allowed, and the prompt bounded by its
+  // size in bytes (a token is at least one byte). Only when that does not fit is the prompt
+  // counted exactly with tiktoken and the reservation tried again.
   const prices = ctx.candidates.map((d) => limits.prices.priceOf(d));
   const price = prices.reduce((a, b) => (b.output + b.input > a.output + a.input ? b : a), prices[0]!);
-  const prompt = ctx.chat ? await promptTokens(ctx) : embeddingTokens(ctx);
   const requested = ctx.chat?.max_completion_tokens ?? ctx.chat?.max_tokens ?? undefined;
   const maxOutput = ctx.endpoint === 'embeddings' ? 0 : (requested ?? price.maxOutputTokens) * (ctx.chat?.n ?? 1);
   const output = ctx.stream ? Math.min(maxOutput, limits.streamSliceTokens) : maxOutput;
-  const amount: Amount = { usd: costNano(price, { prompt_tokens: prompt, completion_tokens: output }), tokens: prompt + output, requests: 1 };
-
-  const checks: CounterCheck[] = [];
-  const names: string[] = [];
-  for (const r of rates) {
-    const counter = counterFor('rate', r.name, r.scope, subjectOf(r.scope, ctx), 'minute', now, limits.timezone);
-    checks.push({ ...counter, limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute }, amount: { usd: 0, tokens: prompt + maxOutput, requests: 1 }, commit: true });
-    names.push(r.name);
-  }
-  const counters: BudgetHold['counters'] = [];
-  for (const b of budgets) {
-    const counter = counterFor('budget', b.name, b.scope, subjectOf(b.scope, ctx), b.period, now, limits.timezone);
-    checks.push({ ...counter, limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests }, amount, commit: false });
-    counters.push({ id: counter.id, ttlMs: counter.ttlMs });
-    names.push(b.name);
-  }
+  const build = (prompt: number) => {
+    const amount: Amount = { usd: costNano(price, { prompt_tokens: prompt, completion_tokens: output }), tokens: prompt + output, requests: 1 };
+    const checks: CounterCheck[] = [];
+    for (const r of rates) {
+      const counter = counterFor('rate', r.name, r.scope, subjectOf(r.scope, ctx), 'minute', now, limits.timezone);
+      checks.push({ ...counter, limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute }, amount: { usd: 0, tokens: prompt + maxOutput, requests: 1 }, commit: true });
+    }
+    for (const b of budgets) {
+      const counter = counterFor('budget', b.name, b.scope, subjectOf(b.scope, ctx), b.period, now, limits.timezone);
+      checks.push({ ...counter, limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests }, amount, commit: false });
+    }
+    return checks;
+  };
+  const names = [...rates.map((r) => r.name), ...budgets.map((b) => b.name)];
+  let prompt = ctx.chat ? promptBytes(ctx) : embeddingTokens(ctx);
+  let checks = build(prompt);
+  const counters: BudgetHold['counters'] = checks.filter((c) => !c.commit).map((c) => ({ id: c.id, ttlMs: c.ttlMs }));
 
   const services = ctx.services.budget;
   const reservation = randomUUID();
@@ -114,12 +115,19 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
     store = services.fallback;
     result = await store.reserve(reservation, checks, expiresAt, now);
   }
+  if (!result.ok && !result.reset && result.dimension !== 'requests' && ctx.chat) {
+    const exact = await promptTokens(ctx);
+    if (exact < prompt) {
+      prompt = exact;
+      checks = build(prompt);
+      result = await store.reserve(reservation, checks, expiresAt, now);
+    }
+  }
   if (!result.ok) {
     if (result.reset) throw new GatewayError('service_unavailable', 'Budgets are being rebuilt from the usage ledger. Retry in a moment.', { retryAfter: 1 });
     throw refusal(ctx, checks, names, result.index, result.dimension, result.limit, result.used, rates.length, now);
   }
   ctx.budget = { reservation, store, checks, counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
-  void key;
 }
 
 function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], index: number, dimension: Dimension, limit: number, used: number, rateCount: number, now: number): GatewayError {
@@ -148,6 +156,20 @@ function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], i
     `Budget "${name}" (${budget.scope}, per ${budget.period}) would be exceeded: ${show(used)} of ${show(limit)} used or reserved, this request needs up to ${show(check.amount[dimension])}. It resets at ${new Date(reset).toISOString()}.`,
     { retryAfter: Math.max(1, Math.ceil((reset - now) / 1000)), headers: { 'x-gateway-budget': name } },
   );
+}
+
+/** An upper bound on the prompt's tokens: its text in UTF-8 bytes, plus per-message overhead. */
+function promptBytes(ctx: RequestContext): number {
+  let n = 3;
+  for (const m of ctx.chat!.messages) {
+    n += 4;
+    if (typeof m.content === 'string') n += Buffer.byteLength(m.content);
+    else if (Array.isArray(m.content)) for (const p of m.content) n += p.type === 'text' && typeof p.text === 'string' ? Buffer.byteLength(p.text) : 1024;
+    for (const c of m.tool_calls ?? []) n += Buffer.byteLength(c.function.arguments) + c.function.name.length + 3;
+    if (m.name) n += m.name.length + 1;
+  }
+  for (const t of ctx.chat!.tools ?? []) n += Buffer.byteLength(JSON.stringify(t.function));
+  return n;
 }
 
 function embeddingTokens(ctx: RequestContext): number {

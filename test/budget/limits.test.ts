@@ -33,7 +33,7 @@ budgets:
     - { name: beta-open, scope: key, match: [beta], period: day, tokens: 1000000, on_store_error: fail_open }
 run_limits:
   - { keys: [beta], max_tools: 1, max_output_tokens: 3, on_max_output_tokens: clamp, max_concurrent: 1 }
-  - { routes: [slow-stream], max_runtime_ms: 600 }
+  - { routes: [slow-stream], max_runtime_ms: 300 }
 `;
 
 describe('stream budgets and run limits (Redis)', () => {
@@ -71,6 +71,13 @@ describe('stream budgets and run limits (Redis)', () => {
     return row;
   };
 
+  it('run limits – max runtime ends a long stream with an error event', async () => {
+    const res = await post({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'a b c d e f g h i j k l' }] });
+    const text = await res.text();
+    assert.match(text, /"code":"request_timeout"/);
+    assert.ok(text.trimEnd().endsWith('data: [DONE]'));
+  });
+
   it('streams – settlement matches the usage the provider reported', async () => {
     const stream = await gw
       .client()
@@ -105,13 +112,6 @@ describe('stream budgets and run limits (Redis)', () => {
     const body = (await clamped.json()) as { choices: Array<{ message: { content: string }; finish_reason: string }> };
     assert.equal(body.choices[0]!.message.content, 'Echo: one two', 'the mock stops at the clamped 3 tokens');
     assert.equal(body.choices[0]!.finish_reason, 'length');
-  });
-
-  it('run limits – max runtime ends a long stream with an error event', async () => {
-    const res = await post({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'a b c d e f g h i j k l' }] });
-    const text = await res.text();
-    assert.match(text, /"code":"request_timeout"/);
-    assert.ok(text.trimEnd().endsWith('data: [DONE]'));
   });
 
   it('store down – a USD budget fails closed (503, nothing upstream); a fail_open one serves', async () => {
