@@ -24,12 +24,24 @@ export function validTimeZone(timeZone: string): boolean {
   }
 }
 
+// Formatting a date in a time zone costs microseconds; requests in the same
+// second share the answer (no zone changes its date between two seconds'
+// starts except at a second boundary, which starts a new cache entry).
+const memo = new Map<string, { second: number; id: string }>();
+
 /** The counter a request at `now` belongs to: `m:<minute number>`, `d:YYYY-MM-DD` or `M:YYYY-MM`. */
 export function periodId(period: Period, now: number, timeZone: string): string {
   if (period === 'minute') return `m:${Math.floor(now / 60_000)}`;
+  const second = Math.floor(now / 1000);
+  const key = `${period}\u0000${timeZone}`;
+  const hit = memo.get(key);
+  if (hit && hit.second === second) return hit.id;
   const { y, m, d } = parts(now, timeZone);
   const mm = String(m).padStart(2, '0');
-  return period === 'day' ? `d:${y}-${mm}-${String(d).padStart(2, '0')}` : `M:${y}-${mm}`;
+  const id = period === 'day' ? `d:${y}-${mm}-${String(d).padStart(2, '0')}` : `M:${y}-${mm}`;
+  if (memo.size > 64) memo.clear();
+  memo.set(key, { second, id });
+  return id;
 }
 
 /** The minute before, for the rolling-minute estimate. */

@@ -5,19 +5,8 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-const REDACT = [
-  'authorization',
-  'api_key',
-  'apiKey',
-  'headers.authorization',
-  'headers["api-key"]',
-  'headers["x-api-key"]',
-  '*.authorization',
-  '*.api_key',
-  '*.apiKey',
-  '*["api-key"]',
-  '*["x-api-key"]',
-];
+// Fixed paths only: wildcard paths make pino walk every logged object.
+const REDACT = ['authorization', 'api_key', 'apiKey', 'headers.authorization', 'headers["api-key"]', 'headers["x-api-key"]', 'config.api_key'];
 
 export interface LoggerOptions {
   level: string;
