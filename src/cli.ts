@@ -1,4 +1,5 @@
 // The command line: a thin layer over the same modules the server uses.
+import { auditCommand } from './audit/cli.js';
 import { hashKey } from './auth/keys.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
@@ -7,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toCsv, usageReport, type GroupBy } from './budget/ledger.js';
 import { GatewayError } from './errors.js';
+import { EVAL_USAGE, evalCommand } from './evals/cli.js';
+import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
 import { createBudgetServices } from './budget/services.js';
 import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
@@ -27,6 +30,10 @@ Commands:
                                  show which lane a request lands in, what the policies
                                  would do with it and which deployments remain,
                                  without calling any provider
+  audit verify [--dir DIR]       check the audit trail's hash chains (first bad record per chain)
+  audit purge --before DATE      remove audit records written before DATE; the purge is recorded
+${EVAL_USAGE}
+${PROMPTS_USAGE}
 
 The config path defaults to $GATEWAY_CONFIG or config/gateway.yaml.`;
 
@@ -35,12 +42,16 @@ async function checkConfig(argv: string[]): Promise<number> {
   try {
     const loaded = await loadConfig(file);
     const clients = createHttpClients();
-    const compiled = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
+    const compiled = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
     await clients.close();
     console.log(`${file}: OK`);
     console.log(`  models: ${[...compiled.models.keys()].join(', ') || '(none enabled)'}`);
     for (const [name, providers] of compiled.unavailableModels) console.log(`  model ${name}: no enabled provider (${providers.join(', ')} need credentials)`);
     console.log(`  keys: ${loaded.config.keys.length}, auth: ${compiled.auth.mode}`);
+    for (const [name, pin] of compiled.prompts.pins) {
+      const canary = pin.base.canary ? `, canary ${pin.base.canary.version} at ${pin.base.canary.weight * 100}%` : '';
+      console.log(`  prompt ${name}: ${pin.base.live}${canary} (versions: ${[...(compiled.prompts.templates.get(name)?.keys() ?? [])].join(', ')})`);
+    }
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -81,7 +92,7 @@ async function explain(argv: string[]): Promise<number> {
   const clients = createHttpClients();
   try {
     const loaded = await loadConfig(resolveConfigPath(argv, process.env));
-    const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
+    const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
     const logger = createLogger({ level: 'silent' });
     const metrics = createMetrics({ defaultMetrics: false });
     const services = {
@@ -158,6 +169,16 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       return costs(rest);
     case 'explain':
       return explain(rest);
+    case 'audit':
+      return auditCommand(rest);
+    case 'eval':
+      return evalCommand(rest);
+    case 'promote':
+      return promoteCommand(rest);
+    case 'rollback':
+      return rollbackCommand(rest);
+    case 'shadow-report':
+      return shadowReportCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -3,11 +3,13 @@
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { DestinationStream } from 'pino';
-import { createFileSink, createNullSink, type AuditSink } from './audit/file-sink.js';
+import type { AuditSink } from './audit/file-sink.js';
+import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
 import { createBudgetServices } from './budget/services.js';
+import { createCacheService } from './cache/service.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
@@ -15,9 +17,13 @@ import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
 import { createApp } from './server/app.js';
+import { internalChatPipeline } from './pipeline/index.js';
+import { promptWatchTargets } from './prompts/load.js';
+import { createPromptServices } from './prompts/services.js';
 import type { GatewayState } from './server/state.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
+import { createTracing } from './telemetry/tracing.js';
 
 export interface StartOptions {
   configFile: string;
@@ -48,18 +54,18 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
   const loaded = await loadConfig(options.configFile, env);
   const clients = createHttpClients();
-  let current = compileConfig(loaded.config, loaded.file, clients, loaded.policies);
+  let current = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
 
   const logger = createLogger({ level: current.logging.level, destination: options.logDestination });
   const metrics = createMetrics();
-  const audit =
-    current.audit.sink === 'file'
-      ? createFileSink({ dir: current.audit.dir, queueSize: current.audit.queue_size, metrics, logger })
-      : createNullSink();
 
   const redis: RedisStore | undefined = current.redis.url
     ? createRedisClient({ url: current.redis.url, keyPrefix: current.redis.key_prefix, logger, metrics })
     : undefined;
+  const trail = await startAuditTrail({ config: current.audit, registry: metrics.registry, logger, redis, lanes: () => current.policies.lanes });
+  const audit = trail.sink;
+  // undefined unless telemetry.otlp_endpoint is set: then no OpenTelemetry code is even loaded.
+  const tracing = await createTracing(loaded.config.telemetry, logger);
   let breakerSync: BreakerSync | undefined;
   const BREAKER_LEVEL = { closed: 0, half_open: 1, open: 2 } as const;
   const health = createHealthRegistry((id, breakerState, openUntil) => {
@@ -73,7 +79,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   async function reload(): Promise<{ ok: boolean; problems?: string }> {
     try {
       const next = await loadConfig(options.configFile, env);
-      const compiled = compileConfig(next.config, next.file, clients, next.policies);
+      const compiled = compileConfig(next.config, next.file, clients, next.policies, next.prompts);
       // Settings that shape the process itself need a restart to change.
       current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
       metrics.configReloads.labels('ok').inc();
@@ -93,8 +99,9 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger) },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }) },
     slo,
+    tracing,
     reload,
     inflight: 0,
     shuttingDown: false,
@@ -126,7 +133,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   logger.info({ port: address.port, config: loaded.file, models: [...current.models.keys()] }, 'lanegate listening');
 
   const unwatch =
-    options.watch === false ? () => {} : watchConfig(configWatchTargets(options.configFile, loaded.policies.dir || undefined), () => void reload());
+    options.watch === false ? () => {} : watchConfig([...configWatchTargets(options.configFile, loaded.policies.dir || undefined), ...promptWatchTargets(loaded.prompts)], () => void reload());
 
   let stopping: Promise<void> | undefined;
   return {
@@ -153,7 +160,13 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         }
         if ('closeAllConnections' in server) server.closeAllConnections();
         await closed;
+        trail.sweeper?.stop();
+        // Shadow runs started by the last replies get a moment to finish and be recorded.
+        await state.services.prompts?.shadow.drain(current.prompts.shadow.shutdown_wait_ms);
         await audit.close();
+        await tracing?.shutdown();
+        // Cache writes still under way finish before their connection goes.
+        await state.services.cache?.drain();
         await breakerSync?.close();
         await redis?.close();
         await clients.close();

@@ -49,7 +49,7 @@ const modelName = z.string().min(1, 'model must not be empty').max(256);
 
 export const chatRequestSchema = z.looseObject({
   model: modelName,
-  messages: z.array(message).min(1, 'messages must hold at least one message'),
+  messages: z.array(message).default([]),
   stream: z.boolean().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
   max_tokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).nullable().optional(),
@@ -69,7 +69,16 @@ export const chatRequestSchema = z.looseObject({
     .optional(),
   response_format: responseFormat.optional(),
   metadata: z.record(z.string(), z.string()).optional(),
+}).superRefine((body, ctx) => {
+  // A prompt-template request (src/prompts/) sends variables instead: the
+  // gateway renders the messages. Every other request needs at least one.
+  if (body.messages.length > 0 || namesPromptTemplate(body)) return;
+  ctx.addIssue({ code: 'custom', path: ['messages'], message: 'messages must hold at least one message' });
 });
+
+function namesPromptTemplate(body: { model: string; [k: string]: unknown }): boolean {
+  return body.model.startsWith('prompt:') || body.prompt !== undefined || body.variables !== undefined;
+}
 
 export const embeddingsRequestSchema = z.looseObject({
   model: modelName,

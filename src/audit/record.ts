@@ -1,46 +1,48 @@
-// One audit record per request. Version 1 is the minimal record; bodies come
-// with the lanes that decide how much of them may be kept.
+// Builds the audit record of a finished request from its context (the schema
+// and its documentation are in schema.ts). It runs after the response has
+// been sent, and only while the audit trail is on. Fields other engineers'
+// stages add to the context (the prompt template) are read defensively, so a
+// record never depends on a stage being present.
+import type { ChatCompletion, EmbeddingsResponse } from '../api/schemas.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { PromptPromotionRecord, PromptRollbackRecord, ShadowRunRecord } from '../prompts/audit-events.js';
+import { recordBodies } from './bodies.js';
+import {
+  AUDIT_RECORD_VERSION,
+  type AuditApprovalDecision,
+  type AuditEntry,
+  type AuditPurgeRecord,
+  type AuditRequestRecord,
+  type BodyMode,
+} from './schema.js';
 
-export const AUDIT_RECORD_VERSION = 1;
+export { AUDIT_RECORD_VERSION };
+export type { AuditEntry };
+/** @deprecated the request record's old name; use AuditRequestRecord. */
+export type AuditRecord = AuditRequestRecord;
+export type AuditEvent = AuditApprovalDecision | AuditPurgeRecord | PromptPromotionRecord | PromptRollbackRecord | ShadowRunRecord;
 
-export interface AuditRecord {
-  v: number;
-  kind: 'request';
-  id: string;
-  time: string;
-  endpoint: string;
-  key_id: string | null;
-  app: string | null;
-  team: string | null;
-  model: string | null;
-  lane: { name: string; reasons: string[] } | null;
-  policy: {
-    findings: Array<{ detector: string; action: string; count: number }>;
-    redactions: number;
-    stripped_tools: string[];
-    blocked_tool_calls: Array<{ tool: string; reason: string }>;
-    approvals: Array<{ id: string; tool: string }>;
-  } | null;
-  route: { name: string; rule: string | null; model: string } | null;
-  degraded: boolean;
-  deployment: string | null;
-  provider: string | null;
-  stream: boolean;
-  status: number;
-  error_code: string | null;
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null;
-  /** What the request cost, from the provider's usage; nano_usd is exact (1e-9 USD). */
-  cost: { usd: number; nano_usd: number; priced: boolean } | null;
-  /** The budgets the request was counted against. */
-  budgets: string[];
-  attempts: RequestContext['attempts'];
-  timings: { first_byte_ms: number | null; total_ms: number | null };
-  client_disconnected: boolean;
-}
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolean): AuditRecord {
+export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolean): AuditRequestRecord {
   const u = ctx.usage;
+  const policy = ctx.policy;
+  const lane = policy?.lane;
+  // No lane decided (refused before the policy ran): keep the least.
+  const mode: BodyMode = lane?.audit.bodies ?? 'hash';
+  const response = answerOf(ctx);
+  const { bodies, called } = recordBodies({
+    mode,
+    endpoint: ctx.endpoint,
+    lane,
+    restore: policy?.restore,
+    raw: ctx.rawBody,
+    seen: ctx.chat ?? ctx.embeddings,
+    response,
+    blocked: ctx.error?.code === 'policy_blocked',
+    parsed: ctx.chat !== undefined || ctx.embeddings !== undefined,
+  });
+  const c = ctx.cache;
   return {
     v: AUDIT_RECORD_VERSION,
     kind: 'request',
@@ -51,39 +53,74 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
     model: ctx.requestedModel ?? null,
-    lane: ctx.policy ? { name: ctx.policy.lane.name, reasons: ctx.policy.reasons } : null,
-    policy: ctx.policy
+    lane: lane ? { name: lane.name, reasons: policy.reasons, bodies: lane.audit.bodies, retention_days: lane.audit.retention_days } : null,
+    policy: policy
       ? {
-          findings: ctx.policy.findings,
-          redactions: ctx.policy.redactions,
-          stripped_tools: ctx.policy.strippedTools,
-          blocked_tool_calls: ctx.policy.blockedToolCalls,
-          approvals: ctx.policy.approvals,
+          findings: policy.findings,
+          redactions: policy.redactions,
+          stripped_tools: policy.strippedTools,
+          blocked_tool_calls: policy.blockedToolCalls,
+          approvals: policy.approvals,
         }
       : null,
+    prompt: promptOf(ctx),
     route: ctx.route ? { name: ctx.route.name, rule: ctx.route.rule ?? null, model: ctx.route.model } : null,
-    degraded: ctx.degraded === true,
     deployment: ctx.deployment?.id ?? null,
     provider: ctx.deployment?.providerName ?? null,
+    response_model: typeof (response as { model?: unknown } | undefined)?.model === 'string' ? (response as { model: string }).model : null,
+    degraded: ctx.degraded === true,
     stream: ctx.stream,
     status: ctx.status ?? 0,
     error_code: ctx.error?.code ?? null,
+    attempts: ctx.attempts,
+    cache: c
+      ? {
+          status: c.status,
+          ...(c.reason !== undefined ? { reason: c.reason } : {}),
+          ...(c.scope !== undefined ? { scope: c.scope } : {}),
+          ...(c.key !== undefined ? { key: c.key } : {}),
+          ...(c.age !== undefined ? { age: c.age } : {}),
+          ...(c.items !== undefined ? { items: c.items } : {}),
+        }
+      : null,
     usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null,
     cost: ctx.cost ? { usd: ctx.cost.usd, nano_usd: ctx.cost.nano, priced: ctx.cost.priced } : null,
     budgets: ctx.budget?.names ?? [],
-    attempts: ctx.attempts,
-    timings: { first_byte_ms: ctx.timings.firstByteMs ?? null, total_ms: ctx.timings.totalMs ?? null },
+    tools: { offered: ctx.chat?.tools?.map((t) => t.function.name) ?? [], called },
+    bodies,
+    timings: {
+      queue_ms: ctx.attempts[0]?.startMs ?? null,
+      first_byte_ms: ctx.timings.firstByteMs ?? null,
+      total_ms: ctx.timings.totalMs ?? null,
+    },
     client_disconnected: clientDisconnected,
+    trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
   };
 }
 
-/** Something that happened outside a request, such as a human deciding an approval. */
-export interface AuditEvent {
-  v: number;
-  kind: 'approval_decision';
-  id: string;
-  time: string;
-  [detail: string]: unknown;
+/** The answer the app got: a JSON body, or the stream put back together. */
+function answerOf(ctx: RequestContext): ChatCompletion | EmbeddingsResponse | undefined {
+  const reply = ctx.reply;
+  if (!reply || ctx.error) {
+    // A stream that failed midway still delivered what it delivered.
+    return reply?.kind === 'stream' ? ctx.assembled?.result() : undefined;
+  }
+  if (reply.kind === 'json') return reply.status < 300 ? (reply.body as ChatCompletion | EmbeddingsResponse) : undefined;
+  return ctx.assembled?.result();
 }
 
-export type AuditEntry = AuditRecord | AuditEvent;
+function promptOf(ctx: RequestContext): AuditRequestRecord['prompt'] {
+  const p = (ctx as { prompt?: unknown }).prompt;
+  if (!p || typeof p !== 'object') return null;
+  const o = p as Record<string, unknown>;
+  const template = [o.template, o.name, o.id].find((v): v is string => typeof v === 'string' && v.length > 0);
+  if (!template) return null;
+  const version = o.version ?? o.pin;
+  return { template, version: typeof version === 'string' || typeof version === 'number' ? String(version) : null };
+}
+
+function traceIdFromHeader(header: string | string[] | undefined): string | null {
+  if (typeof header !== 'string') return null;
+  const m = TRACEPARENT.exec(header.trim());
+  return m && !/^0+$/.test(m[1]!) ? m[1]! : null;
+}

@@ -9,6 +9,7 @@ import type { Deployment, ProviderAdapter } from '../providers/types.js';
 import { compileLimits, type CompiledLimits } from '../budget/compile.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 import type { PolicySet } from '../policy/load.js';
+import { emptyCatalog, type PromptCatalog } from '../prompts/catalog.js';
 import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
 import type { DegradeConfig, GatewayConfig, ProviderConfig, SloConfig } from './schema.js';
 
@@ -56,6 +57,8 @@ export interface CompiledConfig {
   unavailableModels: ReadonlyMap<string, string[]>;
   adapters: ReadonlyMap<string, ProviderAdapter>;
   disabledProviders: string[];
+  /** Prompt templates, pins, tool schemas and eval sets, compiled at load. */
+  prompts: PromptCatalog;
 }
 
 export function isProviderEnabled(provider: ProviderConfig): boolean {
@@ -63,7 +66,7 @@ export function isProviderEnabled(provider: ProviderConfig): boolean {
   return !provider.requires_key || provider.api_key.length > 0;
 }
 
-export function compileConfig(config: GatewayConfig, file: string, clients: HttpClients, policySet: PolicySet): CompiledConfig {
+export function compileConfig(config: GatewayConfig, file: string, clients: HttpClients, policySet: PolicySet, prompts: PromptCatalog = emptyCatalog(config.prompts)): CompiledConfig {
   const policies = compilePolicies(policySet);
   // By default a key may use its lane and every stricter one.
   const lanesFrom = (lane: string) => {
@@ -157,6 +160,7 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     unavailableModels,
     adapters,
     disabledProviders,
+    prompts,
   };
 }
 

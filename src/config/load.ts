@@ -8,6 +8,8 @@ import type { z } from 'zod';
 import { validTimeZone } from '../budget/periods.js';
 import { formatIssuePath } from '../errors.js';
 import { checkPolicies, loadPolicies, openPolicySet, type PolicySet } from '../policy/load.js';
+import type { PromptCatalog } from '../prompts/catalog.js';
+import { loadPromptCatalog } from '../prompts/load.js';
 import { gatewayConfigSchema, type GatewayConfig } from './schema.js';
 
 export interface ConfigProblem {
@@ -33,6 +35,8 @@ export interface LoadedConfig {
   dir: string;
   config: GatewayConfig;
   policies: PolicySet;
+  /** Prompt templates, tool schemas, eval sets and pins (empty without prompts.dir). */
+  prompts: PromptCatalog;
 }
 
 export function resolveConfigPath(argv: string[], env: NodeJS.ProcessEnv): string {
@@ -60,8 +64,9 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
       if (key.lane || key.lanes) problems.push({ file, path: `keys[${i}].lane`, message: 'lanes need policies: set policies.dir' });
     });
   }
+  const prompts = await loadPromptCatalog(config, dir, file, problems);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { file, dir, config, policies };
+  return { file, dir, config, policies, prompts };
 }
 
 export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
@@ -209,6 +214,9 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
   });
   if (config.auth.mode === 'keys' && config.keys.length === 0) {
     add('keys', 'auth.mode is "keys" but no keys are defined (add one, or set auth.mode: none for local development)');
+  }
+  if (config.audit.sink === 'redis' && !config.redis.url) {
+    add('audit.sink', 'the redis audit sink needs redis.url (or use sink: file)');
   }
   return problems;
 }

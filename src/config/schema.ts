@@ -3,6 +3,9 @@
 import { z } from 'zod';
 import { budgetsConfigSchema, priceSchema, rateLimitSchema, runLimitSchema } from '../budget/schema.js';
 import { cacheConfigSchema, cacheRuleSchema } from '../cache/schema.js';
+import { auditConfigSchema } from '../audit/config.js';
+import { telemetryConfigSchema } from '../telemetry/config.js';
+import { promptsConfigSchema } from '../prompts/config.js';
 
 const sha256Hex = z
   .string()
@@ -241,13 +244,12 @@ export const gatewayConfigSchema = z.strictObject({
       key_prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('lanegate'),
     })
     .prefault({}),
-  audit: z
-    .strictObject({
-      sink: z.enum(['file', 'off']).default('file'),
-      dir: z.string().default('./data/audit'),
-      queue_size: z.number().int().positive().default(10_000),
-    })
-    .prefault({}),
+  /** The audit trail: sinks, spool, retention (src/audit/config.ts). */
+  audit: auditConfigSchema,
+  /** OpenTelemetry traces (src/telemetry/config.ts); off unless otlp_endpoint is set. */
+  telemetry: telemetryConfigSchema,
+  /** Prompt templates, tool schemas, eval sets and pins (src/prompts/config.ts). */
+  prompts: promptsConfigSchema,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -7,11 +7,16 @@ import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { BudgetHold, BudgetServices } from '../budget/stage.js';
+import type { CacheOutcome, CacheService } from '../cache/service.js';
 import type { PolicyOutcome } from '../policy/lane.js';
 import type { HealthRegistry } from '../routing/health.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { RequestTrace } from '../telemetry/tracing.js';
+import type { MessageAssembler } from '../audit/assemble.js';
+import type { PromptServices } from '../prompts/services.js';
+import type { PromptUse } from '../prompts/stage.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -22,6 +27,10 @@ export interface Services {
   redis: RedisStore | undefined;
   approvals: ApprovalStore;
   budget: BudgetServices;
+  /** Response and embeddings cache; absent where nothing is cached (the CLI). */
+  cache?: CacheService;
+  /** Prompt templates: shadow runs; absent where none run (the CLI). */
+  prompts?: PromptServices;
 }
 
 export type Endpoint = 'chat' | 'embeddings';
@@ -33,6 +42,8 @@ export interface Attempt {
   status?: number;
   errorClass?: UpstreamErrorClass;
   code?: string;
+  /** When it started, in ms after the request arrived. */
+  startMs?: number;
   latencyMs: number;
   /** 0 for the first try at a deployment, then 1, 2... */
   retry: number;
@@ -103,6 +114,16 @@ export interface RequestContext {
   reply?: Reply;
   status?: number;
   error?: GatewayError;
+  /** What the response cache did: hit, miss or bypass, and why. */
+  cache?: CacheOutcome;
+  /** The request body as received; kept only while the audit trail is on (full bodies, hashes). */
+  rawBody?: Buffer;
+  /** A streamed answer put back together for the audit record (only while the audit trail is on). */
+  assembled?: MessageAssembler;
+  /** This request's trace (only when OpenTelemetry is configured). */
+  trace?: RequestTrace;
+  /** The prompt template and version rendered into the request, if any. */
+  prompt?: PromptUse;
 }
 
 export type Reply =

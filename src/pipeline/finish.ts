@@ -33,22 +33,34 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
     settleBudget(ctx).catch((err: unknown) => logger.error({ err: String(err), requestId: ctx.id }, 'budget settlement failed; the reservation expires instead'));
   }
 
-  metrics.requests.labels(ctx.endpoint, model, provider, ctx.lane ?? 'none', cls).inc();
-  metrics.duration.labels(ctx.endpoint, model, cls).observe(totalMs / 1000);
-  if (ctx.stream && ctx.timings.firstByteMs !== undefined) metrics.timeToFirstToken.labels(model, provider).observe(ctx.timings.firstByteMs / 1000);
-  for (const a of ctx.attempts) metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
+  // The route is only a label once it resolved to a configured model: before that it is whatever the app sent.
+  const labels = { endpoint: ctx.endpoint, route: ctx.model ? (ctx.route?.name ?? model) : 'unknown', model, provider, lane: ctx.lane ?? 'none' };
+  metrics.requests.labels({ ...labels, status_class: cls }).inc();
+  metrics.duration.labels({ ...labels, status_class: cls }).observe(totalMs / 1000);
+  if (ctx.stream && ctx.timings.firstByteMs !== undefined) {
+    metrics.timeToFirstToken.labels({ route: labels.route, model, provider, lane: labels.lane }).observe(ctx.timings.firstByteMs / 1000);
+  }
+  for (const a of ctx.attempts) {
+    metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
+    metrics.upstreamDuration.labels(a.provider, a.deployment, a.code ?? 'ok').observe(a.latencyMs / 1000);
+    if (a.retry > 0) metrics.upstreamRetries.labels(a.provider, a.deployment).inc();
+    if (a.fallback) metrics.fallbacks.labels(model, a.provider).inc();
+  }
   if (ctx.degraded) metrics.degraded.labels(model).inc();
   const route = ctx.route && ctx.config.routes.get(ctx.route.name);
   const slo = route ? route.slo : ctx.model?.slo;
   // Requests the client got wrong (4xx other than rate limits) say nothing about the service.
   const clientFault = status >= 400 && status < 500 && status !== 429;
   if (slo && ctx.route && !clientDisconnected && !clientFault) deps.slo.record(ctx.route.name, slo, status >= 200 && status < 300 && !ctx.error, totalMs);
-  if (ctx.usage && ctx.key) {
-    metrics.tokens.labels('input', model, ctx.key.team).inc(ctx.usage.prompt_tokens);
-    if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team).inc(ctx.usage.completion_tokens);
+  // A cache hit's tokens were not consumed upstream; lanegate_cache_saved_tokens_total counts them.
+  if (ctx.usage && ctx.key && ctx.cache?.status !== 'hit') {
+    metrics.tokens.labels('input', model, ctx.key.team, ctx.key.app, labels.lane).inc(ctx.usage.prompt_tokens);
+    if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team, ctx.key.app, labels.lane).inc(ctx.usage.completion_tokens);
   }
 
-  audit.write(buildAuditRecord(ctx, clientDisconnected));
+  // With the trail off no record is even built.
+  if (audit.enabled) audit.write(buildAuditRecord(ctx, clientDisconnected));
+  ctx.trace?.end(ctx, clientDisconnected);
 
   if (ctx.config.logging.access_log) {
     logger.info(

@@ -7,7 +7,8 @@ import type { Reply, RequestContext, Stage } from './context.js';
  */
 export async function runPipeline(stages: readonly Stage[], ctx: RequestContext): Promise<Reply> {
   for (const stage of stages) {
-    let result = stage(ctx);
+    // A traced request runs its stages in spans; an untraced one pays one property check.
+    let result = ctx.trace ? ctx.trace.stage(stage, ctx) : stage(ctx);
     if (result instanceof Promise) result = await result;
     if (result) return result;
   }

@@ -10,6 +10,7 @@ import { planCandidates } from '../routing/candidates.js';
 import { resolveModel } from '../routing/resolve.js';
 import { routeRequest } from '../routing/rules.js';
 import { createMetrics } from '../telemetry/metrics.js';
+import { renderPrompt } from '../prompts/stage.js';
 import { applyLanePolicy } from './lane.js';
 
 export interface ExplainInput {
@@ -33,7 +34,9 @@ export async function explainRequest(config: CompiledConfig, services: Services,
     readBody: async () => structuredClone(input.body),
   });
   ctx.key = key;
-  const stages: Stage[] = [input.endpoint === 'chat' ? parseChatRequest : parseEmbeddingsRequest, applyLanePolicy, routeRequest, resolveModel, planCandidates];
+  // A prompt template is rendered first, as on the request path, so the lane sees the real prompt.
+  const parse: Stage[] = input.endpoint === 'chat' ? [parseChatRequest, renderPrompt] : [parseEmbeddingsRequest];
+  const stages: Stage[] = [...parse, applyLanePolicy, routeRequest, resolveModel, planCandidates];
   let refusal: GatewayError | undefined;
   try {
     for (const stage of stages) await stage(ctx);

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { RequestContext } from '../pipeline/context.js';
+import type { Attempt, RequestContext } from '../pipeline/context.js';
+import type { AttemptSpan } from '../telemetry/tracing.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
 import { candidatesFor } from './candidates.js';
 import { createDeadline, type Deadline } from './deadline.js';
@@ -84,6 +85,7 @@ async function tryCandidates<T>(
       }
 
       const started = performance.now();
+      const span = ctx.trace?.attempt(deployment, { retry, fallback, degraded });
       const deadline = createDeadline(ctx.signal, deployment.timeouts.total_ms);
       health.inflight++;
       let kept = false;
@@ -102,16 +104,16 @@ async function tryCandidates<T>(
         },
       };
       try {
-        const value = await attempt(adapter, deployment, lease);
+        const value = await (span ? span.run(() => attempt(adapter, deployment, lease)) : attempt(adapter, deployment, lease));
         const now = Date.now();
         health.breaker.onSuccess(now);
         health.observe(performance.now() - started, now);
-        recordAttempt(ctx, deployment, started, { retry, fallback, degraded });
+        recordAttempt(ctx, deployment, started, { retry, fallback, degraded, span });
         commit(ctx, deployment);
         return { ok: true, value };
       } catch (err) {
         const error = toGatewayError(err);
-        recordAttempt(ctx, deployment, started, { error, retry, fallback, degraded });
+        recordAttempt(ctx, deployment, started, { error, retry, fallback, degraded, span });
         if (ctx.signal.aborted) {
           health.breaker.onAbandon();
           // A run limit ended the request: say so, not "cancelled".
@@ -225,18 +227,21 @@ function recordAttempt(
   ctx: RequestContext,
   deployment: Deployment,
   started: number,
-  o: { error?: GatewayError; retry: number; fallback: boolean; degraded: boolean },
+  o: { error?: GatewayError; retry: number; fallback: boolean; degraded: boolean; span?: AttemptSpan | undefined },
 ): void {
   const { error } = o;
-  ctx.attempts.push({
+  const attempt: Attempt = {
     deployment: deployment.id,
     provider: deployment.providerName,
+    startMs: Math.round((started - ctx.startedAt) * 1000) / 1000,
     latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
     retry: o.retry,
     fallback: o.fallback,
     ...(o.degraded ? { degraded: true } : {}),
     ...(error ? { code: error.code, errorClass: error.upstream?.errorClass, status: error.upstream?.status } : { status: 200 }),
-  });
+  };
+  ctx.attempts.push(attempt);
+  o.span?.end(attempt);
 }
 
 /**

@@ -6,7 +6,10 @@ import { authenticateAdmin } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
 import { explainRequest } from '../policy/explain.js';
 import { mountApprovals } from './approvals.js';
+import { mountAudit } from './audit.js';
 import { mountBudgets } from './budgets.js';
+import { mountCacheAdmin } from './cache-admin.js';
+import { mountPromptsAdmin } from './prompts-admin.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -18,7 +21,10 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
   });
 
   mountApprovals(app, state);
+  mountAudit(app, state);
   mountBudgets(app, state);
+  mountCacheAdmin(app, state);
+  mountPromptsAdmin(app, state);
 
   app.get('/admin/slo', (c) => c.json({ object: 'list', data: state.slo.report() }));
 

@@ -3,6 +3,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { z } from 'zod';
+import { AUDIT_RECORD_VERSION } from '../audit/schema.js';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
 import type { ApprovalStatus } from '../policy/approvals.js';
@@ -58,7 +59,7 @@ export function mountApprovals(app: Hono<Env>, state: GatewayState): void {
       }
       const a = result.approval;
       state.audit.write({
-        v: 1,
+        v: AUDIT_RECORD_VERSION,
         kind: 'approval_decision',
         id: a.id,
         time: a.decided_at ?? new Date().toISOString(),

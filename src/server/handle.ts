@@ -4,7 +4,8 @@
 // are done.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toGatewayError } from '../errors.js';
+import { createMessageAssembler } from '../audit/assemble.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import { createContext, type Endpoint, type Stage } from '../pipeline/context.js';
 import { finishRequest } from '../pipeline/finish.js';
 import { runPipeline } from '../pipeline/run.js';
@@ -37,17 +38,22 @@ export async function handleApi(
     readBody: async () => {
       checkContentType(incoming);
       const raw = await readRawBody(incoming, { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth });
+      // The audit record keeps the body as sent (full) or its hash.
+      if (state.audit.enabled) ctx.rawBody = raw;
       return parseJsonBody(raw, server.max_json_depth);
     },
   });
+  if (state.tracing) ctx.trace = state.tracing.startRequest(ctx);
 
   state.inflight++;
+  state.metrics.inflight.labels(endpoint).inc();
   let handlerDone = false;
   let closed = false;
   let disconnected = false;
   const done = () => {
     if (!handlerDone || !closed) return;
     state.inflight--;
+    state.metrics.inflight.labels(endpoint).dec();
     for (const cleanup of ctx.cleanups) cleanup();
     finishRequest(state, ctx, disconnected);
     state.onIdle();
@@ -62,6 +68,8 @@ export async function handleApi(
   });
 
   try {
+    // audit.on_full: refuse. Nothing runs that could not be audited.
+    if (state.audit.refusing()) throw auditUnavailable();
     const reply = await runPipeline(stages, ctx);
     if (reply.kind === 'json') {
       ctx.status = reply.status;
@@ -69,6 +77,7 @@ export async function handleApi(
       if (!outgoing.destroyed) writeJson(outgoing, reply.status, reply.body, { ...ctx.responseHeaders, 'x-request-id': ctx.id });
     } else {
       ctx.status = 200;
+      if (state.audit.enabled) ctx.assembled = createMessageAssembler();
       await writeStream(outgoing, ctx, reply, () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt)));
     }
   } catch (err) {
@@ -86,6 +95,10 @@ export async function handleApi(
     handlerDone = true;
     done();
   }
+}
+
+function auditUnavailable(): GatewayError {
+  return new GatewayError('audit_unavailable', 'The gateway cannot record requests in its audit trail right now, so it refuses them. Retry shortly.', { retryAfter: 1 });
 }
 
 function elapsed(since: number): number {

@@ -49,6 +49,7 @@ export async function writeStream(
   try {
     for await (const chunk of reply.chunks) {
       if (res.destroyed) return;
+      ctx.assembled?.add(chunk);
       const usageOnly = chunk.choices.length === 0 && !!chunk.usage;
       if (chunk.usage) ctx.usage = chunk.usage;
       if (!reply.includeUsage) {

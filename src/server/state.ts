@@ -6,6 +6,7 @@ import type { Services } from '../pipeline/context.js';
 import type { SloTracker } from '../routing/slo.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export interface GatewayState {
   config(): CompiledConfig;
@@ -14,6 +15,8 @@ export interface GatewayState {
   audit: AuditSink;
   services: Services;
   slo: SloTracker;
+  /** OpenTelemetry tracing; undefined (and free) unless telemetry.otlp_endpoint is set. */
+  tracing?: Tracing | undefined;
   /** Loads, validates and swaps in the config file again. */
   reload(): Promise<{ ok: boolean; problems?: string }>;
   inflight: number;

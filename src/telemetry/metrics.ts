@@ -5,13 +5,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface Metrics {
   registry: Registry;
-  requests: Counter<'endpoint' | 'model' | 'provider' | 'lane' | 'status_class'>;
-  duration: Histogram<'endpoint' | 'model' | 'status_class'>;
-  timeToFirstToken: Histogram<'model' | 'provider'>;
+  requests: Counter<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
+  duration: Histogram<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
+  timeToFirstToken: Histogram<'route' | 'model' | 'provider' | 'lane'>;
+  inflight: Gauge<'endpoint'>;
   upstreamAttempts: Counter<'provider' | 'outcome'>;
-  tokens: Counter<'direction' | 'model' | 'team'>;
-  auditQueueDepth: Gauge;
-  auditDropped: Counter;
+  upstreamDuration: Histogram<'provider' | 'deployment' | 'outcome'>;
+  upstreamRetries: Counter<'provider' | 'deployment'>;
+  fallbacks: Counter<'model' | 'provider'>;
+  tokens: Counter<'direction' | 'model' | 'team' | 'app' | 'lane'>;
   configReloads: Counter<'result'>;
   breakerState: Gauge<'deployment'>;
   sloRequests: Counter<'route' | 'result'>;
@@ -24,6 +26,8 @@ export interface Metrics {
   limitRefusals: Counter<'kind' | 'name'>;
   budgetStoreErrors: Counter<'mode'>;
   toolCalls: Counter<'lane' | 'outcome'>;
+  /** Requests rendered from a prompt template, by template, version and how the version was chosen. */
+  promptRequests: Counter<'prompt' | 'version' | 'variant'>;
   redisUp: Gauge<'connection'>;
   redisConnectionErrors: Counter<'connection'>;
 }
@@ -37,40 +41,54 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     requests: new Counter({
       name: 'lanegate_requests_total',
-      help: 'Requests handled, by endpoint, model, provider that answered, final lane and HTTP status class.',
-      labelNames: ['endpoint', 'model', 'provider', 'lane', 'status_class'],
+      help: 'Requests handled, by endpoint, route (or model) asked for, model, provider that answered, final lane and HTTP status class.',
+      labelNames: ['endpoint', 'route', 'model', 'provider', 'lane', 'status_class'],
       registers: [registry],
     }),
     duration: new Histogram({
       name: 'lanegate_request_duration_seconds',
       help: 'Time from request received to response finished.',
-      labelNames: ['endpoint', 'model', 'status_class'],
+      labelNames: ['endpoint', 'route', 'model', 'provider', 'lane', 'status_class'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
     timeToFirstToken: new Histogram({
       name: 'lanegate_time_to_first_token_seconds',
       help: 'Time from request received to the first streamed byte sent to the client.',
-      labelNames: ['model', 'provider'],
+      labelNames: ['route', 'model', 'provider', 'lane'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    inflight: new Gauge({ name: 'lanegate_requests_in_flight', help: 'Requests being handled now.', labelNames: ['endpoint'], registers: [registry] }),
     upstreamAttempts: new Counter({
       name: 'lanegate_upstream_attempts_total',
       help: 'Calls to providers, by outcome (ok or an error code).',
       labelNames: ['provider', 'outcome'],
       registers: [registry],
     }),
-    tokens: new Counter({
-      name: 'lanegate_tokens_total',
-      help: 'Tokens by direction (input, output), model and team.',
-      labelNames: ['direction', 'model', 'team'],
+    upstreamDuration: new Histogram({
+      name: 'lanegate_upstream_attempt_duration_seconds',
+      help: 'Time of each call to a provider (streams: until the first content chunk), by outcome (ok or an error code).',
+      labelNames: ['provider', 'deployment', 'outcome'],
+      buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    auditQueueDepth: new Gauge({ name: 'lanegate_audit_queue_depth', help: 'Audit records waiting to be written.', registers: [registry] }),
-    auditDropped: new Counter({
-      name: 'lanegate_audit_dropped_total',
-      help: 'Audit records lost because the queue was full or the sink failed. Anything above zero needs attention.',
+    upstreamRetries: new Counter({
+      name: 'lanegate_upstream_retries_total',
+      help: 'Calls that retried a deployment after it failed.',
+      labelNames: ['provider', 'deployment'],
+      registers: [registry],
+    }),
+    fallbacks: new Counter({
+      name: 'lanegate_fallbacks_total',
+      help: 'Calls to a fallback candidate after the ones before it failed, by the model asked for and the provider fallen back to.',
+      labelNames: ['model', 'provider'],
+      registers: [registry],
+    }),
+    tokens: new Counter({
+      name: 'lanegate_tokens_total',
+      help: 'Tokens by direction (input, output), model, team, app and lane.',
+      labelNames: ['direction', 'model', 'team', 'app', 'lane'],
       registers: [registry],
     }),
     configReloads: new Counter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
@@ -129,6 +147,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'lanegate_tool_calls_total',
       help: 'Tool calls made by models, by lane and outcome (passed, blocked, held for approval).',
       labelNames: ['lane', 'outcome'],
+      registers: [registry],
+    }),
+    promptRequests: new Counter({
+      name: 'lanegate_prompt_requests_total',
+      help: 'Requests rendered from a prompt template, by template, version and variant (pinned, canary, exact, shadow).',
+      labelNames: ['prompt', 'version', 'variant'],
       registers: [registry],
     }),
     redisUp: new Gauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),

@@ -163,7 +163,7 @@ describe('chat completions', () => {
     assert.equal(record.team, 'team-alpha');
     assert.equal(record.deployment, 'mock/mock-fast');
     assert.equal(record.status, 200);
-    assert.equal(record.v, 1);
+    assert.equal(record.v, 2);
   });
 
   it('models – lists what the key may call', async () => {

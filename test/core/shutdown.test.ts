@@ -50,7 +50,8 @@ describe('shutdown', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, out);
       await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'no longer accepting');
-      const files = await readdir(path.join(dir, 'audit'));
+      // The records file (its index, .idx, sits beside it once closed).
+      const files = (await readdir(path.join(dir, 'audit'))).filter((f) => f.endsWith('.jsonl'));
       const records = (await readFile(path.join(dir, 'audit', files[0]!), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
       assert.equal(records.length, 1);
       assert.equal(records[0].model, 'slow-stream');

@@ -139,7 +139,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     async auditRecords() {
       await gateway.audit.flush();
       const auditDir = options.auditDir ?? path.join(dir, 'audit');
-      const files = (await readdir(auditDir).catch(() => [] as string[])).sort();
+      // Record files only: the sink keeps an index (.idx) beside each.
+      const files = (await readdir(auditDir).catch(() => [] as string[])).filter((f) => f.endsWith('.jsonl')).sort();
       const records: Array<Record<string, unknown>> = [];
       for (const f of files) {
         for (const line of (await readFile(path.join(auditDir, f), 'utf8')).split('\n')) if (line) records.push(JSON.parse(line));

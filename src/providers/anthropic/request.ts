@@ -6,6 +6,7 @@ import type { ProviderConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { applyDeployment, type Deployment } from '../types.js';
 import type { UpstreamRequest } from '../upstream.js';
+import { addTraceHeaders } from '../../telemetry/propagation.js';
 
 export type AnthropicProvider = Extract<ProviderConfig, { type: 'anthropic' }>;
 
@@ -58,6 +59,7 @@ export function buildMessagesRequest(provider: AnthropicProvider, request: ChatR
   };
   if (provider.api_key) headers['x-api-key'] = provider.api_key;
   if (stream) headers.accept = 'text/event-stream';
+  addTraceHeaders(headers);
   return { origin: url.origin, path: `${base}/v1/messages`, headers, body: JSON.stringify(buildMessagesBody(request, deployment, stream)) };
 }
 

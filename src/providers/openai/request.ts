@@ -6,6 +6,7 @@ import type { ChatRequest, EmbeddingsRequest } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import { applyDeployment, type Deployment } from '../types.js';
 import type { UpstreamRequest } from '../upstream.js';
+import { addTraceHeaders } from '../../telemetry/propagation.js';
 
 type OpenAIProvider = Extract<ProviderConfig, { type: 'openai' }>;
 
@@ -26,6 +27,7 @@ export function upstreamHeaders(provider: OpenAIProvider, extra: Record<string, 
     if (provider.api_style === 'azure') headers['api-key'] = provider.api_key;
     else headers.authorization = `Bearer ${provider.api_key}`;
   }
+  addTraceHeaders(headers);
   return headers;
 }
 

@@ -1,0 +1,132 @@
+// `npm run bench`: the gateway against a bare pass-through proxy, same
+// upstream, same load, one after the other. See bench/README.md.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { measure, type TargetSpec } from './measure.js';
+import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
+import { printReport, type Settings } from './report.js';
+import { buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, writeGatewayConfig } from './setup.js';
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+const settings: Settings = {
+  durationS: envNumber('BENCH_DURATION', 10),
+  warmupS: envNumber('BENCH_WARMUP', 3),
+  rate: envNumber('BENCH_RATE', 1000),
+  ttfbCount: envNumber('BENCH_TTFB_REQUESTS', 200),
+  streams: envNumber('BENCH_STREAMS', 128),
+  slowChunkMs: envNumber('BENCH_SLOW_CHUNK_MS', 50),
+  targetCpu: envNumber('BENCH_TARGET_CPU', 0),
+  loadCpu: envNumber('BENCH_LOAD_CPU', 1),
+};
+const DEV_KEY = 'lg-dev-key-change-me';
+
+function countAuditRecords(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let lines = 0;
+  for (const file of readdirSync(dir)) lines += readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).length;
+  return lines;
+}
+
+async function main(): Promise<void> {
+  installCleanup();
+  if (!onPath('wrk')) {
+    console.error('bench: wrk is not on the PATH. Install it with:\n\n  apt-get install -y wrk\n');
+    process.exit(1);
+  }
+  if (!onPath('taskset')) {
+    console.error('bench: taskset is not on the PATH. Install it with:\n\n  apt-get install -y util-linux\n');
+    process.exit(1);
+  }
+  if (availableParallelism() < 2) throw new Error('the bench needs 2 CPUs: one for the process under test, one for the load');
+  // A run that hangs anyway is stopped, children included.
+  const budgetS = 2 * (settings.warmupS + 3 * settings.durationS + 60) + 120;
+  setTimeout(() => {
+    console.error(`bench: still running after ${budgetS} s, giving up`);
+    process.exit(1);
+  }, budgetS * 1000).unref();
+
+  pinSelf(settings.loadCpu);
+  buildIfStale();
+  const script = compileChildScripts();
+  const anomalies: string[] = [];
+  // Other work on these CPUs makes every figure noisy: say so in the report.
+  const idleBefore = [settings.targetCpu, settings.loadCpu].map((cpu) => cpuBusyUs(cpu));
+  await sleep(1_000);
+  for (const [i, cpu] of [settings.targetCpu, settings.loadCpu].entries()) {
+    const busyPct = (cpuBusyUs(cpu) - (idleBefore[i] ?? 0)) / 10_000;
+    if (busyPct > 10) anomalies.push(`CPU ${cpu} was ${busyPct.toFixed(0)}% busy with other work just before the run: figures are noisy`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'lanegate-bench-'));
+  const upstream = (name: string, chunkDelayMs: number) =>
+    startServer({
+      name,
+      cpu: settings.loadCpu,
+      args: [script('fake-upstream'), '--chunk-delay-ms', String(chunkDelayMs)],
+      logFile: join(tmp, `${name}.log`),
+      readyMessage: 'fake upstream listening',
+    });
+  const fast = await upstream('upstream', 0);
+  const slow = await upstream('slow-upstream', settings.slowChunkMs);
+  const configFile = writeGatewayConfig(tmp, { fastUrl: fast.url, slowUrl: slow.url });
+  console.log(`bench: temporary files (config, logs, audit) in ${tmp}`);
+
+  // The shipped providers stay in the config but disabled: the bench never leaves 127.0.0.1.
+  const env = { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOCAL_LLM_KEY: '' };
+  const onTarget = (name: string, args: string[], readyMessage: string, logFile: string) =>
+    startServer({ name, cpu: settings.targetCpu, args, logFile, readyMessage, env });
+  const bare: TargetSpec = {
+    key: 'bare',
+    label: 'bare proxy',
+    auth: '',
+    slowModel: 'bench',
+    start: ({ slow: useSlow, logFile }) =>
+      onTarget(
+        'bare proxy',
+        [script('bare-proxy'), '--upstream', useSlow ? slow.url : fast.url, ...(process.env.BENCH_BARE_STREAM_BODY === '1' ? ['--stream-body'] : [])],
+        'bare proxy listening',
+        logFile,
+      ),
+  };
+  const gateway: TargetSpec = {
+    key: 'gateway',
+    label: 'gateway',
+    auth: `Bearer ${DEV_KEY}`,
+    slowModel: 'bench-slow',
+    start: ({ logFile }) => onTarget('gateway', [join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], 'lanegate listening', logFile),
+  };
+
+  const ctx = { settings, script, tmp, anomalies };
+  const bareResult = await measure(ctx, bare);
+  const gatewayResult = await measure(ctx, gateway);
+  await Promise.all([fast.stop(), slow.stop()]);
+
+  const audited = countAuditRecords(join(tmp, 'audit'));
+  const expected = gatewayResult.sent;
+  if (audited < expected) anomalies.push(`the gateway wrote ${audited} audit records for at least ${expected} requests`);
+  printReport({
+    settings,
+    bare: bareResult.figures,
+    gateway: gatewayResult.figures,
+    anomalies,
+    raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited } },
+    resultsDir: RESULTS_DIR,
+  });
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,145 @@
+// What the benchmark needs before it starts anything: a fresh dist/, the
+// bench's own scripts as plain JavaScript, and the gateway's config.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import ts from 'typescript';
+import { parse, stringify } from 'yaml';
+
+export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+export const BENCH_DIR = join(ROOT, 'bench');
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Runs `npm run build` when dist/cli.js is missing or older than any source file. */
+export function buildIfStale(): void {
+  const cli = join(ROOT, 'dist', 'cli.js');
+  const sources = Math.max(newestMtimeMs(join(ROOT, 'src')), statSync(join(ROOT, 'tsconfig.json')).mtimeMs);
+  if (existsSync(cli) && statSync(cli).mtimeMs >= sources) return;
+  console.log('bench: dist/ is missing or stale, running `npm run build`');
+  try {
+    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  } catch {
+    // tsc emits even when it reports errors: date the output back so the next
+    // run builds again instead of benchmarking a half-built dist/.
+    if (existsSync(cli)) utimesSync(cli, 0, 0);
+    throw new Error('`npm run build` failed (see above); fix the build and run the bench again');
+  }
+}
+
+const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;
+export type ChildScript = (typeof CHILD_SCRIPTS)[number];
+
+/**
+ * Transpiles the scripts the bench runs as child processes to plain .js, so
+ * they start under bare `node`: the tsx loader would add its own thread and
+ * memory to the bare proxy and skew the comparison. The output lives under
+ * bench/results/ so that `undici` still resolves from the project.
+ */
+export function compileChildScripts(): (script: ChildScript) => string {
+  const outDir = join(RESULTS_DIR, '.build');
+  mkdirSync(outDir, { recursive: true });
+  for (const script of CHILD_SCRIPTS) {
+    const source = readFileSync(join(BENCH_DIR, `${script}.ts`), 'utf8');
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      fileName: `${script}.ts`,
+    });
+    writeFileSync(join(outDir, `${script}.js`), outputText);
+  }
+  return (script) => join(outDir, `${script}.js`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const UNREACHABLE = 1_000_000_000;
+
+/**
+ * Keeps the shipped budgets and rate limits (so the gateway still prices,
+ * reserves and counts every request) but lifts their ceilings out of the
+ * load's reach: a refused request would measure the refusal path instead.
+ */
+function liftLimits(config: Record<string, unknown>, pricing: Record<string, unknown>): void {
+  // Priced like the shipped cheap model, so budget accounting has a real cost to add up.
+  const cheapest = Object.values(pricing).find(isRecord) ?? { input: 0.15, output: 0.6 };
+  config.pricing = { ...pricing, 'bench-upstream': cheapest };
+  if (Array.isArray(config.rate_limits)) {
+    config.rate_limits = config.rate_limits.map((rule: unknown) =>
+      isRecord(rule) ? { ...rule, ...lifted(rule, ['requests_per_minute', 'tokens_per_minute'], UNREACHABLE) } : rule,
+    );
+  }
+  const budgets = config.budgets;
+  if (isRecord(budgets) && Array.isArray(budgets.rules)) {
+    const rules = budgets.rules.map((rule: unknown) =>
+      isRecord(rule) ? { ...rule, ...lifted(rule, ['usd'], 1_000_000), ...lifted(rule, ['tokens', 'requests'], UNREACHABLE) } : rule,
+    );
+    config.budgets = { ...budgets, rules };
+  }
+  if (Array.isArray(config.run_limits)) {
+    config.run_limits = config.run_limits.map((rule: unknown) => (isRecord(rule) ? { ...rule, ...lifted(rule, ['max_concurrent'], 100_000) } : rule));
+  }
+}
+
+function lifted(rule: Record<string, unknown>, keys: string[], ceiling: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of keys) if (typeof rule[key] === 'number') out[key] = ceiling;
+  return out;
+}
+
+export interface BenchUpstreams {
+  fastUrl: string;
+  slowUrl: string;
+}
+
+/**
+ * The shipped config/gateway.yaml plus what the bench needs: providers for
+ * the two fake upstreams and the models `bench` and `bench-slow` on them, the
+ * audit trail in a temporary directory and the server on 127.0.0.1 on a free
+ * port. Everything else (auth and keys, lanes and policies, routes, cache,
+ * budgets and rate limits with their ceilings lifted, logging with the access
+ * log, metrics, the audit sink) stays as shipped, so the gateway does the work
+ * it does by default.
+ */
+export function writeGatewayConfig(dir: string, upstreams: BenchUpstreams): string {
+  const shippedFile = join(ROOT, 'config', 'gateway.yaml');
+  const shipped: unknown = parse(readFileSync(shippedFile, 'utf8'));
+  if (!isRecord(shipped)) throw new Error('config/gateway.yaml is not a YAML mapping');
+  const section = (key: string): Record<string, unknown> => {
+    const value = shipped[key];
+    return isRecord(value) ? value : {};
+  };
+  const provider = (url: string) => ({ type: 'openai', base_url: `${url}/v1`, api_key: 'sk-bench-upstream' });
+  const config: Record<string, unknown> = {
+    ...shipped,
+    server: { ...section('server'), host: '127.0.0.1', port: 0 },
+    providers: { ...section('providers'), bench_upstream: provider(upstreams.fastUrl), bench_slow_upstream: provider(upstreams.slowUrl) },
+    models: {
+      ...section('models'),
+      bench: { description: 'The fast fake upstream.', deployments: [{ provider: 'bench_upstream', model: 'bench-upstream' }] },
+      'bench-slow': { description: 'The paced fake upstream.', deployments: [{ provider: 'bench_slow_upstream', model: 'bench-upstream' }] },
+    },
+    audit: { ...section('audit'), dir: join(dir, 'audit') },
+  };
+  liftLimits(config, section('pricing'));
+  // Paths the shipped file gives relative to itself must survive the move.
+  const policies = section('policies');
+  if (typeof policies.dir === 'string') config.policies = { ...policies, dir: resolve(dirname(shippedFile), policies.dir) };
+  const prompts = section('prompts');
+  if (Object.keys(prompts).length > 0) {
+    const fixed: Record<string, unknown> = { ...prompts };
+    for (const key of ['dir', 'tools_dir', 'evals_dir', 'pins_file']) if (typeof prompts[key] === 'string') fixed[key] = resolve(dirname(shippedFile), prompts[key]);
+    config.prompts = fixed;
+  }
+  const file = join(dir, 'gateway.bench.yaml');
+  writeFileSync(file, `# Generated by bench/run.ts from config/gateway.yaml.\n${stringify(config)}`);
+  return file;
+}

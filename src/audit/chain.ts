@@ -1,0 +1,43 @@
+// The hash chain of the file sink. Each line carries `prev` (the hash of the
+// line before it in its chain) and `hash`:
+//
+//   hash = sha256_hex(prev + "\n" + <the line up to its hash field> + "}")
+//
+// so editing a line changes its hash, and removing one leaves the next line's
+// `prev` pointing at a hash that is no longer there. Verification works on the
+// exact bytes of each line, never on a re-serialization.
+import { sha256Hex } from './bodies.js';
+
+export const GENESIS = '0'.repeat(64);
+
+const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
+const PREV_TAIL = /,"prev":"([0-9a-f]{64})"\}$/;
+
+/** Seals a record's JSON (an object without prev/hash) into its chained line, without the newline. */
+export function sealLine(json: string, prev: string): { line: string; hash: string } {
+  const body = `${json.slice(0, -1)},"prev":"${prev}"}`;
+  const hash = sha256Hex(`${prev}\n${body}`);
+  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+}
+
+export type LineCheck =
+  | { ok: true; prev: string; hash: string }
+  | { ok: false; reason: string; prev?: string; hash?: string };
+
+/** Checks that a line's hash matches its content; says nothing yet about its place in the chain. */
+export function checkLine(line: string): LineCheck {
+  const h = HASH_TAIL.exec(line);
+  if (!h) return { ok: false, reason: line.startsWith('{') && !line.endsWith('}') ? 'incomplete line (a torn write)' : 'no hash field: not a chained record' };
+  const body = `${line.slice(0, h.index)}}`;
+  const p = PREV_TAIL.exec(body);
+  if (!p) return { ok: false, reason: 'no prev field: not a chained record', hash: h[1] };
+  const prev = p[1]!;
+  const hash = h[1]!;
+  if (sha256Hex(`${prev}\n${body}`) !== hash) return { ok: false, reason: 'its content does not match its hash (the record was changed)', prev, hash };
+  return { ok: true, prev, hash };
+}
+
+/** The hash of a chained line, without checking it (for resuming a chain from a file's last line). */
+export function lineHash(line: string): string | undefined {
+  return HASH_TAIL.exec(line)?.[1];
+}

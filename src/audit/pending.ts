@@ -1,0 +1,45 @@
+// A record on its way to a sink: serialized once, with the few fields the
+// file index and the stream sink need to file it without parsing it again.
+import { stringifyEntry } from './raw-json.js';
+import { chainOf, type AuditEntry } from './schema.js';
+
+/** What queries filter on; kept in the file index and derived again from JSON after a spool replay. */
+export interface Facets {
+  id: string;
+  /** Record time, ms since the epoch. */
+  time: number;
+  kind: string;
+  team: string | null;
+  app: string | null;
+  lane: string | null;
+  /** The model the app asked for. */
+  model: string | null;
+  status: number | null;
+}
+
+export interface PendingRecord {
+  /** The lane, or _gateway / _purges: the file chain or stream it goes to. */
+  chain: string;
+  /** The record as one line of JSON, without chain fields. */
+  json: string;
+  facets: Facets;
+}
+
+export function facetsOf(entry: Record<string, unknown>): Facets {
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const lane = entry.lane;
+  return {
+    id: String(entry.id ?? ''),
+    time: Date.parse(String(entry.time ?? '')) || 0,
+    kind: String(entry.kind ?? 'request'),
+    team: str(entry.team),
+    app: str(entry.app),
+    lane: typeof lane === 'string' ? lane : lane && typeof lane === 'object' ? str((lane as { name?: unknown }).name) : null,
+    model: str(entry.model),
+    status: typeof entry.status === 'number' ? entry.status : null,
+  };
+}
+
+export function toPending(entry: AuditEntry): PendingRecord {
+  return { chain: chainOf(entry), json: stringifyEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
+}

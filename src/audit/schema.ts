@@ -1,0 +1,232 @@
+// The audit record, version 2: one per request, plus event records (an
+// approval decided, a purge). This schema is the documentation of the format
+// (README "Audit trail") and what readers validate against; the writer does
+// not re-validate on the hot path, the builder is typed by it instead.
+//
+// Field names are snake_case, except inside `attempts`, which keeps the
+// routing layer's names (deployment, errorClass, latencyMs...) as version 1 did.
+import { z } from 'zod';
+import { PROMPTS_CHAIN, promptPromotionRecordSchema, promptRollbackRecordSchema, shadowRunRecordSchema } from '../prompts/audit-events.js';
+
+export const AUDIT_RECORD_VERSION = 2;
+
+/** What a record keeps of bodies: the lane's `audit.bodies`, or `hash` when no lane was decided. */
+export const BODY_MODES = ['full', 'redacted', 'hash'] as const;
+export type BodyMode = (typeof BODY_MODES)[number];
+
+/** The chain of records that belong to no lane (refused before a lane was chosen). */
+export const GATEWAY_CHAIN = '_gateway';
+/** The chain of purge records; never swept. */
+export const PURGE_CHAIN = '_purges';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const attemptSchema = z.object({
+  deployment: z.string(),
+  provider: z.string(),
+  /** Upstream HTTP status, when one came back (200 on success). */
+  status: z.number().int().optional(),
+  errorClass: z.enum(['connect', 'timeout', 'status', 'protocol', 'aborted', 'breaker_open']).optional(),
+  /** The gateway error code of a failed attempt; absent on success. */
+  code: z.string().optional(),
+  /** When the attempt started, in ms after the request arrived. */
+  startMs: z.number().optional(),
+  latencyMs: z.number(),
+  /** 0 for the first try at a deployment, then 1, 2... */
+  retry: z.number().int(),
+  /** Tried because the candidates before it failed. */
+  fallback: z.boolean(),
+  /** Answered by the safe-mode model. */
+  degraded: z.boolean().optional(),
+});
+
+export const toolCallSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** The arguments, as the lane allows: verbatim (full), redacted, or null (hash). */
+  arguments: z.string().nullable(),
+  arguments_sha256: sha256,
+});
+
+export const bodiesSchema = z.object({
+  /** How much the lane lets the record keep. */
+  mode: z.enum(BODY_MODES),
+  /**
+   * full: the request as the app sent it; redacted: as the provider saw it
+   * (placeholders such as [EMAIL_1]); hash: null.
+   */
+  request: z.unknown().nullable(),
+  /**
+   * The answer: a chat.completion (streams assembled into one), or for
+   * embeddings a summary without vectors. full: as the app got it; redacted:
+   * with the lane's detectors applied again and restored values masked;
+   * hash: null.
+   */
+  response: z.unknown().nullable(),
+  /** sha256 of the request body bytes as received. */
+  request_sha256: sha256.nullable(),
+  /** sha256 of the response JSON as sent (streams: of the assembled message's JSON). */
+  response_sha256: sha256.nullable(),
+});
+
+const chainFields = {
+  /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). */
+  prev: sha256.optional(),
+  /** File sink: sha256(prev + "\n" + this line without its hash field). */
+  hash: sha256.optional(),
+};
+
+export const requestRecordSchema = z.object({
+  v: z.literal(AUDIT_RECORD_VERSION),
+  kind: z.literal('request'),
+  /** The request id, as in x-request-id. */
+  id: z.string(),
+  /** When the request arrived (ISO 8601, UTC). */
+  time: z.string(),
+  endpoint: z.enum(['chat', 'embeddings']),
+  key_id: z.string().nullable(),
+  app: z.string().nullable(),
+  team: z.string().nullable(),
+  /** The model or route the app asked for. */
+  model: z.string().nullable(),
+  lane: z
+    .object({
+      name: z.string(),
+      /** Why the request is in this lane, in order. */
+      reasons: z.array(z.string()),
+      bodies: z.enum(BODY_MODES),
+      retention_days: z.number().int(),
+    })
+    .nullable(),
+  policy: z
+    .object({
+      /** Detectors that fired, with the action taken and how many matches (never the values). */
+      findings: z.array(z.object({ detector: z.string(), action: z.string(), count: z.number().int() })),
+      redactions: z.number().int(),
+      /** Tools removed from the request because the lane denies them. */
+      stripped_tools: z.array(z.string()),
+      /** Tool calls the model made that the guard removed. */
+      blocked_tool_calls: z.array(z.object({ tool: z.string(), reason: z.string() })),
+      /** Tool calls held for a human's approval. */
+      approvals: z.array(z.object({ id: z.string(), tool: z.string() })),
+    })
+    .nullable(),
+  /** The prompt template and version rendered into the request, if any. */
+  prompt: z.object({ template: z.string(), version: z.string().nullable() }).nullable(),
+  /** Which route and rule chose the model; for plain model names, route = model and rule = null. */
+  route: z.object({ name: z.string(), rule: z.string().nullable(), model: z.string() }).nullable(),
+  /** The deployment and provider that answered. */
+  deployment: z.string().nullable(),
+  provider: z.string().nullable(),
+  /** The model name the provider reported in its answer. */
+  response_model: z.string().nullable(),
+  degraded: z.boolean(),
+  stream: z.boolean(),
+  /** HTTP status sent (200 for a stream that started, even if it failed later: see error_code). */
+  status: z.number().int(),
+  error_code: z.string().nullable(),
+  /** Every upstream attempt, in order: retries, fallbacks and breaker refusals included. */
+  attempts: z.array(attemptSchema),
+  /** The response cache's decision: status hit, miss or bypass, and why. */
+  cache: z
+    .object({
+      status: z.string(),
+      reason: z.string().optional(),
+      scope: z.string().optional(),
+      key: z.string().optional(),
+      age: z.number().optional(),
+      items: z.object({ hits: z.number(), total: z.number() }).optional(),
+    })
+    .nullable(),
+  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }).nullable(),
+  /** What the request cost, from the provider's usage; nano_usd is exact (1e-9 USD). */
+  cost: z.object({ usd: z.number(), nano_usd: z.number(), priced: z.boolean() }).nullable(),
+  /** The budgets the request was counted against. */
+  budgets: z.array(z.string()),
+  tools: z.object({
+    /** Tool names the request offered the model (after the lane stripped denied ones). */
+    offered: z.array(z.string()),
+    /** Tool calls in the answer the app got (blocked and held ones are under policy). */
+    called: z.array(toolCallSchema),
+  }),
+  bodies: bodiesSchema,
+  timings: z.object({
+    /** Time in the gateway before the first upstream call (auth, policy, routing, cache, budget). */
+    queue_ms: z.number().nullable(),
+    /** Time to the first byte sent to the client (streams: the first chunk). */
+    first_byte_ms: z.number().nullable(),
+    total_ms: z.number().nullable(),
+  }),
+  client_disconnected: z.boolean(),
+  /** The W3C trace id (tracing on, or a traceparent the app sent). */
+  trace_id: z.string().nullable(),
+  ...chainFields,
+});
+
+export const approvalDecisionRecordSchema = z.looseObject({
+  v: z.number().int(),
+  kind: z.literal('approval_decision'),
+  /** The approval id. */
+  id: z.string(),
+  time: z.string(),
+  decision: z.enum(['approved', 'rejected']),
+  by: z.string().nullable(),
+  reason: z.string().nullable(),
+  request_id: z.string(),
+  lane: z.string().nullable(),
+  ...chainFields,
+});
+
+export const purgeRecordSchema = z.object({
+  v: z.literal(AUDIT_RECORD_VERSION),
+  kind: z.literal('purge'),
+  id: z.string(),
+  time: z.string(),
+  /** retention: the sweeper applying each lane's retention_days; manual: `lanegate audit purge`. */
+  reason: z.enum(['retention', 'manual']),
+  /** Records written before this instant were removed (manual purges). */
+  before: z.string().nullable(),
+  sink: z.enum(['file', 'redis']),
+  chains: z.array(
+    z.object({
+      /** The lane (or _gateway). */
+      chain: z.string(),
+      /**
+       * Files removed (file sink), oldest first, each with the hash of its
+       * last record: the first record left in the chain has one of them as
+       * `prev`, so `audit verify` can tell a purge from a deletion.
+       */
+      files: z.array(z.object({ file: z.string(), records: z.number().int(), last_hash: sha256.nullable() })),
+      records: z.number().int(),
+      /** Removed up to this instant (ISO 8601). */
+      through: z.string(),
+    }),
+  ),
+  ...chainFields,
+});
+
+export const auditEntrySchema = z.discriminatedUnion('kind', [
+  requestRecordSchema,
+  approvalDecisionRecordSchema,
+  purgeRecordSchema,
+  // The prompt lifecycle: promotions, rollbacks and shadow runs (src/prompts/audit-events.ts).
+  promptPromotionRecordSchema,
+  promptRollbackRecordSchema,
+  shadowRunRecordSchema,
+]);
+
+export type AuditRequestRecord = z.infer<typeof requestRecordSchema>;
+export type AuditApprovalDecision = z.infer<typeof approvalDecisionRecordSchema>;
+export type AuditPurgeRecord = z.infer<typeof purgeRecordSchema>;
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+export type AuditBodies = z.infer<typeof bodiesSchema>;
+export type AuditToolCall = z.infer<typeof toolCallSchema>;
+
+/** The chain (file set, stream) a record belongs to: its lane, or one of the gateway's own. */
+export function chainOf(entry: AuditEntry): string {
+  if (entry.kind === 'request') return entry.lane?.name ?? GATEWAY_CHAIN;
+  if (entry.kind === 'purge') return PURGE_CHAIN;
+  // Written by the CLI, beside a running gateway: a chain no gateway appends to.
+  if (entry.kind === 'prompt_promotion' || entry.kind === 'prompt_rollback') return PROMPTS_CHAIN;
+  return entry.lane ?? GATEWAY_CHAIN;
+}

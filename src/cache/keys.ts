@@ -1,0 +1,126 @@
+// Cache keys. A key is the sha256 of a canonical form of everything that can
+// change an answer, so no prompt, tool argument or embedding input is ever
+// stored in a key in clear; the scope (who may share the entry) is hashed in
+// and is also a key component of its own, for purges.
+import { createHash } from 'node:crypto';
+import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
+import type { KeyInfo } from '../config/compile.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { CompiledLane } from '../policy/compile.js';
+import type { Deployment } from '../providers/types.js';
+
+/** Bump when what goes into a key changes, so old entries are never matched. */
+export const KEY_FORMAT = 1;
+
+/**
+ * Request fields that never change the answer. Everything else counts,
+ * unknown fields included: a parameter the gateway does not know may well
+ * change the answer, and a needless miss is cheaper than a wrong hit.
+ * `user` and `safety_identifier` name the app's end user for the provider's
+ * abuse monitoring; the answer does not depend on them, and who may share an
+ * entry is decided by the lane's scope, not by them.
+ */
+const CHAT_IGNORED = new Set(['model', 'stream', 'stream_options', 'user', 'safety_identifier', 'metadata', 'store', 'service_tier', 'prompt_cache_key']);
+const EMBEDDINGS_IGNORED = new Set(['model', 'input', 'encoding_format', 'user']);
+
+/** JSON with object keys sorted at every depth; `undefined` members are left out, as JSON.stringify does. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function') continue;
+    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Who may share an entry, from the lane's `cache` rule; undefined when the lane forbids caching. */
+export function cacheScope(lane: CompiledLane, key: KeyInfo): string | undefined {
+  switch (lane.cache) {
+    case 'shared':
+      return 'shared';
+    case 'team':
+      return `team:${key.team}`;
+    case 'key':
+      return `key:${key.id}`;
+    case 'off':
+      return undefined;
+  }
+}
+
+const fingerprints = new WeakMap<Deployment, string>();
+
+/**
+ * The deployments that may answer, with their upstream model and default
+ * params: a config change to any of them (or a lane that allows other ones)
+ * gives new keys. Sorted, because balancing reorders them per request.
+ */
+function targets(candidates: readonly Deployment[]): string {
+  const out: string[] = [];
+  for (const d of candidates) {
+    let f = fingerprints.get(d);
+    if (f === undefined) {
+      f = `${d.id}|${d.model}|${canonicalJson(d.params)}`;
+      fingerprints.set(d, f);
+    }
+    out.push(f);
+  }
+  return out.sort().join('\n');
+}
+
+/**
+ * The prompt template the request was rendered from, if the prompts stage
+ * recorded one. Read defensively: that stage may not exist in this build.
+ */
+function promptRef(ctx: RequestContext): { name: string; version: string } | null {
+  const prompt = (ctx as unknown as { prompt?: unknown }).prompt;
+  if (!prompt || typeof prompt !== 'object') return null;
+  const p = prompt as Record<string, unknown>;
+  const name = p.name ?? p.template ?? p.id;
+  const version = p.version ?? p.hash ?? p.pin;
+  if (name === undefined && version === undefined) return null;
+  return { name: String(name ?? ''), version: String(version ?? '') };
+}
+
+function withoutIgnored(request: Record<string, unknown>, ignored: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(request)) {
+    // null means "the default", the same as leaving the field out.
+    if (!ignored.has(k) && v !== null && v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+function context(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddings'): Record<string, unknown> {
+  return {
+    v: KEY_FORMAT,
+    endpoint,
+    scope,
+    // Answers made under one lane's rules stay in that lane.
+    lane: ctx.lane ?? '',
+    model: ctx.model!.name,
+    targets: targets(ctx.candidates),
+    prompt: promptRef(ctx),
+  };
+}
+
+/** The sha256 (hex) of a chat request's answer-changing content, in its scope. */
+export function chatKeyHash(ctx: RequestContext, chat: ChatRequest, scope: string): string {
+  return sha256(canonicalJson({ ...context(ctx, scope, 'chat'), request: withoutIgnored(chat, CHAT_IGNORED) }));
+}
+
+/** What every item of one embeddings request shares; each item's key is hashed from it and the item. */
+export function embeddingsKeyPrefix(ctx: RequestContext, request: EmbeddingsRequest, scope: string): string {
+  return canonicalJson({ ...context(ctx, scope, 'embeddings'), dimensions: request.dimensions ?? null, request: withoutIgnored(request, EMBEDDINGS_IGNORED) });
+}
+
+export function embeddingItemHash(prefix: string, item: string | readonly number[]): string {
+  return createHash('sha256').update(prefix).update('\n').update(JSON.stringify(item)).digest('hex');
+}

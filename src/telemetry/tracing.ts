@@ -1,0 +1,242 @@
+// OpenTelemetry traces: one server span per request, child spans for the
+// policy, cache, budget and guard stages and one client span per upstream
+// attempt, with the GenAI semantic conventions (gen_ai.*). A `traceparent`
+// from the app is continued; each attempt's own context goes upstream in
+// `traceparent`, so the provider's spans (a self-hosted model's, say) join
+// the trace. Spans are exported over OTLP/HTTP.
+//
+// Off unless telemetry.otlp_endpoint is set, and then free: nothing here is
+// imported until createTracing() finds an endpoint (the SDK is loaded with
+// import()), no context object carries a trace, and the adapters' header hook
+// is a no-op.
+import type { Attributes, Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api';
+import type { Attempt, RequestContext, Stage } from '../pipeline/context.js';
+import type { Deployment } from '../providers/types.js';
+import type { TelemetryConfig } from './config.js';
+import type { Logger } from './logger.js';
+import { withTraceHeaders } from './propagation.js';
+
+export interface Tracing {
+  startRequest(ctx: RequestContext): RequestTrace;
+  /** Exports what is buffered. */
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface RequestTrace {
+  readonly traceId: string;
+  /** Runs a pipeline stage, in a child span when it is one worth tracing. */
+  stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
+  /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
+  attempt(deployment: Deployment, info: { retry: number; fallback: boolean; degraded: boolean }): AttemptSpan;
+  end(ctx: RequestContext, clientDisconnected: boolean): void;
+}
+
+export interface AttemptSpan {
+  run<T>(fn: () => T): T;
+  end(attempt: Attempt): void;
+}
+
+/**
+ * Stages that get a span of their own, by function name: the policy, the
+ * budget and the cache lookup (any stage named lookup...Cache). The others
+ * are cheap synchronous steps whose spans would cost more than they tell.
+ */
+const STAGE_SPANS: Record<string, string> = {
+  applyLanePolicy: 'lanegate.policy',
+  enforceLimits: 'lanegate.budget',
+};
+
+const spanNames = new WeakMap<Stage, string | null>();
+function spanNameOf(stage: Stage): string | undefined {
+  let name = spanNames.get(stage);
+  if (name === undefined) spanNames.set(stage, (name = STAGE_SPANS[stage.name] ?? (/^lookup\w*Cache$/.test(stage.name) ? 'lanegate.cache' : null)));
+  return name ?? undefined;
+}
+
+/** gen_ai.system values of the OpenTelemetry GenAI conventions, by provider type. */
+const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', anthropic: 'anthropic', mock: 'lanegate.mock' };
+
+export async function createTracing(config: TelemetryConfig, logger: Logger): Promise<Tracing | undefined> {
+  if (!config.otlp_endpoint) return undefined;
+  const api = await import('@opentelemetry/api');
+  const [{ AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { OTLPTraceExporter }, { resourceFromAttributes }, { W3CTraceContextPropagator }] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace-base'),
+      // Protobuf by default: it encodes spans straight from the SDK's objects, several times cheaper than JSON.
+      config.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : import('@opentelemetry/exporter-trace-otlp-proto'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/core'),
+    ]);
+  const { trace, SpanKind, SpanStatusCode, ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter } = api;
+
+  const url = /\/v1\/traces\/?$/.test(config.otlp_endpoint) ? config.otlp_endpoint : `${config.otlp_endpoint.replace(/\/+$/, '')}/v1/traces`;
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': config.service_name }),
+    sampler: new ParentBasedSampler({ root: config.sample_ratio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(config.sample_ratio) }),
+    spanProcessors: [
+      new BatchSpanProcessor(new OTLPTraceExporter({ url, headers: config.headers }), { scheduledDelayMillis: 1000, maxQueueSize: 16_384, maxExportBatchSize: 2048 }),
+    ],
+  });
+  const tracer: Tracer = provider.getTracer('lanegate');
+  const propagator: TextMapPropagator = new W3CTraceContextPropagator();
+  logger.info({ endpoint: url, protocol: config.protocol, sampleRatio: config.sample_ratio }, 'OpenTelemetry tracing on: spans are exported over OTLP/HTTP');
+
+  const now = () => performance.timeOrigin + performance.now();
+  // What never changes for a deployment, built once. Every attribute costs
+  // its share of encoding each span: spans carry what a trace view needs,
+  // and the audit record (trace_id links them) carries the rest.
+  const deploymentAttributes = new WeakMap<Deployment, Record<string, Attributes>>();
+  const attributesOf = (d: Deployment, operation: string): Attributes => {
+    let byOperation = deploymentAttributes.get(d);
+    if (!byOperation) deploymentAttributes.set(d, (byOperation = {}));
+    return (byOperation[operation] ??= {
+      'gen_ai.operation.name': operation,
+      'gen_ai.system': GEN_AI_SYSTEM[d.provider.type] ?? d.provider.type,
+      'gen_ai.request.model': d.model,
+      'lanegate.deployment': d.id,
+    });
+  };
+  const fail = (span: Span, code: string) => {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: code });
+    span.setAttribute('error.type', code);
+  };
+  const codeOf = (err: unknown) => (err as { code?: unknown } | null)?.code;
+
+  /**
+   * A trace not sampled records nothing: no child spans, and upstream gets
+   * the request's own context (flagged not sampled) so the decision holds
+   * downstream too.
+   */
+  function unsampled(root: Span, rootContext: Context): RequestTrace {
+    const inject = (headers: Record<string, string>) => propagator.inject(rootContext, headers, defaultTextMapSetter);
+    const attempt: AttemptSpan = { run: (fn) => withTraceHeaders(inject, fn), end() {} };
+    return {
+      traceId: root.spanContext().traceId,
+      stage: (stage, c) => stage(c),
+      attempt: () => attempt,
+      end() {},
+    };
+  }
+
+  function startRequest(ctx: RequestContext): RequestTrace {
+    const parent: Context = ctx.headers.traceparent ? propagator.extract(ROOT_CONTEXT, ctx.headers, defaultTextMapGetter) : ROOT_CONTEXT;
+    const operation = ctx.endpoint === 'chat' ? 'chat' : 'embeddings';
+    const root: Span = tracer.startSpan(
+      operation,
+      {
+        kind: SpanKind.SERVER,
+        startTime: performance.timeOrigin + ctx.startedAt,
+        attributes: { 'gen_ai.operation.name': operation, 'lanegate.request_id': ctx.id },
+      },
+      parent,
+    );
+    const rootContext = trace.setSpan(ROOT_CONTEXT, root);
+    if (!root.isRecording()) return unsampled(root, rootContext);
+    // The answering attempt's span stays open until the request ends, to carry the answer's usage.
+    let winners: Array<{ span: Span; endTime: number }> | undefined;
+
+    const endStage = (span: Span, name: string, c: RequestContext, err?: unknown) => {
+      if (name === 'lanegate.policy' && c.policy) {
+        if (c.policy.findings.length > 0) span.setAttribute('lanegate.policy.findings', c.policy.findings.map((f) => `${f.detector}:${f.action}`));
+      } else if (name === 'lanegate.cache' && c.cache) span.setAttribute('lanegate.cache.status', c.cache.status);
+      if (err !== undefined) fail(span, String(codeOf(err) ?? 'internal_error'));
+      span.end();
+    };
+
+    return {
+      traceId: root.spanContext().traceId,
+      stage(stage, c) {
+        const name = spanNameOf(stage);
+        if (!name) return stage(c);
+        const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, rootContext);
+        let result: ReturnType<Stage>;
+        try {
+          result = stage(c);
+        } catch (err) {
+          endStage(span, name, c, err);
+          throw err;
+        }
+        if (!(result instanceof Promise)) {
+          endStage(span, name, c);
+          return result;
+        }
+        return result.then(
+          (value) => {
+            endStage(span, name, c);
+            return value;
+          },
+          (err: unknown) => {
+            endStage(span, name, c, err);
+            throw err;
+          },
+        );
+      },
+      attempt(deployment, info) {
+        const span = tracer.startSpan(`${operation} ${deployment.model}`, { kind: SpanKind.CLIENT, attributes: attributesOf(deployment, operation) }, rootContext);
+        if (info.retry > 0) span.setAttribute('lanegate.attempt.retry', info.retry);
+        if (info.fallback) span.setAttribute('lanegate.attempt.fallback', true);
+        if (info.degraded) span.setAttribute('lanegate.attempt.degraded', true);
+        const spanContext = trace.setSpan(ROOT_CONTEXT, span);
+        const inject = (headers: Record<string, string>) => propagator.inject(spanContext, headers, defaultTextMapSetter);
+        return {
+          run: (fn) => withTraceHeaders(inject, fn),
+          end(a) {
+            if (a.code) {
+              if (a.status !== undefined) span.setAttribute('http.response.status_code', a.status);
+              if (a.errorClass) span.setAttribute('lanegate.attempt.error_class', a.errorClass);
+              fail(span, a.code);
+              span.end();
+            } else (winners ??= []).push({ span, endTime: now() });
+          },
+        };
+      },
+      end(c, clientDisconnected) {
+        const response = responseModel(c);
+        const a: Attributes = {};
+        if (c.usage) {
+          a['gen_ai.usage.input_tokens'] = c.usage.prompt_tokens;
+          a['gen_ai.usage.output_tokens'] = c.usage.completion_tokens;
+        }
+        if (response) a['gen_ai.response.model'] = response;
+        for (const w of winners ?? []) {
+          w.span.setAttributes(a);
+          w.span.end(w.endTime);
+        }
+        if (c.requestedModel && c.model) a['gen_ai.request.model'] = c.requestedModel;
+        const d = c.deployment;
+        if (d) a['gen_ai.system'] = GEN_AI_SYSTEM[d.provider.type] ?? d.provider.type;
+        a['http.response.status_code'] = c.status ?? 0;
+        if (c.lane) a['lanegate.lane'] = c.lane;
+        if (c.route?.rule) a['lanegate.route.rule'] = c.route.rule;
+        if (c.degraded) a['lanegate.degraded'] = true;
+        if (c.stream) a['lanegate.stream'] = true;
+        if (clientDisconnected) a['lanegate.client_disconnected'] = true;
+        root.setAttributes(a);
+        root.updateName(`${operation} ${c.model?.name ?? 'unknown'}`);
+        if (c.error) {
+          root.setAttribute('error.type', c.error.code);
+          if ((c.status ?? 500) >= 500) root.setStatus({ code: SpanStatusCode.ERROR, message: c.error.code });
+        }
+        root.end(performance.timeOrigin + c.startedAt + (c.timings.totalMs ?? performance.now() - c.startedAt));
+      },
+    };
+  }
+
+  return {
+    startRequest,
+    flush: () => provider.forceFlush(),
+    async shutdown() {
+      await provider.shutdown().catch((err: unknown) => logger.warn({ err: String(err) }, 'exporting the last spans failed'));
+    },
+  };
+}
+
+function responseModel(ctx: RequestContext): string | undefined {
+  const reply = ctx.reply;
+  if (reply?.kind === 'json') {
+    const model = (reply.body as { model?: unknown } | undefined)?.model;
+    return typeof model === 'string' ? model : undefined;
+  }
+  return ctx.assembled?.result()?.model ?? ctx.deployment?.model;
+}
