@@ -1,7 +1,7 @@
 // Assembles a running gateway: config, providers, telemetry, audit and the
 // HTTP server, and takes it down again gracefully.
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import type { DestinationStream } from 'pino';
 import type { AuditSink } from './audit/file-sink.js';
 import { startAuditTrail } from './audit/sink.js';
@@ -16,7 +16,7 @@ import { createHealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
-import { createApp } from './server/app.js';
+import { createRequestListener } from './server/app.js';
 import { internalChatPipeline } from './pipeline/index.js';
 import { promptWatchTargets } from './prompts/load.js';
 import { createPromptServices } from './prompts/services.js';
@@ -39,7 +39,7 @@ export interface StartOptions {
 export interface Gateway {
   readonly url: string;
   readonly port: number;
-  readonly server: ServerType;
+  readonly server: Server;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly audit: AuditSink;
@@ -113,12 +113,12 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     },
   };
 
-  const app = createApp(state);
   const host = options.host ?? current.server.host;
   const port = options.port ?? current.server.port;
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
-    s.once('error', reject);
+  const server = createServer(createRequestListener(state));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
   });
   if ('requestTimeout' in server) {
     // Our own body timer answers 408 first; these are the socket-level backstops.

@@ -2,11 +2,13 @@
 // Node's response (RESPONSE_ALREADY_SENT) so the hot path builds no web
 // Request/Response objects.
 import { randomUUID } from 'node:crypto';
-import type { HttpBindings } from '@hono/node-server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
+import type { Endpoint, Stage } from '../pipeline/context.js';
 import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
 import { mountAdmin } from './admin.js';
 import { errorHeaders } from './reply.js';
@@ -14,6 +16,39 @@ import { handleApi } from './handle.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
+
+/**
+ * The server's request listener. The two hot API routes skip the router and
+ * go straight to the pipeline (a map lookup on the path); everything else
+ * (models, health, metrics, admin, errors) goes through hono.
+ */
+export function createRequestListener(state: GatewayState): (req: IncomingMessage, res: ServerResponse) => void {
+  const hono = getRequestListener(createApp(state).fetch);
+  type HotRoute = { endpoint: Endpoint; stages: readonly Stage[] };
+  const chat: HotRoute = { endpoint: 'chat', stages: chatPipeline };
+  const embeddings: HotRoute = { endpoint: 'embeddings', stages: embeddingsPipeline };
+  const hot = new Map<string, HotRoute>([
+    ['/v1/chat/completions', chat],
+    ['/chat/completions', chat],
+    ['/v1/embeddings', embeddings],
+    ['/embeddings', embeddings],
+  ]);
+  return (req, res) => {
+    if (req.method === 'POST') {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const route = hot.get(q < 0 ? url : url.slice(0, q));
+      if (route) {
+        handleApi(state, req, res, route.endpoint, route.stages).catch((err: unknown) => {
+          state.logger.error({ err }, 'internal error outside the pipeline');
+          if (!res.headersSent) res.destroy();
+        });
+        return;
+      }
+    }
+    void hono(req, res);
+  };
+}
 
 export function createApp(state: GatewayState): Hono<Env> {
   const app = new Hono<Env>();
