@@ -3,7 +3,15 @@
 // gateway, never take it down or stall it: while disconnected, commands fail
 // at once instead of queueing, reconnection never gives up, and an outage is
 // logged once per interval rather than once per retry.
-import { Redis, type RedisOptions, type RedisStatus } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions, RedisStatus } from 'ioredis';
+
+// ioredis is loaded on first use: a single-instance gateway never needs it,
+// and it costs about 10 MB of memory.
+const requireModule = createRequire(import.meta.url);
+function redisClass(): typeof Redis {
+  return (requireModule('ioredis') as typeof import('ioredis')).Redis;
+}
 import type { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -141,7 +149,7 @@ export function createRedisClient(options: RedisStoreOptions): RedisStore {
     commandTimeout: options.commandTimeoutMs ?? 1_000,
     connectionName,
   };
-  const client = new Redis(options.url, clientOptions);
+  const client = new (redisClass())(options.url, clientOptions);
   watch(client, 'commands');
 
   return {
