@@ -1,11 +1,13 @@
 // The hash chain of the file sink. Each line carries `prev` (the hash of the
-// line before it in its chain) and `hash`:
+// line before it in its chain) and, last, `hash`:
 //
-//   hash = sha256_hex(prev + "\n" + <the line up to its hash field> + "}")
+//   hash = sha256_hex(<the line up to its hash field> + "}")
 //
-// so editing a line changes its hash, and removing one leaves the next line's
-// `prev` pointing at a hash that is no longer there. Verification works on the
-// exact bytes of each line, never on a re-serialization.
+// The hashed text holds `prev`, so each hash covers the previous record's
+// hash and this record: editing a line changes its hash, and removing one
+// leaves the next line's `prev` pointing at a hash that is no longer there.
+// Verification works on the exact bytes of each line, never on a
+// re-serialization.
 import { sha256Hex } from './bodies.js';
 
 export const GENESIS = '0'.repeat(64);
@@ -16,7 +18,7 @@ const PREV_TAIL = /,"prev":"([0-9a-f]{64})"\}$/;
 /** Seals a record's JSON (an object without prev/hash) into its chained line, without the newline. */
 export function sealLine(json: string, prev: string): { line: string; hash: string } {
   const body = `${json.slice(0, -1)},"prev":"${prev}"}`;
-  const hash = sha256Hex(`${prev}\n${body}`);
+  const hash = sha256Hex(body);
   return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
 }
 
@@ -33,7 +35,7 @@ export function checkLine(line: string): LineCheck {
   if (!p) return { ok: false, reason: 'no prev field: not a chained record', hash: h[1] };
   const prev = p[1]!;
   const hash = h[1]!;
-  if (sha256Hex(`${prev}\n${body}`) !== hash) return { ok: false, reason: 'its content does not match its hash (the record was changed)', prev, hash };
+  if (sha256Hex(body) !== hash) return { ok: false, reason: 'its content does not match its hash (the record was changed)', prev, hash };
   return { ok: true, prev, hash };
 }
 

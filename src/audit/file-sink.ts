@@ -220,12 +220,23 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
     const state = await chainState(chain);
     let prev = state.prev!;
     const lines: string[] = [];
+    const sizes: number[] = [];
+    let total = 0;
     for (const item of items) {
       const sealed = sealLine(item.json, prev);
+      const size = Buffer.byteLength(sealed.line) + 1;
       lines.push(sealed.line);
+      sizes.push(size);
+      total += size;
       prev = sealed.hash;
     }
-    const buffer = Buffer.from(`${lines.join('\n')}\n`);
+    // One buffer for the batch, written line by line: no joined copy.
+    const buffer = Buffer.allocUnsafe(total);
+    let at = 0;
+    for (let i = 0; i < lines.length; i++) {
+      at += buffer.write(lines[i]!, at);
+      buffer[at++] = 0x0a;
+    }
     let o = await fileFor(state, day, buffer.length);
     await append(state, o, buffer);
     const problem = await damage(o, buffer.length);
@@ -241,7 +252,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
     let offset = o.size;
     for (let i = 0; i < items.length; i++) {
       o.rows.push(rowOf(items[i]!.facets, offset));
-      offset += Buffer.byteLength(lines[i]!) + 1;
+      offset += sizes[i]!;
     }
     o.size += buffer.length;
     state.prev = prev;

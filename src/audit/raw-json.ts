@@ -1,19 +1,14 @@
 // Text that is already JSON (the request body as received, the response as
 // it was sent) goes into the record line as it is, instead of being parsed
 // and serialized again: on the hot path that was the audit trail's largest
-// cost. JSON.stringify has no raw-JSON hook on Node 20, so each piece stands
-// in as a token, unguessable per process, replaced after serialization.
-import { randomBytes } from 'node:crypto';
-
-const NONCE = randomBytes(9).toString('base64url');
-let collected: RawJson[] | undefined;
+// cost. JSON.stringify has no raw-JSON hook on Node 20, so a record's
+// `bodies` is written by hand, after the rest of the record.
 
 export class RawJson {
   constructor(readonly text: string) {}
+  /** Serialized any other way (a test printing a record), it is just the parsed value. */
   toJSON(): unknown {
-    // Outside stringifyEntry (a test printing a record, say) it is just the parsed value.
-    if (!collected) return JSON.parse(this.text);
-    return `\u0000${NONCE}:${collected.push(this) - 1}\u0000`;
+    return JSON.parse(this.text);
   }
 }
 
@@ -22,22 +17,26 @@ export function rawJsonOf(text: string): RawJson | undefined {
   return text.includes('\n') || text.includes('\r') ? undefined : new RawJson(text);
 }
 
-/** JSON.stringify, with RawJson pieces spliced in verbatim. */
-export function stringifyEntry(entry: unknown): string {
-  collected = [];
+const json = (value: unknown): string => (value instanceof RawJson ? value.text : (JSON.stringify(value) ?? 'null'));
+
+/** JSON.stringify, with a record's raw bodies put in verbatim (`bodies` then comes last). */
+export function stringifyEntry(entry: object): string {
+  const record = entry as { bodies?: Record<string, unknown> };
+  const bodies = record.bodies;
+  if (!bodies || !(bodies.request instanceof RawJson || bodies.response instanceof RawJson)) return JSON.stringify(entry);
+  // Members whose value is undefined are left out by JSON.stringify.
+  record.bodies = undefined;
+  let head: string;
   try {
-    let json = JSON.stringify(entry);
-    let from = 0;
-    for (let i = 0; i < collected.length; i++) {
-      const token = JSON.stringify(`\u0000${NONCE}:${i}\u0000`);
-      const at = json.indexOf(token, from);
-      if (at < 0) continue;
-      const text = collected[i]!.text;
-      json = json.slice(0, at) + text + json.slice(at + token.length);
-      from = at + text.length;
-    }
-    return json;
+    head = JSON.stringify(entry);
   } finally {
-    collected = undefined;
+    record.bodies = bodies;
   }
+  let out = `${head.slice(0, -1)},"bodies":{`;
+  let first = true;
+  for (const key in bodies) {
+    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
+    first = false;
+  }
+  return `${out}}}`;
 }

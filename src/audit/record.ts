@@ -73,16 +73,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     status: ctx.status ?? 0,
     error_code: ctx.error?.code ?? null,
     attempts: ctx.attempts,
-    cache: c
-      ? {
-          status: c.status,
-          ...(c.reason !== undefined ? { reason: c.reason } : {}),
-          ...(c.scope !== undefined ? { scope: c.scope } : {}),
-          ...(c.key !== undefined ? { key: c.key } : {}),
-          ...(c.age !== undefined ? { age: c.age } : {}),
-          ...(c.items !== undefined ? { items: c.items } : {}),
-        }
-      : null,
+    cache: c ? cacheOf(c) : null,
     usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null,
     cost: ctx.cost ? { usd: ctx.cost.usd, nano_usd: ctx.cost.nano, priced: ctx.cost.priced } : null,
     budgets: ctx.budget?.names ?? [],
@@ -96,6 +87,16 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     client_disconnected: clientDisconnected,
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
   };
+}
+
+function cacheOf(c: NonNullable<RequestContext['cache']>): NonNullable<AuditRequestRecord['cache']> {
+  const out: NonNullable<AuditRequestRecord['cache']> = { status: c.status };
+  if (c.reason !== undefined) out.reason = c.reason;
+  if (c.scope !== undefined) out.scope = c.scope;
+  if (c.key !== undefined) out.key = c.key;
+  if (c.age !== undefined) out.age = c.age;
+  if (c.items !== undefined) out.items = c.items;
+  return out;
 }
 
 /** The answer the app got: a JSON body, or the stream put back together. */

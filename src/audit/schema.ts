@@ -72,7 +72,7 @@ export const bodiesSchema = z.object({
 const chainFields = {
   /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). */
   prev: sha256.optional(),
-  /** File sink: sha256(prev + "\n" + this line without its hash field). */
+  /** File sink: sha256 of this line up to its hash field (which includes prev), closed with "}". */
   hash: sha256.optional(),
 };
 

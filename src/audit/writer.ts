@@ -64,12 +64,14 @@ export interface WriterOptions {
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 const LOSS_LOG_INTERVAL_MS = 10_000;
-const BATCH_LINGER_MS = 2;
+const BATCH_LINGER_MS = 10;
 
 export function createAuditWriter(o: WriterOptions): AuditSink {
   const { backend, spool, metrics, logger } = o;
   const sinkLabel = backend.kind;
-  let queue: AuditEntry[] = [];
+  // Records are serialized as they are written: the queue then holds one
+  // string per record, not the object graph of a finished request.
+  let queue: PendingRecord[] = [];
   let accepted = 0;
   let settled = 0;
   let healthy = true;
@@ -230,17 +232,9 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
         // A short wait lets the requests finishing meanwhile join this batch:
         // one write and one fstat then serve many records.
         if (queue.length < o.batchSize) await new Promise<void>((resolve) => setTimeout(resolve, BATCH_LINGER_MS));
-        const batch = queue.length <= o.batchSize ? queue : queue.slice(0, o.batchSize);
+        const items = queue.length <= o.batchSize ? queue : queue.slice(0, o.batchSize);
         queue = queue.length <= o.batchSize ? [] : queue.slice(o.batchSize);
         metrics.queueDepth.set(queue.length);
-        const items: PendingRecord[] = [];
-        for (const entry of batch) {
-          try {
-            items.push(toPending(entry));
-          } catch (err) {
-            drop(1, 'unserializable', err);
-          }
-        }
         await deliver(items);
         notify();
       }
@@ -296,7 +290,13 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
         drop(1, 'queue_full');
         return;
       }
-      queue.push(entry);
+      let pending: PendingRecord;
+      try {
+        pending = toPending(entry);
+      } catch (err) {
+        return drop(1, 'unserializable', err);
+      }
+      queue.push(pending);
       metrics.queueDepth.set(queue.length);
       // Wakes the loop too if it is waiting out a backoff: the queue never waits for one.
       if (!loop || wake) kick();
