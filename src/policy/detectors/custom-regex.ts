@@ -39,13 +39,19 @@ function engineSupports(flag: string): boolean {
 const NATIVE_I = engineSupports('i');
 const NATIVE_U = engineSupports('u');
 
-function compile(name: string, pattern: string, flags: string): RegExp {
+/**
+ * Compiles a pattern for V8's linear-time engine, folding case by hand where
+ * the engine lacks `i`. Shared by custom detectors and eval checks; errors say
+ * what to change.
+ */
+export function compileLinearRegex(pattern: string, flags: string, options: { allowedFlags?: string; global?: boolean } = {}): RegExp {
+  const allowed = options.allowedFlags ?? 'ims';
   for (const [i, flag] of [...flags].entries()) {
-    if (!ALLOWED_FLAGS.includes(flag)) throw new RegexDetectorError(`detector "${name}": flag "${flag}" is not supported; use only i, m, s and u`);
-    if (flags.indexOf(flag) !== i) throw new RegexDetectorError(`detector "${name}": flag "${flag}" is given twice`);
+    if (!allowed.includes(flag)) throw new Error(`flag "${flag}" is not supported; use only ${[...allowed].join(', ').replace(/, (\w)$/, ' and $1')}`);
+    if (flags.indexOf(flag) !== i) throw new Error(`flag "${flag}" is given twice`);
   }
   if (flags.includes('u') && !NATIVE_U) {
-    throw new RegexDetectorError(`detector "${name}": flag "u" is not supported by the linear-time regexp engine of Node ${process.versions.node}; drop it (\\p{…} and \\u{…} need it)`);
+    throw new Error(`flag "u" is not supported by the linear-time regexp engine of Node ${process.versions.node}; drop it (\\p{…} and \\u{…} need it)`);
   }
   let source = pattern;
   let engineFlags = flags;
@@ -54,15 +60,23 @@ function compile(name: string, pattern: string, flags: string): RegExp {
     engineFlags = flags.replace('i', '');
   }
   try {
-    return new RegExp(source, `g${engineFlags}l`);
+    return new RegExp(source, `${options.global ? 'g' : ''}${engineFlags}l`);
   } catch (err) {
     const reason = err instanceof Error ? (err.message.split(': ').pop() ?? err.message) : String(err);
     if (reason.includes('linear time')) {
-      throw new RegexDetectorError(
-        `detector "${name}": pattern cannot run in linear time; use no backreferences or lookaround ((?=, (?!, (?<=, (?<!, \\1, \\k<name>) and no counted repeat above 16 (write + instead of {1,64})`,
+      throw new Error(
+        'the pattern cannot run in linear time; use no backreferences or lookaround ((?=, (?!, (?<=, (?<!, \\1, \\k<name>) and no counted repeat above 16 (write + instead of {1,64})',
       );
     }
-    throw new RegexDetectorError(`detector "${name}": invalid pattern: ${reason}`);
+    throw new Error(`invalid pattern: ${reason}`);
+  }
+}
+
+function compile(name: string, pattern: string, flags: string): RegExp {
+  try {
+    return compileLinearRegex(pattern, flags, { allowedFlags: ALLOWED_FLAGS, global: true });
+  } catch (err) {
+    throw new RegexDetectorError(`detector "${name}": ${(err as Error).message}`);
   }
 }
 
