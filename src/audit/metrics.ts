@@ -1,6 +1,7 @@
 // The audit trail's own metrics, on the gateway's registry. Anything lost is
 // counted here, by reason: "nothing dropped silently".
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { FastCounter, FastGauge } from '../telemetry/fast-metrics.js';
 
 export interface AuditMetrics {
   queueDepth: Gauge;
@@ -22,28 +23,28 @@ export function auditMetrics(registry: Registry): AuditMetrics {
   if (existing) return existing;
   const registers = [registry];
   const m: AuditMetrics = {
-    queueDepth: new Gauge({ name: 'lanegate_audit_queue_depth', help: 'Audit records in memory waiting to be written.', registers }),
-    dropped: new Counter({
+    queueDepth: new FastGauge({ name: 'lanegate_audit_queue_depth', help: 'Audit records in memory waiting to be written.', registers }),
+    dropped: new FastCounter({
       name: 'lanegate_audit_dropped_total',
       help: 'Audit records lost, by reason (queue_full, spool_full, disk_full, sink_error, spool_error, closed). Anything above zero needs attention.',
       labelNames: ['reason'],
       registers,
     }),
-    written: new Counter({ name: 'lanegate_audit_records_written_total', help: 'Audit records the sink accepted.', labelNames: ['sink'], registers }),
-    sinkUp: new Gauge({ name: 'lanegate_audit_sink_up', help: '1 while the audit sink accepts writes; 0 while records go to the spool.', labelNames: ['sink'], registers }),
-    spoolBytes: new Gauge({ name: 'lanegate_audit_spool_bytes', help: 'Bytes of audit records waiting in the local spool.', registers }),
-    spoolRecords: new Gauge({ name: 'lanegate_audit_spool_records', help: 'Audit records waiting in the local spool.', registers }),
-    refusing: new Gauge({
+    written: new FastCounter({ name: 'lanegate_audit_records_written_total', help: 'Audit records the sink accepted.', labelNames: ['sink'], registers }),
+    sinkUp: new FastGauge({ name: 'lanegate_audit_sink_up', help: '1 while the audit sink accepts writes; 0 while records go to the spool.', labelNames: ['sink'], registers }),
+    spoolBytes: new FastGauge({ name: 'lanegate_audit_spool_bytes', help: 'Bytes of audit records waiting in the local spool.', registers }),
+    spoolRecords: new FastGauge({ name: 'lanegate_audit_spool_records', help: 'Audit records waiting in the local spool.', registers }),
+    refusing: new FastGauge({
       name: 'lanegate_audit_refusing',
       help: '1 while new requests are refused because audit records cannot be kept (audit.on_full: refuse).',
       registers,
     }),
-    refusedRequests: new Counter({
+    refusedRequests: new FastCounter({
       name: 'lanegate_audit_refused_requests_total',
       help: 'Requests refused with 503 audit_unavailable because audit records could not be kept.',
       registers,
     }),
-    purged: new Counter({
+    purged: new FastCounter({
       name: 'lanegate_audit_purged_records_total',
       help: 'Audit records removed by retention or a manual purge, by chain (lane) and reason.',
       labelNames: ['chain', 'reason'],

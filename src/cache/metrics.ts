@@ -1,6 +1,7 @@
 // The cache's Prometheus metrics, on the gateway's registry. Labels are
 // config names (route, lane) and fixed sets only.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { FastCounter, FastGauge } from '../telemetry/fast-metrics.js';
 import type { CacheStore } from './store.js';
 
 export interface CacheMetrics {
@@ -18,7 +19,7 @@ export interface CacheMetrics {
 
 export function createCacheMetrics(registry: Registry, store: () => CacheStore | undefined): CacheMetrics {
   const registers = [registry];
-  new Gauge({
+  new FastGauge({
     name: 'lanegate_cache_memory_bytes',
     help: 'Bytes held by the in-memory cache store (0 when the store is Redis).',
     registers,
@@ -27,55 +28,55 @@ export function createCacheMetrics(registry: Registry, store: () => CacheStore |
     },
   });
   return {
-    requests: new Counter({
+    requests: new FastCounter({
       name: 'lanegate_cache_requests_total',
       help: 'Cacheable-endpoint requests by cache result (hit, miss, bypass; embeddings also partial), endpoint, route and lane.',
       labelNames: ['endpoint', 'route', 'lane', 'result'],
       registers,
     }),
-    embeddingItems: new Counter({
+    embeddingItems: new FastCounter({
       name: 'lanegate_cache_embedding_items_total',
       help: 'Embedding inputs served from the cache (hit) or sent upstream (miss), by route and lane.',
       labelNames: ['route', 'lane', 'result'],
       registers,
     }),
-    storedBytes: new Counter({
+    storedBytes: new FastCounter({
       name: 'lanegate_cache_stored_bytes_total',
       help: 'Bytes written to the cache store, by endpoint, route and lane.',
       labelNames: ['endpoint', 'route', 'lane'],
       registers,
     }),
-    notStored: new Counter({
+    notStored: new FastCounter({
       name: 'lanegate_cache_not_stored_total',
       help: 'Answers to cacheable requests that were not stored, by reason (oversized, incomplete, approvals, store_error...).',
       labelNames: ['endpoint', 'reason'],
       registers,
     }),
-    savedTokens: new Counter({
+    savedTokens: new FastCounter({
       name: 'lanegate_cache_saved_tokens_total',
       help: 'Tokens answered from the cache instead of upstream, by route, lane and direction (input, output).',
       labelNames: ['route', 'lane', 'direction'],
       registers,
     }),
-    savedUsd: new Counter({
+    savedUsd: new FastCounter({
       name: 'lanegate_cache_saved_usd_total',
       help: 'USD not spent upstream thanks to cache hits, priced like the answering deployment, by route and lane.',
       labelNames: ['route', 'lane'],
       registers,
     }),
-    storeErrors: new Counter({
+    storeErrors: new FastCounter({
       name: 'lanegate_cache_store_errors_total',
       help: 'Cache store operations that failed or were skipped because the store was unreachable; requests went on uncached.',
       labelNames: ['op'],
       registers,
     }),
-    discarded: new Counter({
+    discarded: new FastCounter({
       name: 'lanegate_cache_discarded_entries_total',
       help: 'Entries found but not served, and deleted: corrupt (malformed or truncated) or scope_mismatch (stored for another scope or lane).',
       labelNames: ['reason'],
       registers,
     }),
-    singleFlight: new Counter({
+    singleFlight: new FastCounter({
       name: 'lanegate_cache_single_flight_total',
       help: 'Requests that waited for an identical one in flight: served (its answer), none (it had no answer to share), timeout.',
       labelNames: ['outcome'],

@@ -145,18 +145,68 @@ export interface NewContext {
   abort?: (reason: Error) => void;
 }
 
+/**
+ * A class rather than an object literal so that every request context has one
+ * shape from the start: stages fill in fields that already exist instead of
+ * adding properties one by one, which keeps property access monomorphic and
+ * saves V8 reallocating the object as it grows.
+ */
+class Context implements RequestContext {
+  readonly id: string;
+  readonly endpoint: Endpoint;
+  readonly config: CompiledConfig;
+  readonly services: Services;
+  readonly time = Date.now();
+  readonly startedAt = performance.now();
+  readonly headers: IncomingHttpHeaders;
+  readonly signal: AbortSignal;
+  readonly readBody: () => Promise<unknown>;
+  readonly abort: (reason: Error) => void;
+  readonly cleanups: Array<() => void> = [];
+  key: KeyInfo | undefined = undefined;
+  chat: ChatRequest | undefined = undefined;
+  embeddings: EmbeddingsRequest | undefined = undefined;
+  stream = false;
+  requestedModel: string | undefined = undefined;
+  lane: string | undefined = undefined;
+  policy: PolicyOutcome | undefined = undefined;
+  route: RequestContext['route'] = undefined;
+  promptTokens: number | undefined = undefined;
+  model: CompiledModel | undefined = undefined;
+  degraded: boolean | undefined = undefined;
+  candidates: Deployment[] = [];
+  deployment: Deployment | undefined = undefined;
+  attempts: Attempt[] = [];
+  usage: Usage | undefined = undefined;
+  cost: RequestContext['cost'] = undefined;
+  budget: BudgetHold | undefined = undefined;
+  maxToolCalls: number | undefined = undefined;
+  timings: RequestContext['timings'] = { firstByteMs: undefined, totalMs: undefined };
+  events: RequestEvent[] = [];
+  responseHeaders: Record<string, string> = {};
+  reply: Reply | undefined = undefined;
+  status: number | undefined = undefined;
+  error: GatewayError | undefined = undefined;
+  cache: CacheOutcome | undefined = undefined;
+  rawBody: Buffer | undefined = undefined;
+  assembled: MessageAssembler | undefined = undefined;
+  trace: RequestTrace | undefined = undefined;
+  prompt: PromptUse | undefined = undefined;
+
+  constructor(init: NewContext) {
+    this.id = init.id;
+    this.endpoint = init.endpoint;
+    this.config = init.config;
+    this.services = init.services;
+    this.headers = init.headers;
+    this.signal = init.signal;
+    this.readBody = init.readBody;
+    this.abort = init.abort ?? noop;
+  }
+}
+
+function noop(): void {}
+
 export function createContext(init: NewContext): RequestContext {
-  return {
-    ...init,
-    abort: init.abort ?? (() => {}),
-    cleanups: [],
-    time: Date.now(),
-    startedAt: performance.now(),
-    stream: false,
-    candidates: [],
-    attempts: [],
-    timings: {},
-    events: [],
-    responseHeaders: {},
-  };
+  return new Context(init);
 }

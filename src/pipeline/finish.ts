@@ -34,11 +34,12 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   }
 
   // The route is only a label once it resolved to a configured model: before that it is whatever the app sent.
-  const labels = { endpoint: ctx.endpoint, route: ctx.model ? (ctx.route?.name ?? model) : 'unknown', model, provider, lane: ctx.lane ?? 'none' };
-  metrics.requests.labels({ ...labels, status_class: cls }).inc();
-  metrics.duration.labels({ ...labels, status_class: cls }).observe(totalMs / 1000);
+  const route = ctx.model ? (ctx.route?.name ?? model) : 'unknown';
+  const lane = ctx.lane ?? 'none';
+  metrics.requests.labels(ctx.endpoint, route, model, provider, lane, cls).inc();
+  metrics.duration.labels(ctx.endpoint, route, model, provider, lane, cls).observe(totalMs / 1000);
   if (ctx.stream && ctx.timings.firstByteMs !== undefined) {
-    metrics.timeToFirstToken.labels({ route: labels.route, model, provider, lane: labels.lane }).observe(ctx.timings.firstByteMs / 1000);
+    metrics.timeToFirstToken.labels(route, model, provider, lane).observe(ctx.timings.firstByteMs / 1000);
   }
   for (const a of ctx.attempts) {
     metrics.upstreamAttempts.labels(a.provider, a.code ?? 'ok').inc();
@@ -47,15 +48,15 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
     if (a.fallback) metrics.fallbacks.labels(model, a.provider).inc();
   }
   if (ctx.degraded) metrics.degraded.labels(model).inc();
-  const route = ctx.route && ctx.config.routes.get(ctx.route.name);
-  const slo = route ? route.slo : ctx.model?.slo;
+  const routed = ctx.route && ctx.config.routes.get(ctx.route.name);
+  const slo = routed ? routed.slo : ctx.model?.slo;
   // Requests the client got wrong (4xx other than rate limits) say nothing about the service.
   const clientFault = status >= 400 && status < 500 && status !== 429;
   if (slo && ctx.route && !clientDisconnected && !clientFault) deps.slo.record(ctx.route.name, slo, status >= 200 && status < 300 && !ctx.error, totalMs);
   // A cache hit's tokens were not consumed upstream; lanegate_cache_saved_tokens_total counts them.
   if (ctx.usage && ctx.key && ctx.cache?.status !== 'hit') {
-    metrics.tokens.labels('input', model, ctx.key.team, ctx.key.app, labels.lane).inc(ctx.usage.prompt_tokens);
-    if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team, ctx.key.app, labels.lane).inc(ctx.usage.completion_tokens);
+    metrics.tokens.labels('input', model, ctx.key.team, ctx.key.app, lane).inc(ctx.usage.prompt_tokens);
+    if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team, ctx.key.app, lane).inc(ctx.usage.completion_tokens);
   }
 
   // With the trail off no record is even built.

@@ -2,6 +2,7 @@
 // global one), so several gateways can live in one process. Labels come from
 // config-defined names and fixed sets only: no request ids, no user input.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.js';
 
 export interface Metrics {
   registry: Registry;
@@ -39,124 +40,124 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanegate_process_' });
   return {
     registry,
-    requests: new Counter({
+    requests: new FastCounter({
       name: 'lanegate_requests_total',
       help: 'Requests handled, by endpoint, route (or model) asked for, model, provider that answered, final lane and HTTP status class.',
       labelNames: ['endpoint', 'route', 'model', 'provider', 'lane', 'status_class'],
       registers: [registry],
     }),
-    duration: new Histogram({
+    duration: new FastHistogram({
       name: 'lanegate_request_duration_seconds',
       help: 'Time from request received to response finished.',
       labelNames: ['endpoint', 'route', 'model', 'provider', 'lane', 'status_class'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    timeToFirstToken: new Histogram({
+    timeToFirstToken: new FastHistogram({
       name: 'lanegate_time_to_first_token_seconds',
       help: 'Time from request received to the first streamed byte sent to the client.',
       labelNames: ['route', 'model', 'provider', 'lane'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    inflight: new Gauge({ name: 'lanegate_requests_in_flight', help: 'Requests being handled now.', labelNames: ['endpoint'], registers: [registry] }),
-    upstreamAttempts: new Counter({
+    inflight: new FastGauge({ name: 'lanegate_requests_in_flight', help: 'Requests being handled now.', labelNames: ['endpoint'], registers: [registry] }),
+    upstreamAttempts: new FastCounter({
       name: 'lanegate_upstream_attempts_total',
       help: 'Calls to providers, by outcome (ok or an error code).',
       labelNames: ['provider', 'outcome'],
       registers: [registry],
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new FastHistogram({
       name: 'lanegate_upstream_attempt_duration_seconds',
       help: 'Time of each call to a provider (streams: until the first content chunk), by outcome (ok or an error code).',
       labelNames: ['provider', 'deployment', 'outcome'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    upstreamRetries: new Counter({
+    upstreamRetries: new FastCounter({
       name: 'lanegate_upstream_retries_total',
       help: 'Calls that retried a deployment after it failed.',
       labelNames: ['provider', 'deployment'],
       registers: [registry],
     }),
-    fallbacks: new Counter({
+    fallbacks: new FastCounter({
       name: 'lanegate_fallbacks_total',
       help: 'Calls to a fallback candidate after the ones before it failed, by the model asked for and the provider fallen back to.',
       labelNames: ['model', 'provider'],
       registers: [registry],
     }),
-    tokens: new Counter({
+    tokens: new FastCounter({
       name: 'lanegate_tokens_total',
       help: 'Tokens by direction (input, output), model, team, app and lane.',
       labelNames: ['direction', 'model', 'team', 'app', 'lane'],
       registers: [registry],
     }),
-    configReloads: new Counter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
-    breakerState: new Gauge({
+    configReloads: new FastCounter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
+    breakerState: new FastGauge({
       name: 'lanegate_breaker_state',
       help: 'Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.',
       labelNames: ['deployment'],
       registers: [registry],
     }),
-    sloRequests: new Counter({
+    sloRequests: new FastCounter({
       name: 'lanegate_slo_requests_total',
       help: 'Requests of routes with an SLO, good (succeeded within the objective) or bad.',
       labelNames: ['route', 'result'],
       registers: [registry],
     }),
-    sloObjective: new Gauge({ name: 'lanegate_slo_target_ratio', help: 'The target share of good requests per route.', labelNames: ['route'], registers: [registry] }),
-    routeDuration: new Histogram({
+    sloObjective: new FastGauge({ name: 'lanegate_slo_target_ratio', help: 'The target share of good requests per route.', labelNames: ['route'], registers: [registry] }),
+    routeDuration: new FastHistogram({
       name: 'lanegate_route_duration_seconds',
       help: 'Request latency of routes with an SLO.',
       labelNames: ['route'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    degraded: new Counter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
-    spend: new Counter({
+    degraded: new FastCounter({ name: 'lanegate_degraded_total', help: 'Requests answered in safe mode, by the model asked for.', labelNames: ['model'], registers: [registry] }),
+    spend: new FastCounter({
       name: 'lanegate_spend_usd_total',
       help: 'USD spent, priced from provider-reported usage, by team, app, key, model, provider and lane.',
       labelNames: ['team', 'app', 'key', 'model', 'provider', 'lane'],
       registers: [registry],
     }),
-    unpriced: new Counter({
+    unpriced: new FastCounter({
       name: 'lanegate_unpriced_requests_total',
       help: 'Answered requests whose deployment has no price (cost counted as 0): add it under pricing:.',
       labelNames: ['deployment'],
       registers: [registry],
     }),
-    limitRefusals: new Counter({
+    limitRefusals: new FastCounter({
       name: 'lanegate_limit_refusals_total',
       help: 'Requests refused by a budget or a rate limit, by kind and name.',
       labelNames: ['kind', 'name'],
       registers: [registry],
     }),
-    budgetStoreErrors: new Counter({
+    budgetStoreErrors: new FastCounter({
       name: 'lanegate_budget_store_errors_total',
       help: 'Budget checks that could not reach the shared store, by the mode applied (fail_closed refused, fail_open served with local accounting).',
       labelNames: ['mode'],
       registers: [registry],
     }),
-    policyActions: new Counter({
+    policyActions: new FastCounter({
       name: 'lanegate_policy_actions_total',
       help: 'Detector matches by lane, detector and action taken (allow, redact, block, escalate).',
       labelNames: ['lane', 'detector', 'action'],
       registers: [registry],
     }),
-    toolCalls: new Counter({
+    toolCalls: new FastCounter({
       name: 'lanegate_tool_calls_total',
       help: 'Tool calls made by models, by lane and outcome (passed, blocked, held for approval).',
       labelNames: ['lane', 'outcome'],
       registers: [registry],
     }),
-    promptRequests: new Counter({
+    promptRequests: new FastCounter({
       name: 'lanegate_prompt_requests_total',
       help: 'Requests rendered from a prompt template, by template, version and variant (pinned, canary, exact, shadow).',
       labelNames: ['prompt', 'version', 'variant'],
       registers: [registry],
     }),
-    redisUp: new Gauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),
-    redisConnectionErrors: new Counter({
+    redisUp: new FastGauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),
+    redisConnectionErrors: new FastCounter({
       name: 'lanegate_redis_connection_errors_total',
       help: 'Redis connection errors (refused, reset, timed out).',
       labelNames: ['connection'],

@@ -1,0 +1,187 @@
+// prom-client's metrics, with `labels(...)` made cheap for the hot path.
+//
+// prom-client validates and hashes the label set on every inc/observe and
+// allocates a bound child per `labels()` call: about a tenth of the gateway's
+// per-request CPU and allocation. These subclasses cache one child per label
+// set; the child updates the series' entry in the metric's own `hashMap`
+// directly, so scraping, `get()`, `reset()` and the registry work unchanged.
+// Anything that can replace or drop entries (reset, remove, zero) empties the
+// cache, and the next `labels()` call finds or creates the entry again.
+import { Counter, Gauge, Histogram } from 'prom-client';
+
+type Labels = Partial<Record<string, string | number>>;
+type LabelArgs = Array<string | number> | [Labels];
+
+interface Entry {
+  labels: Labels;
+  value: number;
+}
+
+interface HistogramEntry {
+  labels: Labels;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/** Internal fields of prom-client's metrics (stable across v15) that the children write to. */
+interface Internals<E> {
+  hashMap: Record<string, E>;
+  labelNames: readonly string[];
+  upperBounds?: number[];
+}
+
+function keyOf(labelNames: readonly string[], args: LabelArgs): string {
+  const first = args[0];
+  if (args.length === 1 && typeof first === 'object') return labelNames.map((n) => String(first[n] ?? '')).join('\u0000');
+  return args.join('\u0000');
+}
+
+function labelsOf(labelNames: readonly string[], args: LabelArgs): Labels {
+  const first = args[0];
+  if (args.length === 1 && typeof first === 'object') return first;
+  const labels: Labels = {};
+  labelNames.forEach((name, i) => {
+    labels[name] = args[i] as string | number;
+  });
+  return labels;
+}
+
+/** The entry whose labels equal these: searched once per new child, never per update. */
+function findEntry<E extends { labels: Labels }>(hashMap: Record<string, E>, labels: Labels): E | undefined {
+  const names = Object.keys(labels);
+  for (const key in hashMap) {
+    const entry = hashMap[key]!;
+    if (Object.keys(entry.labels).length === names.length && names.every((n) => String(entry.labels[n]) === String(labels[n]))) return entry;
+  }
+  return undefined;
+}
+
+function checkFinite(value: number): void {
+  if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+}
+
+export class FastCounter<T extends string = string> extends Counter<T> {
+  private readonly children = new Map<string, Counter.Internal>();
+
+  override labels(...args: LabelArgs): Counter.Internal {
+    const self = this as unknown as Internals<Entry>;
+    const key = keyOf(self.labelNames, args);
+    let child = this.children.get(key);
+    if (child) return child;
+    const labels = labelsOf(self.labelNames, args);
+    // Validates the labels and creates the series at 0.
+    super.labels(labels as never).inc(0);
+    const entry = findEntry(self.hashMap, labels)!;
+    child = {
+      inc(value = 1) {
+        checkFinite(value);
+        if (value < 0) throw new Error('It is not possible to decrease a counter');
+        entry.value += value;
+      },
+    };
+    this.children.set(key, child);
+    return child;
+  }
+
+  override reset(): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.reset();
+  }
+
+  override remove(...args: LabelArgs): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.remove(...(args as never[]));
+  }
+}
+
+export class FastGauge<T extends string = string> extends Gauge<T> {
+  private readonly children = new Map<string, Gauge.Internal<T>>();
+
+  override labels(...args: LabelArgs): Gauge.Internal<T> {
+    const self = this as unknown as Internals<Entry>;
+    const key = keyOf(self.labelNames, args);
+    let child = this.children.get(key);
+    if (child) return child;
+    const labels = labelsOf(self.labelNames, args);
+    const slow = super.labels(labels as never);
+    slow.inc(0);
+    const entry = findEntry(self.hashMap, labels)!;
+    child = {
+      inc(value = 1) {
+        checkFinite(value);
+        entry.value += value;
+      },
+      dec(value = 1) {
+        checkFinite(value);
+        entry.value -= value;
+      },
+      set(value) {
+        checkFinite(value);
+        entry.value = value;
+      },
+      setToCurrentTime: () => slow.setToCurrentTime(),
+      startTimer: () => slow.startTimer(),
+    };
+    this.children.set(key, child);
+    return child;
+  }
+
+  override reset(): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.reset();
+  }
+
+  override remove(...args: LabelArgs): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.remove(...(args as never[]));
+  }
+}
+
+export class FastHistogram<T extends string = string> extends Histogram<T> {
+  private readonly children = new Map<string, Histogram.Internal<T>>();
+
+  override labels(...args: LabelArgs): Histogram.Internal<T> {
+    const self = this as unknown as Internals<HistogramEntry>;
+    const key = keyOf(self.labelNames, args);
+    let child = this.children.get(key);
+    if (child) return child;
+    const labels = labelsOf(self.labelNames, args);
+    const slow = super.labels(labels as never);
+    if (!findEntry(self.hashMap, labels)) this.zero(labels as never);
+    const entry = findEntry(self.hashMap, labels)!;
+    const bounds = self.upperBounds!;
+    child = {
+      observe(value) {
+        checkFinite(value);
+        entry.sum += value;
+        entry.count += 1;
+        // Buckets hold their own count; the export adds them up.
+        for (let i = 0; i < bounds.length; i++) {
+          if (value <= bounds[i]!) {
+            entry.bucketValues[bounds[i]!]! += 1;
+            return;
+          }
+        }
+      },
+      startTimer: () => slow.startTimer(),
+    };
+    this.children.set(key, child);
+    return child;
+  }
+
+  override zero(labels: Partial<Record<T, string | number>>): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.zero(labels);
+  }
+
+  override reset(): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.reset();
+  }
+
+  override remove(...args: LabelArgs): void {
+    this.children?.clear(); // prom-client calls this from its constructor, before our fields exist
+    super.remove(...(args as never[]));
+  }
+}
