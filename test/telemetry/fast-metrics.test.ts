@@ -80,10 +80,10 @@ describe('fast metrics', () => {
 
   it('refuse what prom-client refuses', () => {
     const { counters, gauges, histograms } = pair();
-    assert.throws(() => counters[1].labels('a', 'green').inc(-1), /decrease/);
-    assert.throws(() => counters[1].labels('a', 'green').inc(Number.NaN), /not a valid number/);
-    assert.throws(() => histograms[1].labels('a', 'green').observe(Number.POSITIVE_INFINITY), /not a valid number/);
-    assert.throws(() => gauges[1].labels('a', 'green').set(Number.NaN), /not a valid number/);
-    assert.throws(() => counters[1].labels({ route: 'a', nope: 'x' } as never).inc(), /Added label "nope"/);
+    assert.throws(() => counters[1]!.labels('a', 'green').inc(-1), /decrease/);
+    assert.throws(() => counters[1]!.labels('a', 'green').inc(Number.NaN), /not a valid number/);
+    assert.throws(() => histograms[1]!.labels('a', 'green').observe(Number.POSITIVE_INFINITY), /not a valid number/);
+    assert.throws(() => gauges[1]!.labels('a', 'green').set(Number.NaN), /not a valid number/);
+    assert.throws(() => counters[1]!.labels({ route: 'a', nope: 'x' } as never).inc(), /Added label "nope"/);
   });
 });
