@@ -32,6 +32,8 @@ export interface BodyInputs {
   seen: ChatRequest | EmbeddingsRequest | undefined;
   /** The answer as the app got it: a chat.completion (streams assembled) or an embeddings list. */
   response: unknown;
+  /** `response` as the JSON text the app got, when the gateway already has it. */
+  responseText?: string | undefined;
   /** A detector blocked the request. */
   blocked: boolean;
   /** The raw body parsed as JSON (the request got past parsing), so it may be kept as it is. */
@@ -44,7 +46,7 @@ export function recordBodies(input: BodyInputs): { bodies: AuditBodies; called: 
   const chat = input.endpoint === 'chat' ? (input.response as ChatCompletion | undefined) : undefined;
   const embeddings = input.endpoint === 'embeddings' ? (input.response as EmbeddingsResponse | undefined) : undefined;
   // Embedding vectors are derived data, large and useless to a reviewer: neither kept nor hashed.
-  const responseText = chat ? JSON.stringify(chat) : undefined;
+  const responseText = chat ? (input.responseText ?? JSON.stringify(chat)) : undefined;
   const responseSha = responseText !== undefined ? sha256Hex(responseText) : null;
 
   let request: unknown = null;

@@ -39,6 +39,8 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     raw: ctx.rawBody,
     seen: ctx.chat ?? ctx.embeddings,
     response,
+    // The text sent is the reply's body only for a JSON reply; a stream was assembled.
+    responseText: ctx.reply?.kind === 'json' ? ctx.responseText : undefined,
     blocked: ctx.error?.code === 'policy_blocked',
     parsed: ctx.chat !== undefined || ctx.embeddings !== undefined,
   });

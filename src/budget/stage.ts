@@ -3,7 +3,7 @@
 // Redis round trip) that reserves the worst case. Streams reserve a first
 // slice and extend it in steps as tokens flow. After the reply, settlement
 // (off the client's path) replaces the reservation with the actual cost.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -44,13 +44,27 @@ function subjectOf(scope: string, ctx: RequestContext): string {
   return scope === 'key' ? key.id : scope === 'app' ? key.app : scope === 'team' ? key.team : '*';
 }
 
-function counterFor(kind: 'budget' | 'rate', name: string, scope: string, subject: string, period: Period, now: number, timeZone: string): Pick<CounterCheck, 'id' | 'previous' | 'ttlMs'> {
-  const base = `${kind}:${name}:${scope}:${encodeURIComponent(subject)}`;
-  return {
-    id: `${base}:${periodId(period, now, timeZone)}`,
-    ...(period === 'minute' ? { previous: { id: `${base}:${previousMinuteId(now)}`, weight: previousMinuteWeight(now) } } : {}),
-    ttlMs: PERIOD_TTL[period],
-  };
+// A counter's id without its period, per rule and subject: built once, not per request.
+const counterBases = new WeakMap<object, Map<string, string>>();
+
+function counterBase(rule: object, kind: 'budget' | 'rate', name: string, scope: string, subject: string): string {
+  let bases = counterBases.get(rule);
+  if (!bases) counterBases.set(rule, (bases = new Map()));
+  let base = bases.get(subject);
+  if (base === undefined) {
+    base = `${kind}:${name}:${scope}:${encodeURIComponent(subject)}`;
+    if (bases.size >= 10_000) bases.clear(); // subjects come from config (keys, apps, teams): this never fills in practice
+    bases.set(subject, base);
+  }
+  return base;
+}
+
+// Reservation ids: unique across replicas (the random part) without a UUID per request.
+const RESERVATION_PREFIX = `${randomBytes(9).toString('base64url')}.`;
+let reservationSeq = 0;
+
+function reservationId(): string {
+  return RESERVATION_PREFIX + (++reservationSeq).toString(36);
 }
 
 /** Pipeline stage: run limits, rate limits and budget reservation, before the upstream call. */
@@ -75,13 +89,33 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   const build = (prompt: number) => {
     const amount: Amount = { usd: costNano(price, { prompt_tokens: prompt, completion_tokens: output }), tokens: prompt + output, requests: 1 };
     const checks: CounterCheck[] = [];
-    for (const r of rates) {
-      const counter = counterFor('rate', r.name, r.scope, subjectOf(r.scope, ctx), 'minute', now, limits.timezone);
-      checks.push({ ...counter, limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute }, amount: { usd: 0, tokens: prompt + maxOutput, requests: 1 }, commit: true });
+    if (rates.length > 0) {
+      const minute = periodId('minute', now, limits.timezone);
+      const previous = previousMinuteId(now);
+      const weight = previousMinuteWeight(now);
+      const rateAmount: Amount = { usd: 0, tokens: prompt + maxOutput, requests: 1 };
+      for (const r of rates) {
+        const base = counterBase(r, 'rate', r.name, r.scope, subjectOf(r.scope, ctx));
+        checks.push({
+          id: `${base}:${minute}`,
+          previous: { id: `${base}:${previous}`, weight },
+          ttlMs: PERIOD_TTL.minute,
+          limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute },
+          amount: rateAmount,
+          commit: true,
+        });
+      }
     }
     for (const b of budgets) {
-      const counter = counterFor('budget', b.name, b.scope, subjectOf(b.scope, ctx), b.period, now, limits.timezone);
-      checks.push({ ...counter, limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests }, amount, commit: false });
+      const base = counterBase(b, 'budget', b.name, b.scope, subjectOf(b.scope, ctx));
+      checks.push({
+        id: `${base}:${periodId(b.period, now, limits.timezone)}`,
+        ...(b.period === 'minute' ? { previous: { id: `${base}:${previousMinuteId(now)}`, weight: previousMinuteWeight(now) } } : {}),
+        ttlMs: PERIOD_TTL[b.period],
+        limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests },
+        amount,
+        commit: false,
+      });
     }
     return checks;
   };
@@ -91,7 +125,7 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   const counters: BudgetHold['counters'] = checks.filter((c) => !c.commit).map((c) => ({ id: c.id, ttlMs: c.ttlMs }));
 
   const services = ctx.services.budget;
-  const reservation = randomUUID();
+  const reservation = reservationId();
   const expiresAt = now + limits.reservationTtlMs;
   let store = services.store;
   let result;

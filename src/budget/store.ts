@@ -61,7 +61,11 @@ interface MemoryCounter {
   reserved: Amount;
   reservations: Map<string, { amount: Amount; expiresAt: number }>;
   expiresAt: number;
+  /** When expired reservations were last swept out (at most once a second: a sweep walks them all). */
+  sweptAt: number;
 }
+
+const SWEEP_MS = 1000;
 
 export function createMemoryBudgetStore(): BudgetStore {
   const counters = new Map<string, MemoryCounter>();
@@ -74,9 +78,11 @@ export function createMemoryBudgetStore(): BudgetStore {
       c = undefined;
     }
     if (!c) {
-      c = { spent: ZERO(), reserved: ZERO(), reservations: new Map(), expiresAt: Infinity };
+      c = { spent: ZERO(), reserved: ZERO(), reservations: new Map(), expiresAt: Infinity, sweptAt: now };
       counters.set(id, c);
     }
+    if (now - c.sweptAt < SWEEP_MS) return c;
+    c.sweptAt = now;
     for (const [rid, r] of c.reservations) {
       if (r.expiresAt > now) continue;
       for (const d of DIMENSIONS) c.reserved[d] -= r.amount[d];

@@ -118,6 +118,8 @@ export interface RequestContext {
   cache?: CacheOutcome;
   /** The request body as received; kept only while the audit trail is on (full bodies, hashes). */
   rawBody?: Buffer;
+  /** The JSON reply's text exactly as sent (JSON replies only). */
+  responseText?: string;
   /** A streamed answer put back together for the audit record (only while the audit trail is on). */
   assembled?: MessageAssembler;
   /** This request's trace (only when OpenTelemetry is configured). */
@@ -189,6 +191,7 @@ class Context implements RequestContext {
   error: GatewayError | undefined = undefined;
   cache: CacheOutcome | undefined = undefined;
   rawBody: Buffer | undefined = undefined;
+  responseText: string | undefined = undefined;
   assembled: MessageAssembler | undefined = undefined;
   trace: RequestTrace | undefined = undefined;
   prompt: PromptUse | undefined = undefined;

@@ -74,7 +74,11 @@ export async function handleApi(
     if (reply.kind === 'json') {
       ctx.status = reply.status;
       ctx.timings.firstByteMs = elapsed(ctx.startedAt);
-      if (!outgoing.destroyed) writeJson(outgoing, reply.status, reply.body, { ...ctx.responseHeaders, 'x-request-id': ctx.id });
+      if (!outgoing.destroyed) {
+        const headers: Record<string, string | number> = ctx.responseHeaders;
+        headers['x-request-id'] = ctx.id;
+        ctx.responseText = writeJson(outgoing, reply.status, reply.body, headers);
+      }
     } else {
       ctx.status = 200;
       if (state.audit.enabled) ctx.assembled = createMessageAssembler();

@@ -6,10 +6,14 @@ import type { Reply, RequestContext } from '../pipeline/context.js';
 
 type Headers = Record<string, string | number>;
 
-export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Headers): void {
+/** Returns the JSON text it sent, so the audit keeps the very bytes the app got without serializing them again. */
+export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Headers): string {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = Buffer.byteLength(text);
+  res.writeHead(status, headers);
   res.end(text);
+  return text;
 }
 
 export function errorHeaders(err: GatewayError, requestId: string): Headers {
