@@ -4,7 +4,7 @@ import { buildAuditRecord } from '../audit/record.js';
 import { priceRequest, settleBudget } from '../budget/stage.js';
 import type { AuditSink } from '../audit/file-sink.js';
 import type { SloTracker } from '../routing/slo.js';
-import type { Logger } from '../telemetry/logger.js';
+import { type Logger, writeAccessLine } from '../telemetry/logger.js';
 import { type Metrics, statusClass } from '../telemetry/metrics.js';
 import type { RequestContext } from './context.js';
 
@@ -64,22 +64,20 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   ctx.trace?.end(ctx, clientDisconnected);
 
   if (ctx.config.logging.access_log) {
-    logger.info(
-      {
-        requestId: ctx.id,
-        endpoint: ctx.endpoint,
-        key: ctx.key?.id,
-        model: ctx.requestedModel,
-        lane: ctx.lane,
-        ...(ctx.route?.rule ? { rule: ctx.route.rule } : {}),
-        deployment: ctx.deployment?.id,
-        stream: ctx.stream,
-        status,
-        code: ctx.error?.code,
-        ms: ctx.timings.totalMs,
-        ...(clientDisconnected ? { clientDisconnected } : {}),
-      },
-      'request',
-    );
+    // Fields left undefined are left out of the line.
+    writeAccessLine(logger, {
+      requestId: ctx.id,
+      endpoint: ctx.endpoint,
+      key: ctx.key?.id,
+      model: ctx.requestedModel,
+      lane: ctx.lane,
+      rule: ctx.route?.rule,
+      deployment: ctx.deployment?.id,
+      stream: ctx.stream,
+      status,
+      code: ctx.error?.code,
+      ms: ctx.timings.totalMs,
+      clientDisconnected: clientDisconnected || undefined,
+    });
   }
 }

@@ -1,0 +1,73 @@
+// The access log: one JSON line per request, in the logger's own shape, with
+// the request's outcome and nothing the app sent but the model name.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { APP_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+function lines(logs: string): Array<Record<string, unknown>> {
+  return logs
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+async function post(gw: TestGateway, body: unknown): Promise<Response> {
+  return fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('access log', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({});
+  });
+  after(() => gw.close());
+
+  it('writes one parseable line per request, with its id, outcome and timing', async () => {
+    const ok = await post(gw, { model: 'fast', messages: [{ role: 'user', content: 'hello access log' }] });
+    assert.equal(ok.status, 200);
+    await ok.text();
+    const missing = await post(gw, { model: 'no-such-"model"\nx', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(missing.status, 404);
+    await missing.text();
+
+    const all = lines(gw.logs()); // every line, ours and pino's, parses as JSON
+    const access = all.filter((l) => l.msg === 'request');
+    const first = access.find((l) => l.requestId === ok.headers.get('x-request-id'));
+    assert.ok(first, 'the 200 has its line');
+    assert.equal(first.level, 'info');
+    assert.equal(first.service, 'lanegate');
+    assert.ok(!Number.isNaN(Date.parse(String(first.time))));
+    assert.equal(first.endpoint, 'chat');
+    assert.equal(first.key, 'alpha');
+    assert.equal(first.model, 'fast');
+    assert.equal(first.status, 200);
+    assert.equal(first.stream, false);
+    assert.equal(typeof first.ms, 'number');
+    assert.equal(typeof first.deployment, 'string');
+    assert.equal('code' in first, false, 'undefined fields are left out');
+    assert.doesNotMatch(gw.logs(), /hello access log/, 'no body text');
+    assert.doesNotMatch(gw.logs(), new RegExp(APP_KEY), 'no key');
+
+    const second = access.find((l) => l.requestId === missing.headers.get('x-request-id'));
+    assert.ok(second, 'the 404 has its line');
+    assert.equal(second.model, 'no-such-"model"\nx', 'the name asked for is escaped, not able to break the line');
+    assert.equal(second.status, 404);
+    assert.equal(second.code, 'model_not_found');
+  });
+
+  it('is silent when the log level is above info', async () => {
+    const quiet = await startTestGateway({ yaml: defaultTestConfig({}).replace('  level: info\n', '  level: warn\n') });
+    try {
+      const res = await post(quiet, { model: 'fast', messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(res.status, 200);
+      await res.text();
+      assert.equal(lines(quiet.logs()).filter((l) => l.msg === 'request').length, 0);
+    } finally {
+      await quiet.close();
+    }
+  });
+});
