@@ -163,7 +163,7 @@ async function* recordStream(ctx: RequestContext, pending: PendingStore, chunks:
 /** Why this answer must not be stored, if it must not. */
 function refusal(ctx: RequestContext): string | undefined {
   if (ctx.error) return 'error';
-  if (ctx.signal.aborted) return 'aborted';
+  if (ctx.cancel.aborted) return 'aborted';
   if (ctx.degraded) return 'degraded';
   const policy = ctx.policy;
   if (policy?.approvals.length) return 'approvals';

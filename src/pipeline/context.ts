@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/schemas.js';
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
+import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { BudgetHold, BudgetServices } from '../budget/stage.js';
@@ -68,12 +69,14 @@ export interface RequestContext {
   /** Monotonic start (performance.now()), for durations. */
   readonly startedAt: number;
   readonly headers: IncomingHttpHeaders;
-  /** Aborted when the client goes away. */
+  /** Cancelled when the client goes away or a run limit ends the request. */
+  readonly cancel: Cancel;
+  /** `cancel` as an AbortSignal, made on first use. */
   readonly signal: AbortSignal;
   /** Reads and parses the JSON body; supplied by the server. */
   readonly readBody: () => Promise<unknown>;
-  /** Ends the request from inside (a run limit): aborts `signal` with this reason. */
-  readonly abort: (reason: Error) => void;
+  /** Ends the request (the client left, a run limit): cancels `cancel` with this reason. */
+  abort(reason: Error): void;
   /** Run when the request is over, whatever happened. */
   readonly cleanups: Array<() => void>;
 
@@ -142,9 +145,9 @@ export interface NewContext {
   config: CompiledConfig;
   services: Services;
   headers: IncomingHttpHeaders;
-  signal: AbortSignal;
+  /** A caller's own cancellation to follow (shadow runs, evals); the server calls `abort` instead. */
+  signal?: AbortSignal;
   readBody: () => Promise<unknown>;
-  abort?: (reason: Error) => void;
 }
 
 /**
@@ -161,9 +164,8 @@ class Context implements RequestContext {
   readonly time = Date.now();
   readonly startedAt = performance.now();
   readonly headers: IncomingHttpHeaders;
-  readonly signal: AbortSignal;
+  readonly cancel: CancelToken;
   readonly readBody: () => Promise<unknown>;
-  readonly abort: (reason: Error) => void;
   readonly cleanups: Array<() => void> = [];
   key: KeyInfo | undefined = undefined;
   chat: ChatRequest | undefined = undefined;
@@ -202,13 +204,18 @@ class Context implements RequestContext {
     this.config = init.config;
     this.services = init.services;
     this.headers = init.headers;
-    this.signal = init.signal;
     this.readBody = init.readBody;
-    this.abort = init.abort ?? noop;
+    this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
+  }
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+
+  abort(reason: Error): void {
+    this.cancel.abort(reason);
   }
 }
-
-function noop(): void {}
 
 export function createContext(init: NewContext): RequestContext {
   return new Context(init);

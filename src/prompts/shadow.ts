@@ -141,7 +141,6 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       services: o.services(),
       headers: job.headers,
       signal: abort.signal,
-      abort: (reason) => abort.abort(reason),
       readBody: async () => plan.body,
     });
     markInternal(ctx, 'shadow');

@@ -66,7 +66,7 @@ export function upstreamProtocolError(provider: string, what: string): GatewayEr
 }
 
 /** For errors while reading a stream whose first bytes already arrived: the provider was reached, then cut off. */
-export function upstreamStreamError(provider: string, err: unknown, signal: AbortSignal): GatewayError {
+export function upstreamStreamError(provider: string, err: unknown, signal: Cancelled): GatewayError {
   if (err instanceof GatewayError || signal.aborted) return upstreamTransportError(provider, err, signal);
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === 'UND_ERR_BODY_TIMEOUT') return upstreamTransportError(provider, err, signal);
@@ -77,7 +77,13 @@ export function upstreamStreamError(provider: string, err: unknown, signal: Abor
 }
 
 /** For errors thrown by undici or by a signal while talking to the upstream. */
-export function upstreamTransportError(provider: string, err: unknown, signal: AbortSignal): GatewayError {
+/** What the mapping needs to know of a cancellation (a Cancel or an AbortSignal). */
+export interface Cancelled {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+}
+
+export function upstreamTransportError(provider: string, err: unknown, signal: Cancelled): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = (err as { code?: string } | null)?.code ?? '';
   const name = (err as { name?: string } | null)?.name ?? '';

@@ -2,6 +2,7 @@
 // OpenAI's shape; only the adapter behind it knows the provider's wire format.
 // Adapters know nothing of keys, lanes, budgets, caches or retries.
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
+import type { Cancel } from './cancel.js';
 import type { BreakerConfig, ProviderConfig, RetryConfig, TimeoutsConfig } from '../config/schema.js';
 
 export interface Deployment {
@@ -21,13 +22,13 @@ export interface Deployment {
 }
 
 export interface ProviderAdapter {
-  chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal): Promise<ChatCompletion>;
+  chat(request: ChatRequest, deployment: Deployment, cancel: Cancel): Promise<ChatCompletion>;
   /**
    * Chunks in OpenAI's shape. The last chunk always carries `usage` (counted
    * with tiktoken when the upstream reports none), with empty `choices`.
    */
-  chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncIterable<ChatChunk>;
-  embed(request: EmbeddingsRequest, deployment: Deployment, signal: AbortSignal): Promise<EmbeddingsResponse>;
+  chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncIterable<ChatChunk>;
+  embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel): Promise<EmbeddingsResponse>;
   close?(): Promise<void>;
 }
 

@@ -1,7 +1,15 @@
 // The one way adapters talk HTTP to a provider: a POST on the shared pool with
 // the deployment's timeouts, upstream failures mapped to gateway errors.
+//
+// A JSON answer is read by a small dispatch handler that gathers the body's
+// chunks and parses them once: no response stream, no AbortSignal, no
+// promise per chunk. Streams go through undici's request() and its body
+// stream, which they need to be read chunk by chunk.
 import type { Dispatcher, Pool } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TimeoutsConfig } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+import { abortError, type Cancel } from './cancel.js';
 import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from './errors.js';
 
 export interface UpstreamRequest {
@@ -12,13 +20,37 @@ export interface UpstreamRequest {
 }
 
 export interface UpstreamCaller {
-  send(up: UpstreamRequest, signal: AbortSignal, options: { stream: boolean; timeouts: TimeoutsConfig }): Promise<Dispatcher.ResponseData>;
-  readJson(res: Dispatcher.ResponseData, signal: AbortSignal): Promise<unknown>;
+  /** Sends the request and resolves with the parsed JSON answer of a 2xx. */
+  json(up: UpstreamRequest, cancel: Cancel, timeouts: TimeoutsConfig): Promise<unknown>;
+  /** Sends the request and resolves with the response, its body unread (streams). */
+  send(up: UpstreamRequest, cancel: Cancel, timeouts: TimeoutsConfig): Promise<Dispatcher.ResponseData>;
 }
 
 export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCaller {
   return {
-    async send(up, signal, { stream, timeouts }) {
+    json(up, cancel, timeouts) {
+      return new Promise((resolve, reject) => {
+        if (cancel.aborted) {
+          reject(upstreamTransportError(provider, cancel.reason, cancel));
+          return;
+        }
+        const handler = new JsonHandler(provider, cancel, resolve, reject);
+        pool.dispatch(
+          {
+            path: up.path,
+            method: 'POST',
+            headers: up.headers,
+            body: up.body,
+            // A non-streamed answer's headers come only once it is generated.
+            headersTimeout: timeouts.total_ms,
+            bodyTimeout: timeouts.first_byte_ms,
+          },
+          handler,
+        );
+      });
+    },
+
+    async send(up, cancel, timeouts) {
       let res: Dispatcher.ResponseData;
       try {
         res = await pool.request({
@@ -26,13 +58,12 @@ export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCall
           method: 'POST',
           headers: up.headers,
           body: up.body,
-          signal,
-          // A non-streamed answer's headers come only once it is generated.
-          headersTimeout: stream ? timeouts.first_byte_ms : timeouts.total_ms,
+          signal: cancel.signal,
+          headersTimeout: timeouts.first_byte_ms,
           bodyTimeout: timeouts.first_byte_ms,
         });
       } catch (err) {
-        throw upstreamTransportError(provider, err, signal);
+        throw upstreamTransportError(provider, err, cancel);
       }
       if (res.statusCode >= 400) {
         res.body.dump().catch(() => {});
@@ -40,13 +71,74 @@ export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCall
       }
       return res;
     },
-    async readJson(res, signal) {
-      try {
-        return await res.body.json();
-      } catch (err) {
-        if (err instanceof SyntaxError) throw upstreamProtocolError(provider, 'a body that is not JSON');
-        throw upstreamTransportError(provider, err, signal);
-      }
-    },
   };
+}
+
+/**
+ * Gathers one JSON answer. An error status settles at once (the body is read
+ * and dropped so the connection stays reusable); cancelling settles at once
+ * too, and aborts the request as soon as undici has started it.
+ */
+class JsonHandler implements Dispatcher.DispatchHandler {
+  #controller: Dispatcher.DispatchController | undefined = undefined;
+  #chunks: Buffer[] = [];
+  #failed = false;
+  #settled = false;
+  readonly #onAbort = (reason: unknown) => {
+    this.#controller?.abort(abortError(reason));
+    this.#reject(upstreamTransportError(this.provider, reason, this.cancel));
+  };
+
+  constructor(
+    private readonly provider: string,
+    private readonly cancel: Cancel,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (err: GatewayError) => void,
+  ) {
+    cancel.onAbort(this.#onAbort);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.cancel.aborted) controller.abort(abortError(this.cancel.reason));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 400) return;
+    this.#failed = true;
+    this.#reject(upstreamStatusError(this.provider, statusCode, headers));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#failed) this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.cancel.offAbort(this.#onAbort);
+    if (this.#failed || this.#settled) return;
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    let value: unknown;
+    try {
+      const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+      value = JSON.parse(text);
+    } catch {
+      this.#reject(upstreamProtocolError(this.provider, 'a body that is not JSON'));
+      return;
+    }
+    this.#settled = true;
+    this.resolve(value);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.cancel.offAbort(this.#onAbort);
+    this.#chunks = [];
+    this.#reject(upstreamTransportError(this.provider, error, this.cancel));
+  }
+
+  #reject(err: GatewayError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.reject(err);
+  }
 }

@@ -1,39 +1,43 @@
-// One AbortController per upstream attempt: aborted when the client goes,
-// when the attempt's total time is up, or when its first byte is late.
-
-export interface Deadline {
-  readonly signal: AbortSignal;
-  /** Starts a timer that aborts unless `clearFirstByte` is called first. */
-  armFirstByte(ms: number): void;
-  clearFirstByte(): void;
-  clear(): void;
-}
+// One Cancel per upstream attempt: cancelled when the request is (the client
+// went, a run limit), when the attempt's total time is up, or when its first
+// byte is late.
+import { CancelToken, type Cancel } from '../providers/cancel.js';
 
 function timeoutReason(what: string): DOMException {
   return new DOMException(what, 'TimeoutError');
 }
 
-export function createDeadline(parent: AbortSignal, totalMs: number): Deadline {
-  const controller = new AbortController();
-  const onParentAbort = () => controller.abort(parent.reason);
-  if (parent.aborted) controller.abort(parent.reason);
-  else parent.addEventListener('abort', onParentAbort, { once: true });
-  const total = setTimeout(() => controller.abort(timeoutReason('total timeout')), totalMs);
-  let firstByte: NodeJS.Timeout | undefined;
+export class Deadline extends CancelToken {
+  readonly #parent: Cancel;
+  readonly #onParentAbort = (reason: unknown) => this.abort(reason);
+  readonly #total: NodeJS.Timeout;
+  #firstByte: NodeJS.Timeout | undefined = undefined;
 
-  return {
-    signal: controller.signal,
-    armFirstByte(ms) {
-      firstByte = setTimeout(() => controller.abort(timeoutReason('first byte timeout')), ms);
-    },
-    clearFirstByte() {
-      if (firstByte) clearTimeout(firstByte);
-      firstByte = undefined;
-    },
-    clear() {
-      clearTimeout(total);
-      if (firstByte) clearTimeout(firstByte);
-      parent.removeEventListener('abort', onParentAbort);
-    },
-  };
+  constructor(parent: Cancel, totalMs: number) {
+    super();
+    this.#parent = parent;
+    parent.onAbort(this.#onParentAbort);
+    this.#total = setTimeout(() => this.abort(timeoutReason('total timeout')), totalMs);
+  }
+
+  /** Starts a timer that cancels unless `clearFirstByte` is called first. */
+  armFirstByte(ms: number): void {
+    this.#firstByte = setTimeout(() => this.abort(timeoutReason('first byte timeout')), ms);
+  }
+
+  clearFirstByte(): void {
+    if (this.#firstByte) clearTimeout(this.#firstByte);
+    this.#firstByte = undefined;
+  }
+
+  /** The attempt is over: stop its timers and stop following the request. */
+  clear(): void {
+    clearTimeout(this.#total);
+    this.clearFirstByte();
+    this.#parent.offAbort(this.#onParentAbort);
+  }
+}
+
+export function createDeadline(parent: Cancel, totalMs: number): Deadline {
+  return new Deadline(parent, totalMs);
 }

@@ -27,13 +27,13 @@ export async function dispatchChat(ctx: RequestContext): Promise<void> {
     ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
     return;
   }
-  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline.signal));
+  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline));
   ctx.usage = completion.usage;
   ctx.reply = { kind: 'json', status: 200, body: completion };
 }
 
 export async function dispatchEmbeddings(ctx: RequestContext): Promise<void> {
-  const response = await callWithFallback<EmbeddingsResponse>(ctx, (adapter, d, lease) => adapter.embed(ctx.embeddings!, d, lease.deadline.signal));
+  const response = await callWithFallback<EmbeddingsResponse>(ctx, (adapter, d, lease) => adapter.embed(ctx.embeddings!, d, lease.deadline));
   ctx.usage = { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens };
   ctx.reply = { kind: 'json', status: 200, body: response };
 }
@@ -45,7 +45,7 @@ async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): 
 
   const degrade = ctx.model?.degrade;
   const target = degrade && ctx.config.models.get(degrade.model);
-  if (degrade && target && ctx.chat && !ctx.signal.aborted) {
+  if (degrade && target && ctx.chat && !ctx.cancel.aborted) {
     const tried = new Set(ctx.attempts.map((a) => a.deployment));
     const candidates = candidatesFor(ctx, target, false).filter((d) => !tried.has(d.id));
     ctx.chat = degradedRequest(ctx.chat, degrade);
@@ -86,7 +86,7 @@ async function tryCandidates<T>(
 
       const started = performance.now();
       const span = ctx.trace?.attempt(deployment, { retry, fallback, degraded });
-      const deadline = createDeadline(ctx.signal, deployment.timeouts.total_ms);
+      const deadline = createDeadline(ctx.cancel, deployment.timeouts.total_ms);
       health.inflight++;
       let kept = false;
       let released = false;
@@ -114,10 +114,10 @@ async function tryCandidates<T>(
       } catch (err) {
         const error = toGatewayError(err);
         recordAttempt(ctx, deployment, started, { error, retry, fallback, degraded, span });
-        if (ctx.signal.aborted) {
+        if (ctx.cancel.aborted) {
           health.breaker.onAbandon();
           // A run limit ended the request: say so, not "cancelled".
-          throw ctx.signal.reason instanceof GatewayError ? ctx.signal.reason : error;
+          throw ctx.cancel.reason instanceof GatewayError ? ctx.cancel.reason : error;
         }
         if (!error.upstream?.fallbackable) {
           // The request was at fault, not the deployment.
@@ -160,7 +160,7 @@ function retryDelay(error: GatewayError, retry: number, deployment: Deployment):
  */
 function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
   return async (adapter, deployment, lease) => {
-    const iterator = adapter.chatStream(ctx.chat!, deployment, lease.deadline.signal)[Symbol.asyncIterator]();
+    const iterator = adapter.chatStream(ctx.chat!, deployment, lease.deadline)[Symbol.asyncIterator]();
     const head: ChatChunk[] = [];
     try {
       lease.deadline.armFirstByte(deployment.timeouts.first_byte_ms);
@@ -178,7 +178,7 @@ function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
     const health = ctx.services.health.get(deployment);
     // A provider that keeps cutting streams after their first chunk must still trip its breaker.
     const onFailure = () => {
-      if (!ctx.signal.aborted) health.breaker.onFailure(Date.now());
+      if (!ctx.cancel.aborted) health.breaker.onFailure(Date.now());
     };
     return streamFrom(head, iterator, lease.keep(), onFailure);
   };

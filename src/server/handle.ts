@@ -25,7 +25,6 @@ export async function handleApi(
   stages: readonly Stage[],
 ): Promise<void> {
   const config = state.config();
-  const abort = new AbortController();
   const server = config.server;
   const ctx = createContext({
     id: randomUUID(),
@@ -33,8 +32,6 @@ export async function handleApi(
     config,
     services: state.services,
     headers: incoming.headers,
-    signal: abort.signal,
-    abort: (reason) => abort.abort(reason),
     readBody: async () => {
       checkContentType(incoming);
       const raw = await readRawBody(incoming, { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth });
@@ -62,7 +59,7 @@ export async function handleApi(
     closed = true;
     if (!outgoing.writableFinished) {
       disconnected = true;
-      abort.abort(new ClientGoneError('client closed the connection'));
+      ctx.abort(new ClientGoneError('client closed the connection'));
     }
     done();
   });

@@ -122,6 +122,24 @@ describe('upstream faults', () => {
     assert.equal(record?.client_disconnected, true);
   });
 
+  it('non-stream – a client that disconnects while the answer is being generated aborts the upstream request', async () => {
+    upstream.script({ delayMs: 1500 });
+    const abortedBefore = upstream.aborted;
+    const controller = new AbortController();
+    const pending = fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-fake', messages: [{ role: 'user', content: 'take your time' }] }),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort();
+    await assert.rejects(pending);
+    const deadline = Date.now() + 1000; // well before the upstream would have answered
+    while (upstream.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(upstream.aborted, abortedBefore + 1, 'upstream connection was closed');
+  });
+
   it('secrets – neither the app key nor the provider key appears in logs', async () => {
     upstream.script({ status: 401 });
     await ask();

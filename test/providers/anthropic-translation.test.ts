@@ -4,6 +4,7 @@ import { chatRequestSchema, type ChatChunk } from '../../src/api/schemas.js';
 import { providerSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
 import { createHttpClients, type HttpClients } from '../../src/providers/http.js';
+import { CancelToken } from '../../src/providers/cancel.js';
 import { createAnthropicAdapter, type AnthropicProviderConfig } from '../../src/providers/anthropic/index.js';
 import { buildMessagesBody, buildMessagesRequest } from '../../src/providers/anthropic/request.js';
 import { finishReason, readMessage } from '../../src/providers/anthropic/response.js';
@@ -263,7 +264,7 @@ describe('anthropic stream translation', () => {
 describe('anthropic adapter over HTTP', () => {
   let upstream: FakeAnthropic;
   let clients: HttpClients;
-  const signal = new AbortController().signal;
+  const signal = new CancelToken();
   before(async () => {
     upstream = await startFakeAnthropic();
     clients = createHttpClients();

@@ -3,6 +3,7 @@ import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
 import { GatewayError } from '../../errors.js';
 import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
+import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
 import { buildMessagesRequest, type AnthropicProvider } from './request.js';
@@ -19,17 +20,16 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
   const upstream = createUpstreamCaller(name, pool);
 
   return {
-    async chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, false), signal, { stream: false, timeouts: deployment.timeouts });
-      return readMessage(name, await upstream.readJson(res, signal), request);
+    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
+      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false), cancel, deployment.timeouts), request);
     },
 
-    async *chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), signal, { stream: true, timeouts: deployment.timeouts });
+    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), cancel, deployment.timeouts);
       try {
         yield* readMessageStream(name, res.body, request);
       } catch (err) {
-        throw upstreamStreamError(name, err, signal);
+        throw upstreamStreamError(name, err, cancel);
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }

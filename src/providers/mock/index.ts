@@ -15,6 +15,7 @@ import type {
 } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import { upstreamTransportError } from '../errors.js';
+import type { Cancel } from '../cancel.js';
 import type { ProviderAdapter } from '../types.js';
 
 type MockProvider = Extract<ProviderConfig, { type: 'mock' }>;
@@ -27,21 +28,21 @@ interface MockAnswer {
 }
 
 export function createMockAdapter(name: string, provider: MockProvider): ProviderAdapter {
-  async function wait(ms: number, signal: AbortSignal): Promise<void> {
+  async function wait(ms: number, cancel: Cancel): Promise<void> {
     if (ms <= 0) {
-      if (signal.aborted) throw upstreamTransportError(name, signal.reason, signal);
+      if (cancel.aborted) throw upstreamTransportError(name, cancel.reason, cancel);
       return;
     }
     try {
-      await sleep(ms, undefined, { signal });
+      await sleep(ms, undefined, { signal: cancel.signal });
     } catch (err) {
-      throw upstreamTransportError(name, err, signal);
+      throw upstreamTransportError(name, err, cancel);
     }
   }
 
   return {
-    async chat(request, deployment, signal) {
-      await wait(provider.latency_ms, signal);
+    async chat(request, deployment, cancel) {
+      await wait(provider.latency_ms, cancel);
       const n = request.n ?? 1;
       const answer = answerFor(request);
       const completion: ChatCompletion = {
@@ -66,8 +67,8 @@ export function createMockAdapter(name: string, provider: MockProvider): Provide
       return completion;
     },
 
-    async *chatStream(request, deployment, signal): AsyncGenerator<ChatChunk> {
-      await wait(provider.latency_ms, signal);
+    async *chatStream(request, deployment, cancel): AsyncGenerator<ChatChunk> {
+      await wait(provider.latency_ms, cancel);
       const answer = answerFor(request);
       const base = { id: completionId(request), object: 'chat.completion.chunk' as const, created: Math.floor(Date.now() / 1000), model: deployment.model };
       const chunk = (delta: ChatChunk['choices'][number]['delta'], finish: string | null = null): ChatChunk => ({
@@ -78,12 +79,12 @@ export function createMockAdapter(name: string, provider: MockProvider): Provide
       if (answer.content) {
         const pieces = answer.content.match(/\S+\s*/g) ?? [answer.content];
         for (const piece of pieces) {
-          await wait(provider.chunk_delay_ms, signal);
+          await wait(provider.chunk_delay_ms, cancel);
           yield chunk({ content: piece });
         }
       }
       for (const [index, call] of answer.toolCalls.entries()) {
-        await wait(provider.chunk_delay_ms, signal);
+        await wait(provider.chunk_delay_ms, cancel);
         yield chunk({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
         yield chunk({ tool_calls: [{ index, function: { arguments: call.function.arguments } }] });
       }
@@ -91,8 +92,8 @@ export function createMockAdapter(name: string, provider: MockProvider): Provide
       yield { ...base, choices: [], usage: answer.usage };
     },
 
-    async embed(request, deployment, signal) {
-      await wait(provider.latency_ms, signal);
+    async embed(request, deployment, cancel) {
+      await wait(provider.latency_ms, cancel);
       const inputs = embeddingInputs(request);
       const dimensions = request.dimensions ?? 16;
       let tokens = 0;

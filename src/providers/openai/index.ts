@@ -4,6 +4,7 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest } from '../../api/schema
 import type { ProviderConfig } from '../../config/schema.js';
 import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
+import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
 import type { Deployment, ProviderAdapter } from '../types.js';
 import { buildChatRequest, buildEmbeddingsRequest } from './request.js';
@@ -20,25 +21,23 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
   const upstream = createUpstreamCaller(name, pool);
 
   return {
-    async chat(request: ChatRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await upstream.send(buildChatRequest(request, deployment, false), signal, { stream: false, timeouts: deployment.timeouts });
-      return readChatCompletion(name, await upstream.readJson(res, signal), request);
+    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
+      return readChatCompletion(name, await upstream.json(buildChatRequest(request, deployment, false), cancel, deployment.timeouts), request);
     },
 
-    async *chatStream(request: ChatRequest, deployment: Deployment, signal: AbortSignal): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildChatRequest(request, deployment, true), signal, { stream: true, timeouts: deployment.timeouts });
+    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
+      const res = await upstream.send(buildChatRequest(request, deployment, true), cancel, deployment.timeouts);
       try {
         yield* readChatStream(name, res.body, request);
       } catch (err) {
-        throw upstreamStreamError(name, err, signal);
+        throw upstreamStreamError(name, err, cancel);
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }
     },
 
-    async embed(request: EmbeddingsRequest, deployment: Deployment, signal: AbortSignal) {
-      const res = await upstream.send(buildEmbeddingsRequest(request, deployment), signal, { stream: false, timeouts: deployment.timeouts });
-      return readEmbeddings(name, await upstream.readJson(res, signal));
+    async embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel) {
+      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment.timeouts));
     },
   };
 }
