@@ -21,7 +21,7 @@ import { internalChatPipeline } from './pipeline/index.js';
 import { promptWatchTargets } from './prompts/load.js';
 import { createPromptServices } from './prompts/services.js';
 import type { GatewayState } from './server/state.js';
-import { createLogger, type Logger } from './telemetry/logger.js';
+import { createLogger, flushAccessLines, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { createTracing } from './telemetry/tracing.js';
 
@@ -170,6 +170,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         await breakerSync?.close();
         await redis?.close();
         await clients.close();
+        flushAccessLines(logger);
         logger.info('lanegate stopped');
         logger.flush?.();
       })();

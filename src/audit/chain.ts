@@ -15,11 +15,31 @@ export const GENESIS = '0'.repeat(64);
 const HASH_TAIL = /,"hash":"([0-9a-f]{64})"\}$/;
 const PREV_TAIL = /,"prev":"([0-9a-f]{64})"\}$/;
 
+/**
+ * Bytes a sealed line adds to its record's JSON (newline not counted): the
+ * record's closing brace goes, `,"prev":"<64 hex>"` and `,"hash":"<64 hex>"}` come.
+ */
+export const SEAL_BYTES = -1 + 74 + 75;
+
+/**
+ * Seals a record's JSON (an object without prev/hash) into its chained line,
+ * written into `buffer` at `at`, which must have room for the JSON's UTF-8
+ * length + SEAL_BYTES. The hash is taken over the bytes in
+ * place: no string copy of the line is ever made. Returns the line's hash.
+ */
+export function sealInto(buffer: Buffer, at: number, json: string, prev: string): string {
+  let end = at + buffer.write(json, at) - 1; // over the record's closing brace
+  end += buffer.write(`,"prev":"${prev}"}`, end, 'latin1');
+  const hash = sha256Hex(buffer.subarray(at, end));
+  buffer.write(`,"hash":"${hash}"}`, end - 1, 'latin1');
+  return hash;
+}
+
 /** Seals a record's JSON (an object without prev/hash) into its chained line, without the newline. */
 export function sealLine(json: string, prev: string): { line: string; hash: string } {
-  const body = `${json.slice(0, -1)},"prev":"${prev}"}`;
-  const hash = sha256Hex(body);
-  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+  const buffer = Buffer.allocUnsafe(Buffer.byteLength(json) + SEAL_BYTES);
+  const hash = sealInto(buffer, 0, json, prev);
+  return { line: buffer.toString('utf8'), hash };
 }
 
 export type LineCheck =

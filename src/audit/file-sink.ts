@@ -12,7 +12,7 @@
 import { mkdir, open, stat, statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../telemetry/logger.js';
-import { GENESIS, lineHash, sealLine } from './chain.js';
+import { GENESIS, lineHash, SEAL_BYTES, sealInto } from './chain.js';
 import { rowOf, saveIndex, type IndexRow } from './file-index.js';
 import { fileName, lastLine, listChains, utcDay, type AuditFile } from './files.js';
 import type { AuditMetrics } from './metrics.js';
@@ -219,23 +219,20 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
   async function writeChain(chain: string, items: PendingRecord[], day: string): Promise<void> {
     const state = await chainState(chain);
     let prev = state.prev!;
-    const lines: string[] = [];
     const sizes: number[] = [];
     let total = 0;
     for (const item of items) {
-      const sealed = sealLine(item.json, prev);
-      const size = Buffer.byteLength(sealed.line) + 1;
-      lines.push(sealed.line);
+      const size = Buffer.byteLength(item.json) + SEAL_BYTES + 1;
       sizes.push(size);
       total += size;
-      prev = sealed.hash;
     }
-    // One buffer for the batch, written line by line: no joined copy.
+    // One buffer for the batch, each line sealed in place: no string copy of any line.
     const buffer = Buffer.allocUnsafe(total);
     let at = 0;
-    for (let i = 0; i < lines.length; i++) {
-      at += buffer.write(lines[i]!, at);
-      buffer[at++] = 0x0a;
+    for (let i = 0; i < items.length; i++) {
+      prev = sealInto(buffer, at, items[i]!.json, prev);
+      at += sizes[i]!;
+      buffer[at - 1] = 0x0a;
     }
     let o = await fileFor(state, day, buffer.length);
     await append(state, o, buffer);

@@ -14,20 +14,8 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
-// Access log lines are gathered up to this many bytes per write (one write
-// per ~15 lines at full load instead of one per line), and flushed at least
-// every FLUSH_MS so a quiet gateway's lines still show up at once. pino
-// flushes what is left when the process exits.
-const BUFFER_BYTES = 4096;
-const FLUSH_MS = 250;
-
 export function createLogger(options: LoggerOptions): Logger {
-  let destination = options.destination;
-  if (!destination) {
-    const stdout = pino.destination({ dest: 1, sync: false, minLength: BUFFER_BYTES });
-    setInterval(() => stdout.flush(), FLUSH_MS).unref();
-    destination = stdout;
-  }
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
   return pino(
     {
       level: options.level,
@@ -40,23 +28,39 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
-const streams = new WeakMap<Logger, DestinationStream>();
+interface AccessLines {
+  stream: DestinationStream;
+  pending: string[];
+}
+
+const accessLines = new WeakMap<Logger, AccessLines>();
 
 /**
  * The access log line of a finished request, in the same JSON shape as the
- * logger's own lines, written straight to its destination. pino's generic
- * path (serializers, redaction, key-by-key encoding) was a tenth of a
- * request's CPU; an access line holds only fixed fields the gateway sets
- * (ids from config, the model name asked for, statuses and timings), never
- * headers, keys or bodies, so it needs none of that.
+ * logger's own lines. pino's generic path (serializers, redaction, key-by-key
+ * encoding, a write per line) was a tenth of a request's CPU; an access line
+ * holds only fixed fields the gateway sets (ids from config, the model name
+ * asked for, statuses and timings), never headers, keys or bodies, so it
+ * needs none of that. Lines finished in one turn of the event loop go out in
+ * one write at the end of it.
  */
 export function writeAccessLine(logger: Logger, fields: Record<string, unknown>): void {
   if (!logger.isLevelEnabled('info')) return;
-  let stream = streams.get(logger);
-  if (!stream) {
-    stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
-    streams.set(logger, stream);
+  let lines = accessLines.get(logger);
+  if (!lines) {
+    lines = { stream: (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!, pending: [] };
+    accessLines.set(logger, lines);
   }
   const body = JSON.stringify(fields);
-  stream.write(`{"level":"info","time":"${new Date().toISOString()}","service":"lanegate"${body.length > 2 ? `,${body.slice(1, -1)}` : ''},"msg":"request"}\n`);
+  if (lines.pending.length === 0) setImmediate(flushAccessLines, logger);
+  lines.pending.push(`{"level":"info","time":"${new Date().toISOString()}","service":"lanegate"${body.length > 2 ? `,${body.slice(1, -1)}` : ''},"msg":"request"}\n`);
+}
+
+/** Writes the access lines not yet written (shutdown calls it before the last log line). */
+export function flushAccessLines(logger: Logger): void {
+  const lines = accessLines.get(logger);
+  if (!lines || lines.pending.length === 0) return;
+  const text = lines.pending.join('');
+  lines.pending = [];
+  lines.stream.write(text);
 }
