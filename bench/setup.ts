@@ -61,7 +61,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const UNREACHABLE = 1_000_000_000;
+// Token counters add each request's worst case (prompt plus the longest answer
+// allowed), so their ceiling must sit far above requests x max output tokens.
+const UNREACHABLE = 1_000_000_000_000_000;
 
 /**
  * Keeps the shipped budgets and rate limits (so the gateway still prices,
