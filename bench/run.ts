@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { measure, type TargetSpec } from './measure.js';
 import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
-import { buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, writeGatewayConfig } from './setup.js';
+import { buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, shippedRuntime, writeGatewayConfig } from './setup.js';
 
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -81,8 +81,9 @@ async function main(): Promise<void> {
 
   // The shipped providers stay in the config but disabled: the bench never leaves 127.0.0.1.
   const env = { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOCAL_LLM_KEY: '' };
-  const onTarget = (name: string, args: string[], readyMessage: string, logFile: string) =>
-    startServer({ name, cpu: settings.targetCpu, args, logFile, readyMessage, env });
+  const onTarget = (name: string, args: string[], readyMessage: string, logFile: string, extraEnv: Record<string, string> = {}) =>
+    startServer({ name, cpu: settings.targetCpu, args, logFile, readyMessage, env: { ...env, ...extraEnv } });
+  const shipped = shippedRuntime();
   const bare: TargetSpec = {
     key: 'bare',
     label: 'bare proxy',
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     label: 'gateway',
     auth: `Bearer ${DEV_KEY}`,
     slowModel: 'bench-slow',
-    start: ({ logFile }) => onTarget('gateway', [join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], 'lanegate listening', logFile),
+    start: ({ logFile }) => onTarget('gateway', [...shipped.flags, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], 'lanegate listening', logFile, shipped.env),
   };
 
   const ctx = { settings, script, tmp, anomalies };

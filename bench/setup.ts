@@ -34,6 +34,28 @@ export function buildIfStale(): void {
   }
 }
 
+/**
+ * How the gateway runs as shipped: the Node flags and environment of the
+ * Dockerfile's runtime stage (its CMD and ENV), which `npm start` repeats for
+ * the flags. The bench runs the gateway with them; the bare proxy runs as
+ * plain `node`. PORT and GATEWAY_CONFIG are left out: the bench sets both.
+ */
+export function shippedRuntime(): { flags: string[]; env: Record<string, string> } {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
+  const runtime = dockerfile.split(/^FROM\s/m).at(-1) ?? '';
+  const cmd = [...runtime.matchAll(/^CMD\s+(\[.*\])\s*$/gm)].at(-1)?.[1];
+  const words = cmd ? (JSON.parse(cmd) as string[]) : [];
+  const to = words.findIndex((w) => w.endsWith('lanegate.mjs'));
+  if (words[0] !== 'node' || to < 0) throw new Error(`the Dockerfile's CMD is not ["node", flags..., "bin/lanegate.mjs", ...]: ${cmd}`);
+  const env: Record<string, string> = {};
+  for (const line of runtime.matchAll(/^ENV\s+(.*)$/gm)) {
+    for (const pair of line[1]!.matchAll(/(\w+)=(\S+)/g)) {
+      if (pair[1] !== 'PORT' && pair[1] !== 'GATEWAY_CONFIG') env[pair[1]!] = pair[2]!;
+    }
+  }
+  return { flags: words.slice(1, to), env };
+}
+
 const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;
 export type ChildScript = (typeof CHILD_SCRIPTS)[number];
 

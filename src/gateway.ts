@@ -113,6 +113,13 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     },
   };
 
+  // Budgets start from the usage ledger before the first request, not during it:
+  // the first requests then neither wait for the rebuild nor share memory with it.
+  const budget = state.services.budget;
+  if (!current.limits.empty && !(await budget.store.seeded().catch(() => true))) {
+    await budget.rebuild(budget.store).catch((err: unknown) => logger.error({ err: String(err) }, 'budget counters could not be rebuilt at start; the first request tries again'));
+  }
+
   const host = options.host ?? current.server.host;
   const port = options.port ?? current.server.port;
   const server = createServer(createRequestListener(state));

@@ -45,7 +45,7 @@ export async function* readLedger(dir: string, from = 0, to = Infinity): AsyncGe
       if (!line.includes('"cost"')) continue;
       let r: RawRecord;
       try {
-        r = JSON.parse(line) as RawRecord;
+        r = JSON.parse(headOf(line)) as RawRecord;
       } catch {
         continue; // a torn last line: the audit verifier reports it
       }
@@ -68,6 +68,17 @@ export async function* readLedger(dir: string, from = 0, to = Infinity): AsyncGe
       };
     }
   }
+}
+
+// A request record's bodies (the largest part by far, and last but for a few
+// small fields) hold nothing the ledger needs: only the record before them is
+// parsed. The marker cannot occur earlier: inside a JSON string a quote is
+// escaped, and no other member named "bodies" holds an object with "mode".
+const BODIES = ',"bodies":{"mode":';
+
+function headOf(line: string): string {
+  const cut = line.indexOf(BODIES);
+  return cut < 0 ? line : `${line.slice(0, cut)}}`;
 }
 
 async function jsonlFiles(dir: string): Promise<string[]> {

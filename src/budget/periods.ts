@@ -24,23 +24,26 @@ export function validTimeZone(timeZone: string): boolean {
   }
 }
 
-// Formatting a date in a time zone costs microseconds; requests in the same
-// second share the answer (no zone changes its date between two seconds'
-// starts except at a second boundary, which starts a new cache entry).
-const memo = new Map<string, { second: number; id: string }>();
+// Formatting a date in a time zone costs microseconds, so answers are shared
+// within a quarter hour of UTC: every zone's offset (and every DST change) is
+// a whole number of quarter hours, so no zone's date changes inside one.
+// Requests arrive in time order and so do ledger records: one entry per
+// period and zone is enough.
+const QUARTER_HOUR = 900_000;
+const memo = new Map<string, { quarter: number; id: string }>();
 
 /** The counter a request at `now` belongs to: `m:<minute number>`, `d:YYYY-MM-DD` or `M:YYYY-MM`. */
 export function periodId(period: Period, now: number, timeZone: string): string {
   if (period === 'minute') return `m:${Math.floor(now / 60_000)}`;
-  const second = Math.floor(now / 1000);
+  const quarter = Math.floor(now / QUARTER_HOUR);
   const key = `${period}\u0000${timeZone}`;
   const hit = memo.get(key);
-  if (hit && hit.second === second) return hit.id;
+  if (hit && hit.quarter === quarter) return hit.id;
   const { y, m, d } = parts(now, timeZone);
   const mm = String(m).padStart(2, '0');
   const id = period === 'day' ? `d:${y}-${mm}-${String(d).padStart(2, '0')}` : `M:${y}-${mm}`;
   if (memo.size > 64) memo.clear();
-  memo.set(key, { second, id });
+  memo.set(key, { quarter, id });
   return id;
 }
 
