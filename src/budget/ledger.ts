@@ -5,7 +5,6 @@
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import type { CompiledLimits } from './compile.js';
 import { periodId, type Period } from './periods.js';
 import type { Amount, BudgetStore } from './store.js';
@@ -40,8 +39,7 @@ interface RawRecord {
 /** Every request record with a cost, from the JSONL files in `dir` (and its subfolders), within [from, to). */
 export async function* readLedger(dir: string, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
   for (const file of await jsonlFiles(dir)) {
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-    for await (const line of lines) {
+    for await (const line of fileLines(file)) {
       if (!line.includes('"cost"')) continue;
       let r: RawRecord;
       try {
@@ -79,6 +77,25 @@ const BODIES = ',"bodies":{"mode":';
 function headOf(line: string): string {
   const cut = line.indexOf(BODIES);
   return cut < 0 ? line : `${line.slice(0, cut)}}`;
+}
+
+/**
+ * A file's lines, read a chunk at a time with the stream's backpressure, so
+ * memory stays at one chunk however large the file (readline's iterator
+ * queues every line a chunk holds as an event, with its own regex per line).
+ */
+async function* fileLines(file: string): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+    const text = rest + (chunk as string);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      yield text.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  if (rest) yield rest;
 }
 
 async function jsonlFiles(dir: string): Promise<string[]> {
