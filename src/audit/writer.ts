@@ -64,7 +64,7 @@ export interface WriterOptions {
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 const LOSS_LOG_INTERVAL_MS = 10_000;
-const BATCH_LINGER_MS = 10;
+const BATCH_LINGER_MS = 25;
 
 export function createAuditWriter(o: WriterOptions): AuditSink {
   const { backend, spool, metrics, logger } = o;

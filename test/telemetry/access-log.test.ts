@@ -11,6 +11,16 @@ function lines(logs: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/** Access lines are written in batches: wait (bounded) for the one of this request. */
+async function lineFor(gw: TestGateway, requestId: string | null): Promise<Record<string, unknown> | undefined> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const found = lines(gw.logs()).find((l) => l.msg === 'request' && l.requestId === requestId);
+    if (found || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function post(gw: TestGateway, body: unknown): Promise<Response> {
   return fetch(`${gw.baseURL}/chat/completions`, {
     method: 'POST',
@@ -34,9 +44,9 @@ describe('access log', () => {
     assert.equal(missing.status, 404);
     await missing.text();
 
-    const all = lines(gw.logs()); // every line, ours and pino's, parses as JSON
-    const access = all.filter((l) => l.msg === 'request');
-    const first = access.find((l) => l.requestId === ok.headers.get('x-request-id'));
+    const first = await lineFor(gw, ok.headers.get('x-request-id'));
+    const second = await lineFor(gw, missing.headers.get('x-request-id'));
+    lines(gw.logs()); // every line, ours and pino's, parses as JSON
     assert.ok(first, 'the 200 has its line');
     assert.equal(first.level, 'info');
     assert.equal(first.service, 'lanegate');
@@ -52,7 +62,6 @@ describe('access log', () => {
     assert.doesNotMatch(gw.logs(), /hello access log/, 'no body text');
     assert.doesNotMatch(gw.logs(), new RegExp(APP_KEY), 'no key');
 
-    const second = access.find((l) => l.requestId === missing.headers.get('x-request-id'));
     assert.ok(second, 'the 404 has its line');
     assert.equal(second.model, 'no-such-"model"\nx', 'the name asked for is escaped, not able to break the line');
     assert.equal(second.status, 404);
@@ -65,6 +74,7 @@ describe('access log', () => {
       const res = await post(quiet, { model: 'fast', messages: [{ role: 'user', content: 'hi' }] });
       assert.equal(res.status, 200);
       await res.text();
+      assert.equal(await lineFor(quiet, res.headers.get('x-request-id')), undefined);
       assert.equal(lines(quiet.logs()).filter((l) => l.msg === 'request').length, 0);
     } finally {
       await quiet.close();
