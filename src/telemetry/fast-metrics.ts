@@ -57,31 +57,46 @@ function findEntry<E extends { labels: Labels }>(hashMap: Record<string, E>, lab
   return undefined;
 }
 
+/** One child per label set, made on first use. */
+class ChildCache<C> {
+  readonly #children = new Map<string, C>();
+
+  get(labelNames: readonly string[], args: LabelArgs, make: (labels: Labels) => C): C {
+    const key = keyOf(labelNames, args);
+    let child = this.#children.get(key);
+    if (!child) {
+      child = make(labelsOf(labelNames, args));
+      this.#children.set(key, child);
+    }
+    return child;
+  }
+
+  clear(): void {
+    this.#children.clear();
+  }
+}
+
 function checkFinite(value: number): void {
   if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
 }
 
 export class FastCounter<T extends string = string> extends Counter<T> {
-  private readonly children = new Map<string, Counter.Internal>();
+  private readonly children = new ChildCache<Counter.Internal>();
 
   override labels(...args: LabelArgs): Counter.Internal {
     const self = this as unknown as Internals<Entry>;
-    const key = keyOf(self.labelNames, args);
-    let child = this.children.get(key);
-    if (child) return child;
-    const labels = labelsOf(self.labelNames, args);
-    // Validates the labels and creates the series at 0.
-    super.labels(labels as never).inc(0);
-    const entry = findEntry(self.hashMap, labels)!;
-    child = {
-      inc(value = 1) {
-        checkFinite(value);
-        if (value < 0) throw new Error('It is not possible to decrease a counter');
-        entry.value += value;
-      },
-    };
-    this.children.set(key, child);
-    return child;
+    return this.children.get(self.labelNames, args, (labels) => {
+      // Validates the labels and creates the series at 0.
+      super.labels(labels as never).inc(0);
+      const entry = findEntry(self.hashMap, labels)!;
+      return {
+        inc(value = 1) {
+          checkFinite(value);
+          if (value < 0) throw new Error('It is not possible to decrease a counter');
+          entry.value += value;
+        },
+      };
+    });
   }
 
   override reset(): void {
@@ -96,35 +111,31 @@ export class FastCounter<T extends string = string> extends Counter<T> {
 }
 
 export class FastGauge<T extends string = string> extends Gauge<T> {
-  private readonly children = new Map<string, Gauge.Internal<T>>();
+  private readonly children = new ChildCache<Gauge.Internal<T>>();
 
   override labels(...args: LabelArgs): Gauge.Internal<T> {
     const self = this as unknown as Internals<Entry>;
-    const key = keyOf(self.labelNames, args);
-    let child = this.children.get(key);
-    if (child) return child;
-    const labels = labelsOf(self.labelNames, args);
-    const slow = super.labels(labels as never);
-    slow.inc(0);
-    const entry = findEntry(self.hashMap, labels)!;
-    child = {
-      inc(value = 1) {
-        checkFinite(value);
-        entry.value += value;
-      },
-      dec(value = 1) {
-        checkFinite(value);
-        entry.value -= value;
-      },
-      set(value) {
-        checkFinite(value);
-        entry.value = value;
-      },
-      setToCurrentTime: () => slow.setToCurrentTime(),
-      startTimer: () => slow.startTimer(),
-    };
-    this.children.set(key, child);
-    return child;
+    return this.children.get(self.labelNames, args, (labels) => {
+      const slow = super.labels(labels as never);
+      slow.inc(0);
+      const entry = findEntry(self.hashMap, labels)!;
+      return {
+        inc(value = 1) {
+          checkFinite(value);
+          entry.value += value;
+        },
+        dec(value = 1) {
+          checkFinite(value);
+          entry.value -= value;
+        },
+        set(value) {
+          checkFinite(value);
+          entry.value = value;
+        },
+        setToCurrentTime: () => slow.setToCurrentTime(),
+        startTimer: () => slow.startTimer(),
+      };
+    });
   }
 
   override reset(): void {
@@ -139,35 +150,32 @@ export class FastGauge<T extends string = string> extends Gauge<T> {
 }
 
 export class FastHistogram<T extends string = string> extends Histogram<T> {
-  private readonly children = new Map<string, Histogram.Internal<T>>();
+  private readonly children = new ChildCache<Histogram.Internal<T>>();
 
   override labels(...args: LabelArgs): Histogram.Internal<T> {
     const self = this as unknown as Internals<HistogramEntry>;
-    const key = keyOf(self.labelNames, args);
-    let child = this.children.get(key);
-    if (child) return child;
-    const labels = labelsOf(self.labelNames, args);
-    const slow = super.labels(labels as never);
-    if (!findEntry(self.hashMap, labels)) this.zero(labels as never);
-    const entry = findEntry(self.hashMap, labels)!;
-    const bounds = self.upperBounds!;
-    child = {
-      observe(value) {
-        checkFinite(value);
-        entry.sum += value;
-        entry.count += 1;
-        // Buckets hold their own count; the export adds them up.
-        for (let i = 0; i < bounds.length; i++) {
-          if (value <= bounds[i]!) {
-            entry.bucketValues[bounds[i]!]! += 1;
-            return;
+    return this.children.get(self.labelNames, args, (labels) => {
+      const slow = super.labels(labels as never);
+      // zero() empties the cache: fine, this child is not in it yet.
+      if (!findEntry(self.hashMap, labels)) this.zero(labels as never);
+      const entry = findEntry(self.hashMap, labels)!;
+      const bounds = self.upperBounds!;
+      return {
+        observe(value) {
+          checkFinite(value);
+          entry.sum += value;
+          entry.count += 1;
+          // Buckets hold their own count; the export adds them up.
+          for (let i = 0; i < bounds.length; i++) {
+            if (value <= bounds[i]!) {
+              entry.bucketValues[bounds[i]!]! += 1;
+              return;
+            }
           }
-        }
-      },
-      startTimer: () => slow.startTimer(),
-    };
-    this.children.set(key, child);
-    return child;
+        },
+        startTimer: () => slow.startTimer(),
+      };
+    });
   }
 
   override zero(labels: Partial<Record<T, string | number>>): void {
