@@ -50,7 +50,7 @@ export function resolveTarget(catalog: PromptCatalog, text: string): { prompt: s
 export function resolveSet(catalog: PromptCatalog, prompt: string, spec: string | undefined): EvalSet {
   if (!spec) {
     const set = defaultEvalSet(catalog, prompt);
-    if (!set) throw new UsageError(`no eval set for ${prompt} in ${catalog.evalsDir || 'the evals folder'} (write ${prompt}/v1.jsonl, or name one with --set)`);
+    if (!set) throw new UsageError(`no eval set for ${prompt} in ${catalog.evalsDir || 'the evals folder'} (write ${prompt}/v1.yaml, or name one with --set)`);
     return set;
   }
   const [name, version] = spec.includes('@') ? (spec.split('@', 2) as [string, string]) : [prompt, spec];

@@ -1,6 +1,8 @@
-// Parses and compiles one eval set file (see schema.ts for the format). Every
-// problem is reported with its line, and a set with any problem is not loaded.
+// Parses and compiles one eval set file, YAML or JSONL (see schema.ts for the
+// format). Every problem is reported with its line, and a set with any
+// problem is not loaded.
 import { createHash } from 'node:crypto';
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { ConfigProblem } from '../config/load.js';
 import { formatIssuePath } from '../errors.js';
 import { compileCheck, type CompiledCheck } from './checks.js';
@@ -31,22 +33,65 @@ export interface EvalSet {
   cases: EvalCase[];
 }
 
-/** `knownModel` checks judge models against the config (chat models and routes). */
-export function parseEvalSet(text: string, file: string, name: string, version: string, problems: ConfigProblem[], knownModel: (name: string) => boolean = () => true): EvalSet | undefined {
-  const before = problems.length;
-  const add = (line: number, at: string, message: string) => problems.push({ file, path: `line ${line}${at ? `: ${at}` : ''}`, message });
-  const lines = text.split('\n');
-  const entries: Array<{ line: number; value: unknown }> = [];
-  lines.forEach((raw, i) => {
+type Entry = { line: number; value: unknown };
+type Add = (line: number, at: string, message: string) => void;
+
+/** JSONL: the header, then one case, a line each. */
+function jsonlEntries(text: string, add: Add): Entry[] | undefined {
+  const entries: Entry[] = [];
+  let broken = false;
+  text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     if (line === '') return;
     try {
       entries.push({ line: i + 1, value: JSON.parse(line) });
     } catch (err) {
+      broken = true;
       add(i + 1, '', `not valid JSON: ${(err as Error).message}`);
     }
   });
-  if (problems.length > before) return undefined;
+  return broken ? undefined : entries;
+}
+
+/**
+ * YAML: a mapping of `eval_set` (the header) and `cases` (a list), turned into
+ * the same entries as JSONL's, each with the line it starts on.
+ */
+function yamlEntries(text: string, add: Add): Entry[] | undefined {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  for (const e of doc.errors) add(e.linePos?.[0]?.line ?? 1, '', `YAML syntax: ${e.message}`);
+  if (doc.errors.length > 0) return undefined;
+  const lineOf = (node: unknown) => {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range ? lineCounter.linePos(range[0]).line : 1;
+  };
+  const root = doc.contents;
+  if (!isMap(root) || !root.has('eval_set')) {
+    add(1, '', 'an eval set in YAML is a mapping of eval_set (the header: threshold, prompt...) and cases (a list)');
+    return undefined;
+  }
+  const entries: Entry[] = [{ line: lineOf(root.get('eval_set', true)), value: { eval_set: (root.toJSON() as { eval_set: unknown }).eval_set } }];
+  const cases = root.get('cases', true);
+  if (cases !== undefined && !isSeq(cases)) {
+    add(lineOf(cases), 'cases', 'expected a list of cases');
+    return undefined;
+  }
+  for (const item of cases?.items ?? []) entries.push({ line: lineOf(item), value: (item as { toJSON(): unknown }).toJSON() });
+  for (const pair of root.items) {
+    const key = String((pair.key as { value?: unknown } | null)?.value ?? pair.key);
+    if (key !== 'eval_set' && key !== 'cases') add(lineOf(pair.key), key, 'unknown key (an eval set has eval_set and cases)');
+  }
+  return entries;
+}
+
+/** `knownModel` checks judge models against the config (chat models and routes). */
+export function parseEvalSet(text: string, file: string, name: string, version: string, problems: ConfigProblem[], knownModel: (name: string) => boolean = () => true): EvalSet | undefined {
+  const before = problems.length;
+  const add = (line: number, at: string, message: string) => problems.push({ file, path: `line ${line}${at ? `: ${at}` : ''}`, message });
+  // Undefined when the file does not parse: nothing more can be said of it.
+  const entries = /\.ya?ml$/.test(file) ? yamlEntries(text, add) : jsonlEntries(text, add);
+  if (!entries) return undefined;
   const first = entries.shift();
   if (!first) {
     add(1, '', 'the file is empty; the first line is the header: {"eval_set": {"threshold": 0.9}}');
@@ -90,7 +135,7 @@ export function parseEvalSet(text: string, file: string, name: string, version: 
     });
     cases.push({ id: c.id, variables: c.variables, checks, note: c.note, line });
   }
-  if (cases.length === 0 && problems.length === before) add(first.line, '', 'the set has no cases (one JSON object a line after the header)');
+  if (cases.length === 0 && problems.length === before) add(first.line, '', 'the set has no cases (after the header: one JSON object a line in JSONL, a `cases` list in YAML)');
   if (cases.length > MAX_CASES) add(first.line, '', `the set has ${cases.length} cases; at most ${MAX_CASES} are allowed (10 to 30 is the usual size)`);
   if (problems.length > before) return undefined;
   return {

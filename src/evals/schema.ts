@@ -1,8 +1,11 @@
-// An eval set, config/evals/<name>/<version>.jsonl: one JSON object a line.
-// The first line is the header, the rest are cases:
+// An eval set, config/evals/<name>/<version>.yaml: the header and the cases.
 //
-//   {"eval_set": {"prompt": "triage", "threshold": 0.9, "description": "...", "judge_model": "smart", "shadow_checks": [...]}}
-//   {"id": "double-charge", "variables": {"ticket": "..."}, "checks": [{"type": "contains", "value": "billing"}]}
+//   eval_set: {prompt: triage, threshold: 0.9, description: "...", judge_model: smart, shadow_checks: [...]}
+//   cases:
+//     - {id: double-charge, variables: {ticket: "..."}, checks: [{type: contains, value: billing}]}
+//
+// The same set may be written as <version>.jsonl: the header on the first
+// line, then one case a line.
 //
 // The threshold lives in the file it gates, so a reviewer sees the bar and
 // the cases in one diff.

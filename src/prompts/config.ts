@@ -9,7 +9,7 @@ export const promptsConfigSchema = z
     dir: z.string().min(1).optional(),
     /** Folder of tool schemas, `<tools_dir>/<name>/<version>.json`. Default: `tools` beside `dir`. */
     tools_dir: z.string().min(1).optional(),
-    /** Folder of eval sets, `<evals_dir>/<name>/<version>.jsonl`. Default: `evals` beside `dir`. */
+    /** Folder of eval sets, `<evals_dir>/<name>/<version>.yaml` (or `.jsonl`). Default: `evals` beside `dir`. */
     evals_dir: z.string().min(1).optional(),
     /** Which version each app gets. Default: `<dir>/pins.yaml`. */
     pins_file: z.string().min(1).optional(),

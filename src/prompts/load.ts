@@ -3,7 +3,7 @@
 //   <dir>/<name>/<version>.yaml        templates
 //   <dir>/pins.yaml                    which version each app gets
 //   <tools_dir>/<name>/<version>.json  tool schemas
-//   <evals_dir>/<name>/<version>.jsonl eval sets
+//   <evals_dir>/<name>/<version>.yaml eval sets (or .jsonl)
 //
 // Everything is validated together, and against the gateway config (models,
 // routes, apps): every problem is reported at once with its file and path,
@@ -159,7 +159,7 @@ export async function loadPromptCatalog(config: GatewayConfig, configDir: string
 
   const evals = new Map<string, Map<string, EvalSet>>();
   const knownModel = (m: string) => config.models[m]?.type === 'chat' || config.routes[m] !== undefined;
-  for (const { name, version, file } of await listArtifacts(paths.evalsDir, ['.jsonl'], problems, 'eval sets')) {
+  for (const { name, version, file } of await listArtifacts(paths.evalsDir, ['.yaml', '.yml', '.jsonl'], problems, 'eval sets')) {
     const set = parseEvalSet(await readFile(file, 'utf8'), file, name, version, problems, knownModel);
     if (!set) continue;
     if (!templates.has(set.prompt)) problems.push({ file, path: 'line 1: eval_set.prompt', message: `no prompt template named "${set.prompt}" in ${paths.dir}` });
@@ -352,7 +352,7 @@ export function compilePins(text: string, file: string, ctx: PinsContext, proble
     };
     checkSplit(`${name}.`, base, typeof entry === 'string' ? name : `${name}.live`);
     e.history.forEach((v, i) => checkVersion(`${name}.history[${i}]`, v));
-    if (e.eval_set && !ctx.evals.get(name)?.has(e.eval_set)) problems.push({ file, path: `${name}.eval_set`, message: `no eval set ${name}/${e.eval_set}.jsonl` });
+    if (e.eval_set && !ctx.evals.get(name)?.has(e.eval_set)) problems.push({ file, path: `${name}.eval_set`, message: `no eval set ${name}/${e.eval_set} (.yaml or .jsonl)` });
 
     const appSplits = new Map<string, Split>();
     for (const [app, pin] of Object.entries(e.apps)) {

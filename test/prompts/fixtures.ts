@@ -17,7 +17,7 @@ export const SHIPPED: Record<string, string> = {
   'prompts/triage/v2.yaml': shipped('prompts/triage/v2.yaml'),
   'prompts/pins.yaml': shipped('prompts/pins.yaml'),
   'tools/create_ticket/v1.json': shipped('tools/create_ticket/v1.json'),
-  'evals/triage/v1.jsonl': shipped('evals/triage/v1.jsonl'),
+  'evals/triage/v1.yaml': shipped('evals/triage/v1.yaml'),
 };
 
 /** A minimal template: one user message around one variable. */

@@ -177,4 +177,40 @@ ghost: v1
     assert.match(second.message, /line 4: checks\[0\]: #\/\$ref: the keyword "\$ref" is not supported/);
     assert.match(second.message, /eval_set\.judge_model: unknown chat model or route "nope"/);
   });
+
+  it('load – a YAML eval set loads like its JSONL twin, and its problems carry the lines they start on', async () => {
+    const { loaded, error } = await loadWith(SHIPPED);
+    assert.equal(error, undefined);
+    const shipped = loaded!.prompts.evals.get('triage')?.get('v1');
+    assert.ok(shipped, 'the shipped YAML set is loaded');
+    assert.ok(shipped.cases.length >= 10);
+    assert.equal(shipped.threshold, 0.9);
+    assert.ok(shipped.cases.every((c, i, all) => i === 0 || c.line > all[i - 1]!.line), 'each case has its own line');
+
+    const { error: bad } = await loadWith({
+      ...SHIPPED,
+      'evals/triage/v2.yaml': [
+        'eval_set: {threshold: 0.5, judge_model: nope}',
+        'cases:',
+        '  - {id: a, checks: []}',
+        '  - id: b',
+        '    checks:',
+        '      - {type: regex, pattern: "(a+)+\\\\1"}',
+        'extra: 1',
+      ].join('\n'),
+    });
+    assert.ok(bad);
+    assert.match(bad.message, /evals\/triage\/v2\.yaml: line 3: checks: a case needs at least one check/);
+    assert.match(bad.message, /v2\.yaml: line 4: checks\[0\]: the pattern cannot run in linear time/);
+    assert.match(bad.message, /v2\.yaml: line 1: eval_set\.judge_model: unknown chat model or route "nope"/);
+    assert.match(bad.message, /v2\.yaml: line 7: extra: unknown key/);
+
+    const { error: broken } = await loadWith({ ...SHIPPED, 'evals/triage/v2.yaml': 'eval_set: {threshold: 0.5}\ncases: [\n' });
+    assert.ok(broken);
+    assert.match(broken.message, /evals\/triage\/v2\.yaml: line \d+: YAML syntax/);
+
+    const { error: twice } = await loadWith({ ...SHIPPED, 'evals/triage/v1.jsonl': '{"eval_set": {"threshold": 0.5}}\n{"id": "a", "checks": [{"type": "exact", "value": "x"}]}' });
+    assert.ok(twice);
+    assert.match(twice.message, /version v1 of triage exists twice/);
+  });
 });
