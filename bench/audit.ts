@@ -22,27 +22,16 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { installCleanup, num, onPath, pinSelf, runTool, startServer, watchCpu, type Server } from './processes.js';
-import { BENCH_DIR, buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, writeGatewayConfig } from './setup.js';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
-  return value;
-}
+import { installCleanup, onPath, pinSelf, startServer, type Server } from './processes.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
+import { wrkChat, type WrkRun } from './wrk.js';
 
 const settings = {
-  durationS: envNumber('BENCH_DURATION', 10),
-  warmupS: envNumber('BENCH_WARMUP', 3),
+  ...baseSettings(),
   rounds: Math.max(1, envNumber('BENCH_ROUNDS', 2)),
-  targetCpu: envNumber('BENCH_TARGET_CPU', 0),
-  loadCpu: envNumber('BENCH_LOAD_CPU', 1),
   /** telemetry.sample_ratio of the otel variant: 1 records every request. */
   otelRatio: Math.min(1, envNumber('BENCH_OTEL_SAMPLE_RATIO', 1)),
 };
-const DEV_KEY = 'lg-dev-key-change-me';
 const AUTH = `Bearer ${DEV_KEY}`;
 // Every request differs ({n}), as in `npm run bench`; no temperature, so the cache bypasses it.
 const BODY = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Say hello, request {n}.' }] });
@@ -54,17 +43,6 @@ const VARIANTS: Array<{ key: VariantKey; label: string }> = [
   { key: 'otel', label: 'file sink + metrics + OTel export' },
 ];
 
-interface Run {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerRequest: number;
-  targetCpuPct: number;
-  loadCpuPct: number;
-  othersOnTargetPct: number;
-  requests: number;
-  failed: number;
-}
 
 /**
  * Spans in an OTLP protobuf export request: walks resource_spans (1) >
@@ -140,28 +118,8 @@ function variantConfig(base: string, dir: string, key: VariantKey, otlpUrl: stri
   return file;
 }
 
-async function wrk(server: Server, seconds: number): Promise<Run> {
-  const stopWatch = watchCpu(server.pid, settings.targetCpu, settings.loadCpu);
-  const result = await runTool({
-    cpu: settings.loadCpu,
-    command: 'wrk',
-    args: ['-t1', '-c32', `-d${seconds}s`, '--timeout', '5s', '-s', join(BENCH_DIR, 'chat.lua'), `${server.url}/v1/chat/completions`],
-    env: { ...process.env, BENCH_BODY: BODY, BENCH_AUTH: AUTH },
-    timeoutMs: (seconds + 30) * 1000,
-  });
-  const cpu = stopWatch();
-  const requests = num(result, 'requests');
-  return {
-    rps: requests / (num(result, 'durationUs') / 1e6),
-    p50Ms: num(result, 'p50Us') / 1000,
-    p99Ms: num(result, 'p99Us') / 1000,
-    cpuUsPerRequest: cpu.targetUs / Math.max(1, requests),
-    targetCpuPct: cpu.targetPct,
-    loadCpuPct: cpu.loadCpuPct,
-    othersOnTargetPct: cpu.othersOnTargetCpuPct,
-    requests,
-    failed: ['connectErrors', 'readErrors', 'writeErrors', 'timeouts', 'non2xx'].reduce((sum, k) => sum + num(result, k), 0),
-  };
+function wrk(server: Server, seconds: number): Promise<WrkRun> {
+  return wrkChat(server, { targetCpu: settings.targetCpu, loadCpu: settings.loadCpu, connections: 32, seconds, body: BODY, auth: AUTH });
 }
 
 function countLines(dir: string): number {
@@ -213,14 +171,15 @@ async function main(): Promise<void> {
   const configs = Object.fromEntries(VARIANTS.map((v) => [v.key, variantConfig(base, tmp, v.key, sink.url)])) as Record<VariantKey, string>;
   const env = { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOCAL_LLM_KEY: '' };
 
-  const runs: Record<VariantKey, Run[]> = { off: [], file: [], otel: [] };
+  const runs: Record<VariantKey, WrkRun[]> = { off: [], file: [], otel: [] };
   const anomalies: string[] = [];
   let audited = 0;
   let auditExpected = 0;
   for (let round = 1; round <= settings.rounds; round++) {
     for (const v of VARIANTS) {
       const logFile = join(tmp, `gateway-${v.key}-${round}.log`);
-      const gateway = await startServer({ name: `gateway (${v.key})`, cpu: settings.targetCpu, args: [join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configs[v.key]], logFile, readyMessage: 'lanegate listening', env });
+      const shipped = shippedGateway(configs[v.key]);
+      const gateway = await startServer({ name: `gateway (${v.key})`, cpu: settings.targetCpu, args: shipped.args, logFile, readyMessage: 'lanegate listening', env: { ...env, ...shipped.env } });
       const smoke = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: AUTH, 'content-type': 'application/json' }, body: BODY.replace('{n}', 'smoke') });
       const text = await smoke.text();
       if (smoke.status !== 200) throw new Error(`${v.label}: a request failed before the load (${smoke.status}): ${text.slice(0, 500)}`);
@@ -232,8 +191,8 @@ async function main(): Promise<void> {
       await gateway.stop(); // SIGTERM: the audit trail is flushed before it exits
       runs[v.key].push(run);
       if (run.failed > 0) anomalies.push(`${v.label}, round ${round}: ${run.failed} failed or non-2xx requests`);
-      if (run.targetCpuPct < 90) anomalies.push(`${v.label}, round ${round}: the gateway used only ${run.targetCpuPct.toFixed(0)}% of its CPU (load CPU ${run.loadCpuPct.toFixed(0)}%): compare CPU per request`);
-      if (run.othersOnTargetPct > 10) anomalies.push(`${v.label}, round ${round}: ${run.othersOnTargetPct.toFixed(0)}% of the gateway's CPU went to other work`);
+      if (run.cpu.targetPct < 90) anomalies.push(`${v.label}, round ${round}: the gateway used only ${run.cpu.targetPct.toFixed(0)}% of its CPU (load CPU ${run.cpu.loadCpuPct.toFixed(0)}%): compare CPU per request`);
+      if (run.cpu.othersOnTargetCpuPct > 10) anomalies.push(`${v.label}, round ${round}: ${run.cpu.othersOnTargetCpuPct.toFixed(0)}% of the gateway's CPU went to other work`);
       if (v.key !== 'off') {
         const written = countLines(join(tmp, `audit-${v.key}`)) - before;
         audited += written;
@@ -253,7 +212,7 @@ async function main(): Promise<void> {
   const summary = Object.fromEntries(
     VARIANTS.map((v) => {
       const r = runs[v.key];
-      return [v.key, { rps: median(r.map((x) => x.rps)), p50Ms: median(r.map((x) => x.p50Ms)), p99Ms: median(r.map((x) => x.p99Ms)), cpuUsPerRequest: median(r.map((x) => x.cpuUsPerRequest)), targetCpuPct: median(r.map((x) => x.targetCpuPct)) }];
+      return [v.key, { rps: median(r.map((x) => x.rps)), p50Ms: median(r.map((x) => x.p50Ms)), p99Ms: median(r.map((x) => x.p99Ms)), cpuUsPerRequest: median(r.map((x) => x.cpuUsPerRequest)), targetCpuPct: median(r.map((x) => x.cpu.targetPct)) }];
     }),
   ) as Record<VariantKey, { rps: number; p50Ms: number; p99Ms: number; cpuUsPerRequest: number; targetCpuPct: number }>;
 

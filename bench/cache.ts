@@ -22,25 +22,11 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
-import { installCleanup, num, onPath, pinSelf, runTool, startServer, watchCpu, type Server } from './processes.js';
-import { BENCH_DIR, buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, writeGatewayConfig } from './setup.js';
+import { installCleanup, num, onPath, pinSelf, runTool, startServer, watchCpu, type CpuUsage, type Server } from './processes.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, shippedGateway, writeGatewayConfig } from './setup.js';
+import { wrkChat, type WrkRun } from './wrk.js';
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
-  return value;
-}
-
-const settings = {
-  durationS: envNumber('BENCH_DURATION', 10),
-  warmupS: envNumber('BENCH_WARMUP', 3),
-  rate: envNumber('BENCH_CACHE_RATE', 500),
-  targetCpu: envNumber('BENCH_TARGET_CPU', 0),
-  loadCpu: envNumber('BENCH_LOAD_CPU', 1),
-};
-const DEV_KEY = 'lg-dev-key-change-me';
+const settings = { ...baseSettings(), rate: envNumber('BENCH_CACHE_RATE', 500) };
 // temperature 0: deterministic, so cacheable; `user` carries the counter.
 const HIT_BODY = JSON.stringify({ model: 'bench', temperature: 0, user: 'u{n}', messages: [{ role: 'user', content: 'Say hello, cached.' }] });
 // No temperature (the provider default of 1) and no seed: the cache bypasses it.
@@ -90,41 +76,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-interface Load {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuUsPerRequest: number;
-  targetCpuPct: number;
-  loadCpuPct: number;
-  /** Busy time of the target's CPU not spent in the target (other processes, steal), % of the window. */
-  othersPct: number;
-  busiestOthers: string[];
-  failed: number;
-}
-
-async function wrk(server: Server, auth: string, body: string, seconds: number): Promise<Load> {
-  const stopWatch = watchCpu(server.pid, settings.targetCpu, settings.loadCpu);
-  const result = await runTool({
-    cpu: settings.loadCpu,
-    command: 'wrk',
-    args: ['-t1', '-c32', `-d${seconds}s`, '--timeout', '5s', '-s', join(BENCH_DIR, 'chat.lua'), `${server.url}/v1/chat/completions`],
-    env: { ...process.env, BENCH_BODY: body, BENCH_AUTH: auth },
-    timeoutMs: (seconds + 30) * 1000,
-  });
-  const cpu = stopWatch();
-  const requests = num(result, 'requests');
-  return {
-    rps: requests / (num(result, 'durationUs') / 1e6),
-    p50Ms: num(result, 'p50Us') / 1000,
-    p99Ms: num(result, 'p99Us') / 1000,
-    cpuUsPerRequest: cpu.targetUs / Math.max(1, requests),
-    targetCpuPct: cpu.targetPct,
-    loadCpuPct: cpu.loadCpuPct,
-    othersPct: cpu.othersOnTargetCpuPct,
-    busiestOthers: cpu.busiestOthers,
-    failed: ['connectErrors', 'readErrors', 'writeErrors', 'timeouts', 'non2xx'].reduce((sum, key) => sum + num(result, key), 0),
-  };
+function wrk(server: Server, auth: string, body: string, seconds: number): Promise<WrkRun> {
+  return wrkChat(server, { targetCpu: settings.targetCpu, loadCpu: settings.loadCpu, connections: 32, seconds, body, auth });
 }
 
 interface OpenLoop {
@@ -133,9 +86,8 @@ interface OpenLoop {
   maxMs: number;
   achievedRps: number;
   maxSendLagMs: number;
-  othersPct: number;
-  busiestOthers: string[];
   failed: number;
+  cpu: CpuUsage;
 }
 
 async function openLoop(script: string, server: Server, auth: string, body: string): Promise<OpenLoop> {
@@ -148,8 +100,7 @@ async function openLoop(script: string, server: Server, auth: string, body: stri
   });
   const cpu = stopWatch();
   return {
-    othersPct: cpu.othersOnTargetCpuPct,
-    busiestOthers: cpu.busiestOthers,
+    cpu,
     p50Ms: num(result, 'p50Ms'),
     p99Ms: num(result, 'p99Ms'),
     maxMs: num(result, 'maxMs'),
@@ -210,7 +161,8 @@ async function main(): Promise<void> {
 
   // 2. The gateway: hits from Redis, then forwarded (bypassed) requests.
   const auth = `Bearer ${DEV_KEY}`;
-  const gateway = await startServer({ name: 'gateway', cpu: settings.targetCpu, args: [join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], logFile: join(tmp, 'gateway.log'), readyMessage: 'lanegate listening', env });
+  const shipped = shippedGateway(configFile);
+  const gateway = await startServer({ name: 'gateway', cpu: settings.targetCpu, args: shipped.args, logFile: join(tmp, 'gateway.log'), readyMessage: 'lanegate listening', env: { ...env, ...shipped.env } });
   const prime = async () => {
     const res = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: HIT_BODY.replace('{n}', 'prime') });
     await res.text();
@@ -245,8 +197,8 @@ async function main(): Promise<void> {
     ['latency p99, 32 connections (ms)', bareWrk.p99Ms, hitWrk.p99Ms, fwdWrk.p99Ms, 2],
     ['CPU per request (µs)', bareWrk.cpuUsPerRequest, hitWrk.cpuUsPerRequest, fwdWrk.cpuUsPerRequest, 0],
     ['capacity of one core (req/s)', 1e6 / bareWrk.cpuUsPerRequest, 1e6 / hitWrk.cpuUsPerRequest, 1e6 / fwdWrk.cpuUsPerRequest, 0],
-    ['CPU use of the target, 32 connections (%)', bareWrk.targetCpuPct, hitWrk.targetCpuPct, fwdWrk.targetCpuPct, 0],
-    ['CPU use of the load CPU, 32 connections (%)', bareWrk.loadCpuPct, hitWrk.loadCpuPct, fwdWrk.loadCpuPct, 0],
+    ['CPU use of the target, 32 connections (%)', bareWrk.cpu.targetPct, hitWrk.cpu.targetPct, fwdWrk.cpu.targetPct, 0],
+    ['CPU use of the load CPU, 32 connections (%)', bareWrk.cpu.loadCpuPct, hitWrk.cpu.loadCpuPct, fwdWrk.cpu.loadCpuPct, 0],
     [`latency p50 at ${settings.rate} req/s, open loop (ms)`, bareOpen.p50Ms, hitOpen.p50Ms, fwdOpen.p50Ms, 3],
     [`latency p99 at ${settings.rate} req/s, open loop (ms)`, bareOpen.p99Ms, hitOpen.p99Ms, fwdOpen.p99Ms, 3],
     [`latency max at ${settings.rate} req/s, open loop (ms)`, bareOpen.maxMs, hitOpen.maxMs, fwdOpen.maxMs, 3],
@@ -267,10 +219,11 @@ async function main(): Promise<void> {
   if (hitOpen.maxSendLagMs > 5 || bareOpen.maxSendLagMs > 5) anomalies.push(`the open-loop generator sent up to ${Math.max(hitOpen.maxSendLagMs, bareOpen.maxSendLagMs)} ms late`);
   const runs = [['bare proxy, wrk', bareWrk], ['bare proxy, open loop', bareOpen], ['hits, wrk', hitWrk], ['hits, open loop', hitOpen], ['forwarded, wrk', fwdWrk], ['forwarded, open loop', fwdOpen]] as const;
   for (const [name, run] of runs) {
-    if (run.othersPct > 10) anomalies.push(`${name}: ${run.othersPct.toFixed(0)}% of CPU ${settings.targetCpu} went to other work${run.busiestOthers.length ? ` (busiest: ${run.busiestOthers.join(', ')})` : ''}: figures are noisy`);
+    const { othersOnTargetCpuPct: others, busiestOthers } = run.cpu;
+    if (others > 10) anomalies.push(`${name}: ${others.toFixed(0)}% of CPU ${settings.targetCpu} went to other work${busiestOthers.length ? ` (busiest: ${busiestOthers.join(', ')})` : ''}: figures are noisy`);
   }
   for (const [name, run] of [['bare', bareWrk], ['hit', hitWrk], ['forwarded', fwdWrk]] as const) {
-    if (run.targetCpuPct < 90) anomalies.push(`${name}: the target used only ${run.targetCpuPct.toFixed(0)}% of its CPU (load CPU ${run.loadCpuPct.toFixed(0)}% busy): compare capacity of one core`);
+    if (run.cpu.targetPct < 90) anomalies.push(`${name}: the target used only ${run.cpu.targetPct.toFixed(0)}% of its CPU (load CPU ${run.cpu.loadCpuPct.toFixed(0)}% busy): compare capacity of one core`);
   }
   console.log(`\n${table}\n`);
   for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { latency, num, peakRssKb, refusalsInLog, runTool, watchCpu, type CpuUsage, type Server } from './processes.js';
 import type { Figures, Settings } from './report.js';
-import { BENCH_DIR, type ChildScript } from './setup.js';
+import type { ChildScript } from './setup.js';
+import { wrkChat } from './wrk.js';
 
 export interface TargetSpec {
   key: 'bare' | 'gateway';
@@ -53,21 +54,10 @@ interface Phase {
 }
 
 async function wrk(ctx: MeasureContext, server: Server, target: TargetSpec, connections: number, seconds: number) {
-  const { settings } = ctx;
-  const stopWatch = watchCpu(server.pid, settings.targetCpu, settings.loadCpu);
-  const result = await runTool({
-    cpu: settings.loadCpu,
-    command: 'wrk',
-    args: ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', join(BENCH_DIR, 'chat.lua'), `${server.url}/v1/chat/completions`],
-    env: { ...process.env, BENCH_BODY: chatBody('bench', false), BENCH_AUTH: target.auth },
-    timeoutMs: (seconds + 30) * 1000,
-  });
-  const cpu = stopWatch();
-  const requests = num(result, 'requests');
-  const elapsedS = num(result, 'durationUs') / 1e6;
-  const failed = ['connectErrors', 'readErrors', 'writeErrors', 'timeouts', 'non2xx'].reduce((sum, key) => sum + num(result, key), 0);
-  const phase: Phase = { name: `wrk ${connections} connections`, failed, cpu, result };
-  return { phase, requests, rps: requests / elapsedS, p50Ms: num(result, 'p50Us') / 1000, p99Ms: num(result, 'p99Us') / 1000, cpuUsPerRequest: cpu.targetUs / Math.max(1, requests) };
+  const { targetCpu, loadCpu } = ctx.settings;
+  const run = await wrkChat(server, { targetCpu, loadCpu, connections, seconds, body: chatBody('bench', false), auth: target.auth });
+  const phase: Phase = { name: `wrk ${connections} connections`, failed: run.failed, cpu: run.cpu, result: run.result };
+  return { ...run, phase };
 }
 
 async function nodeTool(ctx: MeasureContext, server: Server, name: string, script: ChildScript, args: string[], timeoutMs: number): Promise<Phase> {

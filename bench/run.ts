@@ -7,27 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { measure, type TargetSpec } from './measure.js';
 import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
-import { buildIfStale, compileChildScripts, RESULTS_DIR, ROOT, shippedRuntime, writeGatewayConfig } from './setup.js';
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
-  return value;
-}
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, shippedGateway, writeGatewayConfig } from './setup.js';
 
 const settings: Settings = {
-  durationS: envNumber('BENCH_DURATION', 10),
-  warmupS: envNumber('BENCH_WARMUP', 3),
+  ...baseSettings(),
   rate: envNumber('BENCH_RATE', 1000),
   ttfbCount: envNumber('BENCH_TTFB_REQUESTS', 200),
   streams: envNumber('BENCH_STREAMS', 128),
   slowChunkMs: envNumber('BENCH_SLOW_CHUNK_MS', 50),
-  targetCpu: envNumber('BENCH_TARGET_CPU', 0),
-  loadCpu: envNumber('BENCH_LOAD_CPU', 1),
 };
-const DEV_KEY = 'lg-dev-key-change-me';
 
 function countAuditRecords(dir: string): number {
   if (!existsSync(dir)) return 0;
@@ -83,7 +71,6 @@ async function main(): Promise<void> {
   const env = { ...process.env, OPENAI_API_KEY: '', ANTHROPIC_API_KEY: '', LOCAL_LLM_KEY: '' };
   const onTarget = (name: string, args: string[], readyMessage: string, logFile: string, extraEnv: Record<string, string> = {}) =>
     startServer({ name, cpu: settings.targetCpu, args, logFile, readyMessage, env: { ...env, ...extraEnv } });
-  const shipped = shippedRuntime();
   const bare: TargetSpec = {
     key: 'bare',
     label: 'bare proxy',
@@ -102,7 +89,10 @@ async function main(): Promise<void> {
     label: 'gateway',
     auth: `Bearer ${DEV_KEY}`,
     slowModel: 'bench-slow',
-    start: ({ logFile }) => onTarget('gateway', [...shipped.flags, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], 'lanegate listening', logFile, shipped.env),
+    start: ({ logFile }) => {
+      const shipped = shippedGateway(configFile);
+      return onTarget('gateway', shipped.args, 'lanegate listening', logFile, shipped.env);
+    },
   };
 
   const ctx = { settings, script, tmp, anomalies };

@@ -6,6 +6,28 @@ import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
 import { parse, stringify } from 'yaml';
 
+/** The development key of the shipped config/gateway.yaml. */
+export const DEV_KEY = 'lg-dev-key-change-me';
+
+/** A non-negative number from the environment (BENCH_*), or the default. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  return value;
+}
+
+/** What every benchmark reads from the environment: run lengths and the CPU layout. */
+export function baseSettings(): { durationS: number; warmupS: number; targetCpu: number; loadCpu: number } {
+  return {
+    durationS: envNumber('BENCH_DURATION', 10),
+    warmupS: envNumber('BENCH_WARMUP', 3),
+    targetCpu: envNumber('BENCH_TARGET_CPU', 0),
+    loadCpu: envNumber('BENCH_LOAD_CPU', 1),
+  };
+}
+
 export const ROOT = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 export const BENCH_DIR = join(ROOT, 'bench');
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
@@ -54,6 +76,12 @@ export function shippedRuntime(): { flags: string[]; env: Record<string, string>
     }
   }
   return { flags: words.slice(1, to), env };
+}
+
+/** `startServer` arguments and environment for the gateway as shipped, on this config. */
+export function shippedGateway(configFile: string): { args: string[]; env: Record<string, string> } {
+  const { flags, env } = shippedRuntime();
+  return { args: [...flags, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
 }
 
 const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;

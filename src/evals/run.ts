@@ -101,7 +101,7 @@ export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' 
     config: o.config,
     services: o.services,
     headers: {},
-    signal: o.signal ?? new AbortController().signal,
+    ...(o.signal ? { signal: o.signal } : {}),
     readBody: async () => body,
   });
   markInternal(ctx, 'eval');

@@ -30,7 +30,6 @@ export async function explainRequest(config: CompiledConfig, services: Services,
     // Explaining is not traffic: its policy counts go to a throwaway registry.
     services: { ...services, metrics: createMetrics({ defaultMetrics: false }) },
     headers,
-    signal: new AbortController().signal,
     readBody: async () => structuredClone(input.body),
   });
   ctx.key = key;

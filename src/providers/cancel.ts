@@ -53,7 +53,11 @@ export class CancelToken implements Cancel {
   }
 }
 
-/** A Cancel that follows an AbortSignal (for callers that hold one). */
+/**
+ * A Cancel that follows an AbortSignal (for callers that hold one). Its
+ * listener stays on the signal until that aborts: give each request a signal
+ * of its own scope, never one that lives for the process.
+ */
 export function cancelOf(signal: AbortSignal): CancelToken {
   const token = new CancelToken();
   if (signal.aborted) token.abort(signal.reason);
