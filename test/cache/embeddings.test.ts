@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { CACHE_POLICIES, cacheTestConfig, metricSum, post, waitFor } from './fixtures.js';
+import type { FakeOpenAI } from '../helpers/fake-openai.js';
+import { OTHER_KEY, type TestGateway } from '../helpers/gateway.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { startCacheRig, stopCacheRig, storedEntry, metricSum, post } from './fixtures.js';
 
 interface EmbeddingsBody {
   data: Array<{ index: number; embedding: number[] | string }>;
@@ -26,22 +26,13 @@ describe('embeddings cache', () => {
   let redis: TestRedis;
   let gw: TestGateway;
   before(async () => {
-    upstream = await startFakeOpenAI();
-    redis = await startRedis();
-    gw = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, redisUrl: redis.url }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
+    ({ upstream, redis, gw } = await startCacheRig());
   });
   after(async () => {
-    await gw.close();
-    await upstream.close();
-    await redis.stop();
+    await stopCacheRig({ upstream, redis, gw });
   });
 
-  async function stored<T>(fn: () => Promise<T>): Promise<T> {
-    const bytes = await metricSum(gw, 'lanegate_cache_stored_bytes_total', { endpoint: 'embeddings' });
-    const result = await fn();
-    await waitFor('the vectors to be stored', async () => (await metricSum(gw, 'lanegate_cache_stored_bytes_total', { endpoint: 'embeddings' })) > bytes);
-    return result;
-  }
+  const stored = <T>(fn: () => Promise<T>) => storedEntry(gw, fn, { endpoint: 'embeddings' });
 
   const embed = (body: Record<string, unknown>, headers: Record<string, string> = {}) => post(gw, '/embeddings', { model: 'embed-fake', ...body }, headers);
 

@@ -1,6 +1,8 @@
 // Config, policies and small request helpers shared by the cache tests.
 import { hashKey } from '../../src/auth/keys.js';
-import { APP_KEY, defaultTestConfig, type TestGateway } from '../helpers/gateway.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
+import { APP_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** A second key in alpha's team (alpha: team-alpha, beta: team-beta). */
 export const GAMMA_KEY = 'sk-test-app-gamma-1111111111';
@@ -109,4 +111,32 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** What most cache tests run against: a fake upstream, a private Redis and the gateway on both. */
+export interface CacheRig {
+  upstream: FakeOpenAI;
+  redis: TestRedis;
+  gw: TestGateway;
+}
+
+export async function startCacheRig(): Promise<CacheRig> {
+  const upstream = await startFakeOpenAI();
+  const redis = await startRedis();
+  const gw = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, redisUrl: redis.url }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
+  return { upstream, redis, gw };
+}
+
+export async function stopCacheRig(rig: CacheRig): Promise<void> {
+  await rig.gw.close();
+  await rig.upstream.close();
+  await rig.redis.stop();
+}
+
+/** Runs a request that should store a cache entry, and waits until the store has it. */
+export async function storedEntry<T>(gw: TestGateway, fn: () => Promise<T>, labels: Record<string, string> = {}): Promise<T> {
+  const bytes = await metricSum(gw, 'lanegate_cache_stored_bytes_total', labels);
+  const result = await fn();
+  await waitFor('the entry to be stored', async () => (await metricSum(gw, 'lanegate_cache_stored_bytes_total', labels)) > bytes);
+  return result;
 }

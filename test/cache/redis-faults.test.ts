@@ -1,32 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { CACHE_POLICIES, cacheTestConfig, chat, metricSum, post, waitFor } from './fixtures.js';
+import type { FakeOpenAI } from '../helpers/fake-openai.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { startCacheRig, stopCacheRig, storedEntry, chat, metricSum, post, waitFor } from './fixtures.js';
 
 describe('response cache – Redis faults', () => {
   let upstream: FakeOpenAI;
   let redis: TestRedis;
   let gw: TestGateway;
   before(async () => {
-    upstream = await startFakeOpenAI();
-    redis = await startRedis();
-    gw = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, redisUrl: redis.url }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
+    ({ upstream, redis, gw } = await startCacheRig());
     await waitFor('redis ready', async () => (await fetch(`${gw.url}/readyz`)).status === 200);
   });
   after(async () => {
-    await gw.close();
-    await upstream.close();
-    await redis.stop();
+    await stopCacheRig({ upstream, redis, gw });
   });
 
-  async function stored<T>(fn: () => Promise<T>): Promise<T> {
-    const bytes = await metricSum(gw, 'lanegate_cache_stored_bytes_total');
-    const result = await fn();
-    await waitFor('the entry to be stored', async () => (await metricSum(gw, 'lanegate_cache_stored_bytes_total')) > bytes);
-    return result;
-  }
+  const stored = <T>(fn: () => Promise<T>) => storedEntry(gw, fn);
 
   it('redis faults – killed mid-test: requests still succeed uncached, counted and logged once; after a restart the cache works again', async () => {
     await stored(() => post(gw, '/chat/completions', chat('before the crash')));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
+import type { FakeOpenAI } from '../helpers/fake-openai.js';
 import { ADMIN_KEY, APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { CACHE_POLICIES, cacheTestConfig, chat, GAMMA_KEY, metricSum, post, waitFor } from './fixtures.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { CACHE_POLICIES, cacheTestConfig, startCacheRig, stopCacheRig, storedEntry, chat, GAMMA_KEY, metricSum, post, waitFor } from './fixtures.js';
 
 describe('response cache (Redis)', () => {
   let upstream: FakeOpenAI;
@@ -14,25 +14,15 @@ describe('response cache (Redis)', () => {
   /** The cache's own keys (the approvals store shares the prefix). */
   const cacheKeys = (pattern = '*') => raw.keys(`cache-test:v1:cache:${pattern}`);
   before(async () => {
-    upstream = await startFakeOpenAI();
-    redis = await startRedis();
+    ({ upstream, redis, gw } = await startCacheRig());
     raw = new Redis(redis.url);
-    gw = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, redisUrl: redis.url }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
   });
   after(async () => {
-    await gw.close();
     raw.disconnect();
-    await upstream.close();
-    await redis.stop();
+    await stopCacheRig({ upstream, redis, gw });
   });
 
-  /** Runs a request that should store an entry and waits until the store has it. */
-  async function stored<T>(fn: () => Promise<T>): Promise<T> {
-    const bytes = await metricSum(gw, 'lanegate_cache_stored_bytes_total');
-    const result = await fn();
-    await waitFor('the entry to be stored', async () => (await metricSum(gw, 'lanegate_cache_stored_bytes_total')) > bytes);
-    return result;
-  }
+  const stored = <T>(fn: () => Promise<T>) => storedEntry(gw, fn);
 
   it('response cache – a miss is stored, the same request then hits without calling upstream', async () => {
     const calls = upstream.calls.length;

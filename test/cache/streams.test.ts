@@ -2,30 +2,21 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { APP_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { CACHE_POLICIES, cacheTestConfig, chat, metricSum, post, sseEvents, waitFor } from './fixtures.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { CACHE_POLICIES, cacheTestConfig, startCacheRig, stopCacheRig, storedEntry, chat, metricSum, post, sseEvents, waitFor } from './fixtures.js';
 
 describe('response cache – streams', () => {
   let upstream: FakeOpenAI;
   let redis: TestRedis;
   let gw: TestGateway;
   before(async () => {
-    upstream = await startFakeOpenAI();
-    redis = await startRedis();
-    gw = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, redisUrl: redis.url }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
+    ({ upstream, redis, gw } = await startCacheRig());
   });
   after(async () => {
-    await gw.close();
-    await upstream.close();
-    await redis.stop();
+    await stopCacheRig({ upstream, redis, gw });
   });
 
-  async function stored<T>(fn: () => Promise<T>): Promise<T> {
-    const bytes = await metricSum(gw, 'lanegate_cache_stored_bytes_total');
-    const result = await fn();
-    await waitFor('the entry to be stored', async () => (await metricSum(gw, 'lanegate_cache_stored_bytes_total')) > bytes);
-    return result;
-  }
+  const stored = <T>(fn: () => Promise<T>) => storedEntry(gw, fn);
 
   async function streamText(body: Record<string, unknown>): Promise<{ text: string; usage: unknown; chunks: number }> {
     const stream = await gw.client().chat.completions.create({ ...(body as { model: string; messages: [] }), stream: true });
