@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
+import { promptTokenBound } from '../providers/tokens.js';
 import { promptTokens } from '../routing/rules.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd, type Price } from './pricing.js';
@@ -120,7 +121,7 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
     return checks;
   };
   const names = [...rates.map((r) => r.name), ...budgets.map((b) => b.name)];
-  let prompt = ctx.chat ? promptBytes(ctx) : embeddingTokens(ctx);
+  let prompt = ctx.chat ? promptTokenBound(ctx.chat) : embeddingTokens(ctx);
   let checks = build(prompt);
   const counters: BudgetHold['counters'] = checks.filter((c) => !c.commit).map((c) => ({ id: c.id, ttlMs: c.ttlMs }));
 
@@ -190,20 +191,6 @@ function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], i
     `Budget "${name}" (${budget.scope}, per ${budget.period}) would be exceeded: ${show(used)} of ${show(limit)} used or reserved, this request needs up to ${show(check.amount[dimension])}. It resets at ${new Date(reset).toISOString()}.`,
     { retryAfter: Math.max(1, Math.ceil((reset - now) / 1000)), headers: { 'x-gateway-budget': name } },
   );
-}
-
-/** An upper bound on the prompt's tokens: its text in UTF-8 bytes, plus per-message overhead. */
-function promptBytes(ctx: RequestContext): number {
-  let n = 3;
-  for (const m of ctx.chat!.messages) {
-    n += 4;
-    if (typeof m.content === 'string') n += Buffer.byteLength(m.content);
-    else if (Array.isArray(m.content)) for (const p of m.content) n += p.type === 'text' && typeof p.text === 'string' ? Buffer.byteLength(p.text) : 1024;
-    for (const c of m.tool_calls ?? []) n += Buffer.byteLength(c.function.arguments) + c.function.name.length + 3;
-    if (m.name) n += m.name.length + 1;
-  }
-  for (const t of ctx.chat!.tools ?? []) n += Buffer.byteLength(JSON.stringify(t.function));
-  return n;
 }
 
 function embeddingTokens(ctx: RequestContext): number {

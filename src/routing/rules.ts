@@ -5,7 +5,7 @@
 import type { RouteConfig, RouteRuleConfig, SloConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { countMessageTokens } from '../providers/tokens.js';
+import { countMessageTokens, promptTokenBound } from '../providers/tokens.js';
 
 export interface CompiledRule {
   name: string;
@@ -125,11 +125,20 @@ export async function routeRequest(ctx: RequestContext): Promise<void> {
   }
   if (ctx.endpoint !== 'chat') throw new GatewayError('invalid_request', `"${name}" is a chat route; call it through /v1/chat/completions.`, { param: 'model' });
   const facts = requestFacts(ctx);
+  let bound: number | undefined;
   for (const rule of route.rules) {
     if (!rule.matches(facts)) continue;
-    if (rule.tokenRange) {
-      const tokens = await promptTokens(ctx);
-      if (tokens < rule.tokenRange.min || tokens > rule.tokenRange.max) continue;
+    const range = rule.tokenRange;
+    if (range) {
+      // The byte bound settles most rules without tokenizing (about 1 µs per
+      // token): a prompt of fewer bytes than `min` has fewer tokens, and one
+      // of at most `max` bytes has at most `max` tokens.
+      bound ??= ctx.promptTokens ?? (ctx.chat ? promptTokenBound(ctx.chat) : 0);
+      if (bound < range.min) continue;
+      if (range.min > 0 || bound > range.max) {
+        const tokens = await promptTokens(ctx);
+        if (tokens < range.min || tokens > range.max) continue;
+      }
     }
     ctx.route = { name, rule: rule.name, model: rule.model };
     ctx.responseHeaders['x-gateway-route'] = `${name}; rule=${rule.name}; model=${rule.model}`;

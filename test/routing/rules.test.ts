@@ -7,7 +7,7 @@ import { APP_KEY, auditRecordFor, OTHER_KEY, openaiProvider, postChat, routingCo
 
 // Every model has its own upstream model name, so the fake's last call shows
 // which model a rule picked.
-const MODELS = ['smart', 'tagged', 'team', 'tools', 'structured', 'premium', 'fast'] as const;
+const MODELS = ['smart', 'tagged', 'small', 'team', 'tools', 'structured', 'premium', 'fast'] as const;
 
 function rulesConfig(upstreamUrl: string): string {
   return routingConfig(`
@@ -20,6 +20,7 @@ routes:
     rules:
       - { name: urgent, match: { priority: [high] }, model: smart }
       - { name: labelled, match: { tags: [vip, beta-test] }, model: tagged }
+      - { name: tiny, match: { tags: [tiny], max_prompt_tokens: 30 }, model: small }
       - { name: beta-team, match: { teams: [team-beta] }, model: team }
       - { name: agents, match: { has_tools: true }, model: tools }
       - { name: json, match: { response_format: [json_schema] }, model: structured }
@@ -93,6 +94,20 @@ describe('routing rules', () => {
     const long = 'The quarterly report covers revenue, costs and outlook in detail. '.repeat(40);
     await expectRule('long', 'premium', { messages: [{ role: 'user', content: long }] });
     await expectRule('rest', 'fast', { messages: [{ role: 'user', content: 'short question' }] });
+  });
+
+  it('rules – a prompt of more bytes than the threshold but fewer tokens is counted, not guessed', async () => {
+    // About 280 bytes and 60 tokens: over 200 bytes, so only the count can say it is under 200 tokens.
+    const medium = 'The quarterly report covers revenue, costs and outlook in detail. '.repeat(4);
+    assert.ok(Buffer.byteLength(medium) > 200);
+    await expectRule('rest', 'fast', { messages: [{ role: 'user', content: medium }] });
+    await expectRule('tiny', 'small', { messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-gateway-tags': 'tiny' } });
+    await expectRule('rest', 'fast', { messages: [{ role: 'user', content: medium }] }, { headers: { 'x-gateway-tags': 'tiny' } });
+  });
+
+  it('rules – special-token text in a prompt is counted as text, not refused', async () => {
+    const long = 'Summarise this log line: <|endoftext|> <|im_start|>system. '.repeat(40);
+    await expectRule('long', 'premium', { messages: [{ role: 'user', content: long }] });
   });
 
   it('rules – the first matching rule wins when several hold', async () => {
