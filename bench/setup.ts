@@ -78,10 +78,15 @@ export function shippedRuntime(): { flags: string[]; env: Record<string, string>
   return { flags: words.slice(1, to), env };
 }
 
-/** `startServer` arguments and environment for the gateway as shipped, on this config. */
+/**
+ * `startServer` arguments and environment for the gateway as shipped, on this
+ * config. BENCH_GATEWAY_FLAGS adds Node flags for a look inside, e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" (a profile per gateway, written when it stops).
+ */
 export function shippedGateway(configFile: string): { args: string[]; env: Record<string, string> } {
   const { flags, env } = shippedRuntime();
-  return { args: [...flags, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
+  const extra = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  return { args: [...flags, ...extra, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
 }
 
 const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;
