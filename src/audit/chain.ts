@@ -22,13 +22,13 @@ const PREV_TAIL = /,"prev":"([0-9a-f]{64})"\}$/;
 export const SEAL_BYTES = -1 + 74 + 75;
 
 /**
- * Seals a record's JSON (an object without prev/hash) into its chained line,
- * written into `buffer` at `at`, which must have room for the JSON's UTF-8
- * length + SEAL_BYTES. The hash is taken over the bytes in
- * place: no string copy of the line is ever made. Returns the line's hash.
+ * Seals a record's JSON (an object without prev/hash, as UTF-8) into its
+ * chained line, written into `buffer` at `at`, which must have room for the
+ * JSON's length + SEAL_BYTES. The hash is taken over the bytes in place: no
+ * string copy of the line is ever made. Returns the line's hash.
  */
-export function sealInto(buffer: Buffer, at: number, json: string, prev: string): string {
-  let end = at + buffer.write(json, at) - 1; // over the record's closing brace
+export function sealInto(buffer: Buffer, at: number, json: Buffer, prev: string): string {
+  let end = at + json.copy(buffer, at) - 1; // over the record's closing brace
   end += buffer.write(`,"prev":"${prev}"}`, end, 'latin1');
   const hash = sha256Hex(buffer.subarray(at, end));
   buffer.write(`,"hash":"${hash}"}`, end - 1, 'latin1');
@@ -37,8 +37,9 @@ export function sealInto(buffer: Buffer, at: number, json: string, prev: string)
 
 /** Seals a record's JSON (an object without prev/hash) into its chained line, without the newline. */
 export function sealLine(json: string, prev: string): { line: string; hash: string } {
-  const buffer = Buffer.allocUnsafe(Buffer.byteLength(json) + SEAL_BYTES);
-  const hash = sealInto(buffer, 0, json, prev);
+  const bytes = Buffer.from(json);
+  const buffer = Buffer.allocUnsafe(bytes.length + SEAL_BYTES);
+  const hash = sealInto(buffer, 0, bytes, prev);
   return { line: buffer.toString('utf8'), hash };
 }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Logger } from '../telemetry/logger.js';
 import { GENESIS, lineHash, SEAL_BYTES, sealInto } from './chain.js';
 import { rowOf, saveIndex, type IndexRow } from './file-index.js';
-import { fileName, lastLine, listChains, utcDay, type AuditFile } from './files.js';
+import { fileName, lastLine, listChains, utcDay, writeAll, type AuditFile } from './files.js';
 import type { AuditMetrics } from './metrics.js';
 import type { PendingRecord } from './pending.js';
 import { createAuditWriter, type AuditBackend, type AuditSink, type WriteOutcome } from './writer.js';
@@ -183,12 +183,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
   /** Appends the whole buffer, or cuts the file back to where it began and throws. */
   async function append(state: ChainState, o: OpenFile, buffer: Buffer): Promise<void> {
     try {
-      let written = 0;
-      while (written < buffer.length) {
-        const { bytesWritten } = await o.handle.write(buffer, written, buffer.length - written);
-        if (bytesWritten <= 0) throw Object.assign(new Error('the audit file accepted no bytes'), { code: 'EIO' });
-        written += bytesWritten;
-      }
+      await writeAll(o.handle, buffer);
     } catch (err) {
       // Leave no torn line: cut the file back to where this batch began.
       await o.handle.truncate(o.size).catch(async () => closeFile(state, false));
@@ -222,7 +217,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
     const sizes: number[] = [];
     let total = 0;
     for (const item of items) {
-      const size = Buffer.byteLength(item.json) + SEAL_BYTES + 1;
+      const size = item.bytes.length + SEAL_BYTES + 1;
       sizes.push(size);
       total += size;
     }
@@ -230,7 +225,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
     const buffer = Buffer.allocUnsafe(total);
     let at = 0;
     for (let i = 0; i < items.length; i++) {
-      prev = sealInto(buffer, at, items[i]!.json, prev);
+      prev = sealInto(buffer, at, items[i]!.bytes, prev);
       at += sizes[i]!;
       buffer[at - 1] = 0x0a;
     }

@@ -7,7 +7,7 @@
 //
 // One chain per lane is what lets each lane's retention drop whole files:
 // nothing is ever rewritten.
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 const NAME = /^audit-(.+)-(\d{4}-\d{2}-\d{2})\.(\d+)\.jsonl$/;
@@ -23,6 +23,19 @@ export interface AuditFile {
 
 export function fileName(chain: string, day: string, seq: number): string {
   return `audit-${chain}-${day}.${String(seq).padStart(3, '0')}.jsonl`;
+}
+
+/**
+ * Writes all of `data`: a nearly full disk can take part of a write without
+ * an error, and the rest must then fail loudly (ENOSPC), never vanish.
+ */
+export async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    const { bytesWritten } = await handle.write(data, written, data.length - written);
+    if (bytesWritten <= 0) throw Object.assign(new Error('the file accepted no bytes'), { code: 'EIO' });
+    written += bytesWritten;
+  }
 }
 
 export function indexPathOf(file: string): string {

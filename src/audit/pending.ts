@@ -1,5 +1,8 @@
 // A record on its way to a sink: serialized once, with the few fields the
 // file index and the stream sink need to file it without parsing it again.
+// It waits for its batch as UTF-8 bytes, outside the JS heap: a JSON string
+// held that long (the batch lingers) outlived young-generation collections,
+// and every scavenge copied it again.
 import { stringifyEntry } from './raw-json.js';
 import { chainOf, type AuditEntry } from './schema.js';
 
@@ -20,8 +23,8 @@ export interface Facets {
 export interface PendingRecord {
   /** The lane, or _gateway / _purges: the file chain or stream it goes to. */
   chain: string;
-  /** The record as one line of JSON, without chain fields. */
-  json: string;
+  /** The record as one line of JSON (UTF-8), without chain fields. */
+  bytes: Buffer;
   facets: Facets;
 }
 
@@ -41,5 +44,5 @@ export function facetsOf(entry: Record<string, unknown>): Facets {
 }
 
 export function toPending(entry: AuditEntry): PendingRecord {
-  return { chain: chainOf(entry), json: stringifyEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
+  return { chain: chainOf(entry), bytes: Buffer.from(stringifyEntry(entry)), facets: facetsOf(entry as Record<string, unknown>) };
 }

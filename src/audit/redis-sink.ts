@@ -39,7 +39,7 @@ function idKey(redis: RedisStore, chain: string, id: string): string {
   return redis.key('audit', `{${chain}}`, 'id', id);
 }
 
-type Scripted = { [name: string]: (...args: Array<string | number>) => unknown };
+type Scripted = { [name: string]: (...args: Array<string | number | Buffer>) => unknown };
 
 export function createRedisBackend(o: RedisAuditOptions): AuditBackend {
   const { redis } = o;
@@ -58,7 +58,7 @@ export function createRedisBackend(o: RedisAuditOptions): AuditBackend {
           f.id,
           f.kind,
           new Date(f.time).toISOString(),
-          item.json,
+          item.bytes,
           f.kind === 'request' ? o.retentionMs(item.chain) : 0,
         );
       }

@@ -8,12 +8,14 @@
 //   <seq>.spool   lines of "<chain>\t<record JSON>"
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { writeAll } from './files.js';
 import { facetsOf, type PendingRecord } from './pending.js';
 
 const SEGMENT_MAX_BYTES = 4 * 1024 * 1024;
 const SEGMENT_MAX_RECORDS = 2000;
 /** Below this much free disk the spool counts as full before a write fails halfway. */
 const MIN_FREE_BYTES = 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
 
 export class SpoolFullError extends Error {
   override name = 'SpoolFullError';
@@ -65,7 +67,7 @@ export async function openSpool(options: { dir: string; maxBytes: number }): Pro
   }
 
   const fileOf = (id: string) => path.join(dir, `${id}.spool`);
-  const encode = (items: PendingRecord[]) => items.map((i) => `${i.chain}\t${i.json}\n`).join('');
+  const encode = (items: PendingRecord[]) => Buffer.concat(items.flatMap((i) => [Buffer.from(`${i.chain}\t`), i.bytes, NEWLINE]));
   const decode = (text: string): PendingRecord[] => {
     const out: PendingRecord[] = [];
     for (const line of text.split('\n')) {
@@ -78,7 +80,7 @@ export async function openSpool(options: { dir: string; maxBytes: number }): Pro
       } catch {
         continue; // a line torn by a crash or a full disk: it was never acknowledged
       }
-      out.push({ chain: line.slice(0, tab), json, facets });
+      out.push({ chain: line.slice(0, tab), bytes: Buffer.from(json), facets });
     }
     return out;
   };
@@ -113,8 +115,8 @@ export async function openSpool(options: { dir: string; maxBytes: number }): Pro
     isEmpty: () => totalRecords === 0 && segments.length === 0,
     async append(items) {
       if (items.length === 0) return;
-      const text = encode(items);
-      const size = Buffer.byteLength(text);
+      const data = encode(items);
+      const size = data.length;
       if (totalBytes + size > maxBytes) throw new SpoolFullError(`the audit spool is full (${maxBytes} bytes, audit.spool.max_bytes)`);
       if (!head || head.segment.bytes + size > SEGMENT_MAX_BYTES || head.segment.records >= SEGMENT_MAX_RECORDS) {
         await seal();
@@ -127,7 +129,7 @@ export async function openSpool(options: { dir: string; maxBytes: number }): Pro
       }
       const { segment, handle } = head;
       try {
-        await handle.write(text);
+        await writeAll(handle, data);
         await handle.datasync();
       } catch (err) {
         // Leave no torn line behind: cut the segment back to what it held,
@@ -162,13 +164,13 @@ export async function openSpool(options: { dir: string; maxBytes: number }): Pro
     async replace(id, remaining) {
       const s = segments.find((x) => x.id === id);
       if (!s) return;
-      const text = encode(remaining);
+      const data = encode(remaining);
       const tmp = `${fileOf(id)}.tmp`;
-      await writeFile(tmp, text, { mode: 0o640 });
+      await writeFile(tmp, data, { mode: 0o640 });
       await rename(tmp, fileOf(id));
-      totalBytes += Buffer.byteLength(text) - s.bytes;
+      totalBytes += data.length - s.bytes;
       totalRecords += remaining.length - s.records;
-      s.bytes = Buffer.byteLength(text);
+      s.bytes = data.length;
       s.records = remaining.length;
     },
     async remove(id) {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { openSpool } from '../../src/audit/spool.js';
 import { verifyDir } from '../../src/audit/verify.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, waitFor } from './fixtures.js';
@@ -128,6 +129,28 @@ describe('audit on a full disk', () => {
     assert.equal(await metricSum(gw, 'lanegate_audit_refusing'), 0);
     // What did reach the disk is whole: no torn line was left behind.
     assert.equal((await verifyDir(path.join(mnt, 'audit'))).ok, true);
+  });
+
+  it('disk full – a spool write the disk takes only part of fails whole: no torn record is kept as spooled', async (t) => {
+    const mnt = await smallDisk(t, 4);
+    if (!mnt) return;
+    const spool = await openSpool({ dir: path.join(mnt, 'spool'), maxBytes: 64 * 1024 * 1024 });
+    t.after(() => spool.close());
+    const record = (id: string) => ({
+      chain: 'green',
+      bytes: Buffer.from(JSON.stringify({ v: 2, kind: 'request', id, time: new Date().toISOString(), pad: big.repeat(3) })),
+      facets: { id, time: Date.now(), kind: 'request', team: null, app: null, lane: 'green', model: null, status: 200 },
+    });
+    // Room for the first record and part of the second: the disk takes what fits, then refuses the rest.
+    await fill(mnt, 100_000);
+    await spool.append([record('a')]);
+    await assert.rejects(spool.append([record('b')]), (err: NodeJS.ErrnoException) => err.code === 'ENOSPC');
+    assert.equal(spool.records(), 1);
+    const { items } = (await spool.oldest())!;
+    assert.deepEqual(items.map((i) => i.facets.id), ['a']);
+    const segments = (await readdir(path.join(mnt, 'spool'))).filter((n) => n.endsWith('.spool'));
+    const text = await readFile(path.join(mnt, 'spool', segments[0]!), 'utf8');
+    assert.ok(text.endsWith('}\n') && text.split('\n').length === 2, 'the segment holds the first record only, whole');
   });
 
   it('disk full – on_full: refuse answers 503 audit_unavailable until records can be kept again', async (t) => {
