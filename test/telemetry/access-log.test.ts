@@ -68,6 +68,24 @@ describe('access log', () => {
     assert.equal(second.code, 'model_not_found');
   });
 
+  it('keeps every line whole through batches: more lines than one batch holds, non-ASCII names', async () => {
+    const names = ['fast', 'modèle-ünknown-名前', `long-${'x'.repeat(100)}`];
+    const ids: string[] = [];
+    // About 300 bytes a line: more than a 32 KB batch.
+    for (let i = 0; i < 150; i++) {
+      const res = await post(gw, { model: names[i % names.length], messages: [{ role: 'user', content: `batch ${i}` }] });
+      await res.text();
+      ids.push(res.headers.get('x-request-id')!);
+    }
+    for (const [i, id] of ids.entries()) {
+      const line = await lineFor(gw, id);
+      assert.ok(line, `request ${i} has its line`);
+      assert.ok(line.model === names[i % names.length], `request ${i}: the model name logged whole`);
+    }
+    const logged = lines(gw.logs()).filter((l) => typeof l.requestId === 'string' && ids.includes(l.requestId));
+    assert.equal(logged.length, ids.length, 'one line each, none split or repeated');
+  });
+
   it('is silent when the log level is above info', async () => {
     const quiet = await startTestGateway({ yaml: defaultTestConfig({}).replace('  level: info\n', '  level: warn\n') });
     try {
