@@ -245,7 +245,7 @@ async function main(): Promise<void> {
     console.log(`  ${label}: throughput ${(tput * 100).toFixed(1)}%, capacity per core ${(capacity * 100).toFixed(1)}% -> ${tput >= floor ? 'PASS' : 'FAIL'}`);
   };
   target('file', 'file sink + metrics within 10% of audit off', 0.9);
-  target('otel', 'OTel exporting within 20% of audit off:     ', 0.8);
+  target('otel', 'OTel exporting within 20% of audit off      ', 0.8);
   console.log(`  audit records written: ${audited} for ${auditExpected} measured requests (plus warm-up); spans exported: ${sink.spans()} in ${sink.exports()} OTLP requests (${(sink.bytes() / 1e6).toFixed(1)} MB)`);
   if (anomalies.length > 0) {
     console.log('\nAnomalies:');
