@@ -23,7 +23,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { installCleanup, onPath, pinSelf, startServer, type Server } from './processes.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, runBench, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
 import { wrkChat, type WrkRun } from './wrk.js';
 
 const settings = {
@@ -257,10 +257,4 @@ async function main(): Promise<void> {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -18,12 +18,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import { installCleanup, num, onPath, pinSelf, runTool, startServer, watchCpu, type CpuUsage, type Server } from './processes.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, finishRun, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 import { wrkChat, type WrkRun } from './wrk.js';
 
 const settings = { ...baseSettings(), rate: envNumber('BENCH_CACHE_RATE', 500) };
@@ -226,20 +226,8 @@ async function main(): Promise<void> {
     if (run.cpu.targetPct < 90) anomalies.push(`${name}: the target used only ${run.cpu.targetPct.toFixed(0)}% of its CPU (load CPU ${run.cpu.loadCpuPct.toFixed(0)}% busy): compare capacity of one core`);
   }
   console.log(`\n${table}\n`);
-  for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);
-  for (const a of anomalies) console.log(`anomaly: ${a}`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(
-    join(RESULTS_DIR, 'cache-latest.json'),
-    JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, settings, hits, misses, bare: { wrk: bareWrk, open: bareOpen }, hit: { wrk: hitWrk, open: hitOpen }, forwarded: { wrk: fwdWrk, open: fwdOpen }, targets, anomalies }, null, 2),
-  );
+  finishRun('cache-latest.json', targets, anomalies, { settings, hits, misses, bare: { wrk: bareWrk, open: bareOpen }, hit: { wrk: hitWrk, open: hitOpen }, forwarded: { wrk: fwdWrk, open: fwdOpen } });
   rmSync(tmp, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

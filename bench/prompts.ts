@@ -20,7 +20,7 @@
 // the temporary folder (config, logs, audit trail); BENCH_RENDER_ONLY=1 runs
 // part 1 alone. Results also go to
 // bench/results/prompts-latest.json.
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -34,7 +34,7 @@ import { createHttpClients } from '../src/providers/http.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import type { ChatRequest } from '../src/api/schemas.js';
 import { installCleanup, onPath, pinSelf, startServer, type Server } from './processes.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, finishRun, runBench, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
 import { wrkChat, type WrkRun } from './wrk.js';
 
 const settings = { ...baseSettings(), rounds: envNumber('BENCH_ROUNDS', 2) };
@@ -209,19 +209,7 @@ async function main(): Promise<void> {
     if (plain.failed + template.failed + small.failed > 0) anomalies.push('some requests failed (see the table)');
   }
   console.log('');
-  for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);
-  for (const a of anomalies) console.log(`anomaly: ${a}`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(
-    join(RESULTS_DIR, 'prompts-latest.json'),
-    JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, settings, render, load: typeof load === 'string' ? { skipped: load } : load, summary, targets, anomalies }, null, 2),
-  );
+  finishRun('prompts-latest.json', targets, anomalies, { settings, render, load: typeof load === 'string' ? { skipped: load } : load, summary });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

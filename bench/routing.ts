@@ -28,8 +28,8 @@
 // alone. Results also go to bench/results/routing-latest.json.
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { compileConfig } from '../src/config/compile.js';
@@ -41,7 +41,7 @@ import { routeRequest } from '../src/routing/rules.js';
 import { createMetrics } from '../src/telemetry/metrics.js';
 import type { ChatRequest } from '../src/api/schemas.js';
 import { installCleanup, latency, num, onPath, pinSelf, runTool, startServer, watchCpu, type Server } from './processes.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, ROOT, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, finishRun, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 import { wrkChat, type WrkRun } from './wrk.js';
 
 const settings = { ...baseSettings(), rounds: Math.max(1, envNumber('BENCH_ROUNDS', 2)), rate: envNumber('BENCH_RATE', 500) };
@@ -323,19 +323,7 @@ async function main(): Promise<void> {
     if (!load.breakerOpenAfterWarmup) anomalies.push('the primary\'s breaker was not reported open (lanegate_breaker_state) after the outage run');
   }
   console.log('');
-  for (const t of targets) console.log(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);
-  for (const a of anomalies) console.log(`anomaly: ${a}`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(
-    join(RESULTS_DIR, 'routing-latest.json'),
-    JSON.stringify({ generatedAt: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, settings, rules, load, targets, anomalies }, null, 2),
-  );
+  finishRun('routing-latest.json', targets, anomalies, { settings, rules, load });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);

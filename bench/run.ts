@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { measure, type TargetSpec } from './measure.js';
 import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 
 const settings: Settings = {
   ...baseSettings(),
@@ -114,10 +114,4 @@ async function main(): Promise<void> {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench(main);
