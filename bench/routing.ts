@@ -96,8 +96,8 @@ const RULE_CASES: RuleCase[] = [
   { name: 'shipped `auto`, first rule matches (no token rule reached)', model: 'auto', prompt: '1 KB', headers: { 'x-gateway-priority': 'high' } },
   { name: '4 rules, none needs tokens, default wins', model: 'bench-rules', prompt: '1 KB' },
   { name: 'token rule (min 4,000, as shipped), 1 KB prompt: settled by its bytes', model: 'bench-tokens', prompt: '1 KB' },
-  { name: 'token rule (min 150), 1 KB prompt: tokenized', model: 'bench-tokens-low', prompt: '1 KB' },
-  { name: 'token rule (min 4,000, as shipped), 100 KB prompt: tokenized', model: 'bench-tokens', prompt: '100 KB' },
+  { name: 'token rule (min 150), 1 KB prompt: tokenized on the event loop', model: 'bench-tokens-low', prompt: '1 KB' },
+  { name: 'token rule (min 4,000, as shipped), 100 KB prompt: tokenized on the worker thread (wall time; the event loop is free meanwhile)', model: 'bench-tokens', prompt: '100 KB' },
 ];
 
 /**
@@ -190,7 +190,7 @@ const LOAD_CASES: LoadCase[] = [
   { key: 'tokens-1k', label: 'token rule (min 4,000), 1 KB: settled by bytes', model: 'bench-tokens', prompt: '1 KB' },
   { key: 'tokens-low-1k', label: 'token rule (min 150), 1 KB: tokenized', model: 'bench-tokens-low', prompt: '1 KB' },
   { key: 'direct-100k', label: '`bench` directly, 100 KB prompt', model: 'bench', prompt: '100 KB' },
-  { key: 'tokens-100k', label: 'token rule (min 4,000), 100 KB: tokenized', model: 'bench-tokens', prompt: '100 KB' },
+  { key: 'tokens-100k', label: 'token rule (min 4,000), 100 KB: tokenized on the worker', model: 'bench-tokens', prompt: '100 KB' },
 ];
 type OutageCase = { key: string; label: string; model: string };
 const OUTAGE_CASES: OutageCase[] = [

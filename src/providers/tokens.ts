@@ -1,6 +1,15 @@
 // Token counting with tiktoken, loaded only the first time something needs a
 // count (an upstream that reports no usage, a budget or a routing rule).
+// tiktoken takes about 1 µs a token: a 100 KB prompt is some 17 ms, which on
+// the event loop would stall every other request meanwhile. Texts that long
+// are counted on a worker thread; short ones (most) right here, where a
+// round trip to the worker would cost more than the count.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type { ChatMessage, ChatRequest } from '../api/schemas.js';
+
+/** Texts of at least this many UTF-16 units in one count go to the worker. */
+export const OFFLOAD_CHARS = 32 * 1024;
 
 // encode_ordinary: text is counted as text. `encode` throws on special-token
 // text such as "<|endoftext|>", which any prompt may contain.
@@ -17,25 +26,106 @@ async function loadEncoder(): Promise<Encoder> {
   return loading;
 }
 
+// Plain CommonJS, so the worker starts the same from the TypeScript sources
+// (tsx registered in the main thread only) and from dist/.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const encoder = require(workerData.tiktoken).get_encoding('o200k_base');
+parentPort.on('message', ({ id, texts }) => {
+  try {
+    let tokens = 0;
+    for (const text of texts) tokens += encoder.encode_ordinary(text).length;
+    parentPort.postMessage({ id, tokens });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err) });
+  }
+});
+`;
+
+interface Pending {
+  resolve(tokens: number): void;
+  reject(err: Error): void;
+}
+
+let worker: Worker | undefined;
+let nextId = 0;
+const pending = new Map<number, Pending>();
+
+function startWorker(): Worker {
+  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: createRequire(import.meta.url).resolve('tiktoken') } });
+  // Held open only while a count is in flight: an idle worker never keeps the process alive.
+  w.unref();
+  w.on('message', (m: { id: number; tokens?: number; error?: string }) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (pending.size === 0) w.unref();
+    if (m.error === undefined) p.resolve(m.tokens!);
+    else p.reject(new Error(m.error));
+  });
+  const fail = (err: Error) => {
+    if (worker === w) worker = undefined;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  w.on('error', fail);
+  w.on('exit', (code) => fail(new Error(`the token counting worker exited (${code})`)));
+  return w;
+}
+
+function countOnWorker(texts: string[]): Promise<number> {
+  worker ??= startWorker();
+  const id = nextId++;
+  const w = worker;
+  return new Promise<number>((resolve, reject) => {
+    if (pending.size === 0) w.ref();
+    pending.set(id, { resolve, reject });
+    w.postMessage({ id, texts });
+  });
+}
+
+async function countTexts(texts: string[]): Promise<number> {
+  let chars = 0;
+  for (const t of texts) chars += t.length;
+  if (chars >= OFFLOAD_CHARS) {
+    try {
+      return await countOnWorker(texts);
+    } catch {
+      // No worker (it failed to start or died): the count is still owed.
+    }
+  }
+  const enc = await loadEncoder();
+  let tokens = 0;
+  for (const t of texts) tokens += enc.encode_ordinary(t).length;
+  return tokens;
+}
+
 export async function countTextTokens(text: string): Promise<number> {
   if (text.length === 0) return 0;
-  return (await loadEncoder()).encode_ordinary(text).length;
+  return countTexts([text]);
 }
 
 /** Prompt tokens of a chat request, with OpenAI's per-message overhead. */
 export async function countMessageTokens(messages: readonly ChatMessage[]): Promise<number> {
-  const enc = await loadEncoder();
-  let total = 3; // every reply is primed with <|start|>assistant<|message|>
+  let overhead = 3; // every reply is primed with <|start|>assistant<|message|>
+  const texts: string[] = [];
   for (const m of messages) {
-    total += 3 + enc.encode_ordinary(m.role).length;
-    if (typeof m.content === 'string') total += enc.encode_ordinary(m.content).length;
+    overhead += 3;
+    texts.push(m.role);
+    if (typeof m.content === 'string') texts.push(m.content);
     else if (Array.isArray(m.content)) {
-      for (const part of m.content) if (part.type === 'text' && typeof part.text === 'string') total += enc.encode_ordinary(part.text).length;
+      for (const part of m.content) if (part.type === 'text' && typeof part.text === 'string') texts.push(part.text);
     }
-    if (m.name) total += 1 + enc.encode_ordinary(m.name).length;
-    for (const call of m.tool_calls ?? []) total += enc.encode_ordinary(call.function.name).length + enc.encode_ordinary(call.function.arguments).length + 3;
+    if (m.name) {
+      overhead += 1;
+      texts.push(m.name);
+    }
+    for (const call of m.tool_calls ?? []) {
+      overhead += 3;
+      texts.push(call.function.name, call.function.arguments);
+    }
   }
-  return total;
+  return overhead + (await countTexts(texts));
 }
 
 /**
