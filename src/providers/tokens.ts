@@ -47,47 +47,59 @@ interface Pending {
   reject(err: Error): void;
 }
 
-let worker: Worker | undefined;
-let nextId = 0;
-const pending = new Map<number, Pending>();
+interface CountingWorker {
+  thread: Worker;
+  /** Counts sent to this worker and not answered yet. */
+  pending: Map<number, Pending>;
+}
 
-function startWorker(): Worker {
-  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: createRequire(import.meta.url).resolve('tiktoken') } });
+let current: CountingWorker | undefined;
+/** Workers that failed or died: after a few, counts stay in process rather than respawn one per count. */
+let workerFailures = 0;
+const MAX_WORKER_FAILURES = 3;
+let nextId = 0;
+
+function startWorker(): CountingWorker {
+  const thread = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: createRequire(import.meta.url).resolve('tiktoken') } });
+  const self: CountingWorker = { thread, pending: new Map() };
   // Held open only while a count is in flight: an idle worker never keeps the process alive.
-  w.unref();
-  w.on('message', (m: { id: number; tokens?: number; error?: string }) => {
-    const p = pending.get(m.id);
+  thread.unref();
+  thread.on('message', (m: { id: number; tokens?: number; error?: string }) => {
+    const p = self.pending.get(m.id);
     if (!p) return;
-    pending.delete(m.id);
-    if (pending.size === 0) w.unref();
+    self.pending.delete(m.id);
+    if (self.pending.size === 0) thread.unref();
     if (m.error === undefined) p.resolve(m.tokens!);
     else p.reject(new Error(m.error));
   });
+  // 'error' and then 'exit' both come for a worker that crashed: the first one counts.
   const fail = (err: Error) => {
-    if (worker === w) worker = undefined;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
+    if (current === self) {
+      current = undefined;
+      workerFailures++;
+    }
+    for (const p of self.pending.values()) p.reject(err);
+    self.pending.clear();
   };
-  w.on('error', fail);
-  w.on('exit', (code) => fail(new Error(`the token counting worker exited (${code})`)));
-  return w;
+  thread.on('error', fail);
+  thread.on('exit', (code) => fail(new Error(`the token counting worker exited (${code})`)));
+  return self;
 }
 
 function countOnWorker(texts: string[]): Promise<number> {
-  worker ??= startWorker();
+  const w = (current ??= startWorker());
   const id = nextId++;
-  const w = worker;
   return new Promise<number>((resolve, reject) => {
-    if (pending.size === 0) w.ref();
-    pending.set(id, { resolve, reject });
-    w.postMessage({ id, texts });
+    if (w.pending.size === 0) w.thread.ref();
+    w.pending.set(id, { resolve, reject });
+    w.thread.postMessage({ id, texts });
   });
 }
 
 async function countTexts(texts: string[]): Promise<number> {
   let chars = 0;
   for (const t of texts) chars += t.length;
-  if (chars >= OFFLOAD_CHARS) {
+  if (chars >= OFFLOAD_CHARS && workerFailures < MAX_WORKER_FAILURES) {
     try {
       return await countOnWorker(texts);
     } catch {
