@@ -59,8 +59,11 @@ let workerFailures = 0;
 const MAX_WORKER_FAILURES = 3;
 let nextId = 0;
 
+let tiktokenPath: string | undefined;
+
 function startWorker(): CountingWorker {
-  const thread = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: createRequire(import.meta.url).resolve('tiktoken') } });
+  tiktokenPath ??= createRequire(import.meta.url).resolve('tiktoken');
+  const thread = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: tiktokenPath } });
   const self: CountingWorker = { thread, pending: new Map() };
   // Held open only while a count is in flight: an idle worker never keeps the process alive.
   thread.unref();
@@ -87,12 +90,21 @@ function startWorker(): CountingWorker {
 }
 
 function countOnWorker(texts: string[]): Promise<number> {
-  const w = (current ??= startWorker());
+  if (!current) {
+    try {
+      current = startWorker();
+    } catch (err) {
+      // No thread could be made (or tiktoken not found): counted like a worker that died.
+      workerFailures++;
+      throw err;
+    }
+  }
+  const w = current;
   const id = nextId++;
   return new Promise<number>((resolve, reject) => {
+    w.thread.postMessage({ id, texts });
     if (w.pending.size === 0) w.thread.ref();
     w.pending.set(id, { resolve, reject });
-    w.thread.postMessage({ id, texts });
   });
 }
 
