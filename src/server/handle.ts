@@ -72,9 +72,8 @@ export async function handleApi(
       ctx.status = reply.status;
       ctx.timings.firstByteMs = elapsed(ctx.startedAt);
       if (!outgoing.destroyed) {
-        const headers: Record<string, string | number> = ctx.responseHeaders;
-        headers['x-request-id'] = ctx.id;
-        ctx.responseText = writeJson(outgoing, reply.status, reply.body, headers);
+        ctx.responseHeaders['x-request-id'] = ctx.id;
+        ctx.responseText = writeJson(outgoing, reply.status, reply.body, ctx.responseHeaders);
       }
     } else {
       ctx.status = 200;

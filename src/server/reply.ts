@@ -9,9 +9,7 @@ type Headers = Record<string, string | number>;
 /** Returns the JSON text it sent, so the audit keeps the very bytes the app got without serializing them again. */
 export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Headers): string {
   const text = JSON.stringify(body);
-  headers['content-type'] = 'application/json';
-  headers['content-length'] = Buffer.byteLength(text);
-  res.writeHead(status, headers);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
   return text;
 }
