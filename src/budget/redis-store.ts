@@ -42,7 +42,7 @@ for i = 1, n do
     local amount = tonumber(ARGV[base + 3 + j])
     if limit >= 0 and amount > 0 then
       local used = tonumber(redis.call('HGET', id, d) or '0') + tonumber(redis.call('HGET', id, 'r' .. d) or '0')
-      if weight > 0 and prev ~= id then used = used + math.floor(tonumber(redis.call('HGET', prev, d) or '0') * weight) end
+      if weight > 0 and prev ~= id then used = used + math.ceil(tonumber(redis.call('HGET', prev, d) or '0') * weight) end
       if used + amount > limit then return {0, i, j, limit, used} end
     end
   end

@@ -16,7 +16,13 @@ export type Dimension = (typeof DIMENSIONS)[number];
 export interface CounterCheck {
   /** The counter, e.g. `budget:team-daily:team:dev:d:2026-11-24`. */
   id: string;
-  /** Rolling minute: the previous minute's counter and the share of it that still counts. */
+  /**
+   * Rolling minute: the previous minute's counter and the share of it that
+   * still counts. That share is rounded up: with whole amounts and limits,
+   * `ceil(x) + amount > limit` is exactly `x + amount > limit`, so a request is
+   * never admitted because of rounding (three requests just before a minute
+   * turns still fill a limit of three just after it).
+   */
   previous?: { id: string; weight: number };
   /** Dimensions not given are not limited. */
   limit: Partial<Amount>;
@@ -101,7 +107,7 @@ export function createMemoryBudgetStore(): BudgetStore {
         for (const d of DIMENSIONS) {
           const limit = check.limit[d];
           if (limit === undefined || check.amount[d] === 0) continue;
-          const used = c.spent[d] + c.reserved[d] + (prev ? Math.floor(prev.spent[d] * check.previous!.weight) : 0);
+          const used = c.spent[d] + c.reserved[d] + (prev ? Math.ceil(prev.spent[d] * check.previous!.weight) : 0);
           if (used + check.amount[d] > limit) return { ok: false, reset: false, index, dimension: d, limit, used };
         }
       }
