@@ -3,7 +3,7 @@
 // It waits for its batch as UTF-8 bytes, outside the JS heap: a JSON string
 // held that long (the batch lingers) outlived young-generation collections,
 // and every scavenge copied it again.
-import { stringifyEntry } from './raw-json.js';
+import { serializeEntry } from './raw-json.js';
 import { chainOf, type AuditEntry } from './schema.js';
 
 /** What queries filter on; kept in the file index and derived again from JSON after a spool replay. */
@@ -44,5 +44,5 @@ export function facetsOf(entry: Record<string, unknown>): Facets {
 }
 
 export function toPending(entry: AuditEntry): PendingRecord {
-  return { chain: chainOf(entry), bytes: Buffer.from(stringifyEntry(entry)), facets: facetsOf(entry as Record<string, unknown>) };
+  return { chain: chainOf(entry), bytes: serializeEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
 }

@@ -19,11 +19,16 @@ export function rawJsonOf(text: string): RawJson | undefined {
 
 const json = (value: unknown): string => (value instanceof RawJson ? value.text : (JSON.stringify(value) ?? 'null'));
 
-/** JSON.stringify, with a record's raw bodies put in verbatim (`bodies` then comes last). */
-export function stringifyEntry(entry: object): string {
+/**
+ * The record as one line of UTF-8 JSON: JSON.stringify, with a record's raw
+ * bodies put in verbatim (`bodies` then comes last). The pieces are written
+ * straight into the buffer, never joined into one string first: that string
+ * would be built, flattened and then encoded, all to be thrown away.
+ */
+export function serializeEntry(entry: object): Buffer {
   const record = entry as { bodies?: Record<string, unknown> };
   const bodies = record.bodies;
-  if (!bodies || !(bodies.request instanceof RawJson || bodies.response instanceof RawJson)) return JSON.stringify(entry);
+  if (!bodies || !(bodies.request instanceof RawJson || bodies.response instanceof RawJson)) return Buffer.from(JSON.stringify(entry));
   // Members whose value is undefined are left out by JSON.stringify.
   record.bodies = undefined;
   let head: string;
@@ -32,11 +37,18 @@ export function stringifyEntry(entry: object): string {
   } finally {
     record.bodies = bodies;
   }
-  let out = `${head.slice(0, -1)},"bodies":{`;
+  // head without its closing brace, then `,"bodies":{"k":v,...}}`.
+  const parts: string[] = [head.slice(0, -1), ',"bodies":{'];
   let first = true;
   for (const key in bodies) {
-    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
+    parts.push(`${first ? '' : ','}"${key}":`, json(bodies[key]));
     first = false;
   }
-  return `${out}}}`;
+  parts.push('}}');
+  let size = 0;
+  for (const part of parts) size += Buffer.byteLength(part);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const part of parts) at += out.write(part, at);
+  return out;
 }
