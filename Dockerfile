@@ -31,11 +31,12 @@ EXPOSE 8787
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # The V8 flags are the ones `npm start` uses (package.json):
-# - a young generation of 4 MB semi-spaces keeps memory ~20 MB lower at no
-#   measurable CPU cost;
+# - young-generation semi-spaces of 8 MB, half of V8's default: ~15 MB less
+#   memory with 128 streams open, for ~2 us more garbage collection per
+#   request (4 MB saved ~4 MB more and cost ~4 us more per request);
 # - WebAssembly stays on V8's baseline compiler (Liftoff). Optimising undici's
 #   HTTP parser (and tiktoken) with TurboFan takes ~35 MB for a moment, each
 #   time, soon after the first requests: the process's peak memory, which a
 #   container limit must allow for. Parsing stays within ~1 us per request of
 #   optimised code; long token counts take ~1.5x as long.
-CMD ["node", "--max-semi-space-size=4", "--no-wasm-dynamic-tiering", "--no-wasm-tier-up", "bin/lanegate.mjs", "serve"]
+CMD ["node", "--max-semi-space-size=8", "--no-wasm-dynamic-tiering", "--no-wasm-tier-up", "bin/lanegate.mjs", "serve"]
