@@ -1,13 +1,13 @@
 // Virtual API keys. Config holds only sha256 digests; a presented key is
 // hashed and compared in constant time, so neither the config nor the timing
 // of a comparison gives a key away.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
 
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /** The key from `Authorization: Bearer ...`, or `api-key` as Azure clients send it. */
@@ -29,7 +29,7 @@ export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHea
   const key = presentedKey(headers);
   if (!key) throw new GatewayError('invalid_api_key', MISSING);
   if (key.length > 512) throw new GatewayError('invalid_api_key', INVALID);
-  const digest = createHash('sha256').update(key, 'utf8').digest();
+  const digest = hash('sha256', key, 'buffer');
   const entry = config.keysByHash.get(digest.toString('hex'));
   if (!entry || !timingSafeEqual(entry.digest, digest)) throw new GatewayError('invalid_api_key', INVALID);
   return entry.key;
@@ -42,6 +42,6 @@ export function authenticateAdmin(config: CompiledConfig, headers: IncomingHttpH
   }
   const key = presentedKey(headers);
   if (!key) throw new GatewayError('invalid_api_key', 'Missing admin key. Send it as "Authorization: Bearer <admin key>".');
-  const digest = createHash('sha256').update(key, 'utf8').digest();
+  const digest = hash('sha256', key, 'buffer');
   if (!timingSafeEqual(expected, digest)) throw new GatewayError('invalid_api_key', 'Invalid admin key.');
 }
