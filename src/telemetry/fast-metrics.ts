@@ -31,12 +31,6 @@ interface Internals<E> {
   upperBounds?: number[];
 }
 
-function keyOf(labelNames: readonly string[], args: LabelArgs): string {
-  const first = args[0];
-  if (args.length === 1 && typeof first === 'object') return labelNames.map((n) => String(first[n] ?? '')).join('\u0000');
-  return args.join('\u0000');
-}
-
 function labelsOf(labelNames: readonly string[], args: LabelArgs): Labels {
   const first = args[0];
   if (args.length === 1 && typeof first === 'object') return first;
@@ -57,22 +51,43 @@ function findEntry<E extends { labels: Labels }>(hashMap: Record<string, E>, lab
   return undefined;
 }
 
-/** One child per label set, made on first use. */
+/** A label value as prom-client writes it: numbers as their text, a missing value as empty. */
+function labelValue(value: unknown): string {
+  return typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value);
+}
+
+/**
+ * One child per label set, made on first use, found again through one Map per
+ * label, keyed by that label's value. Label values are mostly strings the
+ * gateway already holds (route and model names from config), whose hashes V8
+ * keeps: a lookup builds no key string, where joining the values into one
+ * cost as much as the update itself.
+ */
 class ChildCache<C> {
-  readonly #children = new Map<string, C>();
+  #root = new Map<string, unknown>();
 
   get(labelNames: readonly string[], args: LabelArgs, make: (labels: Labels) => C): C {
-    const key = keyOf(labelNames, args);
-    let child = this.#children.get(key);
+    const first = args[0];
+    const named = args.length === 1 && typeof first === 'object';
+    const count = named ? labelNames.length : args.length;
+    let node = this.#root;
+    for (let i = 0; i < count - 1; i++) {
+      const value = labelValue(named ? (first as Labels)[labelNames[i]!] : args[i]);
+      let next = node.get(value) as Map<string, unknown> | undefined;
+      if (!next) node.set(value, (next = new Map()));
+      node = next;
+    }
+    const last = labelValue(count === 0 ? '' : named ? (first as Labels)[labelNames[count - 1]!] : args[count - 1]);
+    let child = node.get(last) as C | undefined;
     if (!child) {
       child = make(labelsOf(labelNames, args));
-      this.#children.set(key, child);
+      node.set(last, child);
     }
     return child;
   }
 
   clear(): void {
-    this.#children.clear();
+    this.#root = new Map();
   }
 }
 

@@ -78,6 +78,20 @@ describe('fast metrics', () => {
     assert.doesNotMatch(text, /h_seconds_count\{route="a"/);
   });
 
+  it('count a number label and its text as one series, and keep series apart that only a joined key would mix up', async () => {
+    const m = pair();
+    for (const c of m.counters) {
+      c.labels('a', 200 as never).inc();
+      c.labels('a', '200').inc(2);
+      c.labels({ route: 'a', lane: 200 as never }).inc(4);
+      c.labels('x\u0000y', 'z').inc(1);
+      c.labels('x', 'y\u0000z').inc(10);
+    }
+    const text = await m.fast.metrics();
+    assert.equal(text, await m.plain.metrics());
+    assert.match(text, /c_total\{route="a",lane="200"\} 7\n/);
+  });
+
   it('refuse what prom-client refuses', () => {
     const { counters, gauges, histograms } = pair();
     assert.throws(() => counters[1]!.labels('a', 'green').inc(-1), /decrease/);
