@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadIndex, saveIndex, type IndexRow } from '../../src/audit/file-index.js';
+import { indexPathOf } from '../../src/audit/files.js';
+
+describe('audit file index', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lanegate-index-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function roundTrip(name: string, rows: IndexRow[]): Promise<void> {
+    const file = path.join(dir, name);
+    const size = rows.length * 100;
+    // loadIndex trusts a saved index that covers the whole file.
+    await writeFile(file, Buffer.alloc(size, 0x20));
+    await saveIndex(file, { size, rows });
+    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as unknown;
+    assert.deepEqual(saved, { v: 1, size, rows }, 'the saved index is one JSON document');
+    const loaded = await loadIndex(file, { save: false });
+    assert.deepEqual(loaded, { size, rows });
+  }
+
+  it('index – a full file’s index, written in slices, reads back whole and in order', async () => {
+    const rows: IndexRow[] = Array.from({ length: 2503 }, (_, i) => [
+      `id-${i}`, i * 100, 1_790_000_000_000 + i, 'request', i % 3 ? 'team-a' : null, 'app "quoted"', 'green', i % 2 ? 'fast' : null, i % 5 ? 200 : null,
+    ]);
+    await roundTrip('audit-green-2026-11-25.000.jsonl', rows);
+  });
+
+  it('index – one slice exactly, and none at all', async () => {
+    const one: IndexRow[] = Array.from({ length: 1000 }, (_, i) => [`r${i}`, i * 100, i, 'request', null, null, 'amber', null, 201]);
+    await roundTrip('audit-amber-2026-11-25.000.jsonl', one);
+    await roundTrip('audit-red-2026-11-25.000.jsonl', []);
+  });
+});
