@@ -2,7 +2,7 @@
 // change an answer, so no prompt, tool argument or embedding input is ever
 // stored in a key in clear; the scope (who may share the entry) is hashed in
 // and is also a key component of its own, for purges.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { KeyInfo } from '../config/compile.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -26,19 +26,36 @@ const EMBEDDINGS_IGNORED = new Set(['model', 'input', 'encoding_format', 'user']
 /** JSON with object keys sorted at every depth; `undefined` members are left out, as JSON.stringify does. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const parts: string[] = [];
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      out += (i > 0 ? ',' : '') + (v === undefined ? 'null' : canonicalJson(v));
+    }
+    return `${out}]`;
+  }
+  return canonicalObject(value as Record<string, unknown>, undefined);
+}
+
+/**
+ * An object's canonical JSON; members named in `skip`, and (with a skip set)
+ * null ones, left out. One pass over the sorted keys, no copy of the object.
+ */
+function canonicalObject(obj: Record<string, unknown>, skip: ReadonlySet<string> | undefined): string {
+  let out = '{';
   for (const k of Object.keys(obj).sort()) {
     const v = obj[k];
     if (v === undefined || typeof v === 'function') continue;
-    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+    // null means "the default", the same as leaving the field out.
+    if (skip && (v === null || skip.has(k))) continue;
+    out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(v);
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
 }
 
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  // The one-shot form: no Hash object per call.
+  return hash('sha256', text, 'hex');
 }
 
 /** Who may share an entry, from the lane's `cache` rule; undefined when the lane forbids caching. */
@@ -89,36 +106,37 @@ function promptRef(ctx: RequestContext): { name: string; version: string } | nul
   return { name: String(name ?? ''), version: String(version ?? '') };
 }
 
-function withoutIgnored(request: Record<string, unknown>, ignored: ReadonlySet<string>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(request)) {
-    // null means "the default", the same as leaving the field out.
-    if (!ignored.has(k) && v !== null && v !== undefined) out[k] = v;
-  }
-  return out;
-}
-
-function context(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddings'): Record<string, unknown> {
-  return {
-    v: KEY_FORMAT,
-    endpoint,
-    scope,
-    // Answers made under one lane's rules stay in that lane.
-    lane: ctx.lane ?? '',
-    model: ctx.model!.name,
-    targets: targets(ctx.candidates),
-    prompt: promptRef(ctx),
-  };
+/**
+ * The canonical JSON of the key's content, an object with these members, in
+ * sorted order as canonicalJson writes them:
+ *   v, endpoint, scope, lane (answers made under one lane's rules stay in
+ *   that lane), model, targets, prompt, the request without the fields that
+ *   never change the answer, and (embeddings) dimensions.
+ * Written member by member: no intermediate objects on the hot path.
+ */
+function keyJson(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddings', request: object, ignored: ReadonlySet<string>, dimensions?: number | null): string {
+  const prompt = promptRef(ctx);
+  return (
+    (dimensions === undefined ? '{' : `{"dimensions":${JSON.stringify(dimensions)},`) +
+    `"endpoint":${JSON.stringify(endpoint)}` +
+    `,"lane":${JSON.stringify(ctx.lane ?? '')}` +
+    `,"model":${JSON.stringify(ctx.model!.name)}` +
+    `,"prompt":${prompt ? canonicalJson(prompt) : 'null'}` +
+    `,"request":${canonicalObject(request as Record<string, unknown>, ignored)}` +
+    `,"scope":${JSON.stringify(scope)}` +
+    `,"targets":${JSON.stringify(targets(ctx.candidates))}` +
+    `,"v":${KEY_FORMAT}}`
+  );
 }
 
 /** The sha256 (hex) of a chat request's answer-changing content, in its scope. */
 export function chatKeyHash(ctx: RequestContext, chat: ChatRequest, scope: string): string {
-  return sha256(canonicalJson({ ...context(ctx, scope, 'chat'), request: withoutIgnored(chat, CHAT_IGNORED) }));
+  return sha256(keyJson(ctx, scope, 'chat', chat, CHAT_IGNORED));
 }
 
 /** What every item of one embeddings request shares; each item's key is hashed from it and the item. */
 export function embeddingsKeyPrefix(ctx: RequestContext, request: EmbeddingsRequest, scope: string): string {
-  return canonicalJson({ ...context(ctx, scope, 'embeddings'), dimensions: request.dimensions ?? null, request: withoutIgnored(request, EMBEDDINGS_IGNORED) });
+  return keyJson(ctx, scope, 'embeddings', request, EMBEDDINGS_IGNORED, request.dimensions ?? null);
 }
 
 export function embeddingItemHash(prefix: string, item: string | readonly number[]): string {

@@ -4,7 +4,8 @@ import type { ChatChunk } from '../../src/api/schemas.js';
 import { requestedCacheMode } from '../../src/cache/control.js';
 import { apportion } from '../../src/cache/embeddings-stage.js';
 import { decodeChatEntry, decodeEmbeddingEntry, decodeVector, encodeVector } from '../../src/cache/entry.js';
-import { canonicalJson } from '../../src/cache/keys.js';
+import { canonicalJson, chatKeyHash, embeddingsKeyPrefix, sha256 } from '../../src/cache/keys.js';
+import type { RequestContext } from '../../src/pipeline/context.js';
 import { ChunkAssembler, completionToChunks } from '../../src/cache/stream.js';
 
 const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk' as const, created: 1, model: 'm' };
@@ -17,6 +18,24 @@ describe('cache canonical forms', () => {
     assert.equal(canonicalJson(a), '{"a":"t","b":[1,{"x":1,"y":2}]}');
     assert.notEqual(canonicalJson({ a: 't ' }), canonicalJson({ a: 't' }));
     assert.equal(canonicalJson({ a: undefined, b: 1 }), '{"b":1}');
+  });
+
+  it('canonical form – key content is pinned: changing what goes into a key needs a KEY_FORMAT bump', () => {
+    // Entries already in Redis are found by these exact texts: if this test
+    // fails, bump KEY_FORMAT (old entries are then never matched) and update it.
+    const deployment = { id: 'mock/mock-fast', model: 'mock-fast', params: { temperature: 0.5, max_tokens: null } };
+    const ctx = { lane: 'green', model: { name: 'fast' }, candidates: [deployment], prompt: { name: 'triage', version: 'v2' } } as unknown as RequestContext;
+    const chat = { model: 'fast', stream: true, user: 'u-1', seed: null, messages: [{ role: 'user', content: 'hi "there"' }], temperature: 0, tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', b: 1, a: 2 } } }] };
+    const chatText =
+      '{"endpoint":"chat","lane":"green","model":"fast","prompt":{"name":"triage","version":"v2"},' +
+      '"request":{"messages":[{"content":"hi \\"there\\"","role":"user"}],"temperature":0,"tools":[{"function":{"name":"f","parameters":{"a":2,"b":1,"type":"object"}},"type":"function"}]},' +
+      '"scope":"team:ops","targets":"mock/mock-fast|mock-fast|{\\"max_tokens\\":null,\\"temperature\\":0.5}","v":1}';
+    assert.equal(chatKeyHash(ctx, chat as never, 'team:ops'), sha256(chatText));
+    const embeddings = { model: 'embed', input: ['a'], encoding_format: 'base64', dimensions: 64, user: 'u', extra: 'x' };
+    assert.equal(
+      embeddingsKeyPrefix({ ...ctx, prompt: undefined } as RequestContext, embeddings as never, 'shared'),
+      '{"dimensions":64,"endpoint":"embeddings","lane":"green","model":"fast","prompt":null,"request":{"dimensions":64,"extra":"x"},"scope":"shared","targets":"mock/mock-fast|mock-fast|{\\"max_tokens\\":null,\\"temperature\\":0.5}","v":1}',
+    );
   });
 
   it('canonical form – a stream assembles into the completion it replays as, tool calls and usage included', () => {
