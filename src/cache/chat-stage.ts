@@ -91,7 +91,7 @@ export async function lookupChatCache(ctx: RequestContext): Promise<Reply | void
     }
   } else if (use.mode === 'use') {
     // A refresh never waits: it asked for a fresh answer.
-    const result = await joined.wait(settings.singleFlightTimeoutMs, ctx.signal);
+    const result = await joined.wait(settings.singleFlightTimeoutMs, ctx.cancel);
     cache.metrics.singleFlight.labels(result.kind === 'value' ? 'served' : result.kind).inc();
     if (result.kind === 'value') {
       const decoded = decodeChatEntry(result.value, expected);

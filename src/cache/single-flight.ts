@@ -2,6 +2,7 @@
 // requests wait for its answer instead of sending their own. Per process: two
 // replicas may each send one (Redis would need a lock and a wake-up channel to
 // do better, and a miss storm across replicas is bounded by their number).
+import type { Cancel } from '../providers/cancel.js';
 
 export type FlightResult = { kind: 'value'; value: string } | { kind: 'none' } | { kind: 'timeout' } | { kind: 'aborted' };
 
@@ -12,7 +13,7 @@ interface Flight {
 
 export type Joined =
   | { role: 'leader'; settle(value: string | undefined): void }
-  | { role: 'follower'; wait(timeoutMs: number, signal: AbortSignal): Promise<FlightResult> };
+  | { role: 'follower'; wait(timeoutMs: number, cancel: Cancel): Promise<FlightResult> };
 
 export class SingleFlight {
   private readonly flights = new Map<string, Flight>();
@@ -31,7 +32,7 @@ export class SingleFlight {
     if (existing) {
       return {
         role: 'follower',
-        wait: (timeoutMs, signal) => waitFor(existing.promise, timeoutMs, signal),
+        wait: (timeoutMs, cancel) => waitFor(existing.promise, timeoutMs, cancel),
       };
     }
     let resolve!: (value: string | undefined) => void;
@@ -52,21 +53,18 @@ export class SingleFlight {
   }
 }
 
-async function waitFor(promise: Promise<string | undefined>, timeoutMs: number, signal: AbortSignal): Promise<FlightResult> {
-  if (signal.aborted) return { kind: 'aborted' };
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await Promise.race([
-      promise.then((value): FlightResult => (value === undefined ? { kind: 'none' } : { kind: 'value', value })),
-      new Promise<FlightResult>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
-        onAbort = () => resolve({ kind: 'aborted' });
-        signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-  }
+/** The flight's answer, or why there is none: one promise settled by whichever comes first. */
+function waitFor(promise: Promise<string | undefined>, timeoutMs: number, cancel: Cancel): Promise<FlightResult> {
+  if (cancel.aborted) return Promise.resolve({ kind: 'aborted' });
+  return new Promise<FlightResult>((resolve) => {
+    const finish = (result: FlightResult) => {
+      clearTimeout(timer);
+      cancel.offAbort(onAbort);
+      resolve(result);
+    };
+    const onAbort = () => finish({ kind: 'aborted' });
+    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
+    cancel.onAbort(onAbort);
+    promise.then((value) => finish(value === undefined ? { kind: 'none' } : { kind: 'value', value }));
+  });
 }

@@ -165,6 +165,27 @@ describe('response cache – single flight', () => {
     assert.equal(await metricSum(gw, 'lanegate_cache_single_flight_total', { outcome: 'none' }), 5);
   });
 
+  it('single flight – a waiting request whose client leaves stops waiting and calls nobody', async () => {
+    upstream.script({ delayMs: 800 });
+    const calls = upstream.calls.length;
+    const aborted = await metricSum(gw, 'lanegate_cache_single_flight_total', { outcome: 'aborted' });
+    const leader = post(gw, '/chat/completions', chat('client leaves'));
+    await waitFor('the leader upstream', () => upstream.calls.length === calls + 1);
+    const gone = new AbortController();
+    const follower = fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(chat('client leaves')),
+      signal: gone.signal,
+    }).catch((err: unknown) => err);
+    await new Promise((r) => setTimeout(r, 150));
+    gone.abort();
+    await follower;
+    await waitFor('the follower to stop waiting', async () => (await metricSum(gw, 'lanegate_cache_single_flight_total', { outcome: 'aborted' })) === aborted + 1);
+    assert.equal((await leader).status, 200);
+    assert.equal(upstream.calls.length, calls + 1, 'the follower that left never went upstream');
+  });
+
   it('single flight – waiting ones give up after single_flight_timeout_ms and call upstream', async () => {
     const quick = await startTestGateway({ yaml: cacheTestConfig({ openaiUrl: upstream.url, cache: 'cache: { single_flight_timeout_ms: 100 }' }), files: { 'policies/lanes.yaml': CACHE_POLICIES } });
     try {
