@@ -47,14 +47,20 @@ import { wrkChat, type WrkRun } from './wrk.js';
 const settings = { ...baseSettings(), rounds: Math.max(1, envNumber('BENCH_ROUNDS', 2)), outageRounds: Math.max(1, envNumber('BENCH_OUTAGE_ROUNDS', 3)), rate: envNumber('BENCH_RATE', 500) };
 const AUTH = `Bearer ${DEV_KEY}`;
 
-/** Ordinary English-like text of about `bytes` bytes (tiktoken's cost depends on the text, so not one repeated letter). */
-function prose(bytes: number): string {
+/**
+ * Ordinary English-like text of about `bytes` bytes (tiktoken's cost depends
+ * on the text, so not one repeated letter), in lines of 14 words as a
+ * document or a chat transcript has them, or as one line.
+ */
+function prose(bytes: number, lines = true): string {
   const words = ['the', 'gateway', 'routes', 'each', 'request', 'to', 'a', 'cheap', 'or', 'premium', 'model', 'by', 'its', 'value,', 'and', 'counts', 'tokens', 'only', 'when', 'needed.'];
   let out = '';
-  for (let i = 0; out.length < bytes; i++) out += `${words[(i * 7 + (i >> 3)) % words.length]} `;
+  for (let i = 0; out.length < bytes; i++) out += `${words[(i * 7 + (i >> 3)) % words.length]}${lines && i % 14 === 13 ? '\n' : ' '}`;
   return out.slice(0, bytes);
 }
-const PROMPTS = { '1 KB': prose(1024), '100 KB': prose(100 * 1024) } as const;
+// A long count stops once it settles the rule, cutting the text between lines:
+// a prompt of one 100 KB line has nowhere to cut, and is counted whole.
+const PROMPTS = { '1 KB': prose(1024), '100 KB': prose(100 * 1024), '100 KB, one line': prose(100 * 1024, false) } as const;
 type PromptSize = keyof typeof PROMPTS;
 
 /** Routes the bench adds: the same choice with and without a rule that needs the prompt's size. */
@@ -97,7 +103,8 @@ const RULE_CASES: RuleCase[] = [
   { name: '4 rules, none needs tokens, default wins', model: 'bench-rules', prompt: '1 KB' },
   { name: 'token rule (min 4,000, as shipped), 1 KB prompt: settled by its bytes', model: 'bench-tokens', prompt: '1 KB' },
   { name: 'token rule (min 150), 1 KB prompt: tokenized on the event loop', model: 'bench-tokens-low', prompt: '1 KB' },
-  { name: 'token rule (min 4,000, as shipped), 100 KB prompt: tokenized on the worker thread (wall time; the event loop is free meanwhile)', model: 'bench-tokens', prompt: '100 KB' },
+  { name: 'token rule (min 4,000, as shipped), 100 KB prompt: tokenized on the worker thread until settled (wall time; the event loop is free meanwhile)', model: 'bench-tokens', prompt: '100 KB' },
+  { name: 'the same, 100 KB prompt of one line: tokenized whole on the worker thread (wall time)', model: 'bench-tokens', prompt: '100 KB, one line' },
 ];
 
 /**
@@ -137,6 +144,7 @@ async function ruleCost(tmp: string): Promise<{ cases: Array<RuleCase & { us: nu
   const tokens: Record<PromptSize, number> = {
     '1 KB': await countMessageTokens([{ role: 'user', content: PROMPTS['1 KB'] }]),
     '100 KB': await countMessageTokens([{ role: 'user', content: PROMPTS['100 KB'] }]),
+    '100 KB, one line': await countMessageTokens([{ role: 'user', content: PROMPTS['100 KB, one line'] }]),
   };
   const fresh = (c: RuleCase): RequestContext => {
     const ctx = createContext({ id: 'bench', endpoint: 'chat', config, services, headers: c.headers ?? {}, readBody: async () => ({}) });
@@ -158,7 +166,7 @@ async function ruleCost(tmp: string): Promise<{ cases: Array<RuleCase & { us: nu
     }
     return Number(process.hrtime.bigint() - t0) / 1000 / batch;
   };
-  const batchOf = (c: RuleCase) => (c.prompt === '100 KB' && c.model.startsWith('bench-tokens') ? 5 : c.model === 'bench-tokens-low' ? 50 : 2000);
+  const batchOf = (c: RuleCase) => (c.prompt.startsWith('100 KB') && c.model.startsWith('bench-tokens') ? 5 : c.model === 'bench-tokens-low' ? 50 : 2000);
   for (let i = 0; i < 5; i++) for (const c of RULE_CASES) await per(c, batchOf(c));
   const samples = RULE_CASES.map(() => [] as number[]);
   const context: number[] = [];

@@ -6,6 +6,13 @@
 // request meanwhile. Texts that long are counted on a worker thread; short
 // ones (most) right here, where a round trip to the worker would cost more
 // than the count.
+//
+// A routing rule only asks whether a prompt reaches a number of tokens, so
+// a count can stop once it has its answer: a long text is counted piece by
+// piece, cut where a line starts with a letter or digit. No pretoken of
+// tiktoken's split pattern spans such a cut (a newline run ends there, and
+// a word or number never starts before a newline), so the pieces' counts add
+// up to exactly the whole text's: a bounded count is exact below its bound.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { ChatMessage, ChatRequest } from '../api/schemas.js';
@@ -28,16 +35,43 @@ async function loadEncoder(): Promise<Encoder> {
   return loading;
 }
 
+/**
+ * The tokens of `texts`, counted until they reach `limit`: exact below it,
+ * some number at least `limit` otherwise (Infinity counts everything, each
+ * text whole). Runs in process and, as its source text, on the worker: it
+ * may use nothing from outside its body.
+ */
+function countUpTo(encoder: Encoder, texts: readonly string[], limit: number): number {
+  // ~1,000 tokens, a few ms: how far a count may run past its limit.
+  const piece = 4096;
+  const cut = /\n(?=[\p{L}\p{N}])/gu;
+  let tokens = 0;
+  for (const text of texts) {
+    let start = 0;
+    while (start < text.length && tokens < limit) {
+      let end = text.length;
+      if (limit !== Infinity && end - start > 2 * piece) {
+        cut.lastIndex = start + piece;
+        const found = cut.exec(text);
+        if (found) end = found.index + 1;
+      }
+      tokens += encoder.encode_ordinary(start === 0 && end === text.length ? text : text.slice(start, end)).length;
+      start = end;
+    }
+    if (tokens >= limit) break;
+  }
+  return tokens;
+}
+
 // Plain CommonJS, so the worker starts the same from the TypeScript sources
 // (tsx registered in the main thread only) and from dist/.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const encoder = require(workerData.tiktoken).get_encoding('o200k_base');
-parentPort.on('message', ({ id, texts }) => {
+const countUpTo = ${countUpTo.toString()};
+parentPort.on('message', ({ id, texts, limit }) => {
   try {
-    let tokens = 0;
-    for (const text of texts) tokens += encoder.encode_ordinary(text).length;
-    parentPort.postMessage({ id, tokens });
+    parentPort.postMessage({ id, tokens: countUpTo(encoder, texts, limit) });
   } catch (err) {
     parentPort.postMessage({ id, error: String(err) });
   }
@@ -91,7 +125,7 @@ function startWorker(): CountingWorker {
   return self;
 }
 
-function countOnWorker(texts: string[]): Promise<number> {
+function countOnWorker(texts: string[], limit: number): Promise<number> {
   if (!current) {
     try {
       current = startWorker();
@@ -104,35 +138,36 @@ function countOnWorker(texts: string[]): Promise<number> {
   const w = current;
   const id = nextId++;
   return new Promise<number>((resolve, reject) => {
-    w.thread.postMessage({ id, texts });
+    w.thread.postMessage({ id, texts, limit });
     if (w.pending.size === 0) w.thread.ref();
     w.pending.set(id, { resolve, reject });
   });
 }
 
-async function countTexts(texts: string[]): Promise<number> {
+async function countTexts(texts: string[], limit: number): Promise<number> {
   let chars = 0;
   for (const t of texts) chars += t.length;
   if (chars >= OFFLOAD_CHARS && workerFailures < MAX_WORKER_FAILURES) {
     try {
-      return await countOnWorker(texts);
+      return await countOnWorker(texts, limit);
     } catch {
       // No worker (it failed to start or died): the count is still owed.
     }
   }
-  const enc = await loadEncoder();
-  let tokens = 0;
-  for (const t of texts) tokens += enc.encode_ordinary(t).length;
-  return tokens;
+  return countUpTo(await loadEncoder(), texts, limit);
 }
 
 export async function countTextTokens(text: string): Promise<number> {
   if (text.length === 0) return 0;
-  return countTexts([text]);
+  return countTexts([text], Infinity);
 }
 
-/** Prompt tokens of a chat request, with OpenAI's per-message overhead. */
-export async function countMessageTokens(messages: readonly ChatMessage[]): Promise<number> {
+/**
+ * Prompt tokens of a chat request, with OpenAI's per-message overhead.
+ * With a `limit`, counting stops once the total reaches it: the result is
+ * exact when below the limit, and otherwise only says "at least the limit".
+ */
+export async function countMessageTokens(messages: readonly ChatMessage[], limit = Infinity): Promise<number> {
   let overhead = 3; // every reply is primed with <|start|>assistant<|message|>
   const texts: string[] = [];
   for (const m of messages) {
@@ -151,7 +186,7 @@ export async function countMessageTokens(messages: readonly ChatMessage[]): Prom
       texts.push(call.function.name, call.function.arguments);
     }
   }
-  return overhead + (await countTexts(texts));
+  return overhead + (await countTexts(texts, limit - overhead));
 }
 
 /**

@@ -126,6 +126,8 @@ export async function routeRequest(ctx: RequestContext): Promise<void> {
   if (ctx.endpoint !== 'chat') throw new GatewayError('invalid_request', `"${name}" is a chat route; call it through /v1/chat/completions.`, { param: 'model' });
   const facts = requestFacts(ctx);
   let bound: number | undefined;
+  // A count that stopped at its limit: the prompt has at least this many tokens.
+  let atLeast = 0;
   for (const rule of route.rules) {
     if (!rule.matches(facts)) continue;
     const range = rule.tokenRange;
@@ -136,7 +138,16 @@ export async function routeRequest(ctx: RequestContext): Promise<void> {
       bound ??= ctx.promptTokens ?? (ctx.chat ? promptTokenBound(ctx.chat) : 0);
       if (bound < range.min) continue;
       if (range.min > 0 || bound > range.max) {
-        const tokens = await promptTokens(ctx);
+        // Counting stops once it settles the rule: at `min` when there is no
+        // `max`, just past `max` otherwise (a 100 KB prompt against a rule of
+        // 4,000 tokens is counted a few KB in, not to its end).
+        const enough = range.max === Infinity ? range.min : range.max + 1;
+        let tokens = ctx.promptTokens ?? atLeast;
+        if (ctx.promptTokens === undefined && atLeast < enough) {
+          tokens = ctx.chat ? await countMessageTokens(ctx.chat.messages, enough) : 0;
+          if (tokens < enough) ctx.promptTokens = tokens;
+          else atLeast = tokens;
+        }
         if (tokens < range.min || tokens > range.max) continue;
       }
     }

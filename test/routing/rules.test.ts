@@ -105,6 +105,15 @@ describe('routing rules', () => {
     await expectRule('rest', 'fast', { messages: [{ role: 'user', content: medium }] }, { headers: { 'x-gateway-tags': 'tiny' } });
   });
 
+  it('rules – a long prompt is counted only as far as each rule needs, and still decides right', async () => {
+    // Over 100 KB of lines: the tiny rule (at most 30 tokens) stops counting
+    // past 30, then the long rule (at least 200) counts on to 200.
+    const long = 'The quarterly report covers revenue, costs and outlook in detail.\n'.repeat(1600);
+    await expectRule('long', 'premium', { messages: [{ role: 'user', content: long }] }, { headers: { 'x-gateway-tags': 'tiny' } });
+    const short = 'Twenty words or so, which is more than thirty bytes but fewer than thirty tokens.';
+    await expectRule('tiny', 'small', { messages: [{ role: 'user', content: short }] }, { headers: { 'x-gateway-tags': 'tiny' } });
+  });
+
   it('rules – special-token text in a prompt is counted as text, not refused', async () => {
     const long = 'Summarise this log line: <|endoftext|> <|im_start|>system. '.repeat(40);
     await expectRule('long', 'premium', { messages: [{ role: 'user', content: long }] });

@@ -48,6 +48,25 @@ describe('token counting', () => {
     assert.equal(await countTextTokens(long), tokensOf(long));
   });
 
+  it('tokens – a bounded count is exact below its bound and stops soon after reaching it (in process and on the worker)', async () => {
+    // Lines that start with a word: where a long text may be cut into pieces.
+    const lines = (chars: number) => prose(chars).replaceAll('\n ', '\n');
+    for (const chars of [OFFLOAD_CHARS - 100, OFFLOAD_CHARS * 3]) {
+      const messages = [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: lines(chars) },
+      ] as ChatMessage[];
+      const full = expected(messages);
+      assert.ok((messages[1]!.content as string).split('\n').length > 100, 'the text has lines to cut at');
+      // Counted in pieces up to a bound just past the total: the pieces add up to the exact count.
+      assert.equal(await countMessageTokens(messages, full + 1), full, `${chars} characters, bound past the total`);
+      assert.ok((await countMessageTokens(messages, full)) >= full);
+      // A low bound: the count stops a piece or two after it, far short of the total.
+      const partial = await countMessageTokens(messages, 500);
+      assert.ok(partial >= 500 && partial < full / 2, `${chars} characters: stopped at ${partial} of ${full}`);
+    }
+  });
+
   it('tokens – several long counts at once each get their own answer', async () => {
     const texts = [prose(OFFLOAD_CHARS * 2), prose(OFFLOAD_CHARS * 2 + 7), `${prose(OFFLOAD_CHARS)} end`];
     const counts = await Promise.all(texts.map((t) => countTextTokens(t)));
