@@ -6,6 +6,8 @@
 //
 //   node constant-rate.js --url URL --rate 1000 --duration 10 [--warmup 2]
 //        [--connections 256] [--header 'name: value']... [--body JSON, {n} = request index]
+//        [--timeline FILE: each measured request's scheduled time and latency, ms, tab-separated]
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { printResult, summarise } from './percentiles.js';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     // {n} becomes the request's index, so no two requests are the same.
     body: { type: 'string', default: '{"model":"bench","messages":[{"role":"user","content":"Say hello, request {n}."}]}' },
     'timeout-ms': { type: 'string', default: '10000' },
+    timeline: { type: 'string' },
   },
 });
 if (!values.url) {
@@ -51,6 +54,8 @@ const pool = new Pool(url.origin, {
 });
 
 const latencies = new Float64Array(measuredCount);
+// By request index (NaN: failed), for --timeline: where in the run the slow ones were.
+const byIndex = values.timeline ? new Float64Array(measuredCount).fill(Number.NaN) : undefined;
 let recorded = 0;
 let completed = 0;
 let errors = 0;
@@ -65,6 +70,7 @@ function settle(index: number, scheduledAt: number, ok: boolean): void {
   completed++;
   if (index >= warmupCount) {
     if (ok) latencies[recorded++] = now - scheduledAt;
+    if (ok && byIndex) byIndex[index - warmupCount] = now - scheduledAt;
     measureEnd = Math.max(measureEnd, now);
   }
   if (completed === totalCount) finish();
@@ -112,6 +118,12 @@ function finish(): void {
   clearTimeout(deadline);
   const missing = totalCount - completed;
   const measuredMs = Math.max(1, measureEnd - measureStart);
+  if (byIndex && values.timeline) {
+    // Scheduled time from the start of the measured part, and latency (empty: failed).
+    const rows = Array.from(byIndex, (ms, i) => `${(i * intervalMs).toFixed(1)}\t${Number.isNaN(ms) ? '' : ms.toFixed(3)}`);
+    const startedAt = new Date(performance.timeOrigin + measureStart).toISOString();
+    writeFileSync(values.timeline, `# measured from ${startedAt}\nscheduled_ms\tlatency_ms\n${rows.join('\n')}\n`);
+  }
   printResult({
     rate,
     scheduled: measuredCount,

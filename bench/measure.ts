@@ -83,7 +83,9 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
   const c128 = await wrk(ctx, server, target, 128, settings.durationS);
   log(`open loop, ${settings.rate} req/s for ${settings.durationS} s (after 2 s at the same rate)`);
   const fixed = await nodeTool(ctx, server, `${settings.rate} req/s`, 'constant-rate',
-    ['--url', url, '--rate', String(settings.rate), '--duration', String(settings.durationS), '--warmup', '2', '--body', chatBody('bench', false), ...authHeader],
+    ['--url', url, '--rate', String(settings.rate), '--duration', String(settings.durationS), '--warmup', '2', '--body', chatBody('bench', false), ...authHeader,
+      // Kept with the rest of the run: where in time the slow requests were.
+      ...(process.env.BENCH_KEEP ? ['--timeline', join(ctx.tmp, `${target.key}-open-loop.tsv`)] : [])],
     (settings.durationS + 40) * 1000);
   log(`stream time to first byte, ${settings.ttfbCount} sequential streams`);
   const ttfb = await nodeTool(ctx, server, 'stream TTFB', 'stream-probe',

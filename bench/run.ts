@@ -111,7 +111,8 @@ async function main(): Promise<void> {
     raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited } },
     resultsDir: RESULTS_DIR,
   });
-  rmSync(tmp, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
+  else rmSync(tmp, { recursive: true, force: true });
 }
 
 runBench(main);

@@ -78,17 +78,10 @@ function rowView(r: IndexRow): Row {
 /** Queries over the file sink's folder. */
 export function createFileQuery(backend: FileBackend): AuditQuery {
   const dir = backend.dir;
-  const cache = new Map<string, { size: number; rows: IndexRow[] }>();
-
+  // Read from disk each time, never cached: a full file's index is some
+  // 30,000 rows, several MB of heap, that every major GC would walk.
   async function rowsOf(f: AuditFile): Promise<IndexRow[]> {
-    const active = backend.activeRows(f.path);
-    if (active) return active;
-    const hit = cache.get(f.path);
-    const index = await loadIndex(f.path, { save: true });
-    if (hit && hit.size === index.size) return hit.rows;
-    cache.set(f.path, index);
-    if (cache.size > 64) cache.delete(cache.keys().next().value!);
-    return index.rows;
+    return backend.activeRows(f.path) ?? (await loadIndex(f.path, { save: true })).rows;
   }
 
   async function read(f: AuditFile, row: IndexRow): Promise<Record<string, unknown> | undefined> {
