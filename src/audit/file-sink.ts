@@ -13,7 +13,7 @@ import { mkdir, open, stat, statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../telemetry/logger.js';
 import { GENESIS, lineHash, SEAL_BYTES, sealInto } from './chain.js';
-import { rowOf, saveIndex, type IndexRow } from './file-index.js';
+import { RowLog, saveIndex, type IndexRow } from './file-index.js';
 import { fileName, lastLine, listChains, utcDay, writeAll, type AuditFile } from './files.js';
 import type { AuditMetrics } from './metrics.js';
 import type { PendingRecord } from './pending.js';
@@ -33,7 +33,7 @@ interface OpenFile {
   handle: FileHandle;
   size: number;
   ino: number;
-  rows: IndexRow[];
+  rows: RowLog;
   warnedForeign: boolean;
   /** When the path was last checked to still be this file. */
   checkedAt: number;
@@ -135,7 +135,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
       known.push(file);
       if (!(await files()).has(state.chain)) (await files()).set(state.chain, known);
       const st = await handle.stat();
-      return (state.open = { file, handle, size: 0, ino: st.ino, rows: [], warnedForeign: false, checkedAt: Date.now() });
+      return (state.open = { file, handle, size: 0, ino: st.ino, rows: new RowLog(), warnedForeign: false, checkedAt: Date.now() });
     }
   }
 
@@ -243,7 +243,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
     }
     let offset = o.size;
     for (let i = 0; i < items.length; i++) {
-      o.rows.push(rowOf(items[i]!.facets, offset));
+      o.rows.push(items[i]!.facets, offset);
       offset += sizes[i]!;
     }
     o.size += buffer.length;
@@ -298,7 +298,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
       }
     },
     activeRows(file) {
-      for (const s of chains.values()) if (s.open?.file.path === file) return s.open.rows;
+      for (const s of chains.values()) if (s.open?.file.path === file) return s.open.rows.slice();
       return undefined;
     },
     activeFiles() {

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadIndex, saveIndex, type IndexRow } from '../../src/audit/file-index.js';
+import { loadIndex, RowLog, rowOf, saveIndex, type IndexRow } from '../../src/audit/file-index.js';
+import type { Facets } from '../../src/audit/pending.js';
 import { indexPathOf } from '../../src/audit/files.js';
 
 describe('audit file index', () => {
@@ -32,6 +33,33 @@ describe('audit file index', () => {
       `id-${i}`, i * 100, 1_790_000_000_000 + i, 'request', i % 3 ? 'team-a' : null, 'app "quoted"', 'green', i % 2 ? 'fast' : null, i % 5 ? 200 : null,
     ]);
     await roundTrip('audit-green-2026-11-25.000.jsonl', rows);
+  });
+
+  it('index – the open file’s compact rows give back exactly the rows they were given, and save like them', async () => {
+    const facets = (i: number): Facets => ({
+      // Long and non-ASCII ids: the id buffer has to grow, and ids are bytes, not characters.
+      id: `${i % 7 ? 'req' : 'réq-ü'}-${String(i).padStart(6, '0')}-${'x'.repeat(i % 50)}`,
+      time: 1_790_000_000_000 + i * 1.5,
+      kind: i % 11 ? 'request' : 'purge',
+      team: i % 3 ? `team-${i % 4}` : null,
+      app: i % 5 ? 'app "quoted"' : null,
+      lane: ['green', 'amber', 'red'][i % 3]!,
+      model: i % 2 ? 'fast' : null,
+      status: i % 13 ? 200 + (i % 400) : null,
+    });
+    const log = new RowLog();
+    const expected: IndexRow[] = [];
+    for (let i = 0; i < 2503; i++) {
+      log.push(facets(i), i * 123);
+      expected.push(rowOf(facets(i), i * 123));
+    }
+    assert.equal(log.length, 2503);
+    assert.deepEqual(log.slice(), expected);
+    assert.deepEqual(log.slice(1020, 1030), expected.slice(1020, 1030));
+    const file = path.join(dir, 'audit-green-2026-11-26.000.jsonl');
+    await writeFile(file, Buffer.alloc(2503 * 123, 0x20));
+    await saveIndex(file, { size: 2503 * 123, rows: log });
+    assert.deepEqual((await loadIndex(file, { save: false })).rows, expected);
   });
 
   it('index – one slice exactly, and none at all', async () => {
