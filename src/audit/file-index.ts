@@ -5,7 +5,7 @@
 // scan on first query, and the index is saved then.
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
-import { indexPathOf } from './files.js';
+import { indexPathOf, writeAll } from './files.js';
 import { facetsOf, type Facets } from './pending.js';
 
 export type IndexRow = [id: string, offset: number, time: number, kind: string, team: string | null, app: string | null, lane: string | null, model: string | null, status: number | null];
@@ -37,7 +37,7 @@ export class RowLog implements RowSource {
   #length = 0;
   #offsets = new Float64Array(1024);
   #times = new Float64Array(1024);
-  /** status + 1: 0 stands for null. */
+  /** An HTTP status + 1 (0 stands for null): well inside 16 bits. */
   #statuses = new Uint16Array(1024);
   /** Five codes a row: kind, team, app, lane, model. */
   #facets = new Uint32Array(1024 * 5);
@@ -127,12 +127,13 @@ export async function saveIndex(file: string, index: { size: number; rows: RowSo
   const handle = await open(tmp, 'w', 0o640);
   try {
     const { rows } = index;
-    await handle.write(`{"v":1,"size":${index.size},"rows":[`);
+    // writeAll: a short write (a nearly full disk) is finished, never left torn.
+    await writeAll(handle, Buffer.from(`{"v":1,"size":${index.size},"rows":[`));
     for (let from = 0; from < rows.length; from += ROWS_PER_WRITE) {
       const slice = JSON.stringify(rows.slice(from, from + ROWS_PER_WRITE));
-      await handle.write(`${from > 0 ? ',' : ''}${slice.slice(1, -1)}`);
+      await writeAll(handle, Buffer.from(`${from > 0 ? ',' : ''}${slice.slice(1, -1)}`));
     }
-    await handle.write(']}');
+    await writeAll(handle, Buffer.from(']}'));
   } finally {
     await handle.close();
   }
