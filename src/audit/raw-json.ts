@@ -19,12 +19,7 @@ export function rawJsonOf(text: string): RawJson | undefined {
 
 const json = (value: unknown): string => (value instanceof RawJson ? value.text : (JSON.stringify(value) ?? 'null'));
 
-/**
- * The record as one line of UTF-8 JSON: JSON.stringify, with a record's raw
- * bodies put in verbatim (`bodies` then comes last). The pieces are written
- * straight into the buffer, never joined into one string first: that string
- * would be built, flattened and then encoded, all to be thrown away.
- */
+/** The record as one line of UTF-8 JSON: JSON.stringify, with a record's raw bodies put in verbatim (`bodies` then comes last). */
 export function serializeEntry(entry: object): Buffer {
   const record = entry as { bodies?: Record<string, unknown> };
   const bodies = record.bodies;
@@ -37,18 +32,11 @@ export function serializeEntry(entry: object): Buffer {
   } finally {
     record.bodies = bodies;
   }
-  // head without its closing brace, then `,"bodies":{"k":v,...}}`.
-  const parts: string[] = [head.slice(0, -1), ',"bodies":{'];
+  let out = `${head.slice(0, -1)},"bodies":{`;
   let first = true;
   for (const key in bodies) {
-    parts.push(`${first ? '' : ','}"${key}":`, json(bodies[key]));
+    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
     first = false;
   }
-  parts.push('}}');
-  let size = 0;
-  for (const part of parts) size += Buffer.byteLength(part);
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const part of parts) at += out.write(part, at);
-  return out;
+  return Buffer.from(`${out}}}`);
 }

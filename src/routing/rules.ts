@@ -104,10 +104,16 @@ export function requestFacts(ctx: RequestContext): RequestFacts {
   };
 }
 
-/** Prompt tokens, counted once per request and only when something needs them. */
-export async function promptTokens(ctx: RequestContext): Promise<number> {
-  ctx.promptTokens ??= ctx.chat ? await countMessageTokens(ctx.chat.messages) : 0;
-  return ctx.promptTokens;
+/**
+ * Prompt tokens, counted once per request and only when something needs
+ * them. With a `limit`, counting may stop there: a result at or over the
+ * limit only says "at least the limit", and is not kept as the count.
+ */
+export async function promptTokens(ctx: RequestContext, limit = Infinity): Promise<number> {
+  if (ctx.promptTokens !== undefined) return ctx.promptTokens;
+  const tokens = ctx.chat ? await countMessageTokens(ctx.chat.messages, limit) : 0;
+  if (tokens < limit) ctx.promptTokens = tokens;
+  return tokens;
 }
 
 /** Pipeline stage: picks the model for a route name, or passes a model name through. */
@@ -142,12 +148,7 @@ export async function routeRequest(ctx: RequestContext): Promise<void> {
         // `max`, just past `max` otherwise (a 100 KB prompt against a rule of
         // 4,000 tokens is counted a few KB in, not to its end).
         const enough = range.max === Infinity ? range.min : range.max + 1;
-        let tokens = ctx.promptTokens ?? atLeast;
-        if (ctx.promptTokens === undefined && atLeast < enough) {
-          tokens = ctx.chat ? await countMessageTokens(ctx.chat.messages, enough) : 0;
-          if (tokens < enough) ctx.promptTokens = tokens;
-          else atLeast = tokens;
-        }
+        const tokens = ctx.promptTokens ?? (atLeast >= enough ? atLeast : (atLeast = await promptTokens(ctx, enough)));
         if (tokens < range.min || tokens > range.max) continue;
       }
     }
