@@ -4,6 +4,7 @@
 // held that long (the batch lingers) outlived young-generation collections,
 // and every scavenge copied it again.
 import { serializeEntry } from './raw-json.js';
+import { requestRecordJson } from './request-json.js';
 import { chainOf, type AuditEntry } from './schema.js';
 
 /** What queries filter on; kept in the file index and derived again from JSON after a spool replay. */
@@ -44,5 +45,5 @@ export function facetsOf(entry: Record<string, unknown>): Facets {
 }
 
 export function toPending(entry: AuditEntry): PendingRecord {
-  return { chain: chainOf(entry), bytes: serializeEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
+  return { chain: chainOf(entry), bytes: entry.kind === 'request' ? Buffer.from(requestRecordJson(entry)) : serializeEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
 }

@@ -19,6 +19,17 @@ export function rawJsonOf(text: string): RawJson | undefined {
 
 const json = (value: unknown): string => (value instanceof RawJson ? value.text : (JSON.stringify(value) ?? 'null'));
 
+/** A record's `bodies` as JSON, raw bodies put in verbatim. */
+export function bodiesJson(bodies: Record<string, unknown>): string {
+  let out = '{';
+  let first = true;
+  for (const key in bodies) {
+    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
 /** The record as one line of UTF-8 JSON: JSON.stringify, with a record's raw bodies put in verbatim (`bodies` then comes last). */
 export function serializeEntry(entry: object): Buffer {
   const record = entry as { bodies?: Record<string, unknown> };
@@ -32,11 +43,5 @@ export function serializeEntry(entry: object): Buffer {
   } finally {
     record.bodies = bodies;
   }
-  let out = `${head.slice(0, -1)},"bodies":{`;
-  let first = true;
-  for (const key in bodies) {
-    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
-    first = false;
-  }
-  return Buffer.from(`${out}}}`);
+  return Buffer.from(`${head.slice(0, -1)},"bodies":${bodiesJson(bodies)}}`);
 }
