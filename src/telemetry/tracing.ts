@@ -55,28 +55,36 @@ function spanNameOf(stage: Stage): string | undefined {
 }
 
 /** gen_ai.system values of the OpenTelemetry GenAI conventions, by provider type. */
+/** How often spans are sent. */
+const EXPORT_INTERVAL_MS = 1000;
+
 const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', anthropic: 'anthropic', mock: 'lanegate.mock' };
 
 export async function createTracing(config: TelemetryConfig, logger: Logger): Promise<Tracing | undefined> {
   if (!config.otlp_endpoint) return undefined;
   const api = await import('@opentelemetry/api');
-  const [{ AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { OTLPTraceExporter }, { resourceFromAttributes }, { W3CTraceContextPropagator }] =
-    await Promise.all([
-      import('@opentelemetry/sdk-trace-base'),
-      // Protobuf by default: it encodes spans straight from the SDK's objects, several times cheaper than JSON.
-      config.protocol === 'http/json' ? import('@opentelemetry/exporter-trace-otlp-http') : import('@opentelemetry/exporter-trace-otlp-proto'),
-      import('@opentelemetry/resources'),
-      import('@opentelemetry/core'),
-    ]);
+  const [{ AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler }, { resourceFromAttributes }, { W3CTraceContextPropagator }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/core'),
+  ]);
   const { trace, SpanKind, SpanStatusCode, ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter } = api;
 
   const url = /\/v1\/traces\/?$/.test(config.otlp_endpoint) ? config.otlp_endpoint : `${config.otlp_endpoint.replace(/\/+$/, '')}/v1/traces`;
+  // Protobuf (the default) is encoded as spans end, so no span object waits
+  // for its batch (span-export.ts); JSON goes through the SDK's batch processor.
+  const processor =
+    config.protocol === 'http/json'
+      ? new BatchSpanProcessor(new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url, headers: config.headers }), {
+          scheduledDelayMillis: EXPORT_INTERVAL_MS,
+          maxQueueSize: 16_384,
+          maxExportBatchSize: 2048,
+        })
+      : new (await import('./span-export.js')).EagerSpanProcessor({ url, headers: config.headers, intervalMs: EXPORT_INTERVAL_MS, logger });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.service_name }),
     sampler: new ParentBasedSampler({ root: config.sample_ratio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(config.sample_ratio) }),
-    spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url, headers: config.headers }), { scheduledDelayMillis: 1000, maxQueueSize: 16_384, maxExportBatchSize: 2048 }),
-    ],
+    spanProcessors: [processor],
   });
   const tracer: Tracer = provider.getTracer('lanegate');
   const propagator: TextMapPropagator = new W3CTraceContextPropagator();
