@@ -4,45 +4,52 @@
 // record under load). Its shape is fixed by the schema, so the line is one
 // template: short strings that need no escaping are quoted as they are,
 // numbers printed as JSON prints them, and the parts whose shape varies
-// (attempts, findings, tool calls, the cache decision) still go through
-// JSON.stringify, and only when they hold something.
+// (findings, tool calls) still go through JSON.stringify, and only when they
+// hold something; attempts and the cache decision are written member by
+// member in the order their builders give them.
 //
 // The output is byte for byte what JSON.stringify writes for the same record
 // (test/audit/request-json.test.ts checks it, and that every member of the
 // schema is written), so lines written before and after read the same.
+import { bool, num, numOrNull, str, strOrNull } from '../json-text.js';
 import { bodiesJson } from './raw-json.js';
 import type { AuditRequestRecord } from './schema.js';
-
-/** Characters JSON.stringify escapes: quote, backslash, controls, and surrogates (a lone one is escaped). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-function strOrNull(s: string | null | undefined): string {
-  return s === null || s === undefined ? 'null' : str(s);
-}
-
-/** JSON.stringify's number: non-finite numbers are null. */
-function num(n: number): string {
-  return Number.isFinite(n) ? String(n) : 'null';
-}
-
-/** Typed as boolean, and never written as anything but true or false. */
-function bool(b: boolean): string {
-  return b === true ? 'true' : 'false';
-}
-
-function numOrNull(n: number | null | undefined): string {
-  return n === null || n === undefined ? 'null' : num(n);
-}
 
 function strings(list: readonly string[]): string {
   if (list.length === 0) return '[]';
   let out = `[${str(list[0]!)}`;
   for (let i = 1; i < list.length; i++) out += `,${str(list[i]!)}`;
   return `${out}]`;
+}
+
+/** An attempt, members in the order dispatch.ts's recordAttempt gives them, absent ones left out. */
+function attempt(a: AuditRequestRecord['attempts'][number]): string {
+  let out = `{"deployment":${str(a.deployment)},"provider":${str(a.provider)}`;
+  if (a.startMs !== undefined) out += `,"startMs":${num(a.startMs)}`;
+  out += `,"latencyMs":${num(a.latencyMs)},"retry":${num(a.retry)},"fallback":${bool(a.fallback)}`;
+  if (a.degraded !== undefined) out += `,"degraded":${bool(a.degraded)}`;
+  if (a.code !== undefined) out += `,"code":${str(a.code)}`;
+  if (a.errorClass !== undefined) out += `,"errorClass":${str(a.errorClass)}`;
+  if (a.status !== undefined) out += `,"status":${num(a.status)}`;
+  return `${out}}`;
+}
+
+function attempts(list: AuditRequestRecord['attempts']): string {
+  if (list.length === 0) return '[]';
+  let out = `[${attempt(list[0]!)}`;
+  for (let i = 1; i < list.length; i++) out += `,${attempt(list[i]!)}`;
+  return `${out}]`;
+}
+
+/** The cache decision, members in the order record.ts's cacheOf gives them. */
+function cache(c: NonNullable<AuditRequestRecord['cache']>): string {
+  let out = `{"status":${str(c.status)}`;
+  if (c.reason !== undefined) out += `,"reason":${str(c.reason)}`;
+  if (c.scope !== undefined) out += `,"scope":${str(c.scope)}`;
+  if (c.key !== undefined) out += `,"key":${str(c.key)}`;
+  if (c.age !== undefined) out += `,"age":${num(c.age)}`;
+  if (c.items !== undefined) out += `,"items":{"hits":${num(c.items.hits)},"total":${num(c.items.total)}}`;
+  return `${out}}`;
 }
 
 /** Arrays of objects whose members vary: JSON.stringify, skipped when empty. */
@@ -79,7 +86,7 @@ export function requestRecordJson(r: AuditRequestRecord): string {
     `,"route":${route ? `{"name":${str(route.name)},"rule":${strOrNull(route.rule)},"model":${str(route.model)}}` : 'null'}` +
     `,"deployment":${strOrNull(r.deployment)},"provider":${strOrNull(r.provider)},"response_model":${strOrNull(r.response_model)}` +
     `,"degraded":${bool(r.degraded)},"stream":${bool(r.stream)},"status":${num(r.status)},"error_code":${strOrNull(r.error_code)}` +
-    `,"attempts":${list(r.attempts)},"cache":${r.cache ? JSON.stringify(r.cache) : 'null'}` +
+    `,"attempts":${attempts(r.attempts)},"cache":${r.cache ? cache(r.cache) : 'null'}` +
     `,"usage":${usage ? `{"prompt_tokens":${num(usage.prompt_tokens)},"completion_tokens":${num(usage.completion_tokens)},"total_tokens":${num(usage.total_tokens)}}` : 'null'}` +
     `,"cost":${cost ? `{"usd":${num(cost.usd)},"nano_usd":${num(cost.nano_usd)},"priced":${bool(cost.priced)}}` : 'null'}` +
     `,"budgets":${strings(r.budgets)},"tools":{"offered":${strings(r.tools.offered)},"called":${list(r.tools.called)}}` +

@@ -66,9 +66,25 @@ function record(seed: number): AuditRequestRecord {
     stream: r() < 0.5,
     status: n(),
     error_code: maybe(s),
-    // Attempts are the context's own objects: members in their order, optional ones absent.
-    attempts: some(() => ({ deployment: s(), provider: s(), startMs: n(), latencyMs: n(), retry: n(), fallback: r() < 0.5, ...(r() < 0.5 ? { status: n() } : { code: s(), errorClass: 'timeout' as const }) })),
-    cache: maybe(() => ({ status: s(), ...(r() < 0.5 ? { reason: s() } : {}), ...(r() < 0.5 ? { scope: s(), key: s(), age: n() } : {}) })),
+    // Attempts are the context's own objects, built as dispatch.ts's recordAttempt builds them.
+    attempts: some(() => ({
+      deployment: s(),
+      provider: s(),
+      startMs: n(),
+      latencyMs: n(),
+      retry: n(),
+      fallback: r() < 0.5,
+      ...(r() < 0.3 ? { degraded: true } : {}),
+      ...(r() < 0.5 ? { status: n() } : { code: s(), errorClass: pick(['timeout', undefined] as const), status: pick([n(), undefined]) }),
+    })),
+    // Built as record.ts's cacheOf builds it.
+    cache: maybe(() => ({
+      status: s(),
+      ...(r() < 0.5 ? { reason: s() } : {}),
+      ...(r() < 0.5 ? { scope: s(), key: s() } : {}),
+      ...(r() < 0.5 ? { age: n() } : {}),
+      ...(r() < 0.3 ? { items: { hits: n(), total: n() } } : {}),
+    })),
     usage: maybe(() => ({ prompt_tokens: n(), completion_tokens: n(), total_tokens: n() })),
     cost: maybe(() => ({ usd: n(), nano_usd: n(), priced: r() < 0.5 })),
     budgets: some(s),
