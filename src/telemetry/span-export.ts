@@ -62,6 +62,8 @@ export class EagerSpanProcessor implements SpanProcessor {
   #inFlight = new Set<Promise<void>>();
   #dropped = 0;
   #lastDropLog = 0;
+  #failed = 0;
+  #lastFailLog = 0;
   #closed = false;
 
   constructor(o: EagerSpanExportOptions) {
@@ -71,6 +73,11 @@ export class EagerSpanProcessor implements SpanProcessor {
     this.#exporter = new OTLPExporterBase(
       createOtlpHttpExportDelegate(http, concatenating, 'lanegate_otlp_span_exporter', { name: 'span', countItems: (chunks) => chunks.reduce((n, c) => n + c.spans, 0) }, undefined),
     );
+  }
+
+  /** Spans dropped (nothing could hold them) and lost (their export failed) so far. */
+  get lost(): { dropped: number; failed: number; heldBytes: number } {
+    return { dropped: this.#dropped, failed: this.#failed, heldBytes: this.#heldBytes };
   }
 
   onStart(_span: Span, _context: Context): void {}
@@ -125,7 +132,12 @@ export class EagerSpanProcessor implements SpanProcessor {
       this.#exporter.export(chunks, (result) => {
         this.#heldBytes -= bytes;
         if (result.code !== ExportResultCode.SUCCESS) {
-          this.#logger.warn({ err: result.error?.message, spans: chunks.reduce((n, c) => n + c.spans, 0) }, 'exporting spans failed; they are dropped');
+          this.#failed += chunks.reduce((n, c) => n + c.spans, 0);
+          const now = Date.now();
+          if (now - this.#lastFailLog >= DROP_LOG_INTERVAL_MS) {
+            this.#lastFailLog = now;
+            this.#logger.warn({ err: result.error?.message, lostSpans: this.#failed }, 'exporting spans failed (the SDK retried what it could); they are dropped');
+          }
         }
         resolve();
       });
