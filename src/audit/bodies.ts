@@ -8,17 +8,12 @@
 // Every mode keeps both hashes, so a body produced later can be checked
 // against the trail. A request a detector blocked keeps hashes only, whatever
 // the lane says: blocked data must not be kept anywhere.
-import { hash } from 'node:crypto';
 import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { CompiledLane, LaneDetector } from '../policy/compile.js';
 import { chatSlots, embeddingSlots, redactSlot, scanSlots, type TextSlot } from '../policy/scan.js';
+import { sha256Hex } from '../sha256.js';
 import { rawJsonOf } from './raw-json.js';
 import type { AuditBodies, AuditToolCall, BodyMode } from './schema.js';
-
-export function sha256Hex(data: string | Buffer): string {
-  // The one-shot form: no Hash object per call.
-  return hash('sha256', data, 'hex');
-}
 
 export interface BodyInputs {
   mode: BodyMode;

@@ -8,7 +8,7 @@
 // leaves the next line's `prev` pointing at a hash that is no longer there.
 // Verification works on the exact bytes of each line, never on a
 // re-serialization.
-import { sha256Hex } from './bodies.js';
+import { sha256Hex } from '../sha256.js';
 
 export const GENESIS = '0'.repeat(64);
 

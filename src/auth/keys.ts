@@ -5,9 +5,10 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
+import { sha256Hex } from '../sha256.js';
 
 export function hashKey(key: string): string {
-  return hash('sha256', key, 'hex');
+  return sha256Hex(key);
 }
 
 /** The key from `Authorization: Bearer ...`, or `api-key` as Azure clients send it. */

@@ -2,12 +2,13 @@
 // change an answer, so no prompt, tool argument or embedding input is ever
 // stored in a key in clear; the scope (who may share the entry) is hashed in
 // and is also a key component of its own, for purges.
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { KeyInfo } from '../config/compile.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledLane } from '../policy/compile.js';
 import type { Deployment } from '../providers/types.js';
+import { sha256Hex } from '../sha256.js';
 
 /** Bump when what goes into a key changes, so old entries are never matched. */
 export const KEY_FORMAT = 1;
@@ -51,11 +52,6 @@ function canonicalObject(obj: Record<string, unknown>, skip: ReadonlySet<string>
     out += (out.length > 1 ? ',' : '') + JSON.stringify(k) + ':' + canonicalJson(v);
   }
   return `${out}}`;
-}
-
-export function sha256(text: string): string {
-  // The one-shot form: no Hash object per call.
-  return hash('sha256', text, 'hex');
 }
 
 /** Who may share an entry, from the lane's `cache` rule; undefined when the lane forbids caching. */
@@ -131,7 +127,7 @@ function keyJson(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddi
 
 /** The sha256 (hex) of a chat request's answer-changing content, in its scope. */
 export function chatKeyHash(ctx: RequestContext, chat: ChatRequest, scope: string): string {
-  return sha256(keyJson(ctx, scope, 'chat', chat, CHAT_IGNORED));
+  return sha256Hex(keyJson(ctx, scope, 'chat', chat, CHAT_IGNORED));
 }
 
 /** What every item of one embeddings request shares; each item's key is hashed from it and the item. */

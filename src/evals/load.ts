@@ -1,12 +1,12 @@
 // Parses and compiles one eval set file, YAML or JSONL (see schema.ts for the
 // format). Every problem is reported with its line, and a set with any
 // problem is not loaded.
-import { createHash } from 'node:crypto';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { ConfigProblem } from '../config/load.js';
 import { formatIssuePath } from '../errors.js';
 import { compileCheck, type CompiledCheck } from './checks.js';
 import { evalCaseSchema, evalHeaderSchema, MAX_CASES, type CheckConfig } from './schema.js';
+import { sha256Hex } from '../sha256.js';
 
 export interface EvalCase {
   id: string;
@@ -142,7 +142,7 @@ export function parseEvalSet(text: string, file: string, name: string, version: 
     name,
     version,
     file,
-    sha256: createHash('sha256').update(text).digest('hex'),
+    sha256: sha256Hex(text),
     prompt: h.prompt ?? name,
     threshold: h.threshold,
     description: h.description,

@@ -1,9 +1,9 @@
 // Eval reports: a table for people, a JSON file for the record. The file's
 // sha256 is what promotion audit records point at.
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CaseResult, EvalReport } from './run.js';
+import { sha256Hex } from '../sha256.js';
 
 export function formatCaseLine(r: CaseResult, idWidth: number): string {
   const verdict = r.error ? 'ERROR' : r.pass ? 'pass' : 'FAIL';
@@ -43,7 +43,7 @@ export async function writeReport(report: EvalReport, target: { out?: string; di
   await mkdir(path.dirname(file), { recursive: true });
   const bytes = `${JSON.stringify(report, null, 2)}\n`;
   await writeFile(file, bytes);
-  return { file, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { file, sha256: sha256Hex(bytes) };
 }
 
 /** The newest passing report of a version in the reports folder, for rollback records. */
@@ -64,7 +64,7 @@ export async function latestPassingReport(dir: string, prompt: string, version: 
     if (!bytes) continue;
     try {
       const report = JSON.parse(bytes.toString('utf8')) as Partial<EvalReport>;
-      if (report.summary?.gate === 'pass') return { file, sha256: createHash('sha256').update(bytes).digest('hex') };
+      if (report.summary?.gate === 'pass') return { file, sha256: sha256Hex(bytes) };
     } catch {
       // not a report
     }

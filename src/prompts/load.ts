@@ -8,7 +8,6 @@
 // Everything is validated together, and against the gateway config (models,
 // routes, apps): every problem is reported at once with its file and path,
 // and a catalog with any problem is never half-loaded.
-import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { emptyCatalog, type CompiledMessage, type CompiledPin, type CompiledTemp
 import { ARTIFACT_NAME, pinsFileSchema, RESERVED_PARAMETERS, templateFileSchema, toolFileSchema, VERSION, type AppPinConfig, type PinsFile, type ToolFile } from './schema.js';
 import { constantText, parseTemplate } from './template.js';
 import { checkValue, compileVariable, declarationProblems, type CompiledVariable } from './variables.js';
+import { sha256Hex } from '../sha256.js';
 
 type Problems = ConfigProblem[];
 
@@ -267,7 +267,7 @@ export function compileTemplateFile(text: string, at: { name: string; version: s
     name: at.name,
     version: at.version,
     file,
-    sha256: createHash('sha256').update(text).digest('hex'),
+    sha256: sha256Hex(text),
     description: t.description,
     metadata: t.metadata,
     model: t.model,

@@ -11,7 +11,6 @@
 // but never the cache and never the response guard (it creates no approvals),
 // as an identity of its own: key, app and team prefixed "shadow:", so budgets
 // per key, app or team count it apart from the app's own spend.
-import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Usage } from '../api/schemas.js';
@@ -29,6 +28,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { ShadowRunRecord, ShadowRunSide } from './audit-events.js';
 import { defaultEvalSet } from './catalog.js';
 import { markInternal } from './stage.js';
+import { sha256Hex } from '../sha256.js';
 
 export interface ShadowPlan {
   prompt: string;
@@ -297,7 +297,7 @@ function usageOf(u: Usage | undefined): ShadowRunSide['usage'] {
 }
 
 function hashOutput(output: EvalOutput): string {
-  return createHash('sha256').update(JSON.stringify(output)).digest('hex');
+  return sha256Hex(JSON.stringify(output));
 }
 
 function round(ms: number): number {

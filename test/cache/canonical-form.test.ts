@@ -4,7 +4,8 @@ import type { ChatChunk } from '../../src/api/schemas.js';
 import { requestedCacheMode } from '../../src/cache/control.js';
 import { apportion } from '../../src/cache/embeddings-stage.js';
 import { decodeChatEntry, decodeEmbeddingEntry, decodeVector, encodeVector } from '../../src/cache/entry.js';
-import { canonicalJson, chatKeyHash, embeddingsKeyPrefix, sha256 } from '../../src/cache/keys.js';
+import { canonicalJson, chatKeyHash, embeddingsKeyPrefix } from '../../src/cache/keys.js';
+import { sha256Hex as sha256 } from '../../src/sha256.js';
 import type { RequestContext } from '../../src/pipeline/context.js';
 import { ChunkAssembler, completionToChunks } from '../../src/cache/stream.js';
 
