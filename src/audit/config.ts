@@ -37,6 +37,20 @@ export const auditConfigSchema = z
     sweep_interval_s: z.number().int().min(0).default(3600),
     /** How long shutdown may spend sending spooled records before leaving them for the next start. */
     shutdown_flush_ms: z.number().int().min(0).default(5000),
+    /**
+     * Every record the sink writes is also sent, as one OTLP log record, to
+     * this OTLP/HTTP collector (`<endpoint>/v1/logs`); '' (the default) is off.
+     * The sink stays the system of record: what the collector does not take
+     * is counted and logged, never retried from the sink.
+     */
+    otlp_logs: z
+      .strictObject({
+        endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://otel-collector:4318' })]).default(''),
+        /** Extra headers for the collector (an API key, say: use ${ENV} interpolation). */
+        headers: z.record(z.string(), z.string()).default({}),
+        service_name: z.string().min(1).default('lanegate'),
+      })
+      .prefault({}),
     redis: z
       .strictObject({
         /** XADD ... MAXLEN ~ max_len per lane stream: the most entries a stream keeps. */

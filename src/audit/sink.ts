@@ -1,6 +1,7 @@
 // Assembles the audit trail the config asks for: the sink (file or Redis
-// Streams) behind the bounded queue and the spool, the query side for the
-// admin API, and the retention sweeper.
+// Streams) behind the bounded queue and the spool, optionally mirrored to an
+// OTLP logs collector, the query side for the admin API, and the retention
+// sweeper.
 import type { Registry } from 'prom-client';
 import type { CompiledPolicies } from '../policy/compile.js';
 import type { RedisStore } from '../stores/redis.js';
@@ -8,12 +9,13 @@ import type { Logger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
 import { createFileBackend } from './file-sink.js';
 import { auditMetrics } from './metrics.js';
+import { createOtlpLogsMirror, mirrored } from './otlp-logs.js';
 import { createFileQuery } from './query.js';
 import { createRedisBackend, createRedisQuery } from './redis-sink.js';
 import { startSweeper, type Sweeper } from './retention.js';
 import { GATEWAY_CHAIN } from './schema.js';
 import { openSpool } from './spool.js';
-import { createAuditWriter, createNullSink, type AuditSink } from './writer.js';
+import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './writer.js';
 
 export interface AuditTrail {
   sink: AuditSink;
@@ -48,11 +50,16 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
     logger,
   };
 
+  // Records the sink wrote are also sent to an OTLP logs collector, when one is configured.
+  const mirror = config.otlp_logs.endpoint ? createOtlpLogsMirror(config.otlp_logs, { registry: o.registry, logger }) : undefined;
+  if (mirror) logger.info({ endpoint: config.otlp_logs.endpoint }, 'audit records are mirrored to an OTLP logs endpoint');
+  const withMirror = (backend: AuditBackend): AuditBackend => (mirror ? mirrored(backend, mirror, config.shutdown_flush_ms) : backend);
+
   if (config.sink === 'redis') {
     if (!o.redis) throw new Error('audit.sink redis needs redis.url');
     const redis = o.redis;
     const backend = createRedisBackend({ redis, maxLen: config.redis.max_len, retentionMs: (chain) => (laneDays(chain) ?? config.retention_days) * DAY_MS });
-    const sink = createAuditWriter({ ...common, backend, query: createRedisQuery(redis, () => [...o.lanes().keys(), GATEWAY_CHAIN]) });
+    const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createRedisQuery(redis, () => [...o.lanes().keys(), GATEWAY_CHAIN]) });
     const sweeper =
       config.sweep_interval_s > 0
         ? startSweeper({ sink: 'redis', dir: config.dir, redis, logger, metrics }, { intervalS: config.sweep_interval_s, laneDays, defaultDays: config.retention_days })
@@ -61,7 +68,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
   }
 
   const backend = createFileBackend({ dir: config.dir, rotateBytes: config.rotate_bytes, logger });
-  const sink = createAuditWriter({ ...common, backend, query: createFileQuery(backend) });
+  const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createFileQuery(backend) });
   const sweeper =
     config.sweep_interval_s > 0
       ? startSweeper(

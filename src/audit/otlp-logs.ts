@@ -1,0 +1,171 @@
+// Audit records mirrored to an OpenTelemetry logs pipeline (audit.otlp_logs):
+// every record the sink has written is also sent, as one OTLP log record, to
+// an OTLP/HTTP collector's /v1/logs, for teams whose reviewers search logs in
+// a central store. The sink (file or Redis) stays the system of record: its
+// chain, queries, retention and the spool are unchanged, and a collector that
+// is slow or down never holds up or loses a record there. What the mirror
+// cannot send (after retries, or beyond its in-memory bound) is counted in
+// lanegate_audit_otlp_records_total{result="dropped"} and logged at most
+// every 10 s, never dropped silently.
+//
+// Each log record's body is the audit record's JSON line as the sink got it
+// (bodies as the lane allows, without the file chain's prev/hash), with the
+// fields a log search filters on as attributes. Sent as OTLP/HTTP JSON.
+import { Pool } from 'undici';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../telemetry/logger.js';
+import { FastCounter } from '../telemetry/fast-metrics.js';
+import type { PendingRecord } from './pending.js';
+import type { AuditBackend } from './writer.js';
+
+export interface OtlpLogsConfig {
+  /** The collector's OTLP/HTTP endpoint; /v1/logs is added unless given. */
+  endpoint: string;
+  headers: Record<string, string>;
+  service_name: string;
+}
+
+/** Bytes of record JSON held for sending at most; beyond it records are dropped (counted). */
+const MAX_HELD_BYTES = 64 << 20;
+const SEND_TIMEOUT_MS = 10_000;
+const RETRIES = 3;
+const RETRY_BASE_MS = 500;
+const LOG_INTERVAL_MS = 10_000;
+/** Statuses worth another try (the OTLP/HTTP spec's retryable ones). */
+const RETRYABLE = new Set([429, 502, 503, 504]);
+/** OTLP severity number INFO. */
+const SEVERITY_INFO = 9;
+
+export interface OtlpLogsMirror {
+  send(records: PendingRecord[]): void;
+  /** Sends what is queued and waits for it, up to `deadlineMs`; what is still unsent then is dropped (counted). */
+  close(deadlineMs: number): Promise<void>;
+}
+
+function attr(key: string, value: string | number | null): string {
+  if (value === null) return '';
+  return `,{"key":"${key}","value":${typeof value === 'number' ? `{"intValue":${value}}` : `{"stringValue":${JSON.stringify(value)}}`}}`;
+}
+
+/** One OTLP log record (JSON encoding) for an audit record. */
+function logRecord(r: PendingRecord): string {
+  const f = r.facets;
+  const nanos = `${BigInt(Math.max(0, Math.round(f.time))) * 1_000_000n}`;
+  // attr() writes each attribute with a leading comma; the list drops the first.
+  const attributes = (
+    attr('lanegate.audit.kind', f.kind) +
+    attr('lanegate.audit.chain', r.chain) +
+    attr('lanegate.request_id', f.kind === 'request' ? f.id : null) +
+    attr('lanegate.audit.id', f.id) +
+    attr('lanegate.lane', f.lane) +
+    attr('lanegate.team', f.team) +
+    attr('lanegate.app', f.app) +
+    attr('gen_ai.request.model', f.model) +
+    attr('http.response.status_code', f.status)
+  ).slice(1);
+  return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${nanos}","severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
+}
+
+export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Registry; logger: Logger }): OtlpLogsMirror {
+  const url = new URL(/\/v1\/logs\/?$/.test(config.endpoint) ? config.endpoint : `${config.endpoint.replace(/\/+$/, '')}/v1/logs`);
+  const pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000 });
+  const registers = [o.registry];
+  const records = new FastCounter<'result'>({
+    name: 'lanegate_audit_otlp_records_total',
+    help: 'Audit records mirrored to the OTLP logs endpoint: sent, or dropped (the collector refused or was unreachable after retries, or too many were waiting).',
+    labelNames: ['result'],
+    registers,
+  });
+  const envelope = (logRecords: string) =>
+    `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":${JSON.stringify(config.service_name)}}}]},"scopeLogs":[{"scope":{"name":"lanegate.audit"},"logRecords":[${logRecords}]}]}]}`;
+
+  let held = 0;
+  let chain: Promise<void> = Promise.resolve();
+  let closing = false;
+  let lastLog = 0;
+  let droppedSinceLog = 0;
+
+  function dropped(count: number, why: string): void {
+    records.labels('dropped').inc(count);
+    droppedSinceLog += count;
+    const now = Date.now();
+    if (now - lastLog >= LOG_INTERVAL_MS) {
+      lastLog = now;
+      o.logger.warn({ endpoint: url.origin + url.pathname, dropped: droppedSinceLog, why }, 'audit records not mirrored to the OTLP logs endpoint (the audit sink has them)');
+      droppedSinceLog = 0;
+    }
+  }
+
+  async function post(body: string): Promise<void> {
+    let lastError = '';
+    for (let attempt = 0; attempt <= RETRIES && !closing; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, RETRY_BASE_MS * 2 ** (attempt - 1)));
+      try {
+        const res = await pool.request({
+          method: 'POST',
+          path: url.pathname + url.search,
+          headers: { ...config.headers, 'content-type': 'application/json' },
+          body,
+          headersTimeout: SEND_TIMEOUT_MS,
+          bodyTimeout: SEND_TIMEOUT_MS,
+        });
+        await res.body.dump();
+        if (res.statusCode < 300) return;
+        lastError = `status ${res.statusCode}`;
+        if (!RETRYABLE.has(res.statusCode)) break;
+      } catch (err) {
+        lastError = (err as { code?: string }).code ?? String(err);
+      }
+    }
+    throw new Error(lastError || 'shutting down');
+  }
+
+  return {
+    send(batch) {
+      if (batch.length === 0) return;
+      const bytes = batch.reduce((n, r) => n + r.bytes.length, 0);
+      if (closing || held + bytes > MAX_HELD_BYTES) return dropped(batch.length, closing ? 'shutting down' : 'too many records waiting');
+      held += bytes;
+      // One batch at a time, in order: a slow collector queues them here, bounded by MAX_HELD_BYTES.
+      chain = chain.then(async () => {
+        try {
+          await post(envelope(batch.map(logRecord).join(',')));
+          records.labels('sent').inc(batch.length);
+        } catch (err) {
+          dropped(batch.length, (err as Error).message);
+        } finally {
+          held -= bytes;
+        }
+      });
+    },
+    async close(deadlineMs) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([chain, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
+      clearTimeout(timer);
+      closing = true;
+      await pool.destroy().catch(() => {});
+    },
+  };
+}
+
+/** The sink, with every record it wrote also sent to the mirror. */
+export function mirrored(backend: AuditBackend, mirror: OtlpLogsMirror, shutdownFlushMs: number): AuditBackend {
+  return {
+    kind: backend.kind,
+    async write(batch) {
+      const out = await backend.write(batch);
+      if (out.failed.length === 0) mirror.send(batch);
+      else {
+        const failed = new Set(out.failed);
+        mirror.send(batch.filter((r) => !failed.has(r)));
+      }
+      return out;
+    },
+    ready: () => backend.ready(),
+    sync: () => backend.sync(),
+    async close() {
+      await backend.close();
+      await mirror.close(shutdownFlushMs);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// audit.otlp_logs: every record the sink writes is also sent to an OTLP/HTTP
+// logs collector, its JSON line as the log body; a collector that refuses
+// costs the mirror its copy (counted), never the sink's.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { startFakeOpenAI } from '../helpers/fake-openai.js';
+import { startTestGateway } from '../helpers/gateway.js';
+import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, recordOf, waitFor } from './fixtures.js';
+
+type Value = { stringValue?: string; intValue?: number | string };
+interface LogRecord {
+  timeUnixNano: string;
+  severityText: string;
+  body: { stringValue: string };
+  attributes: Array<{ key: string; value: Value }>;
+}
+interface LogsRequest {
+  resourceLogs: Array<{ resource: { attributes: Array<{ key: string; value: Value }> }; scopeLogs: Array<{ scope: { name: string }; logRecords: LogRecord[] }> }>;
+}
+
+async function collector(status: number): Promise<{ url: string; requests: Array<{ path: string; auth: string | undefined; body: LogsRequest }>; server: Server }> {
+  const requests: Array<{ path: string; auth: string | undefined; body: LogsRequest }> = [];
+  const server = createServer(async (req, res) => {
+    const parts: Buffer[] = [];
+    for await (const chunk of req) parts.push(chunk as Buffer);
+    requests.push({ path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
+}
+
+const audit = (endpoint: string) =>
+  `audit:\n  sink: file\n  dir: {{dir}}/audit\n  otlp_logs:\n    endpoint: ${endpoint}\n    headers: { x-collector-key: secret-1 }\n    service_name: lanegate-audit-test\n`;
+
+describe('audit records mirrored to OTLP logs', () => {
+  it('sends each record the sink wrote, its line as the body, with filterable attributes', async () => {
+    const upstream = await startFakeOpenAI();
+    const c = await collector(200);
+    const gw = await startTestGateway({ yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url) }), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
+    try {
+      const ids: string[] = [];
+      for (const text of ['first', 'second']) {
+        const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: `mirror the ${text}` }] });
+        assert.equal(res.status, 200);
+        await res.text();
+        ids.push(res.headers.get('x-request-id')!);
+      }
+      const logs = () => c.requests.flatMap((r) => r.body.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((s) => s.logRecords)));
+      await waitFor('both records at the collector', () => (logs().length >= 2 ? true : undefined));
+      assert.ok(c.requests.every((r) => r.path === '/v1/logs' && r.auth === 'secret-1'));
+      const resource = c.requests[0]!.body.resourceLogs[0]!;
+      assert.deepEqual(resource.resource.attributes, [{ key: 'service.name', value: { stringValue: 'lanegate-audit-test' } }]);
+      assert.equal(resource.scopeLogs[0]!.scope.name, 'lanegate.audit');
+
+      for (const id of ids) {
+        const log = logs().find((l) => l.attributes.some((a) => a.key === 'lanegate.request_id' && a.value.stringValue === id));
+        assert.ok(log, `a log record for ${id}`);
+        const fromFile = (await recordOf(gw, id)) as Record<string, unknown>;
+        const { prev: _prev, hash: _hash, ...record } = fromFile;
+        assert.deepEqual(JSON.parse(log.body.stringValue), record, 'the body is the record the sink has');
+        assert.equal(log.severityText, 'INFO');
+        assert.equal(BigInt(log.timeUnixNano), BigInt(Date.parse(record.time as string)) * 1_000_000n);
+        const attrs = Object.fromEntries(log.attributes.map((a) => [a.key, a.value.stringValue ?? Number(a.value.intValue)]));
+        assert.equal(attrs['lanegate.audit.kind'], 'request');
+        assert.equal(attrs['lanegate.lane'], (record.lane as { name: string }).name);
+        assert.equal(attrs['lanegate.team'], record.team);
+        assert.equal(attrs['gen_ai.request.model'], 'gpt-fake');
+        assert.equal(attrs['http.response.status_code'], 200);
+      }
+      // Counted once the collector has answered, a moment after it got them.
+      await waitFor('the sent count', async () => ((await metricSum(gw, 'lanegate_audit_otlp_records_total', { result: 'sent' })) === logs().length ? true : undefined));
+    } finally {
+      await gw.close();
+      await upstream.close();
+      c.server.close();
+    }
+  });
+
+  it('a collector that refuses loses only the copies: counted, and the sink keeps every record', async () => {
+    const upstream = await startFakeOpenAI();
+    const c = await collector(400);
+    const gw = await startTestGateway({ yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url) }), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
+    try {
+      const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'refused copy' }] });
+      assert.equal(res.status, 200);
+      await res.text();
+      await recordOf(gw, res.headers.get('x-request-id'));
+      await waitFor('the dropped count', async () => ((await metricSum(gw, 'lanegate_audit_otlp_records_total', { result: 'dropped' })) >= 1 ? true : undefined));
+      assert.equal(c.requests.length, 1, '400 is not retried');
+      assert.equal(await metricSum(gw, 'lanegate_audit_otlp_records_total', { result: 'sent' }), 0);
+      assert.match(gw.logs(), /not mirrored to the OTLP logs endpoint/);
+      assert.doesNotMatch(gw.logs(), /secret-1/, 'the collector key is never logged');
+    } finally {
+      await gw.close();
+      await upstream.close();
+      c.server.close();
+    }
+  });
+});
