@@ -45,7 +45,10 @@ export const auditConfigSchema = z
      */
     otlp_logs: z
       .strictObject({
-        endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://otel-collector:4318' })]).default(''),
+        endpoint: z
+          .union([z.literal(''), z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://otel-collector:4318' })])
+          .refine((u) => u === '' || !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'credentials in the URL are not sent: put them in headers')
+          .default(''),
         /** Extra headers for the collector (an API key, say: use ${ENV} interpolation). */
         headers: z.record(z.string(), z.string()).default({}),
         service_name: z.string().min(1).default('lanegate'),

@@ -27,6 +27,8 @@ export interface OtlpLogsConfig {
 
 /** Bytes of record JSON held for sending at most; beyond it records are dropped (counted). */
 const MAX_HELD_BYTES = 64 << 20;
+/** Record bytes per request at most (the OTLP spec suggests collectors accept 20 MiB; escaping adds a little). */
+const REQUEST_BYTES = 8 << 20;
 const SEND_TIMEOUT_MS = 10_000;
 const RETRIES = 3;
 const RETRY_BASE_MS = 500;
@@ -43,12 +45,13 @@ export interface OtlpLogsMirror {
 }
 
 function attr(key: string, value: string | number | null): string {
-  if (value === null) return '';
-  return `,{"key":"${key}","value":${typeof value === 'number' ? `{"intValue":${value}}` : `{"stringValue":${JSON.stringify(value)}}`}}`;
+  if (value === null || (typeof value === 'number' && !Number.isSafeInteger(value))) return '';
+  // OTLP/JSON writes 64-bit integers as decimal strings.
+  return `,{"key":"${key}","value":${typeof value === 'number' ? `{"intValue":"${value}"}` : `{"stringValue":${JSON.stringify(value)}}`}}`;
 }
 
 /** One OTLP log record (JSON encoding) for an audit record. */
-function logRecord(r: PendingRecord): string {
+function logRecord(r: PendingRecord, observed: string): string {
   const f = r.facets;
   const nanos = `${BigInt(Math.max(0, Math.round(f.time))) * 1_000_000n}`;
   // attr() writes each attribute with a leading comma; the list drops the first.
@@ -63,12 +66,22 @@ function logRecord(r: PendingRecord): string {
     attr('gen_ai.request.model', f.model) +
     attr('http.response.status_code', f.status)
   ).slice(1);
-  return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${nanos}","severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
+  return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${observed}","severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
+}
+
+/** The collector's logs URL: `<endpoint>/v1/logs`, or the endpoint as is when it already names /v1/logs. */
+export function logsUrl(endpoint: string): URL {
+  const url = new URL(endpoint);
+  if (!/\/v1\/logs\/?$/.test(url.pathname)) url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/logs`;
+  return url;
 }
 
 export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Registry; logger: Logger }): OtlpLogsMirror {
-  const url = new URL(/\/v1\/logs\/?$/.test(config.endpoint) ? config.endpoint : `${config.endpoint.replace(/\/+$/, '')}/v1/logs`);
+  const url = logsUrl(config.endpoint);
   const pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000 });
+  // The content type is the mirror's to set, whatever case a configured header uses.
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  for (const [name, value] of Object.entries(config.headers)) if (name.toLowerCase() !== 'content-type') headers[name] = value;
   const registers = [o.registry];
   const records = new FastCounter<'result'>({
     name: 'lanegate_audit_otlp_records_total',
@@ -80,16 +93,20 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
     `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":${JSON.stringify(config.service_name)}}}]},"scopeLogs":[{"scope":{"name":"lanegate.audit"},"logRecords":[${logRecords}]}]}]}`;
 
   let held = 0;
+  /** Records handed to send() and not yet sent or dropped. */
+  let queued = 0;
   let chain: Promise<void> = Promise.resolve();
   let closing = false;
+  /** close() has counted every record still queued: what the chain settles afterwards is not counted again. */
+  let counted = false;
   let lastLog = 0;
   let droppedSinceLog = 0;
 
-  function dropped(count: number, why: string): void {
-    records.labels('dropped').inc(count);
+  function dropped(count: number, why: string, logNow = false): void {
+    if (count > 0) records.labels('dropped').inc(count);
     droppedSinceLog += count;
     const now = Date.now();
-    if (now - lastLog >= LOG_INTERVAL_MS) {
+    if (droppedSinceLog > 0 && (logNow || now - lastLog >= LOG_INTERVAL_MS)) {
       lastLog = now;
       o.logger.warn({ endpoint: url.origin + url.pathname, dropped: droppedSinceLog, why }, 'audit records not mirrored to the OTLP logs endpoint (the audit sink has them)');
       droppedSinceLog = 0;
@@ -104,7 +121,7 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
         const res = await pool.request({
           method: 'POST',
           path: url.pathname + url.search,
-          headers: { ...config.headers, 'content-type': 'application/json' },
+          headers,
           body,
           headersTimeout: SEND_TIMEOUT_MS,
           bodyTimeout: SEND_TIMEOUT_MS,
@@ -126,16 +143,33 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
       const bytes = batch.reduce((n, r) => n + r.bytes.length, 0);
       if (closing || held + bytes > MAX_HELD_BYTES) return dropped(batch.length, closing ? 'shutting down' : 'too many records waiting');
       held += bytes;
-      // One batch at a time, in order: a slow collector queues them here, bounded by MAX_HELD_BYTES.
+      queued += batch.length;
+      // One request at a time, in order: a slow collector queues them here, bounded by MAX_HELD_BYTES.
       chain = chain.then(async () => {
-        try {
-          await post(envelope(batch.map(logRecord).join(',')));
-          records.labels('sent').inc(batch.length);
-        } catch (err) {
-          dropped(batch.length, (err as Error).message);
-        } finally {
-          held -= bytes;
+        let at = 0;
+        while (at < batch.length) {
+          // A request holds at most REQUEST_BYTES of records (and at least one).
+          let end = at + 1;
+          for (let size = batch[at]!.bytes.length; end < batch.length && size + batch[end]!.bytes.length <= REQUEST_BYTES; end++) size += batch[end]!.bytes.length;
+          const part = batch.slice(at, end);
+          at = end;
+          let sent = false;
+          let why = 'shutting down';
+          if (!closing) {
+            try {
+              const observed = `${BigInt(Date.now()) * 1_000_000n}`;
+              await post(envelope(part.map((r) => logRecord(r, observed)).join(',')));
+              sent = true;
+            } catch (err) {
+              why = (err as Error).message;
+            }
+          }
+          if (counted) continue;
+          if (sent) records.labels('sent').inc(part.length);
+          else dropped(part.length, why);
+          queued -= part.length;
         }
+        held -= bytes;
       });
     },
     async close(deadlineMs) {
@@ -143,6 +177,10 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
       await Promise.race([chain, new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
       clearTimeout(timer);
       closing = true;
+      // What is still queued will not be sent: counted and logged now, before the process exits.
+      counted = true;
+      dropped(queued, 'shutting down', true);
+      queued = 0;
       await pool.destroy().catch(() => {});
     },
   };

@@ -24,7 +24,10 @@ export function bodiesJson(bodies: Record<string, unknown>): string {
   let out = '{';
   let first = true;
   for (const key in bodies) {
-    out += `${first ? '' : ','}"${key}":${json(bodies[key])}`;
+    const value = bodies[key];
+    // As JSON.stringify: a member whose value is undefined is left out.
+    if (value === undefined) continue;
+    out += `${first ? '' : ','}"${key}":${json(value)}`;
     first = false;
   }
   return `${out}}`;

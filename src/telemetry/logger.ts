@@ -46,15 +46,6 @@ const BUFFER_BYTES = 64 * 1024;
 
 const accessLines = new WeakMap<Logger, AccessLines>();
 
-/**
- * The access log line of a finished request, in the same JSON shape as the
- * logger's own lines. pino's generic path (serializers, redaction, key-by-key
- * encoding, a write per line) was a tenth of a request's CPU; an access line
- * holds only fixed fields the gateway sets (ids from config, the model name
- * asked for, statuses and timings), never headers, keys or bodies, so it
- * needs none of that. Lines are written in batches (see FLUSH_MS); shutdown
- * writes what is left.
- */
 /** What an access line says of a request; members left undefined are left out of the line. */
 export interface AccessFields {
   requestId: string;
@@ -86,6 +77,15 @@ function accessMembers(f: AccessFields): string {
   return out;
 }
 
+/**
+ * The access log line of a finished request, in the same JSON shape as the
+ * logger's own lines. pino's generic path (serializers, redaction, key-by-key
+ * encoding, a write per line) was a tenth of a request's CPU; an access line
+ * holds only fixed fields the gateway sets (ids from config, the model name
+ * asked for, statuses and timings), never headers, keys or bodies, so it
+ * needs none of that. Lines are written in batches (see FLUSH_MS); shutdown
+ * writes what is left.
+ */
 export function writeAccessLine(logger: Logger, fields: AccessFields): void {
   if (!logger.isLevelEnabled('info')) return;
   let lines = accessLines.get(logger);

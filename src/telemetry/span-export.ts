@@ -26,6 +26,8 @@ const EXPORT_BYTES = 1 << 20;
 /** Encoded bytes held at most while exports fail or lag; spans beyond are dropped and counted. */
 const MAX_HELD_BYTES = 32 << 20;
 const DROP_LOG_INTERVAL_MS = 10_000;
+/** Exports out at once: a slow collector then holds spans here (bounded), not in the SDK's own queue. */
+const MAX_IN_FLIGHT = 2;
 const SAMPLED = 1;
 
 interface Encoded {
@@ -56,10 +58,13 @@ export class EagerSpanProcessor implements SpanProcessor {
   readonly #logger: Logger;
   #ended: ReadableSpan[] = [];
   #immediate: NodeJS.Immediate | undefined;
-  #held: Encoded[] = [];
-  #heldBytes = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** Encoded, not yet handed to the exporter. */
+  #waiting: Encoded[] = [];
+  #waitingBytes = 0;
+  /** Handed to the exporter, not yet answered. */
   #inFlight = new Set<Promise<void>>();
+  #inFlightBytes = 0;
+  #timer: NodeJS.Timeout | undefined;
   #dropped = 0;
   #lastDropLog = 0;
   #failed = 0;
@@ -75,15 +80,16 @@ export class EagerSpanProcessor implements SpanProcessor {
     );
   }
 
-  /** Spans dropped (nothing could hold them) and lost (their export failed) so far. */
+  /** Spans dropped (nothing could hold them, or they ended after shutdown) and lost (their export failed) so far. */
   get lost(): { dropped: number; failed: number; heldBytes: number } {
-    return { dropped: this.#dropped, failed: this.#failed, heldBytes: this.#heldBytes };
+    return { dropped: this.#dropped, failed: this.#failed, heldBytes: this.#waitingBytes + this.#inFlightBytes };
   }
 
   onStart(_span: Span, _context: Context): void {}
 
   onEnd(span: ReadableSpan): void {
-    if (this.#closed || (span.spanContext().traceFlags & SAMPLED) === 0) return;
+    if ((span.spanContext().traceFlags & SAMPLED) === 0) return;
+    if (this.#closed) return this.#drop(1, 'ended after shutdown');
     this.#ended.push(span);
     if (this.#ended.length >= ENCODE_SPANS) this.#encode();
     else this.#immediate ??= setImmediate(() => this.#encode());
@@ -95,67 +101,85 @@ export class EagerSpanProcessor implements SpanProcessor {
     const spans = this.#ended;
     if (spans.length === 0) return;
     this.#ended = [];
-    if (this.#heldBytes >= MAX_HELD_BYTES) return this.#drop(spans.length);
+    if (this.#waitingBytes + this.#inFlightBytes >= MAX_HELD_BYTES) return this.#drop(spans.length, 'the OTLP endpoint is not taking them as fast as they come');
     let bytes: Uint8Array | undefined;
     try {
       bytes = ProtobufTraceSerializer.serializeRequest(spans);
     } catch (err) {
-      this.#logger.warn({ err: String(err), spans: spans.length }, 'could not encode spans for export; they are dropped');
+      this.#logger.warn({ err: String(err), spans: spans.length }, 'could not encode spans for export');
     }
-    if (!bytes) return this.#drop(spans.length);
-    this.#held.push({ bytes, spans: spans.length });
-    this.#heldBytes += bytes.length;
-    if (this.#heldBytes >= EXPORT_BYTES) this.#send();
-    else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#send(), this.#intervalMs);
+    if (!bytes) return this.#drop(spans.length, 'could not encode them');
+    this.#waiting.push({ bytes, spans: spans.length });
+    this.#waitingBytes += bytes.length;
+    this.#schedule();
+  }
+
+  /** Sends once enough is waiting (and an export slot is free), else on the interval. */
+  #schedule(): void {
+    if (this.#waitingBytes >= EXPORT_BYTES && this.#inFlight.size < MAX_IN_FLIGHT) this.#send();
+    else if (this.#waiting.length > 0 && !this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#send();
+      }, this.#intervalMs);
       this.#timer.unref();
     }
   }
 
-  #drop(count: number): void {
+  #drop(count: number, why: string): void {
     this.#dropped += count;
     const now = Date.now();
     if (now - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) {
       this.#lastDropLog = now;
-      this.#logger.warn({ dropped: this.#dropped, heldBytes: this.#heldBytes }, 'spans dropped: the OTLP endpoint is not taking them as fast as they come');
+      this.#logger.warn({ dropped: this.#dropped, why }, 'spans dropped before export');
     }
   }
 
+  /** Hands what is waiting to the exporter (one export request), whatever its size. */
   #send(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    const chunks = this.#held;
+    const chunks = this.#waiting;
     if (chunks.length === 0) return;
-    this.#held = [];
-    const bytes = chunks.reduce((n, c) => n + c.bytes.length, 0);
+    const bytes = this.#waitingBytes;
+    this.#waiting = [];
+    this.#waitingBytes = 0;
+    this.#inFlightBytes += bytes;
     const done = new Promise<void>((resolve) => {
       this.#exporter.export(chunks, (result) => {
-        this.#heldBytes -= bytes;
+        this.#inFlightBytes -= bytes;
         if (result.code !== ExportResultCode.SUCCESS) {
           this.#failed += chunks.reduce((n, c) => n + c.spans, 0);
           const now = Date.now();
           if (now - this.#lastFailLog >= DROP_LOG_INTERVAL_MS) {
             this.#lastFailLog = now;
-            this.#logger.warn({ err: result.error?.message, lostSpans: this.#failed }, 'exporting spans failed (the SDK retried what it could); they are dropped');
+            this.#logger.warn({ err: result.error?.message, lostSpans: this.#failed }, 'exporting spans failed (after the SDK retried what it could); they are lost');
           }
         }
         resolve();
       });
     });
     this.#inFlight.add(done);
-    void done.then(() => this.#inFlight.delete(done));
+    void done.then(() => {
+      this.#inFlight.delete(done);
+      this.#schedule();
+    });
   }
 
   async forceFlush(): Promise<void> {
     this.#encode();
     this.#send();
-    await Promise.all([...this.#inFlight]);
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     await this.forceFlush();
+    // Spans that ended while that export was out go too; any later are dropped (counted).
+    await this.forceFlush();
     this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#exporter.shutdown();
   }
 }

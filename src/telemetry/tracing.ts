@@ -54,10 +54,10 @@ function spanNameOf(stage: Stage): string | undefined {
   return name ?? undefined;
 }
 
-/** gen_ai.system values of the OpenTelemetry GenAI conventions, by provider type. */
 /** How often spans are sent. */
 const EXPORT_INTERVAL_MS = 1000;
 
+/** gen_ai.system values of the OpenTelemetry GenAI conventions, by provider type. */
 const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', anthropic: 'anthropic', mock: 'lanegate.mock' };
 
 export async function createTracing(config: TelemetryConfig, logger: Logger): Promise<Tracing | undefined> {

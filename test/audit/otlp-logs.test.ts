@@ -6,6 +6,11 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { Writable } from 'node:stream';
+import { createOtlpLogsMirror } from '../../src/audit/otlp-logs.js';
+import type { PendingRecord } from '../../src/audit/pending.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, recordOf, waitFor } from './fixtures.js';
@@ -21,12 +26,20 @@ interface LogsRequest {
   resourceLogs: Array<{ resource: { attributes: Array<{ key: string; value: Value }> }; scopeLogs: Array<{ scope: { name: string }; logRecords: LogRecord[] }> }>;
 }
 
-async function collector(status: number): Promise<{ url: string; requests: Array<{ path: string; auth: string | undefined; body: LogsRequest }>; server: Server }> {
-  const requests: Array<{ path: string; auth: string | undefined; body: LogsRequest }> = [];
+interface Received {
+  path: string;
+  auth: string | undefined;
+  /** Every content-type header sent, as sent. */
+  types: string[];
+  body: LogsRequest;
+}
+
+async function collector(status: number): Promise<{ url: string; requests: Received[]; server: Server }> {
+  const requests: Received[] = [];
   const server = createServer(async (req, res) => {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
-    requests.push({ path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
+    requests.push({ path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, types: req.rawHeaders.filter((v, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'content-type'), body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end('{}');
   });
@@ -35,8 +48,8 @@ async function collector(status: number): Promise<{ url: string; requests: Array
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, server };
 }
 
-const audit = (endpoint: string) =>
-  `audit:\n  sink: file\n  dir: {{dir}}/audit\n  otlp_logs:\n    endpoint: ${endpoint}\n    headers: { x-collector-key: secret-1 }\n    service_name: lanegate-audit-test\n`;
+const audit = (endpoint: string, extra = '') =>
+  `audit:\n  sink: file\n  dir: {{dir}}/audit\n${extra}  otlp_logs:\n    endpoint: ${endpoint}\n    headers: { x-collector-key: secret-1 }\n    service_name: lanegate-audit-test\n`;
 
 describe('audit records mirrored to OTLP logs', () => {
   it('sends each record the sink wrote, its line as the body, with filterable attributes', async () => {
@@ -101,5 +114,51 @@ describe('audit records mirrored to OTLP logs', () => {
       await upstream.close();
       c.server.close();
     }
+  });
+
+  it('records still unsent at shutdown are counted and logged before the gateway exits', async () => {
+    const upstream = await startFakeOpenAI();
+    const c = await collector(503); // retried with backoff: still retrying when shutdown's flush time is up
+    const gw = await startTestGateway({
+      yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url, '  shutdown_flush_ms: 300\n') }),
+      files: { 'policies/lanes.yaml': AUDIT_POLICIES },
+    });
+    try {
+      const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'unsent at shutdown' }] });
+      await res.text();
+      await recordOf(gw, res.headers.get('x-request-id'));
+      await waitFor('the first try', () => (c.requests.length >= 1 ? true : undefined));
+      await gw.gateway.shutdown();
+      const warning = gw
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('not mirrored to the OTLP logs endpoint'));
+      assert.ok(warning, 'a warning before exit');
+      assert.equal((JSON.parse(warning) as { dropped: number }).dropped, 1);
+    } finally {
+      await gw.close();
+      await upstream.close();
+      c.server.close();
+    }
+  });
+});
+
+describe('OTLP logs mirror requests', () => {
+  it('a large batch goes in requests of at most 8 MB of records, in order', async () => {
+    const c = await collector(200);
+    const logger = createLogger({ level: 'info', destination: new Writable({ write: (_c, _e, done) => done() }) as unknown as Parameters<typeof createLogger>[0]['destination'] });
+    const mirror = createOtlpLogsMirror({ endpoint: `${c.url}/base?tenant=a`, headers: { 'Content-Type': 'text/plain' }, service_name: 's' }, { registry: new Registry(), logger });
+    const record = (i: number): PendingRecord => ({
+      chain: 'green',
+      bytes: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(3 << 20) })),
+      facets: { id: `r${i}`, time: 1_700_000_000_000 + i, kind: 'request', team: 't', app: 'a', lane: 'green', model: 'm', status: 200 },
+    });
+    mirror.send([0, 1, 2, 3, 4].map(record));
+    await mirror.close(10_000);
+    const perRequest = c.requests.map((r) => r.body.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((l) => (JSON.parse(l.body.stringValue) as { i: number }).i));
+    assert.deepEqual(perRequest, [[0, 1], [2, 3], [4]]);
+    assert.ok(c.requests.every((r) => r.path === '/base/v1/logs?tenant=a'), 'the path gets /v1/logs, the query stays');
+    assert.ok(c.requests.every((r) => r.types.length === 1 && r.types[0] === 'application/json'), 'one content type, the mirror’s');
+    c.server.close();
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RawJson, serializeEntry } from '../../src/audit/raw-json.js';
 import { REQUEST_RECORD_MEMBERS, requestRecordJson } from '../../src/audit/request-json.js';
-import { requestRecordSchema, type AuditRequestRecord } from '../../src/audit/schema.js';
+import { attemptSchema, bodiesSchema, requestRecordSchema, toolCallSchema, type AuditRequestRecord } from '../../src/audit/schema.js';
 
 /** A small deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
@@ -37,6 +37,8 @@ function record(seed: number): AuditRequestRecord {
     request: full ? new RawJson(JSON.stringify({ model: s(), messages: [{ role: 'user', content: s() }] })) : maybe(() => ({ model: s(), n: n() })),
     response: full ? maybe(() => new RawJson(JSON.stringify({ id: s(), choices: [] }))) : maybe(() => ({ text: s() })),
     request_sha256: maybe(() => 'a'.repeat(64)),
+    // Undefined members are left out, as JSON.stringify leaves them out.
+    ...(r() < 0.2 ? { restricted_from: undefined } : {}),
     response_sha256: maybe(() => 'b'.repeat(64)),
   };
   return {
@@ -101,8 +103,11 @@ describe('request record JSON', () => {
     for (let seed = 1; seed <= 2000; seed++) {
       const r = record(seed);
       const { bodies, ...rest } = r;
-      const expected = serializeEntry({ ...rest, bodies }).toString('utf8');
+      // Raw bodies are compact JSON text: parsed, JSON.stringify writes them back byte for byte.
+      const plain = Object.fromEntries(Object.entries(bodies).map(([k, v]) => [k, v instanceof RawJson ? JSON.parse(v.text) : v]));
+      const expected = JSON.stringify({ ...rest, bodies: plain });
       assert.equal(requestRecordJson(r), expected, `seed ${seed}`);
+      assert.equal(serializeEntry({ ...rest, bodies }).toString('utf8'), expected, `seed ${seed}: the generic path agrees`);
     }
   });
 
@@ -111,6 +116,39 @@ describe('request record JSON', () => {
     assert.deepEqual([...REQUEST_RECORD_MEMBERS].sort(), members.sort());
     const written = Object.keys(JSON.parse(requestRecordJson(record(7))) as object);
     assert.deepEqual(written, [...REQUEST_RECORD_MEMBERS]);
+  });
+
+  it('writes every member of the schema’s nested objects, optional ones included', () => {
+    const full: AuditRequestRecord = {
+      ...record(11),
+      lane: { name: 'green', reasons: ['r'], bodies: 'full', retention_days: 30 },
+      policy: { findings: [{ detector: 'email', action: 'redact', count: 1 }], redactions: 1, stripped_tools: ['t'], blocked_tool_calls: [{ tool: 't', reason: 'x' }], approvals: [{ id: 'a', tool: 't' }] },
+      prompt: { template: 'triage', version: 'v2' },
+      route: { name: 'auto', rule: 'long', model: 'smart' },
+      attempts: [{ deployment: 'd', provider: 'p', startMs: 1, latencyMs: 2, retry: 0, fallback: false, degraded: true, code: 'timeout', errorClass: 'timeout', status: 504 }],
+      cache: { status: 'hit', reason: 'r', scope: 'team', key: 'k', age: 3, items: { hits: 1, total: 2 } },
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+      cost: { usd: 1, nano_usd: 1e9, priced: true },
+      tools: { offered: ['t'], called: [{ id: 'c', name: 't', arguments: '{}', arguments_sha256: 'c'.repeat(64) }] },
+      bodies: { mode: 'hash', request: null, response: null, request_sha256: 'a'.repeat(64), response_sha256: 'b'.repeat(64) },
+      timings: { queue_ms: 1, first_byte_ms: 2, total_ms: 3 },
+    };
+    const written = JSON.parse(requestRecordJson(full)) as Record<string, Record<string, unknown>>;
+    type Shape = { shape: Record<string, unknown> };
+    const objectOf = (schema: unknown): Shape => {
+      let s = schema as { shape?: unknown; unwrap?: () => unknown };
+      while (!s.shape && s.unwrap) s = s.unwrap() as typeof s;
+      return s as Shape;
+    };
+    const keys = (schema: unknown) => Object.keys(objectOf(schema).shape).sort();
+    const shape = requestRecordSchema.shape;
+    for (const member of ['lane', 'policy', 'prompt', 'route', 'cache', 'usage', 'cost', 'tools', 'timings'] as const) {
+      assert.deepEqual(Object.keys(written[member]!).sort(), keys(shape[member]), member);
+    }
+    assert.deepEqual(Object.keys((written.attempts as unknown as object[])[0]!).sort(), keys(attemptSchema), 'attempts');
+    assert.deepEqual(Object.keys((written.tools!.called as object[])[0]!).sort(), keys(toolCallSchema), 'tools.called');
+    assert.deepEqual(Object.keys(written.bodies!).sort(), keys(bodiesSchema), 'bodies');
+    assert.deepEqual(Object.keys(written.cache!.items as object).sort(), ['hits', 'total']);
   });
 
   it('writes a line that is one line of valid JSON even for text with line breaks', () => {

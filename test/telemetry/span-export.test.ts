@@ -13,12 +13,13 @@ import { EagerSpanProcessor } from '../../src/telemetry/span-export.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { decodeTraceRequest } from './otlp-decode.js';
 
-async function collector(status: number) {
+async function collector(status: number, delayMs = 0) {
   const bodies: Buffer[] = [];
   const server = createServer(async (req, res) => {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
     bodies.push(Buffer.concat(parts));
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     res.writeHead(status, { 'content-type': 'application/x-protobuf' });
     res.end();
   });
@@ -85,9 +86,9 @@ describe('eager span export', () => {
     }
   });
 
-  it('shutdown sends what is left and then takes no more spans', async () => {
+  it('shutdown sends what is left; a span ending after it is counted as dropped', async () => {
     const c = await collector(200);
-    const { provider, tracer } = setup(c.url);
+    const { provider, processor, tracer } = setup(c.url);
     tracer.startSpan('last').end();
     await provider.shutdown();
     tracer.startSpan('after shutdown').end();
@@ -97,5 +98,29 @@ describe('eager span export', () => {
       c.bodies.flatMap((b) => decodeTraceRequest(b).map((s) => s.name)),
       ['last'],
     );
+    assert.equal(processor.lost.dropped, 1);
+  });
+
+  it('a slow collector gets a few large exports, not one per turn, and loses nothing', async () => {
+    const c = await collector(200, 800);
+    const { provider, processor, tracer } = setup(c.url);
+    try {
+      const big = 'x'.repeat(2048);
+      // Over 1 MB encoded: sent at once, and the collector takes 800 ms to answer.
+      for (let i = 0; i < 600; i++) tracer.startSpan('big', { attributes: { big } }).end();
+      await turn();
+      for (let i = 0; i < 100; i++) {
+        tracer.startSpan(`small ${i}`).end();
+        await turn();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(c.bodies.length <= 2, `${c.bodies.length} exports while the first was out`);
+      await provider.forceFlush();
+      assert.equal(c.bodies.reduce((n, b) => n + decodeTraceRequest(b).length, 0), 700);
+      assert.deepEqual(processor.lost, { dropped: 0, failed: 0, heldBytes: 0 });
+    } finally {
+      await provider.shutdown();
+      c.close();
+    }
   });
 });
