@@ -7,11 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { Writable } from 'node:stream';
 import { createOtlpLogsMirror } from '../../src/audit/otlp-logs.js';
 import type { PendingRecord } from '../../src/audit/pending.js';
-import { createLogger } from '../../src/telemetry/logger.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
+import { memoryLogger } from '../helpers/logger.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, recordOf, waitFor } from './fixtures.js';
 
@@ -146,7 +145,7 @@ describe('audit records mirrored to OTLP logs', () => {
 describe('OTLP logs mirror requests', () => {
   it('a large batch goes in requests of at most 8 MB of records, in order', async () => {
     const c = await collector(200);
-    const logger = createLogger({ level: 'info', destination: new Writable({ write: (_c, _e, done) => done() }) as unknown as Parameters<typeof createLogger>[0]['destination'] });
+    const { logger } = memoryLogger();
     const mirror = createOtlpLogsMirror({ endpoint: `${c.url}/base?tenant=a`, headers: { 'Content-Type': 'text/plain' }, service_name: 's' }, { registry: new Registry(), logger });
     const record = (i: number): PendingRecord => ({
       chain: 'green',

@@ -1,9 +1,9 @@
 // The access log: one JSON line per request, in the logger's own shape, with
 // the request's outcome and nothing the app sent but the model name.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, flushAccessLines, writeAccessLine, type AccessFields } from '../../src/telemetry/logger.js';
+import { flushAccessLines, writeAccessLine, type AccessFields } from '../../src/telemetry/logger.js';
+import { memoryLogger } from '../helpers/logger.js';
 import { APP_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 function lines(logs: string): Array<Record<string, unknown>> {
@@ -104,14 +104,7 @@ describe('access log', () => {
 
 describe('access line text', () => {
   it('is the JSON.stringify of its fields, undefined ones left out, for awkward values', () => {
-    let written = '';
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        written += chunk.toString('utf8');
-        done();
-      },
-    });
-    const logger = createLogger({ level: 'info', destination: destination as unknown as Parameters<typeof createLogger>[0]['destination'] });
+    const { logger, text } = memoryLogger();
     const cases: AccessFields[] = [
       { requestId: 'r1', endpoint: 'chat', stream: false, status: 200 },
       { requestId: 'r2', endpoint: 'chat', key: 'k', model: 'a "quoted"\nname\\', lane: 'green', rule: 'long', deployment: 'p/m', stream: true, status: 502, code: 'upstream_error', ms: 12.5, clientDisconnected: true },
@@ -120,7 +113,7 @@ describe('access line text', () => {
     ];
     for (const fields of cases) writeAccessLine(logger, fields);
     flushAccessLines(logger);
-    const got = written.trim().split('\n');
+    const got = text().trim().split('\n');
     assert.equal(got.length, cases.length);
     for (const [i, fields] of cases.entries()) {
       const line = got[i]!;

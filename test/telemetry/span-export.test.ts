@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { EagerSpanProcessor } from '../../src/telemetry/span-export.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { memoryLogger } from '../helpers/logger.js';
 import { decodeTraceRequest } from './otlp-decode.js';
 
 async function collector(status: number, delayMs = 0) {
@@ -29,17 +28,10 @@ async function collector(status: number, delayMs = 0) {
 }
 
 function setup(url: string) {
-  let logs = '';
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logs += chunk.toString('utf8');
-      done();
-    },
-  });
-  const logger = createLogger({ level: 'info', destination: destination as unknown as Parameters<typeof createLogger>[0]['destination'] });
+  const { logger, text } = memoryLogger();
   const processor = new EagerSpanProcessor({ url, headers: { 'x-test': 'yes' }, intervalMs: 60_000, logger });
   const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ 'service.name': 'span-export-test' }), spanProcessors: [processor] });
-  return { processor, provider, tracer: provider.getTracer('test'), logs: () => logs };
+  return { processor, provider, tracer: provider.getTracer('test'), logs: text };
 }
 
 const turn = () => new Promise((r) => setImmediate(r));
