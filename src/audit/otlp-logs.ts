@@ -32,6 +32,8 @@ const REQUEST_BYTES = 8 << 20;
 const SEND_TIMEOUT_MS = 10_000;
 const RETRIES = 3;
 const RETRY_BASE_MS = 500;
+/** The longest Retry-After the mirror honours; a longer one is waited this long. */
+const MAX_RETRY_AFTER_MS = 30_000;
 const LOG_INTERVAL_MS = 10_000;
 /** Statuses worth another try (the OTLP/HTTP spec's retryable ones). */
 const RETRYABLE = new Set([429, 502, 503, 504]);
@@ -76,6 +78,25 @@ export function logsUrl(endpoint: string): URL {
   return url;
 }
 
+/** Retry-After in ms (seconds or an HTTP date), capped at MAX_RETRY_AFTER_MS; 0 when absent or unreadable. */
+function retryAfterMs(header: string | string[] | undefined): number {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return 0;
+  const ms = /^\d+$/.test(value.trim()) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
+}
+
+/** rejectedLogRecords of an OTLP partial-success answer (JSON; int64 as a string or a number), else 0. */
+function rejectedOf(text: string): number {
+  if (!text.includes('partialSuccess')) return 0;
+  try {
+    const n = Number((JSON.parse(text) as { partialSuccess?: { rejectedLogRecords?: unknown } }).partialSuccess?.rejectedLogRecords ?? 0);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Registry; logger: Logger }): OtlpLogsMirror {
   const url = logsUrl(config.endpoint);
   const pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000 });
@@ -113,10 +134,13 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
     }
   }
 
-  async function post(body: string): Promise<void> {
+  /** Sends one request; resolves with how many records the collector rejected (partial success), throws when it took none. */
+  async function post(body: string): Promise<number> {
     let lastError = '';
+    let wait = 0;
     for (let attempt = 0; attempt <= RETRIES && !closing; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, RETRY_BASE_MS * 2 ** (attempt - 1)));
+      if (attempt > 0) await new Promise((r) => setTimeout(r, wait || RETRY_BASE_MS * 2 ** (attempt - 1)));
+      wait = 0;
       try {
         const res = await pool.request({
           method: 'POST',
@@ -126,10 +150,11 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
           headersTimeout: SEND_TIMEOUT_MS,
           bodyTimeout: SEND_TIMEOUT_MS,
         });
+        if (res.statusCode < 300) return rejectedOf(await res.body.text().catch(() => ''));
         await res.body.dump();
-        if (res.statusCode < 300) return;
         lastError = `status ${res.statusCode}`;
         if (!RETRYABLE.has(res.statusCode)) break;
+        wait = retryAfterMs(res.headers['retry-after']);
       } catch (err) {
         lastError = (err as { code?: string }).code ?? String(err);
       }
@@ -153,20 +178,20 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Regi
           for (let size = batch[at]!.bytes.length; end < batch.length && size + batch[end]!.bytes.length <= REQUEST_BYTES; end++) size += batch[end]!.bytes.length;
           const part = batch.slice(at, end);
           at = end;
-          let sent = false;
+          let rejected = part.length;
           let why = 'shutting down';
           if (!closing) {
             try {
               const observed = `${BigInt(Date.now()) * 1_000_000n}`;
-              await post(envelope(part.map((r) => logRecord(r, observed)).join(',')));
-              sent = true;
+              rejected = Math.min(part.length, await post(envelope(part.map((r) => logRecord(r, observed)).join(','))));
+              why = 'the collector rejected some (partial success)';
             } catch (err) {
               why = (err as Error).message;
             }
           }
           if (counted) continue;
-          if (sent) records.labels('sent').inc(part.length);
-          else dropped(part.length, why);
+          if (rejected < part.length) records.labels('sent').inc(part.length - rejected);
+          if (rejected > 0) dropped(rejected, why);
           queued -= part.length;
         }
         held -= bytes;

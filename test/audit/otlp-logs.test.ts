@@ -26,6 +26,8 @@ interface LogsRequest {
 }
 
 interface Received {
+  /** When it arrived (performance.now()). */
+  at: number;
   path: string;
   auth: string | undefined;
   /** Every content-type header sent, as sent. */
@@ -33,14 +35,23 @@ interface Received {
   body: LogsRequest;
 }
 
-async function collector(status: number): Promise<{ url: string; requests: Received[]; server: Server }> {
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** A logs collector answering `status`, or each request in turn with the next of `answers` (the last repeats). */
+async function collector(status: number | Answer[]): Promise<{ url: string; requests: Received[]; server: Server }> {
   const requests: Received[] = [];
+  const answers: Answer[] = typeof status === 'number' ? [{ status, body: '{}' }] : status;
   const server = createServer(async (req, res) => {
     const parts: Buffer[] = [];
     for await (const chunk of req) parts.push(chunk as Buffer);
-    requests.push({ path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, types: req.rawHeaders.filter((v, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'content-type'), body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end('{}');
+    const answer = answers[Math.min(requests.length, answers.length - 1)]!;
+    requests.push({ at: performance.now(), path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, types: req.rawHeaders.filter((v, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'content-type'), body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
+    res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+    res.end(answer.body ?? '{}');
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -158,6 +169,39 @@ describe('OTLP logs mirror requests', () => {
     assert.deepEqual(perRequest, [[0, 1], [2, 3], [4]]);
     assert.ok(c.requests.every((r) => r.path === '/base/v1/logs?tenant=a'), 'the path gets /v1/logs, the query stays');
     assert.ok(c.requests.every((r) => r.types.length === 1 && r.types[0] === 'application/json'), 'one content type, the mirror’s');
+    c.server.close();
+  });
+
+  const pending = (i: number): PendingRecord => ({
+    chain: 'green',
+    bytes: Buffer.from(JSON.stringify({ i })),
+    facets: { id: `r${i}`, time: 1_700_000_000_000 + i, kind: 'request', team: 't', app: 'a', lane: 'green', model: 'm', status: 200 },
+  });
+  const counts = async (registry: Registry) => {
+    const out: Record<string, number> = {};
+    for (const v of (await registry.getSingleMetric('lanegate_audit_otlp_records_total')!.get()).values) out[String(v.labels.result)] = v.value;
+    return out;
+  };
+
+  it('waits as long as Retry-After says before trying again', async () => {
+    const c = await collector([{ status: 503, headers: { 'retry-after': '1' } }, { status: 200 }]);
+    const registry = new Registry();
+    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { registry, logger: memoryLogger().logger });
+    mirror.send([pending(1)]);
+    await mirror.close(10_000);
+    assert.equal(c.requests.length, 2);
+    assert.ok(c.requests[1]!.at - c.requests[0]!.at >= 900, `retried after ${(c.requests[1]!.at - c.requests[0]!.at).toFixed(0)} ms, not the 1 s asked`);
+    assert.equal((await counts(registry)).sent, 1);
+    c.server.close();
+  });
+
+  it('records a partial success rejected are counted as dropped, the rest as sent', async () => {
+    const c = await collector([{ status: 200, body: '{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too old"}}' }]);
+    const registry = new Registry();
+    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { registry, logger: memoryLogger().logger });
+    mirror.send([pending(1), pending(2), pending(3)]);
+    await mirror.close(10_000);
+    assert.deepEqual(await counts(registry), { sent: 1, dropped: 2 });
     c.server.close();
   });
 });
