@@ -13,6 +13,8 @@ export interface AuditMetrics {
   refusing: Gauge;
   refusedRequests: Counter;
   purged: Counter<'chain' | 'reason'>;
+  /** Records mirrored to audit.otlp_logs: sent, or dropped. Zero while no mirror is configured. */
+  otlpRecords: Counter<'result'>;
 }
 
 const cache = new WeakMap<Registry, AuditMetrics>();
@@ -48,6 +50,12 @@ export function auditMetrics(registry: Registry): AuditMetrics {
       name: 'lanegate_audit_purged_records_total',
       help: 'Audit records removed by retention or a manual purge, by chain (lane) and reason.',
       labelNames: ['chain', 'reason'],
+      registers,
+    }),
+    otlpRecords: new FastCounter({
+      name: 'lanegate_audit_otlp_records_total',
+      help: 'Audit records mirrored to the OTLP logs endpoint (audit.otlp_logs): sent, or dropped (refused or unreachable after retries, rejected in a partial success, too many waiting, or unsent at shutdown). The sink still has them.',
+      labelNames: ['result'],
       registers,
     }),
   };

@@ -12,9 +12,8 @@
 // (bodies as the lane allows, without the file chain's prev/hash), with the
 // fields a log search filters on as attributes. Sent as OTLP/HTTP JSON.
 import { Pool } from 'undici';
-import type { Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Logger } from '../telemetry/logger.js';
-import { FastCounter } from '../telemetry/fast-metrics.js';
 import type { PendingRecord } from './pending.js';
 import type { AuditBackend } from './writer.js';
 
@@ -97,19 +96,13 @@ function rejectedOf(text: string): number {
   }
 }
 
-export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { registry: Registry; logger: Logger }): OtlpLogsMirror {
+export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { records: Counter<'result'>; logger: Logger }): OtlpLogsMirror {
   const url = logsUrl(config.endpoint);
   const pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000 });
   // The content type is the mirror's to set, whatever case a configured header uses.
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   for (const [name, value] of Object.entries(config.headers)) if (name.toLowerCase() !== 'content-type') headers[name] = value;
-  const registers = [o.registry];
-  const records = new FastCounter<'result'>({
-    name: 'lanegate_audit_otlp_records_total',
-    help: 'Audit records mirrored to the OTLP logs endpoint: sent, or dropped (the collector refused or was unreachable after retries, or too many were waiting).',
-    labelNames: ['result'],
-    registers,
-  });
+  const records = o.records;
   const envelope = (logRecords: string) =>
     `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":${JSON.stringify(config.service_name)}}}]},"scopeLogs":[{"scope":{"name":"lanegate.audit"},"logRecords":[${logRecords}]}]}]}`;
 

@@ -51,7 +51,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
   };
 
   // Records the sink wrote are also sent to an OTLP logs collector, when one is configured.
-  const mirror = config.otlp_logs.endpoint ? createOtlpLogsMirror(config.otlp_logs, { registry: o.registry, logger }) : undefined;
+  const mirror = config.otlp_logs.endpoint ? createOtlpLogsMirror(config.otlp_logs, { records: metrics.otlpRecords, logger }) : undefined;
   if (mirror) {
     const url = logsUrl(config.otlp_logs.endpoint);
     logger.info({ endpoint: url.origin + url.pathname }, 'audit records are mirrored to an OTLP logs endpoint');

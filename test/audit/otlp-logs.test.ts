@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { auditMetrics } from '../../src/audit/metrics.js';
 import { createOtlpLogsMirror } from '../../src/audit/otlp-logs.js';
 import type { PendingRecord } from '../../src/audit/pending.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
@@ -157,7 +158,7 @@ describe('OTLP logs mirror requests', () => {
   it('a large batch goes in requests of at most 8 MB of records, in order', async () => {
     const c = await collector(200);
     const { logger } = memoryLogger();
-    const mirror = createOtlpLogsMirror({ endpoint: `${c.url}/base?tenant=a`, headers: { 'Content-Type': 'text/plain' }, service_name: 's' }, { registry: new Registry(), logger });
+    const mirror = createOtlpLogsMirror({ endpoint: `${c.url}/base?tenant=a`, headers: { 'Content-Type': 'text/plain' }, service_name: 's' }, { records: auditMetrics(new Registry()).otlpRecords, logger });
     const record = (i: number): PendingRecord => ({
       chain: 'green',
       bytes: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(3 << 20) })),
@@ -186,7 +187,7 @@ describe('OTLP logs mirror requests', () => {
   it('waits as long as Retry-After says before trying again', async () => {
     const c = await collector([{ status: 503, headers: { 'retry-after': '1' } }, { status: 200 }]);
     const registry = new Registry();
-    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { registry, logger: memoryLogger().logger });
+    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
     mirror.send([pending(1)]);
     await mirror.close(10_000);
     assert.equal(c.requests.length, 2);
@@ -198,7 +199,7 @@ describe('OTLP logs mirror requests', () => {
   it('records a partial success rejected are counted as dropped, the rest as sent', async () => {
     const c = await collector([{ status: 200, body: '{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too old"}}' }]);
     const registry = new Registry();
-    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { registry, logger: memoryLogger().logger });
+    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
     mirror.send([pending(1), pending(2), pending(3)]);
     await mirror.close(10_000);
     assert.deepEqual(await counts(registry), { sent: 1, dropped: 2 });
