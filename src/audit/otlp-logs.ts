@@ -132,7 +132,8 @@ export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { records: Count
     let lastError = '';
     let wait = 0;
     for (let attempt = 0; attempt <= RETRIES && !closing; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, wait || RETRY_BASE_MS * 2 ** (attempt - 1)));
+      // Unref'd: a long Retry-After never keeps a stopping process alive (close() counts what it leaves).
+      if (attempt > 0) await new Promise((r) => setTimeout(r, wait || RETRY_BASE_MS * 2 ** (attempt - 1)).unref());
       wait = 0;
       try {
         const res = await pool.request({
