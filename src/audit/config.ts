@@ -1,6 +1,7 @@
 // The `audit:` section of config/gateway.yaml. Audit settings shape the
 // process (files held open, a spool, a sweeper), so they need a restart.
 import { z } from 'zod';
+import { otlpEndpointSchema } from '../telemetry/config.js';
 
 const MIB = 1024 * 1024;
 
@@ -45,10 +46,7 @@ export const auditConfigSchema = z
      */
     otlp_logs: z
       .strictObject({
-        endpoint: z
-          .union([z.literal(''), z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as http://otel-collector:4318' })])
-          .refine((u) => u === '' || !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'credentials in the URL are not sent: put them in headers')
-          .default(''),
+        endpoint: otlpEndpointSchema,
         /** Extra headers for the collector (an API key, say: use ${ENV} interpolation). */
         headers: z.record(z.string(), z.string()).default({}),
         service_name: z.string().min(1).default('lanegate'),

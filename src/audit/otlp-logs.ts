@@ -13,6 +13,8 @@
 // fields a log search filters on as attributes. Sent as OTLP/HTTP JSON.
 import { Pool } from 'undici';
 import type { Counter } from 'prom-client';
+import { str } from '../json-text.js';
+import { signalUrl } from '../telemetry/config.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { PendingRecord } from './pending.js';
 import type { AuditBackend } from './writer.js';
@@ -48,7 +50,7 @@ export interface OtlpLogsMirror {
 function attr(key: string, value: string | number | null): string {
   if (value === null || (typeof value === 'number' && !Number.isSafeInteger(value))) return '';
   // OTLP/JSON writes 64-bit integers as decimal strings.
-  return `,{"key":"${key}","value":${typeof value === 'number' ? `{"intValue":"${value}"}` : `{"stringValue":${JSON.stringify(value)}}`}}`;
+  return `,{"key":"${key}","value":${typeof value === 'number' ? `{"intValue":"${value}"}` : `{"stringValue":${str(value)}}`}}`;
 }
 
 /** One OTLP log record (JSON encoding) for an audit record. */
@@ -68,13 +70,6 @@ function logRecord(r: PendingRecord, observed: string): string {
     attr('http.response.status_code', f.status)
   ).slice(1);
   return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${observed}","severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
-}
-
-/** The collector's logs URL: `<endpoint>/v1/logs`, or the endpoint as is when it already names /v1/logs. */
-export function logsUrl(endpoint: string): URL {
-  const url = new URL(endpoint);
-  if (!/\/v1\/logs\/?$/.test(url.pathname)) url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/logs`;
-  return url;
 }
 
 /** Retry-After in ms (seconds or an HTTP date), capped at MAX_RETRY_AFTER_MS; 0 when absent or unreadable. */
@@ -97,7 +92,7 @@ function rejectedOf(text: string): number {
 }
 
 export function createOtlpLogsMirror(config: OtlpLogsConfig, o: { records: Counter<'result'>; logger: Logger }): OtlpLogsMirror {
-  const url = logsUrl(config.endpoint);
+  const url = signalUrl(config.endpoint, 'logs');
   const pool = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000 });
   // The content type is the mirror's to set, whatever case a configured header uses.
   const headers: Record<string, string> = { 'content-type': 'application/json' };

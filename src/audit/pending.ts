@@ -3,9 +3,8 @@
 // It waits for its batch as UTF-8 bytes, outside the JS heap: a JSON string
 // held that long (the batch lingers) outlived young-generation collections,
 // and every scavenge copied it again.
-import { serializeEntry } from './raw-json.js';
 import { requestRecordJson } from './request-json.js';
-import { chainOf, type AuditEntry, type AuditRequestRecord } from './schema.js';
+import { chainOf, type AuditEntry } from './schema.js';
 
 /** What queries filter on; kept in the file index and derived again from JSON after a spool replay. */
 export interface Facets {
@@ -44,12 +43,8 @@ export function facetsOf(entry: Record<string, unknown>): Facets {
   };
 }
 
-/** facetsOf for the record written on every request, read member by member. */
-function requestFacets(r: AuditRequestRecord): Facets {
-  return { id: r.id, time: Date.parse(r.time) || 0, kind: 'request', team: r.team, app: r.app, lane: r.lane?.name ?? null, model: r.model, status: r.status };
-}
-
 export function toPending(entry: AuditEntry): PendingRecord {
-  if (entry.kind === 'request') return { chain: chainOf(entry), bytes: Buffer.from(requestRecordJson(entry)), facets: requestFacets(entry) };
-  return { chain: chainOf(entry), bytes: serializeEntry(entry), facets: facetsOf(entry as Record<string, unknown>) };
+  // Request records, one per request, are written from their template; the others are rare.
+  const json = entry.kind === 'request' ? requestRecordJson(entry) : JSON.stringify(entry);
+  return { chain: chainOf(entry), bytes: Buffer.from(json), facets: facetsOf(entry as Record<string, unknown>) };
 }

@@ -1,8 +1,8 @@
 // Text that is already JSON (the request body as received, the response as
 // it was sent) goes into the record line as it is, instead of being parsed
 // and serialized again: on the hot path that was the audit trail's largest
-// cost. JSON.stringify has no raw-JSON hook on Node 20, so a record's
-// `bodies` is written by hand, after the rest of the record.
+// cost. JSON.stringify has no raw-JSON hook on Node 20, so a request record's
+// `bodies` is written by hand (request-json.ts writes it last).
 
 export class RawJson {
   constructor(readonly text: string) {}
@@ -31,20 +31,4 @@ export function bodiesJson(bodies: Record<string, unknown>): string {
     first = false;
   }
   return `${out}}`;
-}
-
-/** The record as one line of UTF-8 JSON: JSON.stringify, with a record's raw bodies put in verbatim (`bodies` then comes last). */
-export function serializeEntry(entry: object): Buffer {
-  const record = entry as { bodies?: Record<string, unknown> };
-  const bodies = record.bodies;
-  if (!bodies || !(bodies.request instanceof RawJson || bodies.response instanceof RawJson)) return Buffer.from(JSON.stringify(entry));
-  // Members whose value is undefined are left out by JSON.stringify.
-  record.bodies = undefined;
-  let head: string;
-  try {
-    head = JSON.stringify(entry);
-  } finally {
-    record.bodies = bodies;
-  }
-  return Buffer.from(`${head.slice(0, -1)},"bodies":${bodiesJson(bodies)}}`);
 }

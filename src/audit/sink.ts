@@ -9,7 +9,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
 import { createFileBackend } from './file-sink.js';
 import { auditMetrics } from './metrics.js';
-import { createOtlpLogsMirror, logsUrl, mirrored } from './otlp-logs.js';
+import { signalUrl } from '../telemetry/config.js';
+import { createOtlpLogsMirror, mirrored } from './otlp-logs.js';
 import { createFileQuery } from './query.js';
 import { createRedisBackend, createRedisQuery } from './redis-sink.js';
 import { startSweeper, type Sweeper } from './retention.js';
@@ -53,7 +54,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
   // Records the sink wrote are also sent to an OTLP logs collector, when one is configured.
   const mirror = config.otlp_logs.endpoint ? createOtlpLogsMirror(config.otlp_logs, { records: metrics.otlpRecords, logger }) : undefined;
   if (mirror) {
-    const url = logsUrl(config.otlp_logs.endpoint);
+    const url = signalUrl(config.otlp_logs.endpoint, 'logs');
     logger.info({ endpoint: url.origin + url.pathname }, 'audit records are mirrored to an OTLP logs endpoint');
   }
   const withMirror = (backend: AuditBackend): AuditBackend => (mirror ? mirrored(backend, mirror, config.shutdown_flush_ms) : backend);

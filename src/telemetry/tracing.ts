@@ -12,7 +12,7 @@
 import type { Attributes, Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api';
 import type { Attempt, RequestContext, Stage } from '../pipeline/context.js';
 import type { Deployment } from '../providers/types.js';
-import type { TelemetryConfig } from './config.js';
+import { signalUrl, type TelemetryConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { withTraceHeaders } from './propagation.js';
 
@@ -70,7 +70,8 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
   ]);
   const { trace, SpanKind, SpanStatusCode, ROOT_CONTEXT, defaultTextMapGetter, defaultTextMapSetter } = api;
 
-  const url = /\/v1\/traces\/?$/.test(config.otlp_endpoint) ? config.otlp_endpoint : `${config.otlp_endpoint.replace(/\/+$/, '')}/v1/traces`;
+  const target = signalUrl(config.otlp_endpoint, 'traces');
+  const url = target.href;
   // Protobuf (the default) is encoded as spans end, so no span object waits
   // for its batch (span-export.ts); JSON goes through the SDK's batch processor.
   const processor =
@@ -88,7 +89,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
   });
   const tracer: Tracer = provider.getTracer('lanegate');
   const propagator: TextMapPropagator = new W3CTraceContextPropagator();
-  logger.info({ endpoint: url, protocol: config.protocol, sampleRatio: config.sample_ratio }, 'OpenTelemetry tracing on: spans are exported over OTLP/HTTP');
+  logger.info({ endpoint: target.origin + target.pathname, protocol: config.protocol, sampleRatio: config.sample_ratio }, 'OpenTelemetry tracing on: spans are exported over OTLP/HTTP');
 
   const now = () => performance.timeOrigin + performance.now();
   // What never changes for a deployment, built once. Every attribute costs

@@ -7,12 +7,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { auditConfigSchema } from '../../src/audit/config.js';
 import { auditMetrics } from '../../src/audit/metrics.js';
+import { signalUrl, telemetryConfigSchema } from '../../src/telemetry/config.js';
 import { createOtlpLogsMirror } from '../../src/audit/otlp-logs.js';
 import type { PendingRecord } from '../../src/audit/pending.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { memoryLogger } from '../helpers/logger.js';
-import { startTestGateway } from '../helpers/gateway.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, recordOf, waitFor } from './fixtures.js';
 
 type Value = { stringValue?: string; intValue?: number | string };
@@ -42,7 +44,7 @@ interface Answer {
   body?: string;
 }
 
-/** A logs collector answering `status`, or each request in turn with the next of `answers` (the last repeats). */
+/** A logs collector answering `status`, or each request in turn with the next of `answers` (the last repeats); status 0 never answers. */
 async function collector(status: number | Answer[]): Promise<{ url: string; requests: Received[]; server: Server }> {
   const requests: Received[] = [];
   const answers: Answer[] = typeof status === 'number' ? [{ status, body: '{}' }] : status;
@@ -51,6 +53,7 @@ async function collector(status: number | Answer[]): Promise<{ url: string; requ
     for await (const chunk of req) parts.push(chunk as Buffer);
     const answer = answers[Math.min(requests.length, answers.length - 1)]!;
     requests.push({ at: performance.now(), path: req.url ?? '', auth: req.headers['x-collector-key'] as string | undefined, types: req.rawHeaders.filter((v, i) => i % 2 === 1 && req.rawHeaders[i - 1]!.toLowerCase() === 'content-type'), body: JSON.parse(Buffer.concat(parts).toString('utf8')) as LogsRequest });
+    if (answer.status === 0) return;
     res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
     res.end(answer.body ?? '{}');
   });
@@ -62,12 +65,25 @@ async function collector(status: number | Answer[]): Promise<{ url: string; requ
 const audit = (endpoint: string, extra = '') =>
   `audit:\n  sink: file\n  dir: {{dir}}/audit\n${extra}  otlp_logs:\n    endpoint: ${endpoint}\n    headers: { x-collector-key: secret-1 }\n    service_name: lanegate-audit-test\n`;
 
+type Collector = Awaited<ReturnType<typeof collector>>;
+
+/** A gateway (file sink, mirrored to a collector answering `answers`) and a fake upstream, for the length of `run`. */
+async function withMirror(answers: number | Answer[], extraAudit: string, run: (gw: TestGateway, c: Collector) => Promise<void>): Promise<void> {
+  const upstream = await startFakeOpenAI();
+  const c = await collector(answers);
+  const gw = await startTestGateway({ yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url, extraAudit) }), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
+  try {
+    await run(gw, c);
+  } finally {
+    await gw.close();
+    await upstream.close();
+    c.server.close();
+  }
+}
+
 describe('audit records mirrored to OTLP logs', () => {
   it('sends each record the sink wrote, its line as the body, with filterable attributes', async () => {
-    const upstream = await startFakeOpenAI();
-    const c = await collector(200);
-    const gw = await startTestGateway({ yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url) }), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
-    try {
+    await withMirror(200, '', async (gw, c) => {
       const ids: string[] = [];
       for (const text of ['first', 'second']) {
         const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: `mirror the ${text}` }] });
@@ -99,18 +115,11 @@ describe('audit records mirrored to OTLP logs', () => {
       }
       // Counted once the collector has answered, a moment after it got them.
       await waitFor('the sent count', async () => ((await metricSum(gw, 'lanegate_audit_otlp_records_total', { result: 'sent' })) === logs().length ? true : undefined));
-    } finally {
-      await gw.close();
-      await upstream.close();
-      c.server.close();
-    }
+    });
   });
 
   it('a collector that refuses loses only the copies: counted, and the sink keeps every record', async () => {
-    const upstream = await startFakeOpenAI();
-    const c = await collector(400);
-    const gw = await startTestGateway({ yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url) }), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
-    try {
+    await withMirror(400, '', async (gw, c) => {
       const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'refused copy' }] });
       assert.equal(res.status, 200);
       await res.text();
@@ -120,21 +129,11 @@ describe('audit records mirrored to OTLP logs', () => {
       assert.equal(await metricSum(gw, 'lanegate_audit_otlp_records_total', { result: 'sent' }), 0);
       assert.match(gw.logs(), /not mirrored to the OTLP logs endpoint/);
       assert.doesNotMatch(gw.logs(), /secret-1/, 'the collector key is never logged');
-    } finally {
-      await gw.close();
-      await upstream.close();
-      c.server.close();
-    }
+    });
   });
 
   it('records still unsent at shutdown are counted and logged before the gateway exits', async () => {
-    const upstream = await startFakeOpenAI();
-    const c = await collector(503); // retried with backoff: still retrying when shutdown's flush time is up
-    const gw = await startTestGateway({
-      yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url, '  shutdown_flush_ms: 300\n') }),
-      files: { 'policies/lanes.yaml': AUDIT_POLICIES },
-    });
-    try {
+    await withMirror(503, '  shutdown_flush_ms: 300\n', async (gw, c) => {
       const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'unsent at shutdown' }] });
       await res.text();
       await recordOf(gw, res.headers.get('x-request-id'));
@@ -146,25 +145,34 @@ describe('audit records mirrored to OTLP logs', () => {
         .find((l) => l.includes('not mirrored to the OTLP logs endpoint'));
       assert.ok(warning, 'a warning before exit');
       assert.equal((JSON.parse(warning) as { dropped: number }).dropped, 1);
-    } finally {
-      await gw.close();
-      await upstream.close();
-      c.server.close();
-    }
+    });
   });
 });
+
+/** A record of `pad` bytes or so for the mirror. */
+const pending = (i: number, pad = 0): PendingRecord => ({
+  chain: 'green',
+  bytes: Buffer.from(JSON.stringify({ i, ...(pad > 0 ? { pad: 'x'.repeat(pad) } : {}) })),
+  facets: { id: `r${i}`, time: 1_700_000_000_000 + i, kind: 'request', team: 't', app: 'a', lane: 'green', model: 'm', status: 200 },
+});
+
+/** A mirror with its own registry, logging into memory. */
+function mirrorAt(endpoint: string, headers: Record<string, string> = {}) {
+  const registry = new Registry();
+  const mirror = createOtlpLogsMirror({ endpoint, headers, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
+  const counts = async () => {
+    const out: Record<string, number> = {};
+    for (const v of (await registry.getSingleMetric('lanegate_audit_otlp_records_total')!.get()).values) out[String(v.labels.result)] = v.value;
+    return out;
+  };
+  return { mirror, counts };
+}
 
 describe('OTLP logs mirror requests', () => {
   it('a large batch goes in requests of at most 8 MB of records, in order', async () => {
     const c = await collector(200);
-    const { logger } = memoryLogger();
-    const mirror = createOtlpLogsMirror({ endpoint: `${c.url}/base?tenant=a`, headers: { 'Content-Type': 'text/plain' }, service_name: 's' }, { records: auditMetrics(new Registry()).otlpRecords, logger });
-    const record = (i: number): PendingRecord => ({
-      chain: 'green',
-      bytes: Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(3 << 20) })),
-      facets: { id: `r${i}`, time: 1_700_000_000_000 + i, kind: 'request', team: 't', app: 'a', lane: 'green', model: 'm', status: 200 },
-    });
-    mirror.send([0, 1, 2, 3, 4].map(record));
+    const { mirror } = mirrorAt(`${c.url}/base?tenant=a`, { 'Content-Type': 'text/plain' });
+    mirror.send([0, 1, 2, 3, 4].map((i) => pending(i, 3 << 20)));
     await mirror.close(10_000);
     const perRequest = c.requests.map((r) => r.body.resourceLogs[0]!.scopeLogs[0]!.logRecords.map((l) => (JSON.parse(l.body.stringValue) as { i: number }).i));
     assert.deepEqual(perRequest, [[0, 1], [2, 3], [4]]);
@@ -173,36 +181,55 @@ describe('OTLP logs mirror requests', () => {
     c.server.close();
   });
 
-  const pending = (i: number): PendingRecord => ({
-    chain: 'green',
-    bytes: Buffer.from(JSON.stringify({ i })),
-    facets: { id: `r${i}`, time: 1_700_000_000_000 + i, kind: 'request', team: 't', app: 'a', lane: 'green', model: 'm', status: 200 },
-  });
-  const counts = async (registry: Registry) => {
-    const out: Record<string, number> = {};
-    for (const v of (await registry.getSingleMetric('lanegate_audit_otlp_records_total')!.get()).values) out[String(v.labels.result)] = v.value;
-    return out;
-  };
-
   it('waits as long as Retry-After says before trying again', async () => {
     const c = await collector([{ status: 503, headers: { 'retry-after': '1' } }, { status: 200 }]);
-    const registry = new Registry();
-    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
+    const { mirror, counts } = mirrorAt(c.url);
     mirror.send([pending(1)]);
     await mirror.close(10_000);
     assert.equal(c.requests.length, 2);
     assert.ok(c.requests[1]!.at - c.requests[0]!.at >= 900, `retried after ${(c.requests[1]!.at - c.requests[0]!.at).toFixed(0)} ms, not the 1 s asked`);
-    assert.equal((await counts(registry)).sent, 1);
+    assert.equal((await counts()).sent, 1);
     c.server.close();
   });
 
   it('records a partial success rejected are counted as dropped, the rest as sent', async () => {
     const c = await collector([{ status: 200, body: '{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"too old"}}' }]);
-    const registry = new Registry();
-    const mirror = createOtlpLogsMirror({ endpoint: c.url, headers: {}, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
+    const { mirror, counts } = mirrorAt(c.url);
     mirror.send([pending(1), pending(2), pending(3)]);
     await mirror.close(10_000);
-    assert.deepEqual(await counts(registry), { sent: 1, dropped: 2 });
+    assert.deepEqual(await counts(), { sent: 1, dropped: 2 });
     c.server.close();
+  });
+
+  it('holds at most 64 MB for a collector that does not answer: beyond it, and what is left at close, counted as dropped', async () => {
+    const c = await collector([{ status: 0 }]);
+    const { mirror, counts } = mirrorAt(c.url);
+    // 66 batches of one ~1 MB record: the first is out, the collector never answers.
+    for (let i = 0; i < 66; i++) mirror.send([pending(i, 1 << 20)]);
+    assert.deepEqual(await counts(), { dropped: 3 }, 'only what fits in 64 MB is held');
+    await mirror.close(200);
+    assert.deepEqual(await counts(), { dropped: 66 }, 'the held ones are counted at close');
+    c.server.closeAllConnections();
+    c.server.close();
+  });
+});
+
+describe('OTLP endpoints in config', () => {
+  it('credentials in an endpoint URL are refused, for logs and for traces, naming the place to put them', () => {
+    for (const result of [
+      auditConfigSchema.safeParse({ otlp_logs: { endpoint: 'http://user:secret@collector:4318' } }),
+      telemetryConfigSchema.safeParse({ otlp_endpoint: 'https://token@collector:4318' }),
+    ]) {
+      assert.equal(result.success, false);
+      assert.match(JSON.stringify(result.error?.issues), /put them in headers/);
+    }
+    assert.equal(auditConfigSchema.safeParse({ otlp_logs: { endpoint: 'http://collector:4318?tenant=a' } }).success, true);
+  });
+
+  it('each signal gets /v1/<signal> added once, and a query stays a query', () => {
+    assert.equal(signalUrl('http://c:4318', 'traces').href, 'http://c:4318/v1/traces');
+    assert.equal(signalUrl('http://c:4318/', 'logs').href, 'http://c:4318/v1/logs');
+    assert.equal(signalUrl('http://c:4318/otlp/v1/traces', 'traces').href, 'http://c:4318/otlp/v1/traces');
+    assert.equal(signalUrl('http://c:4318/base?k=v', 'traces').href, 'http://c:4318/base/v1/traces?k=v');
   });
 });

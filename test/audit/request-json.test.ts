@@ -3,7 +3,7 @@
 // the schema has: a member added to the schema but not to the writer fails here.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RawJson, serializeEntry } from '../../src/audit/raw-json.js';
+import { RawJson } from '../../src/audit/raw-json.js';
 import { REQUEST_RECORD_MEMBERS, requestRecordJson } from '../../src/audit/request-json.js';
 import { attemptSchema, bodiesSchema, requestRecordSchema, toolCallSchema, type AuditRequestRecord } from '../../src/audit/schema.js';
 
@@ -107,7 +107,8 @@ describe('request record JSON', () => {
       const plain = Object.fromEntries(Object.entries(bodies).map(([k, v]) => [k, v instanceof RawJson ? JSON.parse(v.text) : v]));
       const expected = JSON.stringify({ ...rest, bodies: plain });
       assert.equal(requestRecordJson(r), expected, `seed ${seed}`);
-      assert.equal(serializeEntry({ ...rest, bodies }).toString('utf8'), expected, `seed ${seed}: the generic path agrees`);
+      // Any other serialization (JSON.stringify, through RawJson.toJSON) reads the same.
+      assert.equal(JSON.stringify({ ...rest, bodies }), expected, `seed ${seed}: the generic path agrees`);
     }
   });
 

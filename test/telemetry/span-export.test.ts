@@ -16,15 +16,19 @@ async function collector(status: number, delayMs = 0) {
   const bodies: Buffer[] = [];
   const server = createServer(async (req, res) => {
     const parts: Buffer[] = [];
-    for await (const chunk of req) parts.push(chunk as Buffer);
+    try {
+      for await (const chunk of req) parts.push(chunk as Buffer);
+    } catch {
+      return; // the exporter gave up on this request
+    }
     bodies.push(Buffer.concat(parts));
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs).unref());
     res.writeHead(status, { 'content-type': 'application/x-protobuf' });
     res.end();
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bodies, close: () => server.close() };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, bodies, close: () => server.close(), closeAll: () => server.closeAllConnections() };
 }
 
 function setup(url: string) {
@@ -113,6 +117,26 @@ describe('eager span export', () => {
     } finally {
       await provider.shutdown();
       c.close();
+    }
+  });
+
+  it('holds at most 32 MB for a collector that does not answer: spans beyond it are dropped and counted', async () => {
+    const c = await collector(200, 60_000);
+    const { provider, processor, tracer } = setup(c.url);
+    try {
+      const big = 'x'.repeat(8192);
+      // 20 turns of 256 spans of ~8 KB: ~40 MB encoded, while the first exports hang.
+      for (let turnNo = 0; turnNo < 20; turnNo++) {
+        for (let i = 0; i < 256; i++) tracer.startSpan('big', { attributes: { big } }).end();
+        await turn();
+      }
+      const lost = processor.lost;
+      assert.ok(lost.dropped >= 256, `${lost.dropped} dropped`);
+      assert.ok(lost.heldBytes <= (32 << 20) + (3 << 20), `${(lost.heldBytes / 2 ** 20).toFixed(1)} MB held`);
+    } finally {
+      c.close();
+      c.closeAll();
+      await provider.shutdown();
     }
   });
 });
