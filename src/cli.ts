@@ -1,12 +1,12 @@
 // The command line: a thin layer over the same modules the server uses.
-import { auditCommand } from './audit/cli.js';
+import { auditCommand, waitReady } from './audit/cli.js';
 import { hashKey } from './auth/keys.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { toCsv, usageReport, type GroupBy } from './budget/ledger.js';
+import { ledgerSource, toCsv, usageReport, type GroupBy } from './budget/ledger.js';
 import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
@@ -15,6 +15,7 @@ import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
 import { createHealthRegistry } from './routing/health.js';
+import { createRedisClient } from './stores/redis.js';
 import { createLogger } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
 
@@ -133,8 +134,19 @@ async function costs(argv: string[]): Promise<number> {
     return 2;
   }
   const loaded = await loadConfig(resolveConfigPath(argv, process.env));
-  const dir = path.resolve(loaded.config.audit.dir);
-  const report = await usageReport(dir, fromMs, toMs, by);
+  const audit = { ...loaded.config.audit, dir: path.resolve(loaded.config.audit.dir) };
+  // With the Redis sink the ledger is every replica's records in Redis, not this machine's folder.
+  const redis = audit.sink === 'redis' ? createRedisClient({ url: loaded.config.redis.url, keyPrefix: loaded.config.redis.key_prefix, logger: createLogger({ level: 'silent' }) }) : undefined;
+  let report;
+  try {
+    if (redis && !(await waitReady(redis.ping))) {
+      console.error('Redis is not reachable, and the usage ledger is there (audit.sink: redis).');
+      return 1;
+    }
+    report = await usageReport(ledgerSource(audit, redis), fromMs, toMs, by);
+  } finally {
+    await redis?.close();
+  }
   if (argv.includes('--csv')) {
     process.stdout.write(toCsv(report, by));
     return 0;

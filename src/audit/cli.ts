@@ -115,7 +115,8 @@ function startOfToday(): number {
   return Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00Z`);
 }
 
-async function waitReady(ping: () => Promise<boolean>): Promise<boolean> {
+/** Pings until Redis answers, for up to 3 s: a CLI run connects from cold. */
+export async function waitReady(ping: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + 3000;
   while (Date.now() < deadline) {
     if (await ping()) return true;

@@ -116,6 +116,29 @@ function parseEntry(fields: string[]): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/**
+ * The JSON text of every record in every lane's stream filed in [from, to)
+ * (stream ids are the milliseconds an entry reached Redis, never before its
+ * request arrived), a page of 500 entries at a time: the usage ledger's
+ * source when the records live in Redis.
+ */
+export async function* streamRecordLines(redis: RedisStore, from = 0, to = Infinity): AsyncGenerator<string> {
+  for (const key of (await auditStreams(redis)).values()) {
+    let start = String(Math.max(0, Math.floor(from)));
+    for (;;) {
+      const entries = await redis.client.xrange(key, start, '+', 'COUNT', 500);
+      if (entries.length === 0) break;
+      for (const [, fields] of entries) {
+        for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'record') yield fields[i + 1]!;
+      }
+      const lastId = entries.at(-1)![0];
+      // Past the window by more than a long request: nothing later can be in it.
+      if (Number(lastId.split('-')[0]) > to + 3_600_000) break;
+      start = `(${lastId}`;
+    }
+  }
+}
+
 const SCAN_LIMIT = 100_000;
 
 export function createRedisQuery(redis: RedisStore, chains: () => string[]): AuditQuery {

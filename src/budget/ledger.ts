@@ -1,10 +1,13 @@
 // The usage ledger is the audit trail: every answered request's record holds
 // its cost. From it the gateway rebuilds budget counters after the store lost
 // its data, and finance gets usage reports whose totals equal the sum of the
-// records, to the nano-dollar.
+// records, to the nano-dollar. It is read where the audit sink writes: the
+// JSONL folder, or the Redis streams of several replicas.
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { streamRecordLines } from '../audit/redis-sink.js';
+import type { RedisStore } from '../stores/redis.js';
 import type { CompiledLimits } from './compile.js';
 import { periodId, type Period } from './periods.js';
 import type { Amount, BudgetStore } from './store.js';
@@ -36,35 +39,52 @@ interface RawRecord {
   cost?: { nano_usd?: number; usd?: number } | null;
 }
 
-/** Every request record with a cost, from the JSONL files in `dir` (and its subfolders), within [from, to). */
-export async function* readLedger(dir: string, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
-  for (const file of await jsonlFiles(dir)) {
-    for await (const line of fileLines(file)) {
-      if (!line.includes('"cost"')) continue;
-      let r: RawRecord;
-      try {
-        r = JSON.parse(headOf(line)) as RawRecord;
-      } catch {
-        continue; // a torn last line: the audit verifier reports it
-      }
-      if ((r.kind ?? 'request') !== 'request' || !r.cost || !r.time) continue;
-      const time = Date.parse(r.time);
-      if (!(time >= from && time < to)) continue;
-      const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
-      yield {
-        time,
-        key: r.key_id ?? '',
-        app: r.app ?? '',
-        team: r.team ?? '',
-        model: r.model ?? '',
-        provider: r.provider ?? '',
-        lane: typeof r.lane === 'string' ? r.lane : (r.lane?.name ?? ''),
-        nanoUsd: nano,
-        inputTokens: r.usage?.prompt_tokens ?? 0,
-        outputTokens: r.usage?.completion_tokens ?? 0,
-        tokens: r.usage?.total_tokens ?? 0,
-      };
+/** Where the records are: the file sink's folder, or the Redis sink's streams. */
+export type LedgerSource = { kind: 'files'; dir: string } | { kind: 'redis'; redis: RedisStore };
+
+/**
+ * The ledger of the configured audit sink. With `sink: off` (or no Redis to
+ * read) it is the folder, which holds whatever an earlier file sink wrote.
+ */
+export function ledgerSource(audit: { sink: string; dir: string }, redis: RedisStore | undefined): LedgerSource {
+  return audit.sink === 'redis' && redis ? { kind: 'redis', redis } : { kind: 'files', dir: audit.dir };
+}
+
+async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<string> {
+  if (source.kind === 'redis') {
+    yield* streamRecordLines(source.redis, from, to);
+    return;
+  }
+  for (const file of await jsonlFiles(source.dir)) yield* fileLines(file);
+}
+
+/** Every request record with a cost in the source (a folder: its subfolders too), within [from, to). */
+export async function* readLedger(source: LedgerSource, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
+  for await (const line of recordLines(source, from, to)) {
+    if (!line.includes('"cost"')) continue;
+    let r: RawRecord;
+    try {
+      r = JSON.parse(headOf(line)) as RawRecord;
+    } catch {
+      continue; // a torn last line: the audit verifier reports it
     }
+    if ((r.kind ?? 'request') !== 'request' || !r.cost || !r.time) continue;
+    const time = Date.parse(r.time);
+    if (!(time >= from && time < to)) continue;
+    const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
+    yield {
+      time,
+      key: r.key_id ?? '',
+      app: r.app ?? '',
+      team: r.team ?? '',
+      model: r.model ?? '',
+      provider: r.provider ?? '',
+      lane: typeof r.lane === 'string' ? r.lane : (r.lane?.name ?? ''),
+      nanoUsd: nano,
+      inputTokens: r.usage?.prompt_tokens ?? 0,
+      outputTokens: r.usage?.completion_tokens ?? 0,
+      tokens: r.usage?.total_tokens ?? 0,
+    };
   }
 }
 
@@ -112,11 +132,11 @@ async function jsonlFiles(dir: string): Promise<string[]> {
 }
 
 /** Recomputes this period's budget counters from the ledger and writes them to the store. */
-export async function rebuildCounters(store: BudgetStore, limits: CompiledLimits, ledgerDir: string, now = Date.now()): Promise<number> {
+export async function rebuildCounters(store: BudgetStore, limits: CompiledLimits, ledger: LedgerSource, now = Date.now()): Promise<number> {
   const values = new Map<string, { id: string; spent: Amount; ttlMs: number }>();
   const from = now - 32 * 86_400_000;
   const periods: Period[] = ['day', 'month'];
-  for await (const e of readLedger(ledgerDir, from, now + 1)) {
+  for await (const e of readLedger(ledger, from, now + 1)) {
     for (const b of limits.budgets) {
       if (b.period === 'minute' || !periods.includes(b.period)) continue;
       if (periodId(b.period, e.time, limits.timezone) !== periodId(b.period, now, limits.timezone)) continue;
@@ -145,10 +165,10 @@ export interface UsageRow {
   usd: string;
 }
 
-export async function usageReport(dir: string, from: number, to: number, by: GroupBy): Promise<{ rows: UsageRow[]; total: UsageRow }> {
+export async function usageReport(source: LedgerSource, from: number, to: number, by: GroupBy): Promise<{ rows: UsageRow[]; total: UsageRow }> {
   const groups = new Map<string, UsageRow>();
   const total: UsageRow = { group: 'total', requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' };
-  for await (const e of readLedger(dir, from, to)) {
+  for await (const e of readLedger(source, from, to)) {
     const name = e[by] || '(none)';
     let row = groups.get(name);
     if (!row) groups.set(name, (row = { group: name, requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' }));

@@ -2,7 +2,7 @@
 import type { CompiledConfig } from '../config/compile.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
-import { rebuildCounters } from './ledger.js';
+import { ledgerSource, rebuildCounters } from './ledger.js';
 import { createRedisBudgetStore } from './redis-store.js';
 import type { BudgetServices } from './stage.js';
 import { createMemoryBudgetStore, type BudgetStore } from './store.js';
@@ -32,7 +32,8 @@ export function createBudgetServices(redis: RedisStore | undefined, config: () =
         }
         try {
           const c = config();
-          const n = await rebuildCounters(target, c.limits, c.audit.dir);
+          // The ledger is read where the audit sink writes it: with `sink: redis`, every replica's records.
+          const n = await rebuildCounters(target, c.limits, ledgerSource(c.audit, redis));
           logger.warn({ counters: n }, 'budget counters rebuilt from the usage ledger');
         } finally {
           if (redis && lockKey) await redis.client.del(lockKey).catch(() => {});

@@ -2,7 +2,7 @@
 // remaining, and usage reports from the ledger.
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { toCsv, usageReport, type GroupBy } from '../budget/ledger.js';
+import { ledgerSource, toCsv, usageReport, type GroupBy } from '../budget/ledger.js';
 import { periodEnd, periodId } from '../budget/periods.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
@@ -64,7 +64,7 @@ export function mountBudgets(app: Hono<Env>, state: GatewayState): void {
     const now = Date.now();
     const from = parseTime(c.req.query('from'), now - 30 * 86_400_000, 'from');
     const to = parseTime(c.req.query('to'), now + 1, 'to');
-    const report = await usageReport(state.config().audit.dir, from, to, by);
+    const report = await usageReport(ledgerSource(state.config().audit, state.services.redis), from, to, by);
     if ((c.req.query('format') ?? '') === 'csv' || (c.req.header('accept') ?? '').includes('text/csv')) {
       return c.body(toCsv(report, by), 200, { 'content-type': 'text/csv; charset=utf-8' });
     }
