@@ -4,7 +4,7 @@
 // file without one (a crash, files copied from elsewhere) is indexed by one
 // scan on first query, and the index is saved then.
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { indexPathOf, writeAll } from './files.js';
 import { facetsOf, type Facets } from './pending.js';
 
@@ -121,9 +121,25 @@ const ROWS_PER_WRITE = 1000;
  * It is serialized and written a slice of rows at a time instead, the event
  * loop serving requests between slices.
  */
-export async function saveIndex(file: string, index: { size: number; rows: RowSource }): Promise<void> {
+export function saveIndex(file: string, index: { size: number; rows: RowSource }): Promise<void> {
   const target = indexPathOf(file);
-  const tmp = `${target}.tmp`;
+  // The sink closing a file and a query indexing it can save at once: one
+  // waits for the other, so they never write one temporary file together.
+  const next = (saving.get(target) ?? Promise.resolve()).catch(() => {}).then(() => writeIndex(target, index));
+  saving.set(target, next);
+  const forget = () => {
+    if (saving.get(target) === next) saving.delete(target);
+  };
+  next.then(forget, forget);
+  return next;
+}
+
+/** Saves in flight, by index path. */
+const saving = new Map<string, Promise<void>>();
+
+async function writeIndex(target: string, index: { size: number; rows: RowSource }): Promise<void> {
+  // The pid keeps another process indexing the same folder (the CLI) off this one's temporary file.
+  const tmp = `${target}.${process.pid}.tmp`;
   const handle = await open(tmp, 'w', 0o640);
   try {
     const { rows } = index;
@@ -134,9 +150,12 @@ export async function saveIndex(file: string, index: { size: number; rows: RowSo
       await writeAll(handle, Buffer.from(`${from > 0 ? ',' : ''}${slice.slice(1, -1)}`));
     }
     await writeAll(handle, Buffer.from(']}'));
-  } finally {
-    await handle.close();
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw err;
   }
+  await handle.close();
   await rename(tmp, target);
 }
 

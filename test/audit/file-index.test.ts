@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -66,5 +66,18 @@ describe('audit file index', () => {
     const one: IndexRow[] = Array.from({ length: 1000 }, (_, i) => [`r${i}`, i * 100, i, 'request', null, null, 'amber', null, 201]);
     await roundTrip('audit-amber-2026-11-25.000.jsonl', one);
     await roundTrip('audit-red-2026-11-25.000.jsonl', []);
+  });
+
+  it('index – saves of one file at once never share a temporary file: the last one is what stays', async () => {
+    const file = path.join(dir, 'audit-green-2026-11-27.000.jsonl');
+    const rows = (n: number, tag: string): IndexRow[] => Array.from({ length: n }, (_, i) => [`${tag}-${i}`, i * 100, i, 'request', 'team', null, 'green', null, 200]);
+    const long = rows(5000, 'first');
+    const short = rows(1500, 'second');
+    await writeFile(file, Buffer.alloc(5000 * 100, 0x20));
+    // The sink closing a file and a query indexing it in the same moment.
+    await Promise.all([saveIndex(file, { size: 5000 * 100, rows: long }), saveIndex(file, { size: 1500 * 100, rows: short })]);
+    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as unknown;
+    assert.deepEqual(saved, { v: 1, size: 1500 * 100, rows: short });
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), [], 'no temporary file is left');
   });
 });
