@@ -9,7 +9,7 @@ import type { ChildScript } from './setup.js';
 import { wrkChat } from './wrk.js';
 
 export interface TargetSpec {
-  key: 'bare' | 'gateway';
+  key: 'bare' | 'gateway' | 'baseline';
   label: string;
   /** The Authorization header value; empty for none. */
   auth: string;

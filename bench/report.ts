@@ -69,27 +69,54 @@ function checkTargets(bare: Figures, gateway: Figures, s: Settings): Target[] {
   ];
 }
 
+/**
+ * What a change may cost against the revision before it: at most
+ * BENCH_BASELINE_MAX_LOSS (default 10%) of throughput at 32 connections.
+ */
+function baselineTargets(base: Figures, gateway: Figures): Target[] {
+  const maxLoss = Number(process.env.BENCH_BASELINE_MAX_LOSS ?? '0.1');
+  const share = ratio(gateway.rps_c32, base.rps_c32);
+  const cpuShare = ratio(gateway.capacity_per_core, base.capacity_per_core);
+  return [
+    {
+      target: `throughput >= ${fmt((1 - maxLoss) * 100, 0)}% of the baseline at 32 connections`,
+      met: share >= 1 - maxLoss,
+      detail: `${fmt(share * 100, 1)}% of the baseline (by CPU per request: ${fmt(cpuShare * 100, 1)}%)`,
+    },
+  ];
+}
+
 export interface Report {
   settings: Settings;
   bare: Figures;
   gateway: Figures;
+  /** BENCH_BASELINE: an earlier revision measured in the same run. */
+  baseline?: { revision: string; figures: Figures };
   anomalies: string[];
   /** Every tool's own result, for latest.json. */
-  raw: { bare: unknown; gateway: unknown };
+  raw: { bare: unknown; gateway: unknown; baseline?: unknown };
   resultsDir: string;
 }
 
 export function printReport(report: Report): void {
   const { bare, gateway, settings } = report;
-  const lines = ['| metric | bare proxy | gateway | gateway/bare |', '|---|---:|---:|---:|'];
+  const base = report.baseline?.figures;
+  const lines = base
+    ? [`| metric | bare proxy | baseline (${report.baseline!.revision}) | gateway | gateway/bare | gateway/baseline |`, '|---|---:|---:|---:|---:|---:|']
+    : ['| metric | bare proxy | gateway | gateway/bare |', '|---|---:|---:|---:|'];
   const rows = ROWS.map((row) => {
     const r = ratio(gateway[row.key], bare[row.key]);
-    lines.push(`| ${row.label(settings)} | ${fmt(bare[row.key], row.digits)} | ${fmt(gateway[row.key], row.digits)} | ${fmt(r, 2)}× |`);
-    return { key: row.key, metric: row.label(settings), bare: bare[row.key], gateway: gateway[row.key], ratio: r };
+    const cells = [row.label(settings), fmt(bare[row.key], row.digits)];
+    if (base) cells.push(fmt(base[row.key], row.digits));
+    cells.push(fmt(gateway[row.key], row.digits), `${fmt(r, 2)}×`);
+    const vsBaseline = base ? ratio(gateway[row.key], base[row.key]) : undefined;
+    if (vsBaseline !== undefined) cells.push(`${fmt(vsBaseline, 2)}×`);
+    lines.push(`| ${cells.join(' | ')} |`);
+    return { key: row.key, metric: row.label(settings), bare: bare[row.key], gateway: gateway[row.key], ratio: r, ...(base ? { baseline: base[row.key], vsBaseline } : {}) };
   });
   // Figures taken while requests failed measure the failure path: no target is met on them.
-  const failed = bare.failed_requests + gateway.failed_requests;
-  const targets = checkTargets(bare, gateway, settings).map((t) =>
+  const failed = bare.failed_requests + gateway.failed_requests + (base?.failed_requests ?? 0);
+  const targets = [...checkTargets(bare, gateway, settings), ...(base ? baselineTargets(base, gateway) : [])].map((t) =>
     failed > 0 ? { ...t, met: false, detail: `${t.detail}, but ${failed} requests failed (see anomalies)` } : t,
   );
 

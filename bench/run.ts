@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { measure, type TargetSpec } from './measure.js';
 import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
-import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
+import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, prepareBaseline, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 
 const settings: Settings = {
   ...baseSettings(),
@@ -35,8 +35,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (availableParallelism() < 2) throw new Error('the bench needs 2 CPUs: one for the process under test, one for the load');
+  const baselineRevision = process.env.BENCH_BASELINE ?? '';
   // A run that hangs anyway is stopped, children included.
-  const budgetS = 2 * (settings.warmupS + 3 * settings.durationS + 60) + 120;
+  const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120;
   setTimeout(() => {
     console.error(`bench: still running after ${budgetS} s, giving up`);
     process.exit(1);
@@ -95,8 +96,24 @@ async function main(): Promise<void> {
     },
   };
 
+  // BENCH_BASELINE: an earlier revision of the gateway, measured the same way
+  // in the same run, so "what did this change cost" is a ratio of one run.
+  const baselineRoot = baselineRevision ? prepareBaseline(baselineRevision, tmp) : undefined;
+  const baselineConfig = baselineRoot ? writeGatewayConfig(tmp, { fastUrl: fast.url, slowUrl: slow.url }, baselineRoot) : '';
+  const baseline: TargetSpec | undefined = baselineRoot === undefined ? undefined : {
+    key: 'baseline',
+    label: `baseline (${baselineRevision})`,
+    auth: `Bearer ${DEV_KEY}`,
+    slowModel: 'bench-slow',
+    start: ({ logFile }) => {
+      const shipped = shippedGateway(baselineConfig, baselineRoot);
+      return onTarget('baseline gateway', shipped.args, 'lanegate listening', logFile, shipped.env);
+    },
+  };
+
   const ctx = { settings, script, tmp, anomalies };
   const bareResult = await measure(ctx, bare);
+  const baselineResult = baseline ? await measure(ctx, baseline) : undefined;
   const gatewayResult = await measure(ctx, gateway);
   await Promise.all([fast.stop(), slow.stop()]);
 
@@ -107,8 +124,9 @@ async function main(): Promise<void> {
     settings,
     bare: bareResult.figures,
     gateway: gatewayResult.figures,
+    baseline: baselineResult && { revision: baselineRevision, figures: baselineResult.figures },
     anomalies,
-    raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited } },
+    raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited }, baseline: baselineResult?.raw },
     resultsDir: RESULTS_DIR,
   });
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);

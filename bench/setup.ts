@@ -1,7 +1,7 @@
 // What the benchmark needs before it starts anything: a fresh dist/, the
 // bench's own scripts as plain JavaScript, and the gateway's config.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -63,8 +63,8 @@ export function buildIfStale(): void {
  * the flags. The bench runs the gateway with them; the bare proxy runs as
  * plain `node`. PORT and GATEWAY_CONFIG are left out: the bench sets both.
  */
-export function shippedRuntime(): { flags: string[]; env: Record<string, string> } {
-  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
+export function shippedRuntime(root = ROOT): { flags: string[]; env: Record<string, string> } {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
   const runtime = dockerfile.split(/^FROM\s/m).at(-1) ?? '';
   const cmd = [...runtime.matchAll(/^CMD\s+(\[.*\])\s*$/gm)].at(-1)?.[1];
   const words = cmd ? (JSON.parse(cmd) as string[]) : [];
@@ -80,14 +80,40 @@ export function shippedRuntime(): { flags: string[]; env: Record<string, string>
 }
 
 /**
+ * An earlier version of the gateway to measure beside this one
+ * (BENCH_BASELINE=<git revision>): that revision's tree, extracted with
+ * `git archive` (so nothing in this checkout changes), built with this
+ * checkout's TypeScript against this checkout's node_modules, and run with its
+ * own shipped config and Dockerfile flags. Returns its root folder.
+ */
+export function prepareBaseline(revision: string, tmp: string): string {
+  const root = join(tmp, 'baseline');
+  mkdirSync(root, { recursive: true });
+  const sha = execFileSync('git', ['rev-parse', '--verify', `${revision}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const tar = execFileSync('git', ['archive', '--format=tar', sha], { cwd: ROOT, maxBuffer: 512 * 1024 * 1024 });
+  execFileSync('tar', ['-x', '-C', root], { input: tar });
+  symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+  console.log(`bench: building the baseline ${revision} (${sha.slice(0, 12)}) in ${root}`);
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  } catch {
+    // tsc emits even when it reports errors (a dependency newer than the
+    // baseline knew, say): what it built is still that revision's code.
+    if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error(`the baseline ${revision} did not build`);
+    console.log('bench: the baseline built with type errors (see above); measuring what tsc emitted');
+  }
+  return root;
+}
+
+/**
  * `startServer` arguments and environment for the gateway as shipped, on this
  * config. BENCH_GATEWAY_FLAGS adds Node flags for a look inside, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof" (a profile per gateway, written when it stops).
  */
-export function shippedGateway(configFile: string): { args: string[]; env: Record<string, string> } {
-  const { flags, env } = shippedRuntime();
+export function shippedGateway(configFile: string, root = ROOT): { args: string[]; env: Record<string, string> } {
+  const { flags, env } = shippedRuntime(root);
   const extra = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter(Boolean);
-  return { args: [...flags, ...extra, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
+  return { args: [...flags, ...extra, join(root, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
 }
 
 const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;
@@ -167,8 +193,8 @@ export interface BenchUpstreams {
  * log, metrics, the audit sink) stays as shipped, so the gateway does the work
  * it does by default.
  */
-export function writeGatewayConfig(dir: string, upstreams: BenchUpstreams): string {
-  const shippedFile = join(ROOT, 'config', 'gateway.yaml');
+export function writeGatewayConfig(dir: string, upstreams: BenchUpstreams, root = ROOT): string {
+  const shippedFile = join(root, 'config', 'gateway.yaml');
   const shipped: unknown = parse(readFileSync(shippedFile, 'utf8'));
   if (!isRecord(shipped)) throw new Error('config/gateway.yaml is not a YAML mapping');
   const section = (key: string): Record<string, unknown> => {
@@ -197,7 +223,7 @@ export function writeGatewayConfig(dir: string, upstreams: BenchUpstreams): stri
     for (const key of ['dir', 'tools_dir', 'evals_dir', 'pins_file']) if (typeof prompts[key] === 'string') fixed[key] = resolve(dirname(shippedFile), prompts[key]);
     config.prompts = fixed;
   }
-  const file = join(dir, 'gateway.bench.yaml');
+  const file = join(dir, root === ROOT ? 'gateway.bench.yaml' : 'gateway.baseline.yaml');
   writeFileSync(file, `# Generated by bench/run.ts from config/gateway.yaml.\n${stringify(config)}`);
   return file;
 }
