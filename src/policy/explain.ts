@@ -65,8 +65,7 @@ export async function explainRequest(config: CompiledConfig, services: Services,
       ? {
           require_approval: declared(lane, lane.tools.requireApproval),
           denied: declared(lane, lane.tools.deny),
-          // "*" is every catalogued tool; only without policies is it any name.
-          allowed: lane.tools.allow ? declared(lane, lane.tools.allow) : lane.tools.catalogue ? [...lane.tools.catalogue.values()] : ['*'],
+          allowed: allowedTools(lane),
           recipients: lane.tools.recipients ?? null,
         }
       : null,
@@ -83,6 +82,14 @@ function offeredTool(lane: CompiledLane, name: string): Record<string, unknown> 
   const refused = toolRefusal(lane, key);
   const verdict = refused ?? (lane.tools.requireApproval.has(key) ? 'require_approval' : 'allowed');
   return { name, canonical: key, catalogued_as: lane.tools.catalogue ? (lane.tools.catalogue.get(key) ?? null) : null, verdict };
+}
+
+/** "*" is every catalogued tool the lane does not deny; only without policies is it any name. */
+function allowedTools(lane: CompiledLane): string[] {
+  const t = lane.tools;
+  if (t.allow) return declared(lane, t.allow);
+  if (!t.catalogue) return ['*'];
+  return [...t.catalogue].filter(([key]) => !t.deny.has(key)).map(([, name]) => name);
 }
 
 /** Canonical names back in the spelling the catalogue declares. */

@@ -252,7 +252,7 @@ describe('tool names and the tool-call guard', () => {
       { name: 'SEARCH_DOCS', canonical: 'search_docs', catalogued_as: 'search_docs', verdict: 'allowed' },
       { name: 'delete_everything', canonical: 'delete_everything', catalogued_as: null, verdict: 'uncatalogued' },
     ]);
-    assert.deepEqual(green.tool_rules.allowed, ['search_docs', 'get_weather', 'send_email', 'run_shell'], '"*" is every catalogued tool');
+    assert.deepEqual(green.tool_rules.allowed, ['search_docs', 'get_weather', 'send_email'], '"*" is every catalogued tool not denied');
     const amber = await explain(request, { 'x-gateway-lane': 'amber' });
     assert.equal(amber.decision, 'allowed');
     assert.deepEqual(amber.stripped_tools, ['Run-Shell', 'delete_everything']);
