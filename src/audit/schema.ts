@@ -6,6 +6,7 @@
 // Field names are snake_case, except inside `attempts`, which keeps the
 // routing layer's names (deployment, errorClass, latencyMs...) as version 1 did.
 import { z } from 'zod';
+import { TOOL_BLOCK_RULES } from '../policy/tools.js';
 import { PROMPTS_CHAIN, promptPromotionRecordSchema, promptRollbackRecordSchema, shadowRunRecordSchema } from '../prompts/audit-events.js';
 
 export const AUDIT_RECORD_VERSION = 2;
@@ -105,8 +106,15 @@ export const requestRecordSchema = z.object({
       redactions: z.number().int(),
       /** Tools removed from the request because the lane denies them. */
       stripped_tools: z.array(z.string()),
-      /** Tool calls the model made that the guard removed. */
-      blocked_tool_calls: z.array(z.object({ tool: z.string(), reason: z.string() })),
+      /** Tool calls the model made that the guard removed: the name as the model wrote it, which rule, and why. */
+      blocked_tool_calls: z.array(
+        z.object({
+          tool: z.string(),
+          /** Absent in records written before it was added. */
+          rule: z.enum(TOOL_BLOCK_RULES).optional(),
+          reason: z.string(),
+        }),
+      ),
       /** Tool calls held for a human's approval. */
       approvals: z.array(z.object({ id: z.string(), tool: z.string() })),
     })

@@ -5,6 +5,7 @@ import type { Deployment } from '../providers/types.js';
 import { BUILTIN_DETECTORS, createRegexDetector, type BuiltinDetectorName, type Detector } from './detectors.js';
 import type { PolicySet } from './load.js';
 import type { LaneConfig } from './schema.js';
+import { toolKey, type ToolKey } from './tool-name.js';
 
 export type DetectorAction = 'allow' | 'redact' | 'block' | 'escalate';
 
@@ -26,11 +27,13 @@ export interface CompiledLane {
   detectors: LaneDetector[];
   restoreRedactions: boolean;
   tools: {
-    /** undefined: every tool not denied. */
-    allow: ReadonlySet<string> | undefined;
-    deny: ReadonlySet<string>;
+    /** Canonical name -> the name the catalogue declares; undefined: any name (no policies configured). */
+    catalogue: ReadonlyMap<ToolKey, string> | undefined;
+    /** undefined: every catalogued tool not denied. */
+    allow: ReadonlySet<ToolKey> | undefined;
+    deny: ReadonlySet<ToolKey>;
     onDenied: 'reject' | 'strip';
-    requireApproval: ReadonlySet<string>;
+    requireApproval: ReadonlySet<ToolKey>;
     recipients: LaneConfig['tools']['recipients'];
   };
   requiredMetadata: string[];
@@ -49,6 +52,9 @@ export function compilePolicies(set: PolicySet): CompiledPolicies {
   for (const [name, d] of Object.entries(set.detectors)) custom.set(name, createRegexDetector(name, d.pattern, d.flags));
   const detectorFor = (name: string): Detector => (BUILTIN_DETECTORS as Record<string, Detector>)[name as BuiltinDetectorName] ?? custom.get(name)!;
 
+  // Names that fold together are a load error (load.ts), so the map loses none.
+  const catalogue = set.toolsListed ? new Map(Object.keys(set.tools).map((name) => [toolKey(name), name])) : undefined;
+  const keys = (names: readonly string[]) => new Set(names.map(toolKey));
   const lanes = new Map<string, CompiledLane>();
   for (const [name, lane] of Object.entries(set.lanes)) {
     const all = lane.deployments.includes('*');
@@ -67,10 +73,11 @@ export function compilePolicies(set: PolicySet): CompiledPolicies {
       }),
       restoreRedactions: lane.restore_redactions,
       tools: {
-        allow: lane.tools.allow.includes('*') ? undefined : new Set(lane.tools.allow),
-        deny: new Set(lane.tools.deny),
+        catalogue,
+        allow: lane.tools.allow.includes('*') ? undefined : keys(lane.tools.allow),
+        deny: keys(lane.tools.deny),
         onDenied: lane.tools.on_denied,
-        requireApproval: new Set(lane.tools.require_approval),
+        requireApproval: keys(lane.tools.require_approval),
         recipients: lane.tools.recipients,
       },
       requiredMetadata: lane.required_metadata,
@@ -80,7 +87,10 @@ export function compilePolicies(set: PolicySet): CompiledPolicies {
   return { files: set.files, defaultLane: set.defaultLane, lanes, order };
 }
 
-export function toolAllowed(lane: CompiledLane, tool: string): boolean {
-  if (lane.tools.deny.has(tool)) return false;
-  return !lane.tools.allow || lane.tools.allow.has(tool);
+/** Why the lane refuses a tool (by its canonical name), or undefined if it allows it. */
+export function toolRefusal(lane: CompiledLane, tool: ToolKey): 'uncatalogued' | 'denied' | undefined {
+  const t = lane.tools;
+  if (t.catalogue && !t.catalogue.has(tool)) return 'uncatalogued';
+  if (t.deny.has(tool) || (t.allow && !t.allow.has(tool))) return 'denied';
+  return undefined;
 }

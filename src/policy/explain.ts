@@ -11,7 +11,9 @@ import { resolveModel } from '../routing/resolve.js';
 import { routeRequest } from '../routing/rules.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { renderPrompt } from '../prompts/stage.js';
+import { toolRefusal, type CompiledLane } from './compile.js';
 import { applyLanePolicy } from './lane.js';
+import { toolKey, type ToolKey } from './tool-name.js';
 
 export interface ExplainInput {
   keyId: string;
@@ -35,7 +37,10 @@ export async function explainRequest(config: CompiledConfig, services: Services,
   ctx.key = key;
   // A prompt template is rendered first, as on the request path, so the lane sees the real prompt.
   const parse: Stage[] = input.endpoint === 'chat' ? [parseChatRequest, renderPrompt] : [parseEmbeddingsRequest];
-  const stages: Stage[] = [...parse, applyLanePolicy, routeRequest, resolveModel, planCandidates];
+  // The tools as the app (or its template) offered them, before the lane strips any.
+  let asked: string[] = [];
+  const noteTools: Stage = (c) => void (asked = c.chat?.tools?.map((t) => t.function.name) ?? []);
+  const stages: Stage[] = [...parse, noteTools, applyLanePolicy, routeRequest, resolveModel, planCandidates];
   let refusal: GatewayError | undefined;
   try {
     for (const stage of stages) await stage(ctx);
@@ -55,11 +60,12 @@ export async function explainRequest(config: CompiledConfig, services: Services,
     // The request as it would leave the gateway, with placeholders, never the values.
     redacted_request: ctx.policy && ctx.policy.redactions > 0 ? (ctx.chat?.messages ?? ctx.embeddings?.input) : undefined,
     stripped_tools: ctx.policy?.strippedTools ?? [],
+    offered_tools: lane ? asked.map((name) => offeredTool(lane, name)) : [],
     tool_rules: lane
       ? {
-          require_approval: [...lane.tools.requireApproval],
-          denied: [...lane.tools.deny],
-          allowed: lane.tools.allow ? [...lane.tools.allow] : ['*'],
+          require_approval: declared(lane, lane.tools.requireApproval),
+          denied: declared(lane, lane.tools.deny),
+          allowed: allowedTools(lane),
           recipients: lane.tools.recipients ?? null,
         }
       : null,
@@ -68,6 +74,27 @@ export async function explainRequest(config: CompiledConfig, services: Services,
     cache_scope: lane?.cache ?? null,
     audit_bodies: lane?.audit.bodies ?? null,
   };
+}
+
+/** How the lane reads one offered tool: the canonical name it is compared by, the catalogue entry it matches and the verdict. */
+function offeredTool(lane: CompiledLane, name: string): Record<string, unknown> {
+  const key = toolKey(name);
+  const refused = toolRefusal(lane, key);
+  const verdict = refused ?? (lane.tools.requireApproval.has(key) ? 'require_approval' : 'allowed');
+  return { name, canonical: key, catalogued_as: lane.tools.catalogue ? (lane.tools.catalogue.get(key) ?? null) : null, verdict };
+}
+
+/** "*" is every catalogued tool the lane does not deny; only without policies is it any name. */
+function allowedTools(lane: CompiledLane): string[] {
+  const t = lane.tools;
+  if (t.allow) return declared(lane, t.allow);
+  if (!t.catalogue) return ['*'];
+  return [...t.catalogue].filter(([key]) => !t.deny.has(key)).map(([, name]) => name);
+}
+
+/** Canonical names back in the spelling the catalogue declares. */
+function declared(lane: CompiledLane, keys: ReadonlySet<ToolKey>): string[] {
+  return [...keys].map((k) => lane.tools.catalogue?.get(k) ?? k);
 }
 
 function findKey(config: CompiledConfig, id: string): KeyInfo {

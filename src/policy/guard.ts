@@ -1,46 +1,58 @@
 // Pipeline stage after the provider answered: the tool-call guard, draft-first
 // approvals and restoring redacted values, for JSON and streamed replies. A
 // stream's content passes through as it arrives; only tool calls are held
-// back until complete, because a call can only be judged whole.
+// back until complete, because a call can only be judged whole. Every chat
+// reply is guarded, whatever the lane: a call to a tool the request did not
+// offer never reaches the app.
 import type { ChatChunk, ChatCompletion, ToolCall, ToolCallDelta } from '../api/schemas.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { newApprovalId } from './approvals.js';
-import { judgeToolCall, laneGuardsTools } from './tools.js';
+import { toolKey, type ToolKey } from './tool-name.js';
+import { judgeToolCall, type ToolBlockRule } from './tools.js';
 
 export async function guardResponse(ctx: RequestContext): Promise<void> {
   const policy = ctx.policy;
   const reply = ctx.reply;
   if (!policy || !reply || ctx.endpoint !== 'chat') return;
-  const guardTools = laneGuardsTools(policy.lane);
-  const restore = policy.restore;
-  if (!guardTools && !restore) return;
   if (reply.kind === 'json') {
-    await guardCompletion(ctx, reply.body as ChatCompletion, guardTools);
+    await guardCompletion(ctx, reply.body as ChatCompletion);
   } else {
-    reply.chunks = guardStream(ctx, reply.chunks, guardTools);
+    reply.chunks = guardStream(ctx, reply.chunks);
   }
 }
 
 interface Outcome {
   approvals: Array<{ id: string; tool: string; status: 'pending' }>;
-  blocked_tool_calls: Array<{ tool: string; reason: string }>;
+  blocked_tool_calls: Array<{ tool: string; rule: ToolBlockRule; reason: string }>;
+}
+
+/** The tools the request offered once the lane's policy ran (stripping included), by canonical name. */
+function offeredTools(ctx: RequestContext): Set<ToolKey> {
+  return new Set(ctx.chat?.tools?.map((t) => toolKey(t.function.name)));
 }
 
 /** Judges calls; returns the ones the app may run. */
 async function judgeCalls(ctx: RequestContext, calls: ToolCall[], outcome: Outcome): Promise<ToolCall[]> {
   const policy = ctx.policy!;
   const lane = policy.lane;
+  const offered = offeredTools(ctx);
   const kept: ToolCall[] = [];
   for (const call of calls) {
     if (policy.restore) call.function.arguments = restoreText(call.function.arguments, policy.restore);
-    const verdict = judgeToolCall(lane, call.function.name, call.function.arguments);
-    ctx.services.metrics.toolCalls.labels(lane.name, verdict.outcome === 'pass' ? 'passed' : verdict.outcome === 'hold' ? 'held' : 'blocked').inc();
+    const name = call.function.name;
+    const verdict = judgeToolCall(lane, { name, key: toolKey(name), args: call.function.arguments }, offered);
+    const metric = ctx.services.metrics.toolCalls;
     if (verdict.outcome === 'pass') {
+      metric.labels(lane.name, 'passed', 'allowed').inc();
       kept.push(call);
     } else if (verdict.outcome === 'block') {
-      outcome.blocked_tool_calls.push({ tool: call.function.name, reason: verdict.reason });
-      policy.blockedToolCalls.push({ tool: call.function.name, reason: verdict.reason });
+      metric.labels(lane.name, 'blocked', verdict.rule).inc();
+      // The name as the model wrote it: the record shows what was attempted.
+      const blocked = { tool: name, rule: verdict.rule, reason: verdict.reason };
+      outcome.blocked_tool_calls.push(blocked);
+      policy.blockedToolCalls.push({ ...blocked });
     } else {
+      metric.labels(lane.name, 'held', 'require_approval').inc();
       const id = newApprovalId();
       await ctx.services.approvals.create({
         id,
@@ -66,16 +78,13 @@ async function judgeCalls(ctx: RequestContext, calls: ToolCall[], outcome: Outco
   return kept;
 }
 
-async function guardCompletion(ctx: RequestContext, completion: ChatCompletion, guardTools: boolean): Promise<void> {
+async function guardCompletion(ctx: RequestContext, completion: ChatCompletion): Promise<void> {
   const restore = ctx.policy!.restore;
   const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
   for (const choice of completion.choices) {
     const message = choice.message;
     if (restore && typeof message.content === 'string') message.content = restoreText(message.content, restore);
-    if (!guardTools || !message.tool_calls?.length) {
-      if (restore) for (const call of message.tool_calls ?? []) call.function.arguments = restoreText(call.function.arguments, restore);
-      continue;
-    }
+    if (!message.tool_calls?.length) continue;
     const kept = await judgeCalls(ctx, message.tool_calls, outcome);
     if (kept.length > 0) message.tool_calls = kept;
     else {
@@ -96,7 +105,7 @@ interface PendingCall {
   args: string;
 }
 
-async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>, guardTools: boolean): AsyncGenerator<ChatChunk> {
+async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
   const restore = ctx.policy!.restore;
   const pending = new Map<number, Map<number, PendingCall>>();
   const held = new Map<number, string>(); // choice -> content held back (a possibly split placeholder)
@@ -111,7 +120,7 @@ async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
         held.set(choice.index, tail);
         delta.content = ready;
       }
-      if (guardTools && delta?.tool_calls) {
+      if (delta?.tool_calls) {
         collectDeltas(pending, choice.index, delta.tool_calls);
         delete delta.tool_calls;
       }
@@ -121,7 +130,7 @@ async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
           delta.content = (delta.content ?? '') + restoreText(tail, restore!);
           held.delete(choice.index);
         }
-        if (guardTools) yield* flushCalls(ctx, chunk, choice.index, pending, choice);
+        yield* flushCalls(ctx, chunk, choice.index, pending, choice);
       }
     }
     // Chunks that only carried tool-call pieces are swallowed until the call is whole.

@@ -4,8 +4,10 @@
 // redactions, required metadata and the tools the app offers.
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { toolAllowed, type CompiledLane, type DetectorAction } from './compile.js';
+import { toolRefusal, type CompiledLane, type DetectorAction } from './compile.js';
 import { chatSlots, embeddingSlots, redactSlot, scanSlots, type SlotFindings } from './scan.js';
+import { toolKey } from './tool-name.js';
+import type { ToolBlockRule } from './tools.js';
 
 export interface PolicyOutcome {
   lane: CompiledLane;
@@ -17,7 +19,7 @@ export interface PolicyOutcome {
   /** placeholder -> original value, to restore in the response; kept in memory only. */
   restore: Map<string, string> | undefined;
   strippedTools: string[];
-  blockedToolCalls: Array<{ tool: string; reason: string }>;
+  blockedToolCalls: Array<{ tool: string; rule: ToolBlockRule; reason: string }>;
   approvals: Array<{ id: string; tool: string }>;
 }
 
@@ -123,21 +125,29 @@ export function applyLanePolicy(ctx: RequestContext): void {
 function checkOfferedTools(ctx: RequestContext, lane: CompiledLane): string[] {
   const chat = ctx.chat;
   if (!chat?.tools?.length) return [];
-  const denied = chat.tools.filter((t) => !toolAllowed(lane, t.function.name)).map((t) => t.function.name);
-  if (denied.length === 0) return [];
+  const refused: string[] = [];
+  const uncatalogued: string[] = [];
+  for (const t of chat.tools) {
+    const why = toolRefusal(lane, toolKey(t.function.name));
+    if (why) refused.push(t.function.name);
+    if (why === 'uncatalogued') uncatalogued.push(t.function.name);
+  }
+  if (refused.length === 0) return [];
   if (lane.tools.onDenied === 'reject') {
-    throw new GatewayError('lane_violation', `Lane "${lane.name}" does not allow the tool${denied.length > 1 ? 's' : ''} ${denied.map((d) => `"${d}"`).join(', ')}. Remove ${denied.length > 1 ? 'them' : 'it'} from tools.`, {
+    const quoted = (names: string[]) => names.map((d) => `"${d}"`).join(', ');
+    const why = uncatalogued.length > 0 ? ` (${quoted(uncatalogued)} ${uncatalogued.length > 1 ? 'are' : 'is'} not in the tool catalogue)` : '';
+    throw new GatewayError('lane_violation', `Lane "${lane.name}" does not allow the tool${refused.length > 1 ? 's' : ''} ${quoted(refused)}${why}. Remove ${refused.length > 1 ? 'them' : 'it'} from tools.`, {
       param: 'tools',
     });
   }
-  const deniedSet = new Set(denied);
-  chat.tools = chat.tools.filter((t) => !deniedSet.has(t.function.name));
+  const refusedSet = new Set(refused);
+  chat.tools = chat.tools.filter((t) => !refusedSet.has(t.function.name));
   const forced = chat.tool_choice;
   if (chat.tools.length === 0) {
     delete chat.tools;
     delete chat.tool_choice;
-  } else if (forced && typeof forced === 'object' && deniedSet.has(forced.function.name)) {
+  } else if (forced && typeof forced === 'object' && toolRefusal(lane, toolKey(forced.function.name))) {
     delete chat.tool_choice;
   }
-  return denied;
+  return refused;
 }

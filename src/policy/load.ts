@@ -10,6 +10,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { formatIssuePath } from '../errors.js';
 import { BUILTIN_DETECTOR_NAMES, createRegexDetector, RegexDetectorError } from './detectors.js';
 import { policyFileSchema, type LaneConfig, type PolicyFile } from './schema.js';
+import { TOOL_NAME_RULE, toolKey } from './tool-name.js';
 
 export interface PolicySet {
   dir: string;
@@ -17,6 +18,8 @@ export interface PolicySet {
   defaultLane: string;
   detectors: PolicyFile['detectors'];
   tools: PolicyFile['tools'];
+  /** Only catalogued tools exist; false for the open set, where any tool name goes. */
+  toolsListed: boolean;
   lanes: Record<string, LaneConfig>;
   /** Which file defined each lane, for error messages. */
   laneFiles: Record<string, string>;
@@ -37,7 +40,7 @@ export function openPolicySet(): PolicySet {
     tools: { allow: ['*'], deny: [], on_denied: 'reject', require_approval: [] },
     required_metadata: [],
   };
-  return { dir: '', files: [], defaultLane: OPEN_LANE, detectors: {}, tools: {}, lanes: { [OPEN_LANE]: lane }, laneFiles: {} };
+  return { dir: '', files: [], defaultLane: OPEN_LANE, detectors: {}, tools: {}, toolsListed: false, lanes: { [OPEN_LANE]: lane }, laneFiles: {} };
 }
 
 export async function loadPolicies(dir: string, problems: ConfigProblem[]): Promise<PolicySet> {
@@ -48,8 +51,9 @@ export async function loadPolicies(dir: string, problems: ConfigProblem[]): Prom
     problems.push({ file: dir, path: '', message: `cannot read the policies folder: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
     return openPolicySet();
   }
-  const set: PolicySet = { dir, files: [], defaultLane: '', detectors: {}, tools: {}, lanes: {}, laneFiles: {} };
-  const owner = { detectors: new Map<string, string>(), tools: new Map<string, string>(), lanes: new Map<string, string>() };
+  const set: PolicySet = { dir, files: [], defaultLane: '', detectors: {}, tools: {}, toolsListed: true, lanes: {}, laneFiles: {} };
+  type Owner = Map<string, { name: string; file: string }>;
+  const owner: Record<'detectors' | 'tools' | 'lanes', Owner> = { detectors: new Map(), tools: new Map(), lanes: new Map() };
   let defaultFrom = '';
   for (const n of names) {
     const file = path.join(dir, n);
@@ -78,12 +82,18 @@ export async function loadPolicies(dir: string, problems: ConfigProblem[]): Prom
       ['lanes', p.lanes],
     ] as const) {
       for (const [key, value] of Object.entries(entries)) {
-        const first = owner[section].get(key);
+        // Two tools whose names fold together would be one tool to every rule.
+        const id = section === 'tools' ? toolKey(key) : key;
+        const first = owner[section].get(id);
         if (first) {
-          problems.push({ file, path: `${section}.${key}`, message: `"${key}" is already defined in ${first}` });
+          const message =
+            first.name === key
+              ? `"${key}" is already defined in ${first.file}`
+              : `"${key}" and "${first.name}" (${first.file}) are the same tool: ${TOOL_NAME_RULE}; keep one of them`;
+          problems.push({ file, path: `${section}.${key}`, message });
           continue;
         }
-        owner[section].set(key, file);
+        owner[section].set(id, { name: key, file });
         (set[section] as Record<string, unknown>)[key] = value;
         if (section === 'lanes') set.laneFiles[key] = file;
       }
@@ -113,7 +123,7 @@ export function checkPolicies(set: PolicySet, config: GatewayConfig, configFile:
   }
 
   const ranks = new Map<number, string>();
-  const tools = new Set(Object.keys(set.tools));
+  const tools = new Set(Object.keys(set.tools).map(toolKey));
   for (const [name, lane] of Object.entries(lanes)) {
     const file = set.laneFiles[name] ?? set.dir;
     const at = `lanes.${name}`;
@@ -135,14 +145,16 @@ export function checkPolicies(set: PolicySet, config: GatewayConfig, configFile:
     const t = lane.tools;
     const checkTool = (list: string[], field: string) =>
       list.forEach((tool, i) => {
-        if (tool !== '*' && !tools.has(tool)) add(file, `${at}.tools.${field}[${i}]`, `unknown tool "${tool}" (declare it under tools:)`);
+        if (tool !== '*' && !tools.has(toolKey(tool))) add(file, `${at}.tools.${field}[${i}]`, `unknown tool "${tool}" (declare it under tools:)`);
       });
     checkTool(t.allow, 'allow');
     checkTool(t.deny, 'deny');
     checkTool(t.require_approval, 'require_approval');
+    const allowed = new Set(t.allow.map(toolKey));
+    const held = new Set(t.require_approval.map(toolKey));
     for (const tool of t.deny) {
-      if (t.allow.includes(tool)) add(file, `${at}.tools.deny`, `"${tool}" is both allowed and denied`);
-      if (t.require_approval.includes(tool)) add(file, `${at}.tools.require_approval`, `"${tool}" is denied, so it can never be approved`);
+      if (allowed.has(toolKey(tool))) add(file, `${at}.tools.deny`, `"${tool}" is both allowed and denied`);
+      if (held.has(toolKey(tool))) add(file, `${at}.tools.require_approval`, `"${tool}" is denied, so it can never be approved`);
     }
 
     lane.deployments.forEach((d, i) => {

@@ -31,7 +31,7 @@ const recipients = z.strictObject({
 });
 
 const laneTools = z.strictObject({
-  /** Tools the app may offer and the model may call; "*" for any tool not denied. */
+  /** Tools the app may offer and the model may call; "*" for every catalogued tool not denied. Names match in canonical form (tool-name.ts). */
   allow: z.array(z.union([z.literal('*'), toolName])).default(['*']),
   deny: z.array(toolName).default([]),
   /** What happens to a request offering a denied tool: refuse it, or remove the tool and go on. */

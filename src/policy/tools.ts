@@ -1,42 +1,56 @@
 // The tool-call guard: every call a model makes is checked against the lane
-// before the app sees it. Denied tools and recipient-rule violations are
-// blocked; tools that need approval are held.
-import { toolAllowed, type CompiledLane } from './compile.js';
+// and the request before the app sees it. Calls to tools the lane refuses or
+// the request did not offer, and recipient-rule violations, are blocked;
+// tools that need approval are held. Names compare in their canonical form.
+import { toolRefusal, type CompiledLane } from './compile.js';
+import type { ToolKey } from './tool-name.js';
 
-export type ToolVerdict = { outcome: 'pass' } | { outcome: 'hold' } | { outcome: 'block'; reason: string };
+/** Why a call was blocked: the lane's lists, the catalogue, the request's tools, or recipient rules. */
+export const TOOL_BLOCK_RULES = ['denied', 'uncatalogued', 'not_offered', 'recipients'] as const;
+export type ToolBlockRule = (typeof TOOL_BLOCK_RULES)[number];
 
-export function judgeToolCall(lane: CompiledLane, tool: string, args: string): ToolVerdict {
-  if (!toolAllowed(lane, tool)) return { outcome: 'block', reason: `tool "${tool}" is not allowed in lane ${lane.name}` };
+export type ToolVerdict = { outcome: 'pass' } | { outcome: 'hold' } | { outcome: 'block'; rule: ToolBlockRule; reason: string };
+
+export interface ToolCallToJudge {
+  /** As the model wrote it; messages quote it so. */
+  name: string;
+  key: ToolKey;
+  args: string;
+}
+
+/** `offered`: the request's tools after the lane's policy, by canonical name. */
+export function judgeToolCall(lane: CompiledLane, call: ToolCallToJudge, offered: ReadonlySet<ToolKey>): ToolVerdict {
+  const tool = call.name;
+  const args = call.args;
+  const refused = toolRefusal(lane, call.key);
+  if (refused === 'uncatalogued') return { outcome: 'block', rule: refused, reason: `tool "${tool}" is not in the tool catalogue, so lane ${lane.name} does not allow it` };
+  if (refused) return { outcome: 'block', rule: refused, reason: `tool "${tool}" is not allowed in lane ${lane.name}` };
+  // A model may only call what it was offered: anything else is not the app's to run.
+  if (!offered.has(call.key)) return { outcome: 'block', rule: 'not_offered', reason: `tool "${tool}" was not offered by the request` };
   const rule = lane.tools.recipients;
   if (rule) {
     let parsed: unknown;
     try {
       parsed = args.trim() === '' ? {} : JSON.parse(args);
     } catch {
-      return { outcome: 'block', reason: `the arguments of "${tool}" are not valid JSON, so its recipients cannot be checked` };
+      return { outcome: 'block', rule: 'recipients', reason: `the arguments of "${tool}" are not valid JSON, so its recipients cannot be checked` };
     }
     const recipients: string[] = [];
     if (parsed && typeof parsed === 'object') {
       for (const field of rule.fields) collectAddresses((parsed as Record<string, unknown>)[field], recipients);
     }
     if (rule.max !== undefined && recipients.length > rule.max) {
-      return { outcome: 'block', reason: `"${tool}" names ${recipients.length} recipients; lane ${lane.name} allows at most ${rule.max}` };
+      return { outcome: 'block', rule: 'recipients', reason: `"${tool}" names ${recipients.length} recipients; lane ${lane.name} allows at most ${rule.max}` };
     }
     for (const r of recipients) {
       if (!recipientAllowed(r, rule.allow_domains, rule.allow_addresses)) {
         const domain = r.includes('@') ? r.slice(r.lastIndexOf('@') + 1) : '(no domain)';
-        return { outcome: 'block', reason: `"${tool}" sends to a recipient at ${domain}, which lane ${lane.name} does not allow` };
+        return { outcome: 'block', rule: 'recipients', reason: `"${tool}" sends to a recipient at ${domain}, which lane ${lane.name} does not allow` };
       }
     }
   }
-  if (lane.tools.requireApproval.has(tool)) return { outcome: 'hold' };
+  if (lane.tools.requireApproval.has(call.key)) return { outcome: 'hold' };
   return { outcome: 'pass' };
-}
-
-/** Does this lane's guard have anything to check? If not, responses skip it. */
-export function laneGuardsTools(lane: CompiledLane): boolean {
-  const t = lane.tools;
-  return t.allow !== undefined || t.deny.size > 0 || t.requireApproval.size > 0 || t.recipients !== undefined;
 }
 
 function collectAddresses(value: unknown, out: string[]): void {

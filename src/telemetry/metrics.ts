@@ -26,7 +26,7 @@ export interface Metrics {
   unpriced: Counter<'deployment'>;
   limitRefusals: Counter<'kind' | 'name'>;
   budgetStoreErrors: Counter<'mode'>;
-  toolCalls: Counter<'lane' | 'outcome'>;
+  toolCalls: Counter<'lane' | 'outcome' | 'reason'>;
   /** Requests rendered from a prompt template, by template, version and how the version was chosen. */
   promptRequests: Counter<'prompt' | 'version' | 'variant'>;
   redisUp: Gauge<'connection'>;
@@ -146,8 +146,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     toolCalls: new FastCounter({
       name: 'lanegate_tool_calls_total',
-      help: 'Tool calls made by models, by lane and outcome (passed, blocked, held for approval).',
-      labelNames: ['lane', 'outcome'],
+      help: 'Tool calls made by models, by lane, outcome (passed, blocked, held for approval) and reason (allowed, require_approval; blocked: denied, uncatalogued, not_offered, recipients).',
+      labelNames: ['lane', 'outcome', 'reason'],
       registers: [registry],
     }),
     promptRequests: new FastCounter({

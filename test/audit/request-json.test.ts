@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { RawJson } from '../../src/audit/raw-json.js';
 import { REQUEST_RECORD_MEMBERS, requestRecordJson } from '../../src/audit/request-json.js';
 import { attemptSchema, bodiesSchema, requestRecordSchema, toolCallSchema, type AuditRequestRecord } from '../../src/audit/schema.js';
+import { TOOL_BLOCK_RULES } from '../../src/policy/tools.js';
 
 /** A small deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
@@ -56,7 +57,7 @@ function record(seed: number): AuditRequestRecord {
       findings: some(() => ({ detector: s(), action: s(), count: n() })),
       redactions: n(),
       stripped_tools: some(s),
-      blocked_tool_calls: some(() => ({ tool: s(), reason: s() })),
+      blocked_tool_calls: some(() => ({ tool: s(), rule: pick(TOOL_BLOCK_RULES), reason: s() })),
       approvals: some(() => ({ id: s(), tool: s() })),
     })),
     prompt: maybe(() => ({ template: s(), version: maybe(s) })),
@@ -123,7 +124,7 @@ describe('request record JSON', () => {
     const full: AuditRequestRecord = {
       ...record(11),
       lane: { name: 'green', reasons: ['r'], bodies: 'full', retention_days: 30 },
-      policy: { findings: [{ detector: 'email', action: 'redact', count: 1 }], redactions: 1, stripped_tools: ['t'], blocked_tool_calls: [{ tool: 't', reason: 'x' }], approvals: [{ id: 'a', tool: 't' }] },
+      policy: { findings: [{ detector: 'email', action: 'redact', count: 1 }], redactions: 1, stripped_tools: ['t'], blocked_tool_calls: [{ tool: 't', rule: 'not_offered', reason: 'x' }], approvals: [{ id: 'a', tool: 't' }] },
       prompt: { template: 'triage', version: 'v2' },
       route: { name: 'auto', rule: 'long', model: 'smart' },
       attempts: [{ deployment: 'd', provider: 'p', startMs: 1, latencyMs: 2, retry: 0, fallback: false, degraded: true, code: 'timeout', errorClass: 'timeout', status: 504 }],

@@ -12,7 +12,9 @@ export type Fault =
   | { breakStreamAfterChunks: number }
   | { garbage: true }
   | { omitUsage: true }
-  | { chunkDelayMs: number };
+  | { chunkDelayMs: number }
+  /** The reply calls exactly these tools, whatever the request offered (a model going off script). */
+  | { toolCalls: Array<{ name: string; arguments?: string }> };
 
 export interface RecordedCall {
   path: string;
@@ -110,7 +112,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
     return;
   }
   const chat = body as unknown as ChatBody;
-  const answer = answerFor(chat);
+  const answer = fault && 'toolCalls' in fault ? scriptedCalls(fault.toolCalls) : answerFor(chat);
   const usage = { prompt_tokens: 11, completion_tokens: answer.tokens, total_tokens: 11 + answer.tokens };
   const omitUsage = !!fault && 'omitUsage' in fault;
   if (!chat.stream) {
@@ -123,8 +125,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
         model: chat.model,
         choices: Array.from({ length: chat.n ?? 1 }, (_, index) => ({
           index,
-          message: { role: 'assistant', content: answer.text, ...(answer.toolCall ? { tool_calls: [answer.toolCall] } : {}) },
-          finish_reason: answer.toolCall ? 'tool_calls' : 'stop',
+          message: { role: 'assistant', content: answer.text, ...(answer.toolCalls.length > 0 ? { tool_calls: answer.toolCalls } : {}) },
+          finish_reason: answer.toolCalls.length > 0 ? 'tool_calls' : 'stop',
         })),
         ...(omitUsage ? {} : { usage }),
         system_fingerprint: 'fp_fake',
@@ -139,14 +141,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
   const withUsage = chat.stream_options?.include_usage === true;
   const chunks: unknown[] = [{ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }];
   if (answer.text) for (const piece of answer.text.match(/\S+\s*/g) ?? []) chunks.push({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
-  if (answer.toolCall) {
-    const { id, function: fn } = answer.toolCall;
-    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id, type: 'function', function: { name: fn.name, arguments: '' } }] }, finish_reason: null }] });
+  for (const [index, { id, function: fn }] of answer.toolCalls.entries()) {
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, id, type: 'function', function: { name: fn.name, arguments: '' } }] }, finish_reason: null }] });
     const half = Math.floor(fn.arguments.length / 2);
-    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fn.arguments.slice(0, half) } }] }, finish_reason: null }] });
-    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: fn.arguments.slice(half) } }] }, finish_reason: null }] });
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: fn.arguments.slice(0, half) } }] }, finish_reason: null }] });
+    chunks.push({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: fn.arguments.slice(half) } }] }, finish_reason: null }] });
   }
-  chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: answer.toolCall ? 'tool_calls' : 'stop' }] });
+  chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: answer.toolCalls.length > 0 ? 'tool_calls' : 'stop' }] });
   if (withUsage && !omitUsage) chunks.push({ ...base, choices: [], usage });
   const breakAfter = fault && 'breakStreamAfterChunks' in fault ? fault.breakStreamAfterChunks : Infinity;
   for (const [i, chunk] of chunks.entries()) {
@@ -176,10 +177,15 @@ function answerFor(chat: ChatBody) {
     const argsAt = text.indexOf('args:');
     const args =
       b64At >= 0 ? Buffer.from(text.slice(b64At + 7), 'base64').toString('utf8') : argsAt >= 0 ? text.slice(argsAt + 5) : JSON.stringify({ query: text });
-    return { text: null, tokens: 7, toolCall: { id: 'call_fake_1', type: 'function' as const, function: { name: tool.function.name, arguments: args } } };
+    return { text: null, tokens: 7, toolCalls: [{ id: 'call_fake_1', type: 'function' as const, function: { name: tool.function.name, arguments: args } }] };
   }
   const reply = `Hello from fake-openai: ${text}`;
-  return { text: reply, tokens: reply.split(/\s+/).length, toolCall: undefined };
+  return { text: reply, tokens: reply.split(/\s+/).length, toolCalls: [] };
+}
+
+function scriptedCalls(calls: Array<{ name: string; arguments?: string }>) {
+  const toolCalls = calls.map((c, i) => ({ id: `call_scripted_${i + 1}`, type: 'function' as const, function: { name: c.name, arguments: c.arguments ?? '{}' } }));
+  return { text: null, tokens: 7, toolCalls };
 }
 
 function embeddings(res: ServerResponse, body: Record<string, unknown>): void {

@@ -28,6 +28,8 @@ messages:
 
 const POLICIES = `
 default_lane: green
+tools:
+  create_ticket: {}
 lanes:
   green:
     rank: 10
