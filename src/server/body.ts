@@ -101,6 +101,8 @@ export function readRawBody(incoming: IncomingMessage, limits: BodyLimits): Prom
       incoming.off('aborted', onAborted);
       if (decoder) {
         incoming.unpipe(decoder);
+        // Whatever it still reports is moot now, and must not go unhandled.
+        decoder.on('error', () => {});
         decoder.destroy();
       }
       if (err) {
