@@ -108,6 +108,22 @@ describe('http edge', () => {
     assert.ok(halfClosed, 'the gateway sent its FIN after the answer');
   });
 
+  it('early refusal – a client that stalls mid-upload after the 413 is closed once the drain time is up', async () => {
+    const socket = connect(gw.gateway.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    await once(socket, 'connect');
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${APP_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${9 * MiB}\r\n\r\n{"model":`,
+    );
+    // server.drain_timeout_ms is 5 s by default; without a bound the connection would stay open.
+    const closed = await Promise.race([new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))), sleep(20_000).then(() => false)]);
+    socket.destroy();
+    assert.ok(closed, 'the gateway closed the stalled connection');
+    assert.equal(parseResponse(Buffer.concat(chunks).toString('latin1')).status, 413);
+  });
+
   it('slow headers – a client sending one header line a second is closed soon after the header timeout', async () => {
     const socket = connect(gw.gateway.port, '127.0.0.1');
     socket.on('error', () => {});
@@ -214,6 +230,7 @@ describe('http edge', () => {
   });
 
   it('error messages – never repeat what the client sent in a header', async () => {
+    const calls = upstream.calls.length;
     const marker = 'MARKER-<script>alert(1)</script>-sk-live-0000';
     const type = await post(chatBody(), { 'content-type': `text/${marker}` });
     assert.equal(type.status, 415);
@@ -225,6 +242,7 @@ describe('http edge', () => {
     const key = await post(chatBody(), { authorization: `Bearer ${marker}` });
     assert.equal(key.status, 401);
     assert.ok(!key.text.includes('MARKER'), key.text);
+    assert.equal(upstream.calls.length, calls);
   });
 
   it('cache headers – API and admin answers carry Cache-Control: no-store, errors and streams included', async () => {
