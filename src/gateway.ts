@@ -122,16 +122,23 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
 
   const host = options.host ?? current.server.host;
   const port = options.port ?? current.server.port;
-  const server = createServer(createRequestListener(state));
+  const { header_timeout_ms: headerTimeout, body_timeout_ms: bodyTimeout } = current.server;
+  const server = createServer(
+    {
+      headersTimeout: headerTimeout,
+      // Our own body timer answers 408 first; this is the socket-level backstop.
+      requestTimeout: headerTimeout + bodyTimeout + 5_000,
+      // Node enforces both timeouts only when it checks its connections (every
+      // 30 s by default), so a client trickling one header line a second was
+      // cut after 30-60 s, not at the timeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headerTimeout / 4))),
+    },
+    createRequestListener(state),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
   });
-  if ('requestTimeout' in server) {
-    // Our own body timer answers 408 first; these are the socket-level backstops.
-    server.headersTimeout = 30_000;
-    server.requestTimeout = current.server.body_timeout_ms + 5_000;
-  }
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 

@@ -3,7 +3,14 @@
 // OpenAI parameters keep working without a release.
 import { z } from 'zod';
 
+// OpenAI's documented ranges (Chat Completions and Embeddings API reference)
+// are checked here, so a request the provider would refuse costs no upstream
+// call, no reservation and no fallback attempt: temperature [0, 2], top_p
+// [0, 1], n [1, 128], presence/frequency_penalty [-2, 2], top_logprobs
+// [0, 20] with logprobs, logit_bias token ids to [-100, 100] (at most 300),
+// max_tokens and max_completion_tokens >= 1, seed an integer, dimensions >= 1.
 const MAX_OUTPUT_TOKENS = 1_000_000;
+const MAX_LOGIT_BIAS = 300;
 
 const textPart = z.looseObject({ type: z.literal('text'), text: z.string() });
 const imagePart = z.looseObject({
@@ -58,6 +65,15 @@ export const chatRequestSchema = z.looseObject({
   top_p: z.number().min(0).max(1).nullable().optional(),
   n: z.number().int().min(1).max(128).nullable().optional(),
   seed: z.number().int().nullable().optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  logit_bias: z
+    .record(z.string().regex(/^(0|[1-9]\d{0,9})$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100))
+    .refine((bias) => Object.keys(bias).length <= MAX_LOGIT_BIAS, `logit_bias may hold at most ${MAX_LOGIT_BIAS} tokens`)
+    .nullable()
+    .optional(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
   user: z.string().max(256).optional(),
   tools: z.array(tool).max(128).optional(),
@@ -70,6 +86,9 @@ export const chatRequestSchema = z.looseObject({
   response_format: responseFormat.optional(),
   metadata: z.record(z.string(), z.string()).optional(),
 }).superRefine((body, ctx) => {
+  if (body.top_logprobs != null && body.logprobs !== true) {
+    ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'top_logprobs needs "logprobs": true' });
+  }
   // A prompt-template request (src/prompts/) sends variables instead: the
   // gateway renders the messages. Every other request needs at least one.
   if (body.messages.length > 0 || namesPromptTemplate(body)) return;

@@ -11,15 +11,23 @@ export function hashKey(key: string): string {
   return sha256Hex(key);
 }
 
-/** The key from `Authorization: Bearer ...`, or `api-key` as Azure clients send it. */
+/**
+ * The key from `Authorization: Bearer ...`, or `api-key` as Azure clients
+ * send it. Both naming different keys is refused rather than one picked: a
+ * proxy in front may have checked the other one.
+ */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const apiKeyHeader = headers['api-key'];
+  const apiKey = typeof apiKeyHeader === 'string' && apiKeyHeader.trim().length > 0 ? apiKeyHeader.trim() : undefined;
   const auth = headers.authorization;
   if (auth) {
-    if (auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim() || undefined;
-    return undefined;
+    const bearer = auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() || undefined : undefined;
+    if (apiKey !== undefined && bearer !== apiKey) {
+      throw new GatewayError('invalid_api_key', 'The request sends two different keys, in Authorization and in api-key; send one.');
+    }
+    return bearer;
   }
-  const apiKey = headers['api-key'];
-  return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey.trim() : undefined;
+  return apiKey;
 }
 
 const MISSING = 'Missing API key. Send it as "Authorization: Bearer <key>".';

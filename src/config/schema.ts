@@ -202,6 +202,13 @@ export const gatewayConfigSchema = z.strictObject({
       body_limit_bytes: z.number().int().positive().max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
       max_json_depth: z.number().int().min(2).max(1000).default(64),
       body_timeout_ms: z.number().int().positive().default(30_000),
+      /** The request line and headers must arrive within this (checked every quarter of it, at most every second). */
+      header_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+      /** After an answer sent before the body was read: how long and how much of the rest is read and discarded before the connection closes. */
+      drain_timeout_ms: z.number().int().min(0).max(60_000).default(5_000),
+      drain_max_bytes: z.number().int().min(0).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+      /** Content-Encodings a request body may use; the body limit applies to the decoded bytes. */
+      request_encodings: z.array(z.enum(['gzip', 'deflate', 'br'])).default(['gzip', 'deflate', 'br']),
       shutdown_grace_ms: z.number().int().min(0).default(15_000),
     })
     .prefault({}),

@@ -11,6 +11,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Endpoint, Stage } from '../pipeline/context.js';
 import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
 import { mountAdmin } from './admin.js';
+import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
 import { handleApi } from './handle.js';
 import type { GatewayState } from './state.js';
@@ -34,6 +35,10 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
     ['/embeddings', embeddings],
   ]);
   return (req, res) => {
+    // Every answer is for one key at one moment (completions, usage, budgets,
+    // approvals); a shared cache or proxy between app and gateway must not
+    // keep it, nor serve it to anyone else.
+    res.setHeader('cache-control', 'no-store');
     if (req.method === 'POST') {
       const url = req.url ?? '';
       const q = url.indexOf('?');
@@ -52,6 +57,10 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
 
 export function createApp(state: GatewayState): Hono<Env> {
   const app = new Hono<Env>();
+  app.use(async (c, next) => {
+    refuseAmbiguousHeaders(c.env.incoming);
+    await next();
+  });
 
   const api = (endpoint: 'chat' | 'embeddings') => async (c: Context<Env>) => {
     await handleApi(state, c.env.incoming, c.env.outgoing, endpoint, endpoint === 'chat' ? chatPipeline : embeddingsPipeline);

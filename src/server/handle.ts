@@ -11,6 +11,8 @@ import { finishRequest } from '../pipeline/finish.js';
 import { runPipeline } from '../pipeline/run.js';
 import type { GatewayState } from './state.js';
 import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
+import { refuseAmbiguousHeaders } from './edge-headers.js';
+import { lingerBeforeClose } from './lingering-close.js';
 import { writeError, writeJson, writeStream } from './reply.js';
 
 export class ClientGoneError extends Error {
@@ -34,7 +36,12 @@ export async function handleApi(
     headers: incoming.headers,
     readBody: async () => {
       checkContentType(incoming);
-      const raw = await readRawBody(incoming, { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth });
+      const raw = await readRawBody(incoming, {
+        maxBytes: server.body_limit_bytes,
+        timeoutMs: server.body_timeout_ms,
+        maxDepth: server.max_json_depth,
+        encodings: server.request_encodings,
+      });
       // The audit record keeps the body as sent (full) or its hash.
       if (state.audit.enabled) ctx.rawBody = raw;
       return parseJsonBody(raw, server.max_json_depth);
@@ -65,6 +72,7 @@ export async function handleApi(
   });
 
   try {
+    refuseAmbiguousHeaders(incoming);
     // audit.on_full: refuse. Nothing runs that could not be audited.
     if (state.audit.refusing()) throw auditUnavailable();
     const reply = await runPipeline(stages, ctx);
@@ -86,9 +94,10 @@ export async function handleApi(
     ctx.status = error.status;
     if (error.code === 'internal_error') state.logger.error({ err, requestId: ctx.id }, 'internal error');
     if (!outgoing.headersSent && !outgoing.destroyed) {
-      // An unread body would otherwise be drained byte by byte to keep the
-      // connection alive; close it instead.
+      // An unread body would otherwise be drained without bound to keep the
+      // connection alive; close it instead, once the answer is delivered.
       const close = shouldCloseConnection(err) || !incoming.complete;
+      if (close) lingerBeforeClose(incoming, { timeoutMs: server.drain_timeout_ms, maxBytes: server.drain_max_bytes });
       writeError(outgoing, error, ctx.id, ctx.responseHeaders, close);
     }
   } finally {

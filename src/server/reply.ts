@@ -44,7 +44,7 @@ export async function writeStream(
     ...ctx.responseHeaders,
     'x-request-id': ctx.id,
     'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
+    'cache-control': 'no-store',
     'x-accel-buffering': 'no',
   });
   let first = true;
