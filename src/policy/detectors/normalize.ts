@@ -56,8 +56,8 @@ const SPACE_SEPARATOR = /^\p{Zs}$/u;
 
 /** Class of every code point, by page of 256; a page is built the first time one of its code points is read. */
 const pages: Array<Uint8Array | undefined> = [];
-/** What a MAP code point becomes. */
-const replacements = new Map<number, string>();
+/** What each MAP code point becomes, by page like the classes. */
+const pageReplacements: Array<string[] | undefined> = [];
 
 /** Hangul vowel and trailing jamo compose with the syllable or leading jamo before them, like marks. */
 function isJamoTail(cp: number): boolean {
@@ -97,7 +97,7 @@ function buildPage(page: number): Uint8Array {
       const folded = foldSlow(ch.normalize('NFKC'));
       if (folded !== ch) {
         classes[k] = MAP;
-        replacements.set(cp, folded);
+        (pageReplacements[page] ??= [])[k] = folded;
       }
     }
   }
@@ -118,7 +118,7 @@ function fold(text: string): string {
     const cp = ch.codePointAt(0) ?? 0;
     const c = classOf(cp);
     if (c === DROP) continue;
-    out += c === MAP ? (replacements.get(cp) ?? ch) : ch;
+    out += c === MAP ? (pageReplacements[cp >> 8]?.[cp & 0xff] ?? ch) : ch;
   }
   return out;
 }
@@ -162,6 +162,7 @@ class Rewritten implements NormalizedText {
 
 /** Output text plus, per output code unit, the original range it came from. */
 class Builder {
+  // Pieces joined once at the end: appending 1-char strings with += builds a rope that costs more than linear time to flatten.
   private parts: string[] = [];
   length = 0;
   starts: Int32Array;
@@ -214,17 +215,36 @@ class Builder {
 export function normalizeText(text: string): NormalizedText {
   if (!NON_ASCII.test(text)) return new Identity(text);
   const n = text.length;
-  const out = new Builder(n + 16);
+  // Created at the first change: until then the output is the input, and text that needs no change costs no map.
+  let out: Builder | undefined;
+  const changed = (at: number): Builder => {
+    if (!out) {
+      out = new Builder(n + 16);
+      out.copy(text, 0, at);
+    }
+    return out;
+  };
   let i = 0;
   while (i < n) {
-    // A run of ASCII; its last char joins the cluster after it if marks or ignorables follow.
+    // A run of chars that stay as they are; its last char joins the cluster after it if marks or ignorables follow.
     let j = i;
-    while (j < n && text.charCodeAt(j) < 0x80) j++;
+    let last = i;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c < 0x80) {
+        last = j++;
+        continue;
+      }
+      const cp = text.codePointAt(j) ?? 0;
+      if (classOf(cp) !== KEEP) break;
+      last = j;
+      j += cp > 0xffff ? 2 : 1;
+    }
     if (j < n && j > i) {
       const after = classOf(text.codePointAt(j) ?? 0);
-      if (after === MARK || after === DROP) j--;
+      if (after === MARK || after === DROP) j = last;
     }
-    out.copy(text, i, j);
+    out?.copy(text, i, j);
     i = j;
     if (i >= n) break;
 
@@ -246,15 +266,17 @@ export function normalizeText(text: string): NormalizedText {
       k += next > 0xffff ? 2 : 1;
     }
     if (marks > 0) {
-      const cluster = dropped ? withoutIgnorables(text, i, k) : text.slice(i, k);
-      out.put(fold(cluster.normalize('NFKC')), i, k);
-    } else if (cls === KEEP) out.copy(text, i, baseEnd);
-    else if (cls === MAP) out.put(replacements.get(cp) ?? '', i, baseEnd);
-    // DROP, and the ignorables after the base: nothing
+      const original = text.slice(i, k);
+      const value = fold((dropped ? withoutIgnorables(text, i, k) : original).normalize('NFKC'));
+      if (out || value !== original) changed(i).put(value, i, k);
+    } else if (cls === KEEP) {
+      if (dropped) changed(i).copy(text, i, baseEnd);
+      else out?.copy(text, i, baseEnd);
+    } else if (cls === MAP) changed(i).put(pageReplacements[cp >> 8]?.[cp & 0xff] ?? '', i, baseEnd);
+    else changed(i); // DROP
     i = k;
   }
-  const result = out.text();
-  return result === text ? new Identity(text) : new Rewritten(result, out.starts, out.ends);
+  return out ? new Rewritten(out.text(), out.starts, out.ends) : new Identity(text);
 }
 
 /** Maps findings on `view.text` back onto the original text, in place. */
