@@ -2,7 +2,7 @@
 // content and text parts, tool-call arguments, tool results, embedding
 // inputs. Each is a slot that detectors read and redaction may rewrite.
 import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
-import type { Finding } from './detectors.js';
+import { findingsToOriginal, normalizeText, type Finding } from './detectors.js';
 import type { LaneDetector } from './compile.js';
 
 export interface TextSlot {
@@ -48,17 +48,24 @@ export interface SlotFindings {
   findings: Array<Finding & { rule: LaneDetector }>;
 }
 
-/** Runs the lane's detectors over every slot. Linear in the total text size. */
+/**
+ * Runs the lane's detectors over every slot. Linear in the total text size.
+ * Detectors read each slot's normalised text (detectors/normalize.ts), once
+ * per slot for all of them; findings come back as spans of the slot's own
+ * text, which is what redaction replaces.
+ */
 export function scanSlots(slots: readonly TextSlot[], detectors: readonly LaneDetector[]): SlotFindings[] {
   const out: SlotFindings[] = [];
   if (detectors.length === 0) return out;
   const buffer: Finding[] = [];
   for (const slot of slots) {
     if (slot.text.length === 0) continue;
+    const view = normalizeText(slot.text);
     const findings: SlotFindings['findings'] = [];
     for (const rule of detectors) {
       buffer.length = 0;
-      rule.detector.scan(slot.text, buffer);
+      rule.detector.scan(view.text, buffer);
+      findingsToOriginal(view, buffer);
       for (const f of buffer) findings.push({ ...f, rule });
     }
     if (findings.length > 0) out.push({ slot, findings });

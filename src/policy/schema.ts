@@ -3,11 +3,19 @@
 // Several files may each define some of these; a name defined twice is an
 // error, never a silent override.
 import { z } from 'zod';
+import { canonicalAddress, canonicalDomainPattern } from './recipients.js';
 
 const name = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'expected a lowercase name of letters, digits, "_" or "-"');
 const toolName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected a tool name of 1-64 letters, digits, "_" or "-"');
-const domain = z.string().regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'expected a lowercase domain such as "example.com" or "*.example.com"');
-const address = z.string().regex(/^[^\s@]+@[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'expected a lowercase e-mail address');
+// Recipients are compared in ASCII and lower case (recipients.ts), so the policy's side is put in that form here, once.
+const domain = z
+  .string()
+  .refine((d) => canonicalDomainPattern(d) !== undefined, 'expected a domain such as "example.com", "*.example.com" or "bücher.example"')
+  .transform((d) => canonicalDomainPattern(d)!);
+const address = z
+  .string()
+  .refine((a) => canonicalAddress(a) !== undefined, 'expected one e-mail address such as "jane@example.com"')
+  .transform((a) => canonicalAddress(a)!);
 
 export const DETECTOR_ACTIONS = ['allow', 'redact', 'block', 'escalate'] as const;
 

@@ -4,6 +4,7 @@
 // tools that need approval are held. Names compare in their canonical form.
 import { toolRefusal, type CompiledLane } from './compile.js';
 import type { ToolKey } from './tool-name.js';
+import { recipientViolation } from './recipients.js';
 
 /** Why a call was blocked: the lane's lists, the catalogue, the request's tools, or recipient rules. */
 export const TOOL_BLOCK_RULES = ['denied', 'uncatalogued', 'not_offered', 'recipients'] as const;
@@ -35,45 +36,10 @@ export function judgeToolCall(lane: CompiledLane, call: ToolCallToJudge, offered
     } catch {
       return { outcome: 'block', rule: 'recipients', reason: `the arguments of "${tool}" are not valid JSON, so its recipients cannot be checked` };
     }
-    const recipients: string[] = [];
-    if (parsed && typeof parsed === 'object') {
-      for (const field of rule.fields) collectAddresses((parsed as Record<string, unknown>)[field], recipients);
-    }
-    if (rule.max !== undefined && recipients.length > rule.max) {
-      return { outcome: 'block', rule: 'recipients', reason: `"${tool}" names ${recipients.length} recipients; lane ${lane.name} allows at most ${rule.max}` };
-    }
-    for (const r of recipients) {
-      if (!recipientAllowed(r, rule.allow_domains, rule.allow_addresses)) {
-        const domain = r.includes('@') ? r.slice(r.lastIndexOf('@') + 1) : '(no domain)';
-        return { outcome: 'block', rule: 'recipients', reason: `"${tool}" sends to a recipient at ${domain}, which lane ${lane.name} does not allow` };
-      }
-    }
+    const violation = recipientViolation(rule, parsed, { tool, lane: lane.name });
+    if (violation) return { outcome: 'block', rule: 'recipients', reason: violation };
   }
   if (lane.tools.requireApproval.has(call.key)) return { outcome: 'hold' };
   return { outcome: 'pass' };
 }
 
-function collectAddresses(value: unknown, out: string[]): void {
-  if (typeof value === 'string') {
-    for (const part of value.split(/[,;]/)) {
-      const trimmed = part.trim();
-      if (!trimmed) continue;
-      // "Name <a@b.c>" -> a@b.c
-      const angle = /<([^<>]+)>/.exec(trimmed);
-      out.push((angle ? angle[1]! : trimmed).toLowerCase());
-    }
-  } else if (Array.isArray(value)) {
-    for (const v of value) collectAddresses(v, out);
-  } else if (value && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    collectAddresses(o.email ?? o.address, out);
-  }
-}
-
-function recipientAllowed(address: string, domains: readonly string[], addresses: readonly string[]): boolean {
-  if (addresses.includes(address)) return true;
-  const at = address.lastIndexOf('@');
-  if (at < 1) return false;
-  const domain = address.slice(at + 1);
-  return domains.some((d) => (d.startsWith('*.') ? domain.endsWith(d.slice(1)) : domain === d));
-}

@@ -1,13 +1,14 @@
 // Payment card numbers: 13-19 digits starting with an IIN digit 2-6 (Mastercard,
 // Visa, Amex, Diners, Discover, JCB, UnionPay…), written plain or in groups of
-// 3+ digits joined by single spaces or single dashes (one kind per number),
-// with a valid Luhn checksum. The span covers the separators.
+// 3+ digits joined by single spaces, dashes, dots or slashes (one kind per
+// number), with a valid Luhn checksum. The span covers the separators. No-break
+// spaces, Unicode dashes and digits are folded to these before (normalize.ts).
 //
 // From each candidate group the scanner reads at most 19 digits ahead,
 // keeping both Luhn parities so every group end is checked in O(1), and
 // reports the longest valid run. A rejected candidate resumes at the end of
 // its first group, so the input is read a bounded number of times.
-import { DASH, SPACE, isDigit, nextDigit } from './chars.js';
+import { isDigit, isGroupSeparator, nextDigit } from './chars.js';
 import { LUHN_DOUBLE } from './checksums.js';
 import { digitRunEnd, numberMayEndAt, numberMayStartAt } from './numbers.js';
 import type { Detector, Finding } from './types.js';
@@ -38,7 +39,7 @@ function cardEnd(text: string, s: number): number {
     if (i - groupStart < MIN_GROUP) return best;
     if (digits >= MIN_DIGITS && even % 10 === 0 && numberMayEndAt(text, i)) best = i;
     const c = text.charCodeAt(i);
-    if ((c === SPACE || c === DASH) && (separator < 0 || separator === c) && isDigit(text.charCodeAt(i + 1))) {
+    if (isGroupSeparator(c) && (separator < 0 || separator === c) && isDigit(text.charCodeAt(i + 1))) {
       separator = c;
       i++;
     } else {

@@ -8,6 +8,7 @@ export const PLUS = 0x2b;
 export const COMMA = 0x2c;
 export const DASH = 0x2d;
 export const DOT = 0x2e;
+export const SLASH = 0x2f;
 export const LPAREN = 0x28;
 export const RPAREN = 0x29;
 export const UNDERSCORE = 0x5f;
@@ -43,6 +44,11 @@ export function tokenEnd(text: string, from: number): number {
   let i = from;
   while (isToken(text.charCodeAt(i))) i++;
   return i;
+}
+
+/** Between the digit groups of a card number or IBAN: "4111 1111…", "4111-1111…", "4111.1111…", "4111/1111…". */
+export function isGroupSeparator(c: number): boolean {
+  return c === SPACE || c === DASH || c === DOT || c === SLASH;
 }
 
 const DIGIT = /[0-9]/g;

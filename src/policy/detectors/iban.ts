@@ -1,13 +1,14 @@
 // IBANs: 2-letter country code, 2 check digits, 11-30 letters or digits,
 // either compact ("DE89370400440532013000") or in groups of four joined by
-// single spaces ("GB82 WEST 1234 5698 7654 32"), any case, mod-97 valid.
+// single spaces, dashes, dots or slashes, one kind throughout ("GB82 WEST
+// 1234 5698 7654 32", "DE89-3704-…"), any case, mod-97 valid.
 // Where the SWIFT IBAN registry fixes a country's length, only that length
 // counts; mod-97 alone lets 1 in 97 random codes through.
 //
 // Candidates come from a bounded regex (two letters, two digits) and each
 // reads at most 34 characters plus separators. A rejected candidate resumes
 // at the end of its alphanumeric run, where the next one may begin.
-import { SPACE, isAlnum } from './chars.js';
+import { isAlnum, isGroupSeparator } from './chars.js';
 import { ibanFinish, ibanHead, mod97Step } from './checksums.js';
 import type { Detector, Finding } from './types.js';
 
@@ -46,7 +47,8 @@ function ibanEnd(text: string, p: number): number {
   let r = 0;
   let length = 4;
   let i = p + 4;
-  if (text.charCodeAt(i) !== SPACE) {
+  const separator = text.charCodeAt(i);
+  if (!isGroupSeparator(separator)) {
     for (let c = text.charCodeAt(i); isAlnum(c) && length <= max; c = text.charCodeAt(++i)) {
       r = mod97Step(r, c);
       length++;
@@ -54,7 +56,7 @@ function ibanEnd(text: string, p: number): number {
     return length >= min && length <= max && ibanFinish(r, head) === 1 ? i : -1;
   }
   let best = -1;
-  while (length < max && text.charCodeAt(i) === SPACE) {
+  while (length < max && text.charCodeAt(i) === separator) {
     let j = i + 1;
     let group = r;
     for (let c = text.charCodeAt(j); isAlnum(c) && j - i <= 4; c = text.charCodeAt(++j)) group = mod97Step(group, c);

@@ -7,7 +7,8 @@ export interface Finding {
 
 /**
  * Appends its findings to `out` in increasing start order, never overlapping
- * each other. Every implementation must run in time linear in the input,
+ * each other. Lanes hand it text already normalised (normalize.ts), so it
+ * need only know ASCII digits, letters and separators. Every implementation must run in time linear in the input,
  * whatever the input: prompts are attacker-controlled.
  */
 export interface Detector {
