@@ -205,10 +205,28 @@ export const purgeRecordSchema = z.object({
   ...chainFields,
 });
 
+/**
+ * Written at the start after a run that did not stop cleanly: the requests
+ * that run answered whose records it lost (see crash-check.ts). The trail
+ * itself then says what is missing, and `audit verify` reports it.
+ */
+export const lossRecordSchema = z.object({
+  v: z.literal(AUDIT_RECORD_VERSION),
+  kind: z.literal('loss'),
+  id: z.string(),
+  time: z.string(),
+  reason: z.literal('unclean_stop'),
+  /** When the run that lost them started. */
+  run_started: z.string(),
+  requests: z.array(z.object({ id: z.string(), lane: z.string().nullable() })),
+  ...chainFields,
+});
+
 export const auditEntrySchema = z.discriminatedUnion('kind', [
   requestRecordSchema,
   approvalDecisionRecordSchema,
   purgeRecordSchema,
+  lossRecordSchema,
   // The prompt lifecycle: promotions, rollbacks and shadow runs (src/prompts/audit-events.ts).
   promptPromotionRecordSchema,
   promptRollbackRecordSchema,
@@ -218,6 +236,7 @@ export const auditEntrySchema = z.discriminatedUnion('kind', [
 export type AuditRequestRecord = z.infer<typeof requestRecordSchema>;
 export type AuditApprovalDecision = z.infer<typeof approvalDecisionRecordSchema>;
 export type AuditPurgeRecord = z.infer<typeof purgeRecordSchema>;
+export type AuditLossRecord = z.infer<typeof lossRecordSchema>;
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 export type AuditBodies = z.infer<typeof bodiesSchema>;
 export type AuditToolCall = z.infer<typeof toolCallSchema>;
@@ -226,6 +245,7 @@ export type AuditToolCall = z.infer<typeof toolCallSchema>;
 export function chainOf(entry: AuditEntry): string {
   if (entry.kind === 'request') return entry.lane?.name ?? GATEWAY_CHAIN;
   if (entry.kind === 'purge') return PURGE_CHAIN;
+  if (entry.kind === 'loss') return GATEWAY_CHAIN;
   // Written by the CLI, beside a running gateway: a chain no gateway appends to.
   if (entry.kind === 'prompt_promotion' || entry.kind === 'prompt_rollback') return PROMPTS_CHAIN;
   return entry.lane ?? GATEWAY_CHAIN;

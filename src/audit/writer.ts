@@ -13,6 +13,7 @@
 // and with `on_full: refuse` the gateway answers new requests 503 until
 // records can be kept again.
 import type { Logger } from '../telemetry/logger.js';
+import type { IntentLog } from './intents.js';
 import type { AuditMetrics } from './metrics.js';
 import { toPending, type PendingRecord } from './pending.js';
 import type { AuditQuery } from './query.js';
@@ -23,6 +24,12 @@ export interface AuditSink {
   /** False when the trail is off: callers then skip building records at all. */
   readonly enabled: boolean;
   write(entry: AuditEntry): void;
+  /**
+   * Call before a request's answer starts: resolves once the request is in
+   * the intent log (intents.ts), so a crash cannot lose its record unseen.
+   * Undefined when there is nothing to wait for (the trail is off).
+   */
+  promise(id: string, lane: string | undefined): Promise<void> | undefined;
   /** Resolves once every record written so far is in the sink or the spool. */
   flush(): Promise<void>;
   /** Flushes, sends what it can of the spool (up to audit.shutdown_flush_ms), and stops. */
@@ -59,6 +66,8 @@ export interface WriterOptions {
   metrics: AuditMetrics;
   logger: Logger;
   query?: AuditQuery;
+  /** Answers promised before their records exist; settled as records reach the sink or the spool. */
+  intents?: IntentLog;
 }
 
 const BACKOFF_MIN_MS = 250;
@@ -67,7 +76,7 @@ const LOSS_LOG_INTERVAL_MS = 10_000;
 const BATCH_LINGER_MS = 25;
 
 export function createAuditWriter(o: WriterOptions): AuditSink {
-  const { backend, spool, metrics, logger } = o;
+  const { backend, spool, metrics, logger, intents } = o;
   const sinkLabel = backend.kind;
   // Records are serialized as they are written: the queue then holds one
   // string per record, not the object graph of a finished request.
@@ -90,6 +99,12 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
 
   metrics.sinkUp.labels(sinkLabel).set(1);
   updateSpoolGauges();
+
+  /** These records are in the sink or the spool, or their loss was counted: their answers' promises are kept. */
+  function settle(items: readonly PendingRecord[]): void {
+    if (!intents) return;
+    for (const item of items) if (item.facets.kind === 'request') intents.settle(item.facets.id);
+  }
 
   function updateSpoolGauges(): void {
     metrics.spoolBytes.set(spool?.bytes() ?? 0);
@@ -146,7 +161,10 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
   }
 
   async function toSpool(items: PendingRecord[]): Promise<void> {
-    if (!spool) return drop(items.length, 'sink_error');
+    if (!spool) {
+      settle(items);
+      return drop(items.length, 'sink_error');
+    }
     try {
       await spool.append(items);
       settled += items.length;
@@ -156,16 +174,22 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       drop(items.length, err instanceof SpoolFullError ? 'spool_full' : code === 'ENOSPC' ? 'disk_full' : 'spool_error', err);
       setBlocked(true);
     } finally {
+      // In the spool (on disk), or counted as lost: either way after the append, never before.
+      settle(items);
       updateSpoolGauges();
     }
   }
 
   async function deliver(items: PendingRecord[]): Promise<void> {
     if (spool && (!spool.isEmpty() || !healthy)) return toSpool(items);
-    if (!spool && !healthy && Date.now() < retryAt) return drop(items.length, 'sink_error');
+    if (!spool && !healthy && Date.now() < retryAt) {
+      settle(items);
+      return drop(items.length, 'sink_error');
+    }
     const out = await safeWrite(items);
     const done = items.length - out.failed.length;
     settled += done;
+    if (intents) settle(out.failed.length === 0 ? items : items.filter((i) => !out.failed.includes(i)));
     metrics.written.labels(sinkLabel).inc(done);
     if (out.failed.length === 0) return markHealthy();
     markUnhealthy(out.error);
@@ -284,17 +308,19 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
     write(entry) {
       // A request refused because records could not be kept is counted, not recorded.
       if (entry.kind === 'request' && entry.error_code === 'audit_unavailable') return metrics.refusedRequests.inc();
-      if (closed) return drop(1, 'closed');
+      // A record lost here is counted and logged at once: that settles its answer's promise.
+      const lost = (reason: string, err?: unknown) => {
+        if (entry.kind === 'request') intents?.settle(entry.id);
+        drop(1, reason, err);
+      };
+      if (closed) return lost('closed');
       accepted++;
-      if (queue.length >= o.queueSize) {
-        drop(1, 'queue_full');
-        return;
-      }
+      if (queue.length >= o.queueSize) return lost('queue_full');
       let pending: PendingRecord;
       try {
         pending = toPending(entry);
       } catch (err) {
-        return drop(1, 'unserializable', err);
+        return lost('unserializable', err);
       }
       queue.push(pending);
       metrics.queueDepth.set(queue.length);
@@ -313,6 +339,9 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       }
       await backend.sync().catch(() => {});
     },
+    promise(id, lane) {
+      return intents?.promise(id, lane);
+    },
     async close() {
       if (closed) return;
       await this.flush();
@@ -321,6 +350,8 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       kick();
       await loop;
       closed = true;
+      // Every record is in the sink or the spool now: nothing is left to compare after a clean stop.
+      intents?.close();
       const left = spool?.records() ?? 0;
       if (left > 0) logger.warn({ spool: spool!.dir, records: left }, 'audit records remain in the spool; they are sent when the gateway starts again');
       await backend.close().catch((err: unknown) => logger.error({ err: String(err) }, 'closing the audit sink failed'));
@@ -331,5 +362,5 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
 
 /** The sink when `audit.sink: off`. */
 export function createNullSink(): AuditSink {
-  return { enabled: false, write() {}, async flush() {}, async close() {}, refusing: () => false };
+  return { enabled: false, write() {}, promise: () => undefined, async flush() {}, async close() {}, refusing: () => false };
 }

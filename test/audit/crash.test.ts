@@ -1,0 +1,162 @@
+// A gateway killed with SIGKILL under load: every request that got its
+// answer (or whose stream started) has a record, or the loss is reported by
+// `lanegate audit verify`, the restarted gateway's log, a metric and a loss
+// record in the trail. Real child processes throughout.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { APP_KEY, defaultTestConfig } from '../helpers/gateway.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+interface Child {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+}
+
+async function startChild(configFile: string): Promise<Child> {
+  const child = spawn(process.execPath, ['bin/lanegate.mjs', 'serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 30_000);
+    const look = () => {
+      const m = /"port":(\d+).*lanegate listening/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', look);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on('data', look);
+    child.once('exit', (code) => reject(new Error(`gateway exited (${code}): ${out}`)));
+  });
+  return { child, port, output: () => out };
+}
+
+function runCli(args: string[]): Promise<{ code: number; out: string }> {
+  const child = spawn(process.execPath, ['bin/lanegate.mjs', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return once(child, 'exit').then(([code]) => ({ code: code as number, out }));
+}
+
+/** The ids of every record in the folder's chain files, and the requests its loss records name. */
+async function trail(dir: string): Promise<{ ids: Set<string>; lossIds: Set<string> }> {
+  const ids = new Set<string>();
+  const lossIds = new Set<string>();
+  for (const name of await readdir(dir)) {
+    if (!name.endsWith('.jsonl')) continue;
+    for (const line of (await readFile(path.join(dir, name), 'utf8')).split('\n')) {
+      if (!line) continue;
+      let r: { id: string; kind: string; requests?: Array<{ id: string }> };
+      try {
+        r = JSON.parse(line);
+      } catch {
+        continue; // a line torn by the kill
+      }
+      ids.add(r.id);
+      if (r.kind === 'loss') for (const q of r.requests ?? []) lossIds.add(q.id);
+    }
+  }
+  return { ids, lossIds };
+}
+
+describe('audit after a crash', () => {
+  it('audit crash – SIGKILL under load: every answered request has a record or is reported lost by verify, the restart log, a metric and a loss record', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-crash-'));
+    const auditDir = path.join(dir, 'audit');
+    const configFile = path.join(dir, 'gateway.yaml');
+    await writeFile(configFile, defaultTestConfig({}).replaceAll('{{dir}}', dir));
+    const first = await startChild(configFile);
+    const base = `http://127.0.0.1:${first.port}`;
+    const headers = { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' };
+    const answered: string[] = [];
+    let killed = false;
+    try {
+      // Streams whose answers have started: their records can only exist once they end, which they never do.
+      const streams: Array<ReadableStreamDefaultReader<Uint8Array>> = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${base}/v1/chat/completions`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] }),
+        });
+        assert.equal(res.status, 200);
+        const reader = res.body!.getReader();
+        await reader.read();
+        answered.push(res.headers.get('x-request-id')!);
+        streams.push(reader);
+      }
+      // Non-streamed answers under concurrent load, until enough have come back; then the kill lands mid-load.
+      const workers = Array.from({ length: 12 }, async () => {
+        while (!killed) {
+          try {
+            const res = await fetch(`${base}/v1/chat/completions`, {
+              method: 'POST',
+              headers,
+              body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'hello there' }] }),
+            });
+            const text = await res.text();
+            if (res.status === 200 && text.includes('"choices"')) answered.push(res.headers.get('x-request-id')!);
+            if (answered.length >= 400 && !killed) {
+              killed = true;
+              first.child.kill('SIGKILL');
+            }
+          } catch {
+            // the connection the kill cut
+          }
+        }
+      });
+      await Promise.all(workers);
+      await once(first.child, 'exit').catch(() => {});
+      for (const r of streams) await r.cancel().catch(() => {});
+    } finally {
+      if (!killed) first.child.kill('SIGKILL');
+    }
+
+    try {
+      const before = await trail(auditDir);
+      const missing = answered.filter((id) => !before.ids.has(id));
+      // The streams never ended: at least their records are missing.
+      assert.ok(missing.length >= 3, `missing: ${missing.length}`);
+
+      // verify, before the gateway starts again, finds the loss from the intent log.
+      const verified = await runCli(['audit', 'verify', '--dir', auditDir]);
+      assert.equal(verified.code, 1, verified.out);
+      const reported = /LOST: (\d+) answered request/.exec(verified.out);
+      assert.ok(reported, verified.out);
+
+      // The restart names every one of them in a loss record, logs it and exposes it as a metric.
+      const second = await startChild(configFile);
+      try {
+        const after = await trail(auditDir);
+        for (const id of answered) assert.ok(after.ids.has(id) || after.lossIds.has(id), `request ${id} was answered but has no record and no loss was reported`);
+        for (const id of missing) assert.ok(after.lossIds.has(id), `lost request ${id} is named in the loss record`);
+        assert.equal(Number(reported[1]), after.lossIds.size, 'verify counted what the restart found');
+        assert.match(second.output(), /AUDIT RECORDS LOST: the gateway did not stop cleanly/);
+        const metrics = await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text();
+        assert.match(metrics, new RegExp(`lanegate_audit_crash_lost_records ${after.lossIds.size}\\b`));
+        assert.match(metrics, new RegExp(`lanegate_audit_dropped_total\\{reason="crash"\\} ${after.lossIds.size}\\b`));
+      } finally {
+        second.child.kill('SIGTERM');
+        await once(second.child, 'exit');
+      }
+
+      // After the restart the trail itself says what is missing: verify still fails, from the loss record.
+      const again = await runCli(['audit', 'verify', '--dir', auditDir]);
+      assert.equal(again.code, 1, again.out);
+      assert.match(again.out, /from the loss record/);
+      assert.match(again.out, /every chain is intact, but answered requests have no record/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
