@@ -70,9 +70,9 @@ export const bodiesSchema = z.object({
 });
 
 const chainFields = {
-  /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). */
+  /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). Stream sink: 64 zeros (entries are sealed one by one). */
   prev: sha256.optional(),
-  /** File sink: sha256 of this line up to its hash field (which includes prev), closed with "}". */
+  /** sha256 of this line up to its hash field (which includes prev), closed with "}"; checked whenever a record is read back. */
   hash: sha256.optional(),
 };
 
