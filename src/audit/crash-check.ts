@@ -17,7 +17,7 @@ export interface Intents {
   files: string[];
   /** Request id -> lane ('' without one), of every answer the dead runs started. */
   ids: Map<string, string>;
-  /** When the earliest of those runs started (ms): no record of theirs is older. */
+  /** When the earliest of those segments was opened (ms): none of their records is older. */
   since: number;
   /** Segments of a gateway still running on this host: not read (its records may still be on their way). */
   live: number;

@@ -18,15 +18,20 @@
 // behind by a run that did not stop cleanly are what the next start (and
 // `lanegate audit verify`) compare with the trail: see crash-check.ts.
 //
-//   <audit.dir>/intents/<started ms>-<pid>-<seq>.log
-//   first line: {"host","pid","started"}; then one "<id>\t<lane>" a request
+//   <audit.dir>/intents/<opened ms>-<pid>-<seq>.log
+//   first line: {"host","pid","started"} (when the segment was opened); then
+//   one "<id>\t<lane>" a request
+//
+// Segments are cut at 1 MB and every minute, so what a crash leaves behind
+// is recent: the check after it reads only files written since.
 import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../telemetry/logger.js';
 
-/** A segment is closed (and deleted once settled) at this size. */
+/** A segment is closed (and deleted once settled) at this size or age. */
 const SEGMENT_MAX_BYTES = 1024 * 1024;
+const SEGMENT_MAX_AGE_MS = 60_000;
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
 export interface IntentLog {
@@ -49,6 +54,7 @@ export interface IntentHeader {
 
 interface Segment {
   path: string;
+  opened: number;
   fd: number;
   bytes: number;
   outstanding: number;
@@ -62,8 +68,7 @@ export const INTENT_FILE = /^(\d+)-(\d+)-(\d+)\.log$/;
 
 export function openIntentLog(o: { dir: string; logger: Logger }): IntentLog {
   const { dir, logger } = o;
-  const started = Date.now();
-  const header = `${JSON.stringify({ host: hostname(), pid: process.pid, started } satisfies IntentHeader)}\n`;
+  const host = hostname();
   let seq = 0;
   let current: Segment | undefined;
   let closed = false;
@@ -77,10 +82,12 @@ export function openIntentLog(o: { dir: string; logger: Logger }): IntentLog {
 
   function openSegment(): Segment {
     mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, `${started}-${process.pid}-${seq++}.log`);
+    const opened = Date.now();
+    const file = path.join(dir, `${opened}-${process.pid}-${seq++}.log`);
     const fd = openSync(file, 'a', 0o640);
-    const segment: Segment = { path: file, fd, bytes: 0, outstanding: 0 };
-    writeAllSync(fd, Buffer.from(header));
+    const header = Buffer.from(`${JSON.stringify({ host, pid: process.pid, started: opened } satisfies IntentHeader)}\n`);
+    const segment: Segment = { path: file, opened, fd, bytes: 0, outstanding: 0 };
+    writeAllSync(fd, header);
     segment.bytes = header.length;
     return segment;
   }
@@ -107,7 +114,7 @@ export function openIntentLog(o: { dir: string; logger: Logger }): IntentLog {
     turn = undefined;
     try {
       if (closed) throw new Error('the intent log is closed');
-      if (current && current.bytes >= SEGMENT_MAX_BYTES) {
+      if (current && (current.bytes >= SEGMENT_MAX_BYTES || Date.now() - current.opened >= SEGMENT_MAX_AGE_MS)) {
         const old = current;
         current = undefined;
         retire(old);

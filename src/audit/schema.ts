@@ -216,8 +216,8 @@ export const lossRecordSchema = z.object({
   id: z.string(),
   time: z.string(),
   reason: z.literal('unclean_stop'),
-  /** When the run that lost them started. */
-  run_started: z.string(),
+  /** They were answered after this instant (the oldest intent segment left behind was opened then). */
+  since: z.string(),
   requests: z.array(z.object({ id: z.string(), lane: z.string().nullable() })),
   ...chainFields,
 });

@@ -143,7 +143,7 @@ async function reportCrashLoss(
       id: randomUUID(),
       time: new Date().toISOString(),
       reason: 'unclean_stop',
-      run_started: new Date(previous.since).toISOString(),
+      since: new Date(previous.since).toISOString(),
       requests: ids.map((id) => ({ id, lane: previous.ids.get(id) || null })),
     });
     await sink.flush();

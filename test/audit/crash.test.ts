@@ -149,6 +149,8 @@ describe('audit after a crash', () => {
         second.child.kill('SIGTERM');
         await once(second.child, 'exit');
       }
+      // A clean stop leaves no intent behind: every record it promised was written.
+      assert.deepEqual(await readdir(path.join(auditDir, 'intents')), []);
 
       // After the restart the trail itself says what is missing: verify still fails, from the loss record.
       const again = await runCli(['audit', 'verify', '--dir', auditDir]);
