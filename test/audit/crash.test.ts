@@ -15,12 +15,15 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 interface Child {
   child: ChildProcess;
+  /** Made at spawn: a kill may land before anyone waits for the exit. */
+  exited: Promise<unknown>;
   port: number;
   output: () => string;
 }
 
 async function startChild(configFile: string): Promise<Child> {
   const child = spawn(process.execPath, ['bin/lanegate.mjs', 'serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit');
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -37,7 +40,7 @@ async function startChild(configFile: string): Promise<Child> {
     child.stdout!.on('data', look);
     child.once('exit', (code) => reject(new Error(`gateway exited (${code}): ${out}`)));
   });
-  return { child, port, output: () => out };
+  return { child, exited, port, output: () => out };
 }
 
 function runCli(args: string[]): Promise<{ code: number; out: string }> {
@@ -87,7 +90,8 @@ describe('audit after a crash', () => {
         const res = await fetch(`${base}/v1/chat/completions`, {
           method: 'POST',
           headers,
-          body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] }),
+          // A word every 200 ms: these streams outlast the load however slow the machine.
+          body: JSON.stringify({ model: 'slow-stream', stream: true, messages: [{ role: 'user', content: 'word '.repeat(1000) }] }),
         });
         assert.equal(res.status, 200);
         const reader = res.body!.getReader();
@@ -97,7 +101,7 @@ describe('audit after a crash', () => {
       }
       // Non-streamed answers under concurrent load, until enough have come back; then the kill lands mid-load.
       const workers = Array.from({ length: 12 }, async () => {
-        while (!killed) {
+        while (!killed && first.child.exitCode === null) {
           try {
             const res = await fetch(`${base}/v1/chat/completions`, {
               method: 'POST',
@@ -116,11 +120,12 @@ describe('audit after a crash', () => {
         }
       });
       await Promise.all(workers);
-      await once(first.child, 'exit').catch(() => {});
+      await first.exited;
       for (const r of streams) await r.cancel().catch(() => {});
     } finally {
-      if (!killed) first.child.kill('SIGKILL');
+      if (first.child.exitCode === null) first.child.kill('SIGKILL');
     }
+    assert.ok(killed, `the gateway was killed under load, not gone before: ${first.output()}`);
 
     try {
       const before = await trail(auditDir);
@@ -147,7 +152,7 @@ describe('audit after a crash', () => {
         assert.match(metrics, new RegExp(`lanegate_audit_dropped_total\\{reason="crash"\\} ${after.lossIds.size}\\b`));
       } finally {
         second.child.kill('SIGTERM');
-        await once(second.child, 'exit');
+        await second.exited;
       }
       // A clean stop leaves no intent behind: every record it promised was written.
       assert.deepEqual(await readdir(path.join(auditDir, 'intents')), []);
