@@ -12,6 +12,10 @@
 // failing) it is counted in lanegate_audit_dropped_total{reason} and logged,
 // and with `on_full: refuse` the gateway answers new requests 503 until
 // records can be kept again.
+//
+// What a request does wait for is its line in the intent log (intents.ts),
+// before its answer starts; the writer settles that line once the record is
+// in the sink or the spool, so a crash in between is found at the next start.
 import type { Logger } from '../telemetry/logger.js';
 import type { IntentLog } from './intents.js';
 import type { AuditMetrics } from './metrics.js';
@@ -134,6 +138,12 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       );
       lossSinceLog = 0;
     }
+  }
+
+  /** A record lost before it was queued is counted and logged at once: that settles its answer's promise. */
+  function dropEntry(entry: AuditEntry, reason: string, err?: unknown): void {
+    if (entry.kind === 'request') intents?.settle(entry.id);
+    drop(1, reason, err);
   }
 
   function markUnhealthy(err: unknown): void {
@@ -308,19 +318,14 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
     write(entry) {
       // A request refused because records could not be kept is counted, not recorded.
       if (entry.kind === 'request' && entry.error_code === 'audit_unavailable') return metrics.refusedRequests.inc();
-      // A record lost here is counted and logged at once: that settles its answer's promise.
-      const lost = (reason: string, err?: unknown) => {
-        if (entry.kind === 'request') intents?.settle(entry.id);
-        drop(1, reason, err);
-      };
-      if (closed) return lost('closed');
+      if (closed) return dropEntry(entry, 'closed');
       accepted++;
-      if (queue.length >= o.queueSize) return lost('queue_full');
+      if (queue.length >= o.queueSize) return dropEntry(entry, 'queue_full');
       let pending: PendingRecord;
       try {
         pending = toPending(entry);
       } catch (err) {
-        return lost('unserializable', err);
+        return dropEntry(entry, 'unserializable', err);
       }
       queue.push(pending);
       metrics.queueDepth.set(queue.length);
