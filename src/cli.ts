@@ -157,6 +157,8 @@ async function costs(argv: string[]): Promise<number> {
   for (const r of rows) {
     console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}`);
   }
+  const bad = report.integrity;
+  if (bad.mismatched > 0) console.log(`EXCLUDED: ${bad.mismatched} record(s) fail their hash check (changed after they were written), claiming ${bad.claimed_usd} USD: ${bad.ids.join(', ')}`);
   return 0;
 }
 

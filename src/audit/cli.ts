@@ -10,8 +10,9 @@ import { formatReport, verifyDir } from './verify.js';
 
 export const AUDIT_USAGE = `Usage:
   lanegate audit verify [--dir DIR] [--config PATH]
-      check every hash chain of the file sink's folder; prints the first bad
-      record of each broken chain and exits 1 if there is one
+      check every hash chain of the file sink's folder and that no answered
+      request lost its record in a crash; prints the first bad record of each
+      broken chain and each lost request, and exits 1 if there is one
   lanegate audit purge --before DATE [--dir DIR] [--config PATH]
       remove audit records written before DATE (YYYY-MM-DD, UTC midnight, or
       an ISO 8601 time; files go by whole UTC days), and record the purge`;
@@ -55,7 +56,7 @@ async function verify(argv: string[]): Promise<number> {
     dir = c.audit.dir;
     spool = spoolDir(c.audit);
   }
-  const report = await verifyDir(dir);
+  const report = await verifyDir(dir, { spoolDir: spool });
   console.log(formatReport(report));
   const backlog = await spoolBacklog(spool ?? `${dir.replace(/\/+$/, '')}-spool`);
   if (backlog.segments > 0) console.log(`note: ${backlog.bytes} bytes of records still wait in the spool (${backlog.segments} segments); they join the chains once sent`);

@@ -15,6 +15,8 @@ export interface AuditMetrics {
   purged: Counter<'chain' | 'reason'>;
   /** Records mirrored to audit.otlp_logs: sent, or dropped. Zero while no mirror is configured. */
   otlpRecords: Counter<'result'>;
+  /** Answered requests whose records the last unclean stop lost (set at start). */
+  crashLost: Gauge;
 }
 
 const cache = new WeakMap<Registry, AuditMetrics>();
@@ -28,7 +30,7 @@ export function auditMetrics(registry: Registry): AuditMetrics {
     queueDepth: new FastGauge({ name: 'lanegate_audit_queue_depth', help: 'Audit records in memory waiting to be written.', registers }),
     dropped: new FastCounter({
       name: 'lanegate_audit_dropped_total',
-      help: 'Audit records lost, by reason (queue_full, spool_full, disk_full, sink_error, spool_error, closed). Anything above zero needs attention.',
+      help: 'Audit records lost, by reason (queue_full, spool_full, disk_full, sink_error, spool_error, closed, crash: found at start after an unclean stop). Anything above zero needs attention.',
       labelNames: ['reason'],
       registers,
     }),
@@ -56,6 +58,11 @@ export function auditMetrics(registry: Registry): AuditMetrics {
       name: 'lanegate_audit_otlp_records_total',
       help: 'Audit records mirrored to the OTLP logs endpoint (audit.otlp_logs): sent, or dropped (refused or unreachable after retries, rejected in a partial success, too many waiting, or unsent at shutdown). The sink still has them.',
       labelNames: ['result'],
+      registers,
+    }),
+    crashLost: new FastGauge({
+      name: 'lanegate_audit_crash_lost_records',
+      help: 'Requests answered before the last unclean stop (SIGKILL, OOM, host crash) whose audit records were lost, found at start; a loss record in the _gateway chain names them. Alert on > 0.',
       registers,
     }),
   };

@@ -6,6 +6,7 @@
 import { loadIndex, readLineAt, type IndexRow } from './file-index.js';
 import { listChains, utcDay, type AuditFile } from './files.js';
 import type { FileBackend } from './file-sink.js';
+import { readRecord } from './integrity.js';
 import type { BodyMode } from './schema.js';
 
 export interface AuditFilter {
@@ -87,11 +88,8 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
   async function read(f: AuditFile, row: IndexRow): Promise<Record<string, unknown> | undefined> {
     const line = await readLineAt(f.path, row[1]);
     if (!line) return undefined;
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
+    // Every line of a chain file is sealed: one without its hash was changed too.
+    return readRecord(line, { sealed: 'required' });
   }
 
   return {

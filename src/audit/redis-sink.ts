@@ -5,12 +5,16 @@
 // groups (XGROUP CREATE <stream> archiver $; XREADGROUP ... STREAMS <stream> >)
 // and ship them on to long-term storage. A key per record
 // (`...{<lane>}:id:<request id>`, expiring with the lane's retention) finds
-// a record by request id without a scan. Entries are not hash-chained:
-// several replicas append to one stream; the stream's ids give the order.
+// a record by request id without a scan. Entries are not hash-chained
+// (several replicas append to one stream; the stream's ids give the order),
+// but each is sealed on its own, with prev = 64 zeros (chain.ts), so reading
+// a record back checks it (integrity.ts).
 //
 // While Redis is down the writer spools records to local disk and replays
 // them in order once it is back.
 import type { RedisStore } from '../stores/redis.js';
+import { GENESIS, SEAL_BYTES, sealInto } from './chain.js';
+import { readRecord } from './integrity.js';
 import type { PendingRecord } from './pending.js';
 import { facetsOf } from './pending.js';
 import { encodeCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from './query.js';
@@ -58,7 +62,7 @@ export function createRedisBackend(o: RedisAuditOptions): AuditBackend {
           f.id,
           f.kind,
           new Date(f.time).toISOString(),
-          item.bytes,
+          sealed(item.bytes),
           f.kind === 'request' ? o.retentionMs(item.chain) : 0,
         );
       }
@@ -103,15 +107,17 @@ export async function auditStreams(redis: RedisStore): Promise<Map<string, strin
   return out;
 }
 
+/** A record's JSON sealed on its own (prev: genesis): its hash lets a reader check it. */
+function sealed(json: Buffer): Buffer {
+  const buffer = Buffer.allocUnsafe(json.length + SEAL_BYTES);
+  sealInto(buffer, 0, json, GENESIS);
+  return buffer;
+}
+
 function parseEntry(fields: string[]): Record<string, unknown> | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'record') {
-      try {
-        return JSON.parse(fields[i + 1]!) as Record<string, unknown>;
-      } catch {
-        return undefined;
-      }
-    }
+    // Entries written before records were sealed carry no hash: they read as `unsealed`.
+    if (fields[i] === 'record') return readRecord(fields[i + 1]!, { sealed: 'optional' });
   }
   return undefined;
 }

@@ -71,9 +71,9 @@ export const bodiesSchema = z.object({
 });
 
 const chainFields = {
-  /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). */
+  /** File sink: the `hash` of the record before this one in its chain (64 zeros for the first). Stream sink: 64 zeros (entries are sealed one by one). */
   prev: sha256.optional(),
-  /** File sink: sha256 of this line up to its hash field (which includes prev), closed with "}". */
+  /** sha256 of this line up to its hash field (which includes prev), closed with "}"; checked whenever a record is read back. */
   hash: sha256.optional(),
 };
 
@@ -213,10 +213,28 @@ export const purgeRecordSchema = z.object({
   ...chainFields,
 });
 
+/**
+ * Written at the start after a run that did not stop cleanly: the requests
+ * that run answered whose records it lost (see crash-check.ts). The trail
+ * itself then says what is missing, and `audit verify` reports it.
+ */
+export const lossRecordSchema = z.object({
+  v: z.literal(AUDIT_RECORD_VERSION),
+  kind: z.literal('loss'),
+  id: z.string(),
+  time: z.string(),
+  reason: z.literal('unclean_stop'),
+  /** They were answered after this instant (the oldest intent segment left behind was opened then). */
+  since: z.string(),
+  requests: z.array(z.object({ id: z.string(), lane: z.string().nullable() })),
+  ...chainFields,
+});
+
 export const auditEntrySchema = z.discriminatedUnion('kind', [
   requestRecordSchema,
   approvalDecisionRecordSchema,
   purgeRecordSchema,
+  lossRecordSchema,
   // The prompt lifecycle: promotions, rollbacks and shadow runs (src/prompts/audit-events.ts).
   promptPromotionRecordSchema,
   promptRollbackRecordSchema,
@@ -226,6 +244,7 @@ export const auditEntrySchema = z.discriminatedUnion('kind', [
 export type AuditRequestRecord = z.infer<typeof requestRecordSchema>;
 export type AuditApprovalDecision = z.infer<typeof approvalDecisionRecordSchema>;
 export type AuditPurgeRecord = z.infer<typeof purgeRecordSchema>;
+export type AuditLossRecord = z.infer<typeof lossRecordSchema>;
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 export type AuditBodies = z.infer<typeof bodiesSchema>;
 export type AuditToolCall = z.infer<typeof toolCallSchema>;
@@ -234,6 +253,7 @@ export type AuditToolCall = z.infer<typeof toolCallSchema>;
 export function chainOf(entry: AuditEntry): string {
   if (entry.kind === 'request') return entry.lane?.name ?? GATEWAY_CHAIN;
   if (entry.kind === 'purge') return PURGE_CHAIN;
+  if (entry.kind === 'loss') return GATEWAY_CHAIN;
   // Written by the CLI, beside a running gateway: a chain no gateway appends to.
   if (entry.kind === 'prompt_promotion' || entry.kind === 'prompt_rollback') return PROMPTS_CHAIN;
   return entry.lane ?? GATEWAY_CHAIN;

@@ -3,12 +3,20 @@
 // should be: a changed record (its hash no longer matches), a missing one
 // (the next record's `prev` points at a hash that is not there), a torn line,
 // or a chain whose beginning was removed without a purge record.
+//
+// It also reports answered requests whose records were lost in a crash:
+// those a `loss` record names (the gateway found them at its next start),
+// and, before that start, those the intent log of a run that is no longer
+// running promised but that are in neither the chains nor the spool (see
+// intents.ts and crash-check.ts).
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { checkLine, GENESIS } from './chain.js';
+import { findInSpool, readIntents } from './crash-check.js';
+import { intentsDir } from './intents.js';
 import { listChains, type AuditFile } from './files.js';
-import { PURGE_CHAIN, type AuditPurgeRecord } from './schema.js';
+import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from './schema.js';
 
 export interface VerifyProblem {
   file: string;
@@ -26,23 +34,65 @@ export interface ChainReport {
   problem?: VerifyProblem;
 }
 
+export interface LostRequest {
+  id: string;
+  lane: string | null;
+  /** `loss record`: named by a loss record in the trail; `intent log`: found by this check, before the gateway started again. */
+  source: 'loss record' | 'intent log';
+}
+
 export interface VerifyReport {
   dir: string;
+  /** Every chain intact and no answered request without its record. */
   ok: boolean;
+  /** Answered requests whose records a crash lost. */
+  lost: LostRequest[];
+  /** Intent segments of a gateway running on this host: its records may still be on their way, so they were not compared. */
+  liveIntents: number;
   chains: ChainReport[];
   /** Version 1 files (audit-YYYY-MM-DD.jsonl) carry no chain to check. */
   unchained: string[];
 }
 
-export async function verifyDir(dir: string): Promise<VerifyReport> {
+export async function verifyDir(dir: string, o: { spoolDir?: string } = {}): Promise<VerifyReport> {
   const chains = await listChains(dir);
   const anchors = await purgeAnchors(chains.get(PURGE_CHAIN) ?? []);
+  const intents = await readIntents(intentsDir(dir), { skipLive: true });
+  const walk: Walk = { missing: new Set(intents.ids.keys()), lost: [] };
   const reports: ChainReport[] = [];
   // The purge chain first: the others' anchors are only as good as it is.
   const names = [...chains.keys()].sort((a, b) => (a === PURGE_CHAIN ? -1 : b === PURGE_CHAIN ? 1 : a < b ? -1 : 1));
-  for (const chain of names) reports.push(await verifyChain(chain, chains.get(chain)!, anchors.get(chain) ?? new Set()));
+  for (const chain of names) reports.push(await verifyChain(chain, chains.get(chain)!, anchors.get(chain) ?? new Set(), walk));
+  if (walk.missing.size > 0) await findInSpool(walk.missing, o.spoolDir ?? `${dir.replace(/\/+$/, '')}-spool`, intents.since);
+  const named = new Set(walk.lost.map((l) => l.id));
+  for (const id of walk.missing) if (!named.has(id)) walk.lost.push({ id, lane: intents.ids.get(id) || null, source: 'intent log' });
   const unchained = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^audit-\d{4}-\d{2}-\d{2}\.jsonl$/.test(n)).sort();
-  return { dir, ok: reports.every((r) => !r.problem), chains: reports, unchained };
+  return { dir, ok: reports.every((r) => !r.problem) && walk.lost.length === 0, lost: walk.lost, liveIntents: intents.live, chains: reports, unchained };
+}
+
+/** What the chain walk collects besides the chains' own state. */
+interface Walk {
+  /** Ids a dead run's intent log promised, not yet seen in the trail. */
+  missing: Set<string>;
+  lost: LostRequest[];
+}
+
+const LOSS_KIND = '"kind":"loss"';
+
+function noteLine(walk: Walk, line: string): void {
+  const head = line.slice(0, 400);
+  if (walk.missing.size > 0) {
+    const id = idOf(head);
+    if (id) walk.missing.delete(id);
+  }
+  if (head.includes(LOSS_KIND)) {
+    try {
+      const record = JSON.parse(line) as AuditLossRecord;
+      if (record.kind === 'loss') for (const r of record.requests) walk.lost.push({ id: r.id, lane: r.lane, source: 'loss record' });
+    } catch {
+      // reported by the chain walk
+    }
+  }
 }
 
 async function purgeAnchors(files: AuditFile[]): Promise<Map<string, Set<string>>> {
@@ -65,13 +115,14 @@ async function purgeAnchors(files: AuditFile[]): Promise<Map<string, Set<string>
   return anchors;
 }
 
-async function verifyChain(chain: string, files: AuditFile[], anchors: ReadonlySet<string>): Promise<ChainReport> {
+async function verifyChain(chain: string, files: AuditFile[], anchors: ReadonlySet<string>, walk: Walk): Promise<ChainReport> {
   const report: ChainReport = { chain, files: files.length, records: 0 };
   let last: string | undefined;
   for (const f of files) {
     let n = 0;
     for await (const line of lines(f.path)) {
       n++;
+      noteLine(walk, line);
       const fail = (reason: string): ChainReport => ({ ...report, problem: { file: f.name, line: n, id: idOf(line), reason } });
       if (line === '') return fail('an empty line');
       const check = checkLine(line);
@@ -119,6 +170,19 @@ export function formatReport(r: VerifyReport): string {
       );
   }
   if (r.unchained.length > 0) out.push(`  ${r.unchained.length} version-1 file(s) without a chain were not checked: ${r.unchained.join(', ')}`);
-  out.push(r.ok ? 'OK: every chain is intact' : 'FAILED: see the first bad record of each broken chain above');
+  if (r.lost.length > 0) {
+    out.push(`  LOST: ${r.lost.length} answered request(s) have no record (the gateway did not stop cleanly):`);
+    for (const l of r.lost.slice(0, 20)) out.push(`    ${l.id}${l.lane ? ` (lane ${l.lane})` : ''}, from the ${l.source}`);
+    if (r.lost.length > 20) out.push(`    ... and ${r.lost.length - 20} more`);
+  }
+  if (r.liveIntents > 0) out.push(`  note: a gateway is running on this folder; requests it answered whose records are still on their way were not compared`);
+  const broken = r.chains.some((c) => c.problem);
+  out.push(
+    r.ok
+      ? 'OK: every chain is intact'
+      : broken
+        ? 'FAILED: see the first bad record of each broken chain above'
+        : 'FAILED: every chain is intact, but answered requests have no record (LOST above)',
+  );
   return out.join('\n');
 }

@@ -12,7 +12,12 @@
 // failing) it is counted in lanegate_audit_dropped_total{reason} and logged,
 // and with `on_full: refuse` the gateway answers new requests 503 until
 // records can be kept again.
+//
+// What a request does wait for is its line in the intent log (intents.ts),
+// before its answer starts; the writer settles that line once the record is
+// in the sink or the spool, so a crash in between is found at the next start.
 import type { Logger } from '../telemetry/logger.js';
+import type { IntentLog } from './intents.js';
 import type { AuditMetrics } from './metrics.js';
 import { toPending, type PendingRecord } from './pending.js';
 import type { AuditQuery } from './query.js';
@@ -23,6 +28,12 @@ export interface AuditSink {
   /** False when the trail is off: callers then skip building records at all. */
   readonly enabled: boolean;
   write(entry: AuditEntry): void;
+  /**
+   * Call before a request's answer starts: resolves once the request is in
+   * the intent log (intents.ts), so a crash cannot lose its record unseen.
+   * Undefined when there is nothing to wait for (the trail is off).
+   */
+  promise(id: string, lane: string | undefined): Promise<void> | undefined;
   /** Resolves once every record written so far is in the sink or the spool. */
   flush(): Promise<void>;
   /** Flushes, sends what it can of the spool (up to audit.shutdown_flush_ms), and stops. */
@@ -59,6 +70,8 @@ export interface WriterOptions {
   metrics: AuditMetrics;
   logger: Logger;
   query?: AuditQuery;
+  /** Answers promised before their records exist; settled as records reach the sink or the spool. */
+  intents?: IntentLog;
 }
 
 const BACKOFF_MIN_MS = 250;
@@ -67,7 +80,7 @@ const LOSS_LOG_INTERVAL_MS = 10_000;
 const BATCH_LINGER_MS = 25;
 
 export function createAuditWriter(o: WriterOptions): AuditSink {
-  const { backend, spool, metrics, logger } = o;
+  const { backend, spool, metrics, logger, intents } = o;
   const sinkLabel = backend.kind;
   // Records are serialized as they are written: the queue then holds one
   // string per record, not the object graph of a finished request.
@@ -90,6 +103,12 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
 
   metrics.sinkUp.labels(sinkLabel).set(1);
   updateSpoolGauges();
+
+  /** These records are in the sink or the spool, or their loss was counted: their answers' promises are kept. */
+  function settle(items: readonly PendingRecord[]): void {
+    if (!intents) return;
+    for (const item of items) if (item.facets.kind === 'request') intents.settle(item.facets.id);
+  }
 
   function updateSpoolGauges(): void {
     metrics.spoolBytes.set(spool?.bytes() ?? 0);
@@ -121,6 +140,12 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
     }
   }
 
+  /** A record lost before it was queued is counted and logged at once: that settles its answer's promise. */
+  function dropEntry(entry: AuditEntry, reason: string, err?: unknown): void {
+    if (entry.kind === 'request') intents?.settle(entry.id);
+    drop(1, reason, err);
+  }
+
   function markUnhealthy(err: unknown): void {
     if (healthy) {
       const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -146,7 +171,10 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
   }
 
   async function toSpool(items: PendingRecord[]): Promise<void> {
-    if (!spool) return drop(items.length, 'sink_error');
+    if (!spool) {
+      settle(items);
+      return drop(items.length, 'sink_error');
+    }
     try {
       await spool.append(items);
       settled += items.length;
@@ -156,16 +184,22 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       drop(items.length, err instanceof SpoolFullError ? 'spool_full' : code === 'ENOSPC' ? 'disk_full' : 'spool_error', err);
       setBlocked(true);
     } finally {
+      // In the spool (on disk), or counted as lost: either way after the append, never before.
+      settle(items);
       updateSpoolGauges();
     }
   }
 
   async function deliver(items: PendingRecord[]): Promise<void> {
     if (spool && (!spool.isEmpty() || !healthy)) return toSpool(items);
-    if (!spool && !healthy && Date.now() < retryAt) return drop(items.length, 'sink_error');
+    if (!spool && !healthy && Date.now() < retryAt) {
+      settle(items);
+      return drop(items.length, 'sink_error');
+    }
     const out = await safeWrite(items);
     const done = items.length - out.failed.length;
     settled += done;
+    if (intents) settle(out.failed.length === 0 ? items : items.filter((i) => !out.failed.includes(i)));
     metrics.written.labels(sinkLabel).inc(done);
     if (out.failed.length === 0) return markHealthy();
     markUnhealthy(out.error);
@@ -284,17 +318,14 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
     write(entry) {
       // A request refused because records could not be kept is counted, not recorded.
       if (entry.kind === 'request' && entry.error_code === 'audit_unavailable') return metrics.refusedRequests.inc();
-      if (closed) return drop(1, 'closed');
+      if (closed) return dropEntry(entry, 'closed');
       accepted++;
-      if (queue.length >= o.queueSize) {
-        drop(1, 'queue_full');
-        return;
-      }
+      if (queue.length >= o.queueSize) return dropEntry(entry, 'queue_full');
       let pending: PendingRecord;
       try {
         pending = toPending(entry);
       } catch (err) {
-        return drop(1, 'unserializable', err);
+        return dropEntry(entry, 'unserializable', err);
       }
       queue.push(pending);
       metrics.queueDepth.set(queue.length);
@@ -313,6 +344,9 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       }
       await backend.sync().catch(() => {});
     },
+    promise(id, lane) {
+      return intents?.promise(id, lane);
+    },
     async close() {
       if (closed) return;
       await this.flush();
@@ -321,6 +355,8 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
       kick();
       await loop;
       closed = true;
+      // Every record is in the sink or the spool now: nothing is left to compare after a clean stop.
+      intents?.close();
       const left = spool?.records() ?? 0;
       if (left > 0) logger.warn({ spool: spool!.dir, records: left }, 'audit records remain in the spool; they are sent when the gateway starts again');
       await backend.close().catch((err: unknown) => logger.error({ err: String(err) }, 'closing the audit sink failed'));
@@ -331,5 +367,5 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
 
 /** The sink when `audit.sink: off`. */
 export function createNullSink(): AuditSink {
-  return { enabled: false, write() {}, async flush() {}, async close() {}, refusing: () => false };
+  return { enabled: false, write() {}, promise: () => undefined, async flush() {}, async close() {}, refusing: () => false };
 }

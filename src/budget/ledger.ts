@@ -6,6 +6,8 @@
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { parseFileName } from '../audit/files.js';
+import { lineIntegrity, type Integrity } from '../audit/integrity.js';
 import { streamRecordLines } from '../audit/redis-sink.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { CompiledLimits } from './compile.js';
@@ -13,6 +15,10 @@ import { periodId, type Period } from './periods.js';
 import type { Amount, BudgetStore } from './store.js';
 
 export interface LedgerEntry {
+  /** The request id. */
+  id: string;
+  /** What the record's hash says of it: a `mismatch` was changed after it was written (audit/integrity.ts). */
+  integrity: Integrity;
   time: number;
   key: string;
   app: string;
@@ -27,6 +33,7 @@ export interface LedgerEntry {
 }
 
 interface RawRecord {
+  id?: string;
   kind?: string;
   time?: string;
   key_id?: string;
@@ -50,17 +57,24 @@ export function ledgerSource(audit: { sink: string; dir: string }, redis: RedisS
   return audit.sink === 'redis' && redis ? { kind: 'redis', redis } : { kind: 'files', dir: audit.dir };
 }
 
-async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<string> {
+type Sealed = 'required' | 'optional';
+
+async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<{ line: string; sealed: Sealed }> {
   if (source.kind === 'redis') {
-    yield* streamRecordLines(source.redis, from, to);
+    // Entries of older versions were not sealed yet.
+    for await (const line of streamRecordLines(source.redis, from, to)) yield { line, sealed: 'optional' };
     return;
   }
-  for (const file of await jsonlFiles(source.dir)) yield* fileLines(file);
+  for (const file of await jsonlFiles(source.dir)) {
+    // Every line of a chain file is sealed; version-1 files never were.
+    const sealed: Sealed = parseFileName('', path.basename(file)) ? 'required' : 'optional';
+    for await (const line of fileLines(file)) yield { line, sealed };
+  }
 }
 
 /** Every request record with a cost in the source (a folder: its subfolders too), within [from, to). */
 export async function* readLedger(source: LedgerSource, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
-  for await (const line of recordLines(source, from, to)) {
+  for await (const { line, sealed } of recordLines(source, from, to)) {
     if (!line.includes('"cost"')) continue;
     let r: RawRecord;
     try {
@@ -73,6 +87,9 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
     if (!(time >= from && time < to)) continue;
     const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
     yield {
+      id: r.id ?? '',
+      // The whole line is hashed (bodies too): linear in what is read, like the read itself.
+      integrity: lineIntegrity(line, { sealed }).integrity,
       time,
       key: r.key_id ?? '',
       app: r.app ?? '',
@@ -165,10 +182,35 @@ export interface UsageRow {
   usd: string;
 }
 
-export async function usageReport(source: LedgerSource, from: number, to: number, by: GroupBy): Promise<{ rows: UsageRow[]; total: UsageRow }> {
+/** Records left out of a usage report because their hash does not match: changed after they were written. */
+export interface UsageIntegrity {
+  mismatched: number;
+  /** What the changed records claim, for finance to see beside the totals (never in them). */
+  claimed_nano_usd: number;
+  claimed_usd: string;
+  /** Their request ids (the first 100). */
+  ids: string[];
+}
+
+const MISMATCH_IDS = 100;
+
+export async function usageReport(
+  source: LedgerSource,
+  from: number,
+  to: number,
+  by: GroupBy,
+): Promise<{ rows: UsageRow[]; total: UsageRow; integrity: UsageIntegrity }> {
   const groups = new Map<string, UsageRow>();
   const total: UsageRow = { group: 'total', requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' };
+  const integrity: UsageIntegrity = { mismatched: 0, claimed_nano_usd: 0, claimed_usd: '', ids: [] };
   for await (const e of readLedger(source, from, to)) {
+    if (e.integrity === 'mismatch') {
+      // An edited cost is no figure to bill by: it stays out of the totals and is reported beside them.
+      integrity.mismatched++;
+      integrity.claimed_nano_usd += e.nanoUsd;
+      if (integrity.ids.length < MISMATCH_IDS) integrity.ids.push(e.id);
+      continue;
+    }
     const name = e[by] || '(none)';
     let row = groups.get(name);
     if (!row) groups.set(name, (row = { group: name, requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' }));
@@ -181,12 +223,16 @@ export async function usageReport(source: LedgerSource, from: number, to: number
   }
   const rows = [...groups.values()].sort((a, b) => b.nano_usd - a.nano_usd);
   for (const r of [...rows, total]) r.usd = (r.nano_usd / 1e9).toFixed(6);
-  return { rows, total };
+  integrity.claimed_usd = (integrity.claimed_nano_usd / 1e9).toFixed(6);
+  return { rows, total, integrity };
 }
 
-export function toCsv(report: { rows: UsageRow[]; total: UsageRow }, by: GroupBy): string {
+export function toCsv(report: { rows: UsageRow[]; total: UsageRow; integrity?: UsageIntegrity }, by: GroupBy): string {
   const esc = (v: string | number) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : String(v));
   const lines = [`${by},requests,input_tokens,output_tokens,usd`];
   for (const r of [...report.rows, report.total]) lines.push([r.group, r.requests, r.input_tokens, r.output_tokens, r.usd].map(esc).join(','));
+  // After the total and named so it cannot be read as a group: what the changed records claim.
+  const bad = report.integrity;
+  if (bad && bad.mismatched > 0) lines.push(['EXCLUDED: records failing their hash check', bad.mismatched, '', '', bad.claimed_usd].map(esc).join(','));
   return lines.join('\n') + '\n';
 }

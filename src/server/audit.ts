@@ -1,8 +1,10 @@
 // Admin endpoints that read the audit trail back (behind the admin key, like
 // everything under /admin). What they return is cut to each record's lane's
-// current body handling.
+// current body handling, and each is marked with what its hash says of it
+// (`integrity`: ok, mismatch, unsealed; see audit/integrity.ts).
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { integrityCounts } from '../audit/integrity.js';
 import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/query.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
@@ -60,6 +62,7 @@ export function mountAudit(app: Hono<Env>, state: GatewayState): void {
       after: cursor,
     };
     const page = await query().list(filter);
-    return c.json({ object: 'list', data: page.data.map(visible), ...(page.next ? { next: page.next } : {}) });
+    // Each record is checked against its hash as it is read (integrity.ts); the page says how many failed.
+    return c.json({ object: 'list', data: page.data.map(visible), integrity: integrityCounts(page.data), ...(page.next ? { next: page.next } : {}) });
   });
 }

@@ -65,9 +65,15 @@ export function mountBudgets(app: Hono<Env>, state: GatewayState): void {
     const from = parseTime(c.req.query('from'), now - 30 * 86_400_000, 'from');
     const to = parseTime(c.req.query('to'), now + 1, 'to');
     const report = await usageReport(ledgerSource(state.config().audit, state.services.redis), from, to, by);
+    // Records whose hash does not match are left out of the totals and reported beside them (budget/ledger.ts).
+    const flag = { 'x-lanegate-integrity-mismatched': String(report.integrity.mismatched) };
     if ((c.req.query('format') ?? '') === 'csv' || (c.req.header('accept') ?? '').includes('text/csv')) {
-      return c.body(toCsv(report, by), 200, { 'content-type': 'text/csv; charset=utf-8' });
+      return c.body(toCsv(report, by), 200, { 'content-type': 'text/csv; charset=utf-8', ...flag });
     }
-    return c.json({ object: 'usage_report', from: new Date(from).toISOString(), to: new Date(to).toISOString(), group_by: by, data: report.rows, total: report.total });
+    return c.json(
+      { object: 'usage_report', from: new Date(from).toISOString(), to: new Date(to).toISOString(), group_by: by, data: report.rows, total: report.total, integrity: report.integrity },
+      200,
+      flag,
+    );
   });
 }

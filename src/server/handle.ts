@@ -71,11 +71,21 @@ export async function handleApi(
     done();
   });
 
+  // Once per request (an answer that failed before its first byte is promised as the error it became).
+  let promised = false;
+  const promise = () => {
+    if (promised || !state.audit.enabled) return undefined;
+    promised = true;
+    return state.audit.promise(ctx.id, ctx.lane);
+  };
+
   try {
     refuseAmbiguousHeaders(incoming);
     // audit.on_full: refuse. Nothing runs that could not be audited.
     if (state.audit.refusing()) throw auditUnavailable();
     const reply = await runPipeline(stages, ctx);
+    // No answer starts before its request is in the intent log: a crash then cannot lose its record unseen.
+    await promise();
     if (reply.kind === 'json') {
       ctx.status = reply.status;
       ctx.timings.firstByteMs = elapsed(ctx.startedAt);
@@ -94,6 +104,7 @@ export async function handleApi(
     ctx.status = error.status;
     if (error.code === 'internal_error') state.logger.error({ err, requestId: ctx.id }, 'internal error');
     if (!outgoing.headersSent && !outgoing.destroyed) {
+      if (error.code !== 'audit_unavailable') await promise();
       // An unread body would otherwise be drained without bound to keep the
       // connection alive; close it instead, once the answer is delivered.
       const close = shouldCloseConnection(err) || !incoming.complete;
