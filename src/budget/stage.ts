@@ -147,7 +147,7 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   } catch (err) {
     if (err instanceof GatewayError) {
       // budget_unavailable: the store lost its counters, and only an operator can restore them all.
-      ctx.services.metrics.budgetUnavailable.inc();
+      if (err.code === 'budget_unavailable') ctx.services.metrics.budgetUnavailable.inc();
       throw err;
     }
     // The shared store is unreachable: each budget's own choice decides.
