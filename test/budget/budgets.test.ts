@@ -160,9 +160,17 @@ describe('budgets across two gateways on one Redis', () => {
     await a.gateway.audit.flush();
     await b.gateway.audit.flush();
     await redis.restart(); // no persistence: everything is gone
-    const refused = await ask(a, { max_tokens: 1, messages: [{ role: 'user', content: 'z' }] });
-    assert.equal(refused.status, 503);
-    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'budget_unavailable');
+    // Until the gateway has reconnected, the store is unreachable (service_unavailable); then the loss shows.
+    const deadline = Date.now() + 10_000;
+    let code = '';
+    while (Date.now() < deadline) {
+      const refused = await ask(a, { max_tokens: 1, messages: [{ role: 'user', content: 'z' }] });
+      assert.equal(refused.status, 503);
+      code = ((await refused.json()) as { error: { code: string } }).error.code;
+      if (code === 'budget_unavailable') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(code, 'budget_unavailable');
     // Both gateways write one folder here, so it is every replica's ledger.
     await run(process.execPath, [path.resolve('bin/lanegate.mjs'), 'budgets', 'rebuild', '--config', a.configFile, '--ledger', `${a.dir}/audit`], { timeout: 60_000 });
     const after = (await budgets(a)).find((r) => r.name === 'alpha-daily')!;
