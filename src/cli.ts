@@ -10,6 +10,7 @@ import { ledgerSource, toCsv, usageReport, type GroupBy } from './budget/ledger.
 import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
+import { BUDGETS_USAGE, budgetsCommand } from './budget/cli.js';
 import { createBudgetServices } from './budget/services.js';
 import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
@@ -31,6 +32,7 @@ Commands:
                                  show which lane a request lands in, what the policies
                                  would do with it and which deployments remain,
                                  without calling any provider
+${BUDGETS_USAGE}
   audit verify [--dir DIR]       check the audit trail's hash chains (first bad record per chain)
   audit purge --before DATE      remove audit records written before DATE; the purge is recorded
 ${EVAL_USAGE}
@@ -102,7 +104,7 @@ async function explain(argv: string[]): Promise<number> {
       logger,
       redis: undefined,
       approvals: createMemoryApprovalStore(),
-      budget: createBudgetServices(undefined, () => config, logger),
+      budget: createBudgetServices({ redis: undefined, config: () => config, logger }),
     };
     const result = await explainRequest(config, services, { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
     console.log(JSON.stringify(result, null, 2));
@@ -183,6 +185,8 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       return costs(rest);
     case 'explain':
       return explain(rest);
+    case 'budgets':
+      return budgetsCommand(rest);
     case 'audit':
       return auditCommand(rest);
     case 'eval':

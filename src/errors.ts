@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   lane_violation: { status: 403, type: 'permission_error', retryable: false },
   policy_blocked: { status: 400, type: 'invalid_request_error', retryable: false },
   budget_exceeded: { status: 429, type: 'insufficient_quota', retryable: false },
+  budget_unavailable: { status: 503, type: 'api_error', retryable: true },
   rate_limited: { status: 429, type: 'rate_limit_error', retryable: true },
   upstream_rate_limited: { status: 429, type: 'rate_limit_error', retryable: true },
   upstream_bad_request: { status: 400, type: 'invalid_request_error', retryable: false },

@@ -99,7 +99,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }) },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }) },
     slo,
     tracing,
     reload,
@@ -182,6 +182,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         // Cache writes still under way finish before their connection goes.
         await state.services.cache?.drain();
         await breakerSync?.close();
+        state.services.budget.close();
         await redis?.close();
         await clients.close();
         flushAccessLines(logger);

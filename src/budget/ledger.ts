@@ -12,7 +12,7 @@ import { streamRecordLines } from '../audit/redis-sink.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { CompiledLimits } from './compile.js';
 import { periodId, type Period } from './periods.js';
-import type { Amount, BudgetStore } from './store.js';
+import type { Amount, BudgetStore, SeedOptions } from './store.js';
 
 export interface LedgerEntry {
   /** The request id. */
@@ -148,27 +148,65 @@ async function jsonlFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** Recomputes this period's budget counters from the ledger and writes them to the store. */
-export async function rebuildCounters(store: BudgetStore, limits: CompiledLimits, ledger: LedgerSource, now = Date.now()): Promise<number> {
+export interface LedgerTotal {
+  /** The folder, or `redis streams`. */
+  source: string;
+  /** Request records with a cost in the current day or month. */
+  records: number;
+  nanoUsd: number;
+}
+
+export interface RebuildResult {
+  counters: number;
+  /** Per source: what it held for the current periods, so an operator can see each replica's share. */
+  sources: LedgerTotal[];
+}
+
+export function describeSource(source: LedgerSource): string {
+  return source.kind === 'files' ? source.dir : 'redis streams';
+}
+
+/**
+ * Recomputes this period's budget counters from the ledgers (every replica's
+ * share: their spend adds up) and writes them to the store.
+ */
+export async function rebuildCounters(
+  store: BudgetStore,
+  limits: CompiledLimits,
+  ledgers: readonly LedgerSource[],
+  options: { now?: number; seed?: SeedOptions } = {},
+): Promise<RebuildResult> {
+  const now = options.now ?? Date.now();
   const values = new Map<string, { id: string; spent: Amount; ttlMs: number }>();
   const from = now - 32 * 86_400_000;
   const periods: Period[] = ['day', 'month'];
-  for await (const e of readLedger(ledger, from, now + 1)) {
-    for (const b of limits.budgets) {
-      if (b.period === 'minute' || !periods.includes(b.period)) continue;
-      if (periodId(b.period, e.time, limits.timezone) !== periodId(b.period, now, limits.timezone)) continue;
-      const subject = b.scope === 'key' ? e.key : b.scope === 'app' ? e.app : b.scope === 'team' ? e.team : '*';
-      if (b.match && !b.match.includes(subject)) continue;
-      const id = `budget:${b.name}:${b.scope}:${encodeURIComponent(subject)}:${periodId(b.period, now, limits.timezone)}`;
-      let v = values.get(id);
-      if (!v) values.set(id, (v = { id, spent: { usd: 0, tokens: 0, requests: 0 }, ttlMs: (b.period === 'day' ? 3 : 62) * 86_400_000 }));
-      v.spent.usd += e.nanoUsd;
-      v.spent.tokens += e.tokens;
-      v.spent.requests += 1;
+  const sources: LedgerTotal[] = [];
+  for (const ledger of ledgers) {
+    const total: LedgerTotal = { source: describeSource(ledger), records: 0, nanoUsd: 0 };
+    sources.push(total);
+    for await (const e of readLedger(ledger, from, now + 1)) {
+      let current = false;
+      for (const b of limits.budgets) {
+        if (b.period === 'minute' || !periods.includes(b.period)) continue;
+        if (periodId(b.period, e.time, limits.timezone) !== periodId(b.period, now, limits.timezone)) continue;
+        current = true;
+        const subject = b.scope === 'key' ? e.key : b.scope === 'app' ? e.app : b.scope === 'team' ? e.team : '*';
+        if (b.match && !b.match.includes(subject)) continue;
+        const id = `budget:${b.name}:${b.scope}:${encodeURIComponent(subject)}:${periodId(b.period, now, limits.timezone)}`;
+        let v = values.get(id);
+        if (!v) values.set(id, (v = { id, spent: { usd: 0, tokens: 0, requests: 0 }, ttlMs: (b.period === 'day' ? 3 : 62) * 86_400_000 }));
+        v.spent.usd += e.nanoUsd;
+        v.spent.tokens += e.tokens;
+        v.spent.requests += 1;
+      }
+      if (current) {
+        total.records++;
+        total.nanoUsd += e.nanoUsd;
+      }
     }
   }
-  await store.seed([...values.values()]);
-  return values.size;
+  await store.seed([...values.values()], options.seed);
+  return { counters: values.size, sources };
 }
 
 export type GroupBy = 'team' | 'app' | 'key' | 'model' | 'provider' | 'lane';

@@ -1,5 +1,6 @@
 // Budget periods: a rolling minute, and calendar days and months in a
 // configured time zone.
+import { DateTime } from 'luxon';
 
 export type Period = 'minute' | 'day' | 'month';
 
@@ -57,21 +58,19 @@ export function previousMinuteWeight(now: number): number {
   return 1 - (now % 60_000) / 60_000;
 }
 
-/** When the period containing `now` ends (a rolling minute: when today's usage falls out). */
+/**
+ * When the period containing `now` ends (a rolling minute: when today's usage
+ * falls out): the next local midnight, or the first of the next month, in the
+ * zone. luxon keeps the zone's rules: the offset is the one in force at that
+ * midnight, not at some instant near it, so a DST change on the day (Sydney's
+ * first Sunday of October, New York's second Sunday of March) moves nothing.
+ * Where a DST change skips midnight itself, the period ends at the first
+ * instant of the new day.
+ */
 export function periodEnd(period: Period, now: number, timeZone: string): number {
   if (period === 'minute') return now + 60_000;
-  const { y, m, d } = parts(now, timeZone);
-  const next = period === 'day' ? [y, m - 1, d + 1] : [y, m, 1];
-  // Midnight local time: the UTC instant whose wall clock in the zone reads 00:00.
-  const guess = Date.UTC(next[0]!, next[1]!, next[2]!);
-  return guess - offsetMs(guess, timeZone);
-}
-
-function offsetMs(at: number, timeZone: string): number {
-  const f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-  const p = Object.fromEntries(f.formatToParts(new Date(at)).map((x) => [x.type, Number(x.value)]));
-  const wall = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
-  return wall - Math.floor(at / 1000) * 1000;
+  const unit = period === 'day' ? 'day' : 'month';
+  return DateTime.fromMillis(now, { zone: timeZone }).startOf(unit).plus(unit === 'day' ? { days: 1 } : { months: 1 }).startOf(unit).toMillis();
 }
 
 /** Whether the record time falls in the same period as `now`. */

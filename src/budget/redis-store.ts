@@ -97,10 +97,19 @@ return 1
 
 const FIELDS: Record<Dimension, string> = { usd: 'u', tokens: 't', requests: 'r' };
 
+/**
+ * The store's two state keys: `seeded` (the counters hold the ledger's spend;
+ * its value says which epoch, see epoch.ts) and `lost` (a replica saw the
+ * counters vanish: budgeted requests wait for an operator's rebuild).
+ */
+export function budgetStateKeys(store: RedisStore): { seeded: string; lost: string } {
+  return { seeded: store.key('budget', 'seeded'), lost: store.key('budget', 'lost') };
+}
+
 export function createRedisBudgetStore(store: RedisStore): BudgetStore {
   const client = store.client;
   const key = (id: string) => store.key('budget', id);
-  const seedKey = store.key('budget', 'seeded');
+  const { seeded: seedKey, lost: lostKey } = budgetStateKeys(store);
   const reserveScript = 'lanegate_budget_reserve';
   const settleScript = 'lanegate_budget_settle';
   client.defineCommand(reserveScript, { lua: RESERVE });
@@ -139,13 +148,14 @@ export function createRedisBudgetStore(store: RedisStore): BudgetStore {
         return { spent: amount(''), reserved: amount('r') };
       });
     },
-    async seed(values) {
+    async seed(values, options = {}) {
       const multi = client.multi();
       for (const v of values) {
         multi.hset(key(v.id), 'u', v.spent.usd, 't', v.spent.tokens, 'r', v.spent.requests);
         multi.pexpire(key(v.id), v.ttlMs);
       }
-      multi.set(seedKey, String(Date.now()));
+      multi.set(seedKey, options.marker ?? String(Date.now()));
+      if (options.clearLoss) multi.del(lostKey);
       await multi.exec();
     },
     async seeded() {

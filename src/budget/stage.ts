@@ -12,6 +12,7 @@ import { promptTokens } from '../routing/rules.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd, type Price } from './pricing.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
+import type { StoreErrorMode } from './store-errors.js';
 import type { Amount, BudgetStore, CounterCheck, Dimension } from './store.js';
 
 export interface BudgetHold {
@@ -32,9 +33,16 @@ export interface BudgetServices {
   store: BudgetStore;
   /** Local accounting for fail-open budgets while the shared store is unreachable. */
   fallback: BudgetStore;
-  /** Rebuilds counters from the usage ledger after the store lost its data. */
+  /**
+   * Rebuilds counters from the usage ledger after the store lost its data, or
+   * (a shared store whose loss only an operator can repair) throws
+   * budget_unavailable.
+   */
   rebuild(store: BudgetStore): Promise<void>;
   concurrency: Map<string, number>;
+  /** Logs why the store failed (rate-limited). */
+  reportStoreError(err: unknown, mode: StoreErrorMode): void;
+  close(): void;
 }
 
 const MINUTE_TTL = 3 * 60_000;
@@ -137,16 +145,21 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
       result = await store.reserve(reservation, checks, expiresAt, now);
     }
   } catch (err) {
+    if (err instanceof GatewayError) {
+      // budget_unavailable: the store lost its counters, and only an operator can restore them all.
+      if (err.code === 'budget_unavailable') ctx.services.metrics.budgetUnavailable.inc();
+      throw err;
+    }
     // The shared store is unreachable: each budget's own choice decides.
     const closed = budgets.some((b) => (b.on_store_error ?? (b.usd !== undefined ? 'fail_closed' : 'fail_open')) === 'fail_closed');
     ctx.services.metrics.budgetStoreErrors.labels(closed ? 'fail_closed' : 'fail_open').inc();
+    services.reportStoreError(err, closed ? 'fail_closed' : 'fail_open');
     if (closed) {
       throw new GatewayError('service_unavailable', 'Budgets cannot be checked right now (the budget store is unreachable), so nothing was sent upstream. Retry shortly.', {
         retryAfter: 1,
         cause: err,
       });
     }
-    ctx.services.logger.warn({ requestId: ctx.id }, 'budget store unreachable: serving with local accounting (fail_open)');
     store = services.fallback;
     result = await store.reserve(reservation, checks, expiresAt, now);
   }

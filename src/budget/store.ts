@@ -39,6 +39,13 @@ export type ReserveResult =
   /** The store lost its data (Redis restarted without persistence): rebuild first. */
   | { ok: false; reset: true };
 
+export interface SeedOptions {
+  /** What the completeness marker says (a shared store: which epoch, who seeded it, from what). */
+  marker?: string;
+  /** Also clears the record of a data loss: the seed holds every replica's spend. */
+  clearLoss?: boolean;
+}
+
 export interface CounterState {
   spent: Amount;
   reserved: Amount;
@@ -55,7 +62,7 @@ export interface BudgetStore {
   settle(reservation: string, counters: ReadonlyArray<{ id: string; ttlMs: number }>, actual: Amount, now: number): Promise<void>;
   read(ids: readonly string[], now: number): Promise<CounterState[]>;
   /** Rebuilds counters from the ledger and marks the store as complete. */
-  seed(values: ReadonlyArray<{ id: string; spent: Amount; ttlMs: number }>): Promise<void>;
+  seed(values: ReadonlyArray<{ id: string; spent: Amount; ttlMs: number }>, options?: SeedOptions): Promise<void>;
   /** Whether this store holds the ledger's spend (false after a data loss, until seeded). */
   seeded(): Promise<boolean>;
 }

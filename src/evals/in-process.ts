@@ -33,7 +33,7 @@ export async function openInProcess(configFile: string, env: NodeJS.ProcessEnv =
     logger,
     redis: undefined,
     approvals: createMemoryApprovalStore(),
-    budget: createBudgetServices(undefined, () => config, logger),
+    budget: createBudgetServices({ redis: undefined, config: () => config, logger }),
   };
   return {
     loaded,

@@ -26,6 +26,9 @@ export interface Metrics {
   unpriced: Counter<'deployment'>;
   limitRefusals: Counter<'kind' | 'name'>;
   budgetStoreErrors: Counter<'mode'>;
+  /** 1 while budgeted requests are refused because the budget store lost its counters. */
+  budgetCountersLost: Gauge;
+  budgetUnavailable: Counter;
   toolCalls: Counter<'lane' | 'outcome' | 'reason'>;
   /** Requests rendered from a prompt template, by template, version and how the version was chosen. */
   promptRequests: Counter<'prompt' | 'version' | 'variant'>;
@@ -136,6 +139,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'lanegate_budget_store_errors_total',
       help: 'Budget checks that could not reach the shared store, by the mode applied (fail_closed refused, fail_open served with local accounting).',
       labelNames: ['mode'],
+      registers: [registry],
+    }),
+    budgetCountersLost: new Gauge({
+      name: 'lanegate_budget_counters_lost',
+      help: '1 while the shared budget store has lost its counters and budgeted requests are refused until `lanegate budgets rebuild` restores every replica\'s spend.',
+      registers: [registry],
+    }),
+    budgetUnavailable: new Counter({
+      name: 'lanegate_budget_unavailable_total',
+      help: 'Budgeted requests refused with 503 budget_unavailable because the budget store lost its counters.',
       registers: [registry],
     }),
     policyActions: new FastCounter({

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { ADMIN_KEY, APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const run = promisify(execFile);
 
 // 10 USD per million tokens = 10,000 nano-USD per token.
 const LIMITS = (redisUrl: string) => `
@@ -149,20 +154,28 @@ describe('budgets across two gateways on one Redis', () => {
     assert.match(csv, /\ntotal,/);
   });
 
-  it('budgets – spend survives Redis losing its data: counters are rebuilt from the ledger', async () => {
+  it('budgets – spend survives Redis losing its data: refused with 503 until the operator rebuilds from the ledger, then restored', async () => {
     const before = await settled(a);
     assert.ok(before.spent.usd > 0);
     await a.gateway.audit.flush();
     await b.gateway.audit.flush();
     await redis.restart(); // no persistence: everything is gone
+    // Until the gateway has reconnected, the store is unreachable (service_unavailable); then the loss shows.
     const deadline = Date.now() + 10_000;
-    let status = 0;
+    let code = '';
     while (Date.now() < deadline) {
-      status = (await ask(a, { max_tokens: 1, messages: [{ role: 'user', content: 'z' }] })).status;
-      if (status !== 503) break;
+      const refused = await ask(a, { max_tokens: 1, messages: [{ role: 'user', content: 'z' }] });
+      assert.equal(refused.status, 503);
+      code = ((await refused.json()) as { error: { code: string } }).error.code;
+      if (code === 'budget_unavailable') break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    assert.equal(code, 'budget_unavailable');
+    // Both gateways write one folder here, so it is every replica's ledger.
+    await run(process.execPath, [path.resolve('bin/lanegate.mjs'), 'budgets', 'rebuild', '--config', a.configFile, '--ledger', `${a.dir}/audit`], { timeout: 60_000 });
     const after = (await budgets(a)).find((r) => r.name === 'alpha-daily')!;
-    assert.ok(after.spent.usd >= before.spent.usd - 1e-12, `spent ${after.spent.usd} not reset (was ${before.spent.usd})`);
+    assert.equal(Math.round(after.spent.usd * 1e9), Math.round(before.spent.usd * 1e9), `spent ${after.spent.usd} restored (was ${before.spent.usd})`);
+    const res = await ask(b, { max_tokens: 1, messages: [{ role: 'user', content: 'z' }] });
+    assert.notEqual(res.status, 503);
   });
 });

@@ -19,6 +19,15 @@ export interface TestRedis {
   restart(): Promise<void>;
   /** SIGKILL, for fault tests: clients see the connection drop with no goodbye. Resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing (commands time out) until resume(). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+}
+
+export interface RedisOptions {
+  /** Requires AUTH with this password (`--requirepass`); the url then carries it. */
+  password?: string;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -41,9 +50,10 @@ interface Running {
   exited: Promise<void>;
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
-  let running: Running | undefined = await launch(port);
+  const password = options.password;
+  let running: Running | undefined = await launch(port, password);
 
   async function stop(signal: NodeJS.Signals): Promise<void> {
     const current = running;
@@ -61,18 +71,20 @@ export async function startRedis(): Promise<TestRedis> {
   }
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: password === undefined ? `redis://127.0.0.1:${port}` : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     port,
     stop: () => stop('SIGTERM'),
     kill: () => stop('SIGKILL'),
     async restart() {
       await stop('SIGTERM');
-      running = await launch(port);
+      running = await launch(port, password);
     },
+    pause: () => void running?.child.kill('SIGSTOP'),
+    resume: () => void running?.child.kill('SIGCONT'),
   };
 }
 
-async function launch(port: number): Promise<Running> {
+async function launch(port: number, password?: string): Promise<Running> {
   const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-redis-'));
   // redis-server logs to stdout; both streams go to a file rather than a pipe
   // so the only handle tying the test process to the server is the child itself.
@@ -82,7 +94,7 @@ async function launch(port: number): Promise<Running> {
   try {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning', ...(password === undefined ? [] : ['--requirepass', password])],
       { stdio: ['ignore', out, out] },
     );
   } finally {
@@ -107,7 +119,7 @@ async function launch(port: number): Promise<Running> {
     const outcome = await Promise.race([
       spawnError.then((err) => ({ kind: 'spawn-error' as const, err })),
       exited.then(() => ({ kind: 'exited' as const })),
-      ping(port).then((ok) => ({ kind: ok ? ('ready' as const) : ('not-yet' as const) })),
+      ping(port, password).then((ok) => ({ kind: ok ? ('ready' as const) : ('not-yet' as const) })),
     ]);
     if (outcome.kind === 'ready') break;
     if (outcome.kind === 'spawn-error') {
@@ -129,8 +141,8 @@ async function launch(port: number): Promise<Running> {
   return { child, dir, exited };
 }
 
-/** One raw RESP round trip: true only on `+PONG`. Refused, reset or slow counts as not ready. */
-function ping(port: number): Promise<boolean> {
+/** One raw RESP round trip (after AUTH, with a password): true only on `+PONG`. Refused, reset or slow counts as not ready. */
+function ping(port: number, password?: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let reply = '';
@@ -140,10 +152,11 @@ function ping(port: number): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    const lines = password === undefined ? 1 : 2;
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : `AUTH ${password}\r\n`}PING\r\n`));
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      if (reply.split('\r\n').length > lines) done(reply.split('\r\n')[lines - 1] === '+PONG');
     });
   });
 }

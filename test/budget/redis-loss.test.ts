@@ -1,0 +1,249 @@
+// Two gateway processes on one Redis, each with its own ledger, and Redis
+// losing everything (FLUSHALL): no budgeted request may overspend. Before,
+// the first replica to notice rebuilt the counters from its own folder only
+// and both went on spending from that partial sum.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
+import { ADMIN_KEY, APP_KEY, defaultTestConfig } from '../helpers/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+const LIMIT_USD = 1;
+
+// A cent per token: an answer of the fake upstream costs about $0.15; the
+// budget is one dollar for team-alpha per day.
+const extra = (redisUrl: string, prefix: string) => `
+redis: { url: "${redisUrl}", key_prefix: ${prefix} }
+pricing:
+  gpt-4o-mini: { input: 10000, output: 10000, max_output_tokens: 50 }
+budgets:
+  rules:
+    - { name: team-daily, scope: team, match: [team-alpha], period: day, usd: ${LIMIT_USD} }
+`;
+
+interface Replica {
+  dir: string;
+  configFile: string;
+  gw: GatewayProcess;
+}
+
+async function writeReplica(yaml: string): Promise<Omit<Replica, 'gw'>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-replica-'));
+  const configFile = path.join(dir, 'gateway.yaml');
+  await writeFile(configFile, yaml.replaceAll('{{dir}}', dir));
+  return { dir, configFile };
+}
+
+const ask = (gw: GatewayProcess) =>
+  fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-fake', max_tokens: 10, messages: [{ role: "user", content: "one two three" }] }),
+  });
+
+async function spentUsd(gw: GatewayProcess): Promise<{ usd: number; reserved: number }> {
+  const res = await fetch(`${gw.url}/admin/budgets`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const row = ((await res.json()) as { data: Array<{ name: string; spent: { usd: number }; reserved: { usd: number } }> }).data.find((r) => r.name === 'team-daily')!;
+  return { usd: row.spent.usd, reserved: row.reserved.usd };
+}
+
+/** team-alpha's cost in a replica's audit folder, once `count` answered requests are on disk. */
+async function folderSpend(dir: string, count: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const files = (await readdir(path.join(dir, 'audit'), { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('.jsonl'));
+    let n = 0;
+    let nano = 0;
+    for (const f of files) {
+      for (const line of (await readFile(path.join(dir, 'audit', f), 'utf8')).split('\n')) {
+        if (!line) continue;
+        const r = JSON.parse(line) as { kind?: string; team?: string; cost?: { nano_usd: number } | null };
+        if (r.kind === 'request' && r.team === 'team-alpha' && r.cost) {
+          n++;
+          nano += r.cost.nano_usd;
+        }
+      }
+    }
+    if (n >= count) return nano;
+    if (Date.now() > deadline) throw new Error(`${dir}: ${n} of ${count} records on disk`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function expectUnavailable(gw: GatewayProcess, upstream: FakeOpenAI): Promise<void> {
+  const calls = upstream.calls.length;
+  const res = await ask(gw);
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  assert.equal(res.status, 503, JSON.stringify(body));
+  assert.equal(body.error.code, 'budget_unavailable');
+  assert.equal(res.headers.get('x-should-retry'), 'true');
+  assert.ok(Number(res.headers.get('retry-after')) > 0);
+  assert.equal(upstream.calls.length, calls, 'nothing went upstream');
+}
+
+async function rebuild(configFile: string, args: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(root, 'bin/lanegate.mjs'), 'budgets', 'rebuild', '--config', configFile, ...args], { cwd: root, timeout: 60_000 });
+    return { code: 0, out: stdout + stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/** Asks alternately on both replicas until the budget refuses; returns how many were answered. */
+async function spendUntilRefused(replicas: Replica[]): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const res = await ask(replicas[i % 2]!.gw);
+    await res.arrayBuffer();
+    if (res.status === 429) return i;
+    assert.equal(res.status, 200);
+  }
+  throw new Error('the budget never refused');
+}
+
+async function metric(gw: GatewayProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+describe('budgets after Redis loses its data – two gateway processes, one audit folder each', () => {
+  let redis: TestRedis;
+  let raw: Redis;
+  let upstream: FakeOpenAI;
+  const replicas: Replica[] = [];
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+    upstream = await startFakeOpenAI();
+    for (let i = 0; i < 2; i++) {
+      const files = await writeReplica(defaultTestConfig({ openaiUrl: upstream.url }) + extra(redis.url, 'loss-files'));
+      replicas.push({ ...files, gw: await spawnGateway(files.configFile) });
+    }
+  });
+  after(async () => {
+    for (const r of replicas) {
+      await r.gw.stop();
+      await rm(r.dir, { recursive: true, force: true });
+    }
+    raw.disconnect();
+    await upstream.close();
+    await redis.stop();
+  });
+
+  it('budgets – budgeted requests get 503 budget_unavailable until an operator rebuilds from every folder, then the full spend counts', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    for (const r of [a, a, b, b]) assert.equal((await ask(r.gw)).status, 200);
+    const spentA = await folderSpend(a.dir, 2);
+    const spentB = await folderSpend(b.dir, 2);
+    const before = await spentUsd(a.gw);
+    assert.equal(Math.round(before.usd * 1e9), spentA + spentB, 'both replicas spent into one counter');
+
+    await raw.flushall(); // Redis restarted without persistence: counters, marker, everything
+
+    await expectUnavailable(a.gw, upstream);
+    await expectUnavailable(b.gw, upstream);
+    // A replica that restarts meanwhile remembers the epoch it knew (and the loss is recorded in Redis).
+    await b.gw.kill();
+    b.gw = await spawnGateway(b.configFile);
+    await expectUnavailable(b.gw, upstream);
+    assert.match(a.gw.logs(), /"level":"error"[^\n]*budget counters lost[^\n]*lanegate budgets rebuild/);
+    assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 1);
+    assert.ok((await metric(a.gw, 'lanegate_budget_unavailable_total')) >= 1);
+
+    // A folder that is not an audit folder is refused, so a typo cannot pass for a replica without spend.
+    const typo = await rebuild(a.configFile, ['--ledger', path.join(a.dir, 'audit'), '--ledger', path.join(b.dir, 'nothing-here')]);
+    assert.equal(typo.code, 2, typo.out);
+    await expectUnavailable(a.gw, upstream);
+
+    const done = await rebuild(a.configFile, ['--ledger', path.join(a.dir, 'audit'), '--ledger', path.join(b.dir, 'audit')]);
+    assert.equal(done.code, 0, done.out);
+    assert.match(done.out, /Total \$/);
+    const restored = await spentUsd(b.gw);
+    assert.equal(Math.round(restored.usd * 1e9), spentA + spentB, `restored ${restored.usd}, the replicas spent ${(spentA + spentB) / 1e9}`);
+
+    const answered = await spendUntilRefused(replicas);
+    assert.ok(answered > 0, 'budget left after the rebuild is usable');
+    const final = await spentUsd(a.gw);
+    assert.equal(final.reserved, 0);
+    assert.ok(final.usd <= LIMIT_USD, `spent ${final.usd} of ${LIMIT_USD}`);
+    // spendUntilRefused alternates, starting with a.
+    const total = (await folderSpend(a.dir, 2 + Math.ceil(answered / 2))) + (await folderSpend(b.dir, 2 + Math.floor(answered / 2)));
+    assert.equal(total, Math.round(final.usd * 1e9), 'the counter is the sum of both ledgers');
+    assert.ok(total <= LIMIT_USD * 1e9, `the ledgers say ${total / 1e9} USD were spent`);
+    assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 0);
+    assert.match(a.gw.logs(), /budget counters restored/);
+  });
+});
+
+describe('budgets after Redis loses its data – two gateway processes, Redis Streams audit sink', () => {
+  let redis: TestRedis;
+  let raw: Redis;
+  let upstream: FakeOpenAI;
+  const replicas: Replica[] = [];
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+    upstream = await startFakeOpenAI();
+    for (let i = 0; i < 2; i++) {
+      const yaml = defaultTestConfig({ openaiUrl: upstream.url }).replace(/^audit:\n {2}sink: file\n/m, 'audit:\n  sink: redis\n') + extra(redis.url, 'loss-streams');
+      assert.match(yaml, /sink: redis/);
+      const files = await writeReplica(yaml);
+      replicas.push({ ...files, gw: await spawnGateway(files.configFile) });
+    }
+  });
+  after(async () => {
+    for (const r of replicas) {
+      await r.gw.stop();
+      await rm(r.dir, { recursive: true, force: true });
+    }
+    raw.disconnect();
+    await upstream.close();
+    await redis.stop();
+  });
+
+  it('budgets – with the streams gone too, budgeted requests stay refused until an operator waives the lost spend', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    for (const r of [a, b, a, b]) assert.equal((await ask(r.gw)).status, 200);
+    assert.ok((await spentUsd(a.gw)).usd > 0);
+
+    await raw.flushall(); // the streams holding every replica's records are gone with the counters
+
+    await expectUnavailable(a.gw, upstream);
+    await expectUnavailable(b.gw, upstream);
+    await b.gw.kill();
+    b.gw = await spawnGateway(b.configFile);
+    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(a.gw, upstream);
+
+    // The streams hold only what came after the loss (the refusals' records): no rebuild from them.
+    const refused = await rebuild(a.configFile, []);
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(refused.out, /do not hold the whole month/);
+    await expectUnavailable(a.gw, upstream);
+    await expectUnavailable(b.gw, upstream);
+
+    const waived = await rebuild(a.configFile, ['--waive', 'test: streams lost with Redis']);
+    assert.equal(waived.code, 0, waived.out);
+    const marker = JSON.parse((await raw.get('loss-streams:v1:budget:seeded'))!) as { by: string; waived: string };
+    assert.equal(marker.by, 'rebuild');
+    assert.equal(marker.waived, 'test: streams lost with Redis');
+    assert.equal((await ask(b.gw)).status, 200);
+    assert.equal((await ask(a.gw)).status, 200);
+    // Every replica logs the operator's decision when it joins the new epoch.
+    const deadline = Date.now() + 10_000;
+    while (!/budget counters restored[^\n]*test: streams lost|test: streams lost[^\n]*budget counters restored/.test(a.gw.logs()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(a.gw.logs(), /budget counters restored/);
+    assert.match(a.gw.logs(), /"waived":"test: streams lost with Redis"/);
+  });
+});
