@@ -6,13 +6,25 @@ import { GatewayError, type UpstreamErrorClass } from '../errors.js';
 type HeaderValue = string | string[] | undefined;
 
 export function retryAfterSeconds(value: HeaderValue): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
+  const ms = retryAfterMs({ 'retry-after': value });
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
+}
+
+/**
+ * The wait a provider asks for, in ms: `retry-after-ms` (OpenAI, Azure) when
+ * present, else `retry-after` in seconds or as an HTTP date (RFC 9110 10.2.3).
+ */
+export function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {
+  const first = (value: HeaderValue) => (Array.isArray(value) ? value[0] : value)?.trim();
+  const ms = Number(first(headers['retry-after-ms']) || NaN);
+  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+  const v = first(headers['retry-after']);
   if (!v) return undefined;
   const seconds = Number(v);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
   const date = Date.parse(v);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return Math.max(0, date - Date.now());
 }
 
 export function upstreamStatusError(provider: string, status: number, headers: Record<string, HeaderValue> = {}): GatewayError {
@@ -25,9 +37,10 @@ export function upstreamStatusError(provider: string, status: number, headers: R
     );
   }
   if (status === 429) {
+    const waitMs = retryAfterMs(headers);
     return new GatewayError('upstream_rate_limited', `Provider "${provider}" is rate limiting requests (HTTP 429). Retry after the indicated delay.`, {
-      upstream: upstream(true),
-      retryAfter: retryAfterSeconds(headers['retry-after']) ?? 1,
+      upstream: { ...upstream(true), ...(waitMs === undefined ? {} : { retryAfterMs: waitMs }) },
+      retryAfter: waitMs === undefined ? 1 : Math.ceil(waitMs / 1000),
     });
   }
   if (status === 413) {
