@@ -2,6 +2,7 @@
 // are never forwarded: they can hold the provider's view of our credentials,
 // other tenants' data or internal hostnames.
 import { GatewayError, type UpstreamErrorClass } from '../errors.js';
+import { SseEventTooLargeError } from './sse.js';
 
 type HeaderValue = string | string[] | undefined;
 
@@ -81,6 +82,7 @@ export function upstreamProtocolError(provider: string, what: string): GatewayEr
 /** For errors while reading a stream whose first bytes already arrived: the provider was reached, then cut off. */
 export function upstreamStreamError(provider: string, err: unknown, signal: Cancelled): GatewayError {
   if (err instanceof GatewayError || signal.aborted) return upstreamTransportError(provider, err, signal);
+  if (err instanceof SseEventTooLargeError) return upstreamProtocolError(provider, `a stream event larger than the limit of ${err.limit} bytes`);
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === 'UND_ERR_BODY_TIMEOUT') return upstreamTransportError(provider, err, signal);
   return new GatewayError('upstream_error', `Provider "${provider}" cut the stream off before the answer was complete.`, {

@@ -2,7 +2,9 @@
 // Anthropic numbers content blocks across text and tools alike; OpenAI numbers
 // tool calls alone, so each tool_use block gets the next tool index.
 import type { ChatChunk, ChatChunkChoice, ChatRequest } from '../../api/schemas.js';
+import { DEFAULT_RESPONSE_LIMITS, type ResponseLimitsConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { parseAnswerJson } from '../answer-json.js';
 import { upstreamProtocolError } from '../errors.js';
 import { parseSse } from '../sse.js';
 import { countUsage } from '../usage.js';
@@ -24,6 +26,7 @@ export async function* readMessageStream(
   provider: string,
   body: AsyncIterable<Buffer | Uint8Array | string>,
   request: ChatRequest,
+  limits: ResponseLimitsConfig = DEFAULT_RESPONSE_LIMITS,
 ): AsyncGenerator<ChatChunk> {
   let id = '';
   let model = request.model;
@@ -43,8 +46,8 @@ export async function* readMessageStream(
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
 
-  for await (const sse of parseSse(body)) {
-    const event = parseEvent(provider, sse.data);
+  for await (const sse of parseSse(body, { maxEventBytes: limits.max_event_bytes })) {
+    const event = parseEvent(provider, sse.data, limits);
     const type = event.type ?? sse.event;
     if (type === 'ping') continue;
     if (type === 'error') throw streamError(provider, event);
@@ -113,13 +116,8 @@ export async function* readMessageStream(
   };
 }
 
-function parseEvent(provider: string, data: string): StreamEvent {
-  let event: unknown;
-  try {
-    event = JSON.parse(data);
-  } catch {
-    throw upstreamProtocolError(provider, 'a stream event that is not JSON');
-  }
+function parseEvent(provider: string, data: string, limits: ResponseLimitsConfig): StreamEvent {
+  const event = parseAnswerJson(provider, data, { maxDepth: limits.max_json_depth, what: 'a stream event' });
   if (!event || typeof event !== 'object' || Array.isArray(event)) throw upstreamProtocolError(provider, 'a stream event that is not an object');
   return event as StreamEvent;
 }

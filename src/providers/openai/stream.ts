@@ -1,5 +1,7 @@
 import type { ChatChunk, ChatRequest, Usage } from '../../api/schemas.js';
+import { DEFAULT_RESPONSE_LIMITS, type ResponseLimitsConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { parseAnswerJson } from '../answer-json.js';
 import { upstreamProtocolError } from '../errors.js';
 import { parseSse } from '../sse.js';
 import { countUsage, isUsage, normaliseUsage } from '../usage.js';
@@ -8,6 +10,7 @@ export async function* readChatStream(
   provider: string,
   body: AsyncIterable<Buffer>,
   request: ChatRequest,
+  limits: ResponseLimitsConfig = DEFAULT_RESPONSE_LIMITS,
 ): AsyncGenerator<ChatChunk> {
   let usage: Usage | undefined;
   let text = '';
@@ -15,17 +18,13 @@ export async function* readChatStream(
   let done = false;
   let last: ChatChunk | undefined;
 
-  for await (const event of parseSse(body)) {
+  for await (const event of parseSse(body, { maxEventBytes: limits.max_event_bytes })) {
     if (event.data === '[DONE]') {
       done = true;
       break;
     }
-    let chunk: ChatChunk & { error?: unknown };
-    try {
-      chunk = JSON.parse(event.data);
-    } catch {
-      throw upstreamProtocolError(provider, 'a stream event that is not JSON');
-    }
+    const chunk = parseAnswerJson(provider, event.data, { maxDepth: limits.max_json_depth, what: 'a stream event' }) as (ChatChunk & { error?: unknown }) | null;
+    if (!chunk || typeof chunk !== 'object' || Array.isArray(chunk)) throw upstreamProtocolError(provider, 'a stream event that is not an object');
     if (chunk.error !== undefined || event.event === 'error') {
       throw new GatewayError('upstream_error', `Provider "${provider}" reported an error mid-stream.`, {
         upstream: { errorClass: 'protocol', fallbackable: true },
