@@ -8,7 +8,7 @@ import { parseAnswerJson } from '../answer-json.js';
 import { upstreamProtocolError } from '../errors.js';
 import { parseSse } from '../sse.js';
 import { countUsage } from '../usage.js';
-import { finishReason, hasUsage, translateUsage, type AnthropicUsage } from './response.js';
+import { anthropicUsageProblem, USAGE_FIELDS, finishReason, hasUsage, translateUsage, type AnthropicUsage } from './response.js';
 
 interface StreamEvent {
   type?: string;
@@ -19,8 +19,6 @@ interface StreamEvent {
   usage?: AnthropicUsage;
   error?: { type?: unknown };
 }
-
-const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
 
 export async function* readMessageStream(
   provider: string,
@@ -57,7 +55,7 @@ export async function* readMessageStream(
       if (!message || typeof message.id !== 'string') throw upstreamProtocolError(provider, 'a message_start without a message id');
       id = `chatcmpl-${message.id}`;
       if (typeof message.model === 'string') model = message.model;
-      mergeUsage(usage, message.usage);
+      mergeUsage(provider, usage, message.usage);
       started = true;
       yield chunk({ role: 'assistant', content: '' });
       continue;
@@ -91,7 +89,7 @@ export async function* readMessageStream(
         yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] });
       }
     } else if (type === 'message_delta') {
-      mergeUsage(usage, event.usage);
+      mergeUsage(provider, usage, event.usage);
       if (event.delta?.stop_reason !== undefined && event.delta.stop_reason !== null && !finished) {
         finished = true;
         yield chunk({}, finishReason(event.delta.stop_reason));
@@ -123,8 +121,10 @@ function parseEvent(provider: string, data: string, limits: ResponseLimitsConfig
 }
 
 // Later events carry running totals, so the newest value of each field wins.
-function mergeUsage(into: AnthropicUsage, from: AnthropicUsage | undefined): void {
-  if (!from || typeof from !== 'object') return;
+function mergeUsage(provider: string, into: AnthropicUsage, from: AnthropicUsage | undefined): void {
+  const problem = anthropicUsageProblem(from);
+  if (problem) throw upstreamProtocolError(provider, problem);
+  if (!from) return;
   for (const field of USAGE_FIELDS) {
     const value = from[field];
     if (typeof value === 'number') into[field] = value;

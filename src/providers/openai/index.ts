@@ -37,7 +37,7 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     },
 
     async embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel) {
-      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment));
+      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment), request);
     },
   };
 }
