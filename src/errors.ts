@@ -44,13 +44,15 @@ export interface GatewayErrorOptions {
   upstream?: UpstreamFailure;
 }
 
-export type UpstreamErrorClass = 'connect' | 'timeout' | 'status' | 'protocol' | 'aborted' | 'breaker_open';
+export type UpstreamErrorClass = 'connect' | 'timeout' | 'status' | 'protocol' | 'aborted' | 'breaker_open' | 'cooling_down';
 
 export interface UpstreamFailure {
   errorClass: UpstreamErrorClass;
   status?: number;
   /** A fault of this attempt's deployment, worth trying another one for. */
   fallbackable: boolean;
+  /** How long the provider asked us to wait (`retry-after-ms` or `retry-after`), in ms; unset when it did not say. */
+  retryAfterMs?: number;
 }
 
 export class GatewayError extends Error {

@@ -68,10 +68,18 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   const tracing = await createTracing(loaded.config.telemetry, logger);
   let breakerSync: BreakerSync | undefined;
   const BREAKER_LEVEL = { closed: 0, half_open: 1, open: 2 } as const;
-  const health = createHealthRegistry((id, breakerState, openUntil) => {
-    metrics.breakerState.labels(id).set(BREAKER_LEVEL[breakerState]);
-    logger.warn({ deployment: id, breaker: breakerState }, 'circuit breaker changed state');
-    if (breakerState !== 'half_open') breakerSync?.publish(id, breakerState, openUntil);
+  const health = createHealthRegistry({
+    onBreakerChange(id, breakerState, openUntil) {
+      metrics.breakerState.labels(id).set(BREAKER_LEVEL[breakerState]);
+      logger.warn({ deployment: id, breaker: breakerState }, 'circuit breaker changed state');
+      if (breakerState !== 'half_open') breakerSync?.publish(id, breakerState, openUntil);
+    },
+    onCoolDown(id, until, { remote }) {
+      metrics.cooldownUntil.labels(id).set(until / 1000);
+      if (remote) return;
+      metrics.cooldowns.labels(id).inc();
+      breakerSync?.publishCoolDown(id, until);
+    },
   });
   if (redis) breakerSync = await createBreakerSync(redis, health, logger);
   const slo = createSloTracker(metrics);

@@ -11,7 +11,7 @@ import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 import type { PolicySet } from '../policy/load.js';
 import { emptyCatalog, type PromptCatalog } from '../prompts/catalog.js';
 import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
-import type { DegradeConfig, GatewayConfig, ProviderConfig, SloConfig } from './schema.js';
+import { DEFAULT_RATE_LIMIT_COOLDOWN, DEFAULT_RESPONSE_LIMITS, type DegradeConfig, type GatewayConfig, type ProviderConfig, type SloConfig } from './schema.js';
 
 export interface KeyInfo {
   id: string;
@@ -101,6 +101,8 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
         timeouts: { ...provider.timeouts, ...d.timeouts },
         retry: { ...provider.retry, ...d.retry },
         breaker: { ...provider.breaker, ...d.breaker },
+        rateLimitCooldown: { ...('rate_limit_cooldown' in provider ? provider.rate_limit_cooldown : DEFAULT_RATE_LIMIT_COOLDOWN), ...d.rate_limit_cooldown },
+        responseLimits: { ...('response_limits' in provider ? provider.response_limits : DEFAULT_RESPONSE_LIMITS), ...d.response_limits },
       });
     }
     if (deployments.length === 0) unavailableModels.set(name, [...new Set(model.deployments.map((d) => d.provider))]);

@@ -53,6 +53,35 @@ const breaker = z.strictObject({
   cooldown_ms: z.number().int().positive().default(15_000),
 });
 
+/**
+ * An upstream 429 is the provider's quota, not the deployment's health: the
+ * deployment rests for the provider's `retry-after` (or `retry-after-ms`),
+ * capped, and balancing and fallback go elsewhere meanwhile. The breaker
+ * never counts it.
+ */
+const rateLimitCooldown = z.strictObject({
+  /** The rest after a 429 that names no retry-after. */
+  default_ms: z.number().int().min(0).default(1_000),
+  /** The longest rest, whatever the provider asks: rate-limit windows are per minute, so a minute frees any of them. */
+  max_ms: z.number().int().min(0).default(60_000),
+});
+
+/**
+ * Bounds on what a provider may send back; an answer past one ends the
+ * attempt with 502 upstream_error and closes the connection. A chat answer is
+ * rarely above 1 MiB (128k tokens of text); embeddings are the big ones: 2,048
+ * inputs of 1,536 floats as JSON text are about 60 MiB, so batches that large
+ * need a higher max_response_bytes (or encoding_format: base64, a quarter of that).
+ */
+const responseLimits = z.strictObject({
+  /** A non-streamed answer's body. */
+  max_response_bytes: z.number().int().positive().max(1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  /** One server-sent event of a stream (a chunk is a few hundred bytes; a whole tool call's arguments at most). */
+  max_event_bytes: z.number().int().positive().max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Nesting of a JSON answer or event, checked before it is parsed, as server.max_json_depth is for requests. */
+  max_json_depth: z.number().int().min(2).max(1000).default(64),
+});
+
 const httpProvider = {
   base_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }),
   api_key: z.string().default(''),
@@ -60,6 +89,8 @@ const httpProvider = {
   timeouts: timeouts.prefault({}),
   retry: retry.prefault({}),
   breaker: breaker.prefault({}),
+  rate_limit_cooldown: rateLimitCooldown.prefault({}),
+  response_limits: responseLimits.prefault({}),
   connections: z.number().int().positive().max(1024).default(128),
 };
 
@@ -110,6 +141,8 @@ const deployment = z.strictObject({
   timeouts: timeouts.partial().optional(),
   retry: retry.partial().optional(),
   breaker: breaker.partial().optional(),
+  rate_limit_cooldown: rateLimitCooldown.partial().optional(),
+  response_limits: responseLimits.partial().optional(),
 });
 
 const slo = z.strictObject({
@@ -267,6 +300,11 @@ export type ApiKeyConfig = z.infer<typeof apiKey>;
 export type RetryConfig = z.infer<typeof retry>;
 export type BreakerConfig = z.infer<typeof breaker>;
 export type TimeoutsConfig = z.infer<typeof timeouts>;
+export type RateLimitCooldownConfig = z.infer<typeof rateLimitCooldown>;
+export type ResponseLimitsConfig = z.infer<typeof responseLimits>;
+/** Defaults for providers without these settings (the mock). */
+export const DEFAULT_RATE_LIMIT_COOLDOWN: RateLimitCooldownConfig = rateLimitCooldown.parse({});
+export const DEFAULT_RESPONSE_LIMITS: ResponseLimitsConfig = responseLimits.parse({});
 export type RouteConfig = z.infer<typeof route>;
 export type RouteRuleConfig = z.infer<typeof routeRule>;
 export type SloConfig = z.infer<typeof slo>;

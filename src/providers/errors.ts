@@ -2,17 +2,30 @@
 // are never forwarded: they can hold the provider's view of our credentials,
 // other tenants' data or internal hostnames.
 import { GatewayError, type UpstreamErrorClass } from '../errors.js';
+import { SseEventTooLargeError } from './sse.js';
 
 type HeaderValue = string | string[] | undefined;
 
 export function retryAfterSeconds(value: HeaderValue): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
+  const ms = retryAfterMs({ 'retry-after': value });
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
+}
+
+/**
+ * The wait a provider asks for, in ms: `retry-after-ms` (OpenAI, Azure) when
+ * present, else `retry-after` in seconds or as an HTTP date (RFC 9110 10.2.3).
+ */
+export function retryAfterMs(headers: Record<string, HeaderValue>): number | undefined {
+  const first = (value: HeaderValue) => (Array.isArray(value) ? value[0] : value)?.trim();
+  const ms = Number(first(headers['retry-after-ms']) || NaN);
+  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+  const v = first(headers['retry-after']);
   if (!v) return undefined;
   const seconds = Number(v);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
   const date = Date.parse(v);
   if (Number.isNaN(date)) return undefined;
-  return Math.max(0, Math.ceil((date - Date.now()) / 1000));
+  return Math.max(0, date - Date.now());
 }
 
 export function upstreamStatusError(provider: string, status: number, headers: Record<string, HeaderValue> = {}): GatewayError {
@@ -25,9 +38,10 @@ export function upstreamStatusError(provider: string, status: number, headers: R
     );
   }
   if (status === 429) {
+    const waitMs = retryAfterMs(headers);
     return new GatewayError('upstream_rate_limited', `Provider "${provider}" is rate limiting requests (HTTP 429). Retry after the indicated delay.`, {
-      upstream: upstream(true),
-      retryAfter: retryAfterSeconds(headers['retry-after']) ?? 1,
+      upstream: { ...upstream(true), ...(waitMs === undefined ? {} : { retryAfterMs: waitMs }) },
+      retryAfter: waitMs === undefined ? 1 : Math.ceil(waitMs / 1000),
     });
   }
   if (status === 413) {
@@ -68,6 +82,7 @@ export function upstreamProtocolError(provider: string, what: string): GatewayEr
 /** For errors while reading a stream whose first bytes already arrived: the provider was reached, then cut off. */
 export function upstreamStreamError(provider: string, err: unknown, signal: Cancelled): GatewayError {
   if (err instanceof GatewayError || signal.aborted) return upstreamTransportError(provider, err, signal);
+  if (err instanceof SseEventTooLargeError) return upstreamProtocolError(provider, `a stream event larger than the limit of ${err.limit} bytes`);
   const code = (err as { code?: string } | null)?.code ?? '';
   if (code === 'UND_ERR_BODY_TIMEOUT') return upstreamTransportError(provider, err, signal);
   return new GatewayError('upstream_error', `Provider "${provider}" cut the stream off before the answer was complete.`, {

@@ -3,7 +3,7 @@
 // Adapters know nothing of keys, lanes, budgets, caches or retries.
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { Cancel } from './cancel.js';
-import type { BreakerConfig, ProviderConfig, RetryConfig, TimeoutsConfig } from '../config/schema.js';
+import type { BreakerConfig, ProviderConfig, RateLimitCooldownConfig, ResponseLimitsConfig, RetryConfig, TimeoutsConfig } from '../config/schema.js';
 
 export interface Deployment {
   /** `<provider>/<model>`, unique within a config. */
@@ -19,6 +19,8 @@ export interface Deployment {
   timeouts: TimeoutsConfig;
   retry: RetryConfig;
   breaker: BreakerConfig;
+  rateLimitCooldown: RateLimitCooldownConfig;
+  responseLimits: ResponseLimitsConfig;
 }
 
 export interface ProviderAdapter {

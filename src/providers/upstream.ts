@@ -1,14 +1,21 @@
 // The one way adapters talk HTTP to a provider: a POST on the shared pool with
-// the deployment's timeouts, upstream failures mapped to gateway errors.
+// the deployment's timeouts and response limits, upstream failures mapped to
+// gateway errors.
 //
 // A JSON answer is read by a small dispatch handler that gathers the body's
 // chunks and parses them once: no response stream, no AbortSignal, no
 // promise per chunk. Streams go through undici's request() and its body
-// stream, which they need to be read chunk by chunk.
+// stream, which they need to be read chunk by chunk; the stream readers bound
+// each event with the same limits (sse.ts, answer-json.ts).
+//
+// An answer past `max_response_bytes` (declared or counted as it arrives)
+// aborts the request, which destroys the connection: reading the rest only to
+// keep the socket would let the provider decide how much we read.
 import type { Dispatcher, Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { TimeoutsConfig } from '../config/schema.js';
+import type { ResponseLimitsConfig, TimeoutsConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { parseAnswerJson } from './answer-json.js';
 import { abortError, type Cancel } from './cancel.js';
 import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from './errors.js';
 
@@ -19,22 +26,28 @@ export interface UpstreamRequest {
   body: string;
 }
 
+/** What a call needs of its deployment. */
+export interface CallSettings {
+  timeouts: TimeoutsConfig;
+  responseLimits: ResponseLimitsConfig;
+}
+
 export interface UpstreamCaller {
   /** Sends the request and resolves with the parsed JSON answer of a 2xx. */
-  json(up: UpstreamRequest, cancel: Cancel, timeouts: TimeoutsConfig): Promise<unknown>;
+  json(up: UpstreamRequest, cancel: Cancel, settings: CallSettings): Promise<unknown>;
   /** Sends the request and resolves with the response, its body unread (streams). */
-  send(up: UpstreamRequest, cancel: Cancel, timeouts: TimeoutsConfig): Promise<Dispatcher.ResponseData>;
+  send(up: UpstreamRequest, cancel: Cancel, settings: CallSettings): Promise<Dispatcher.ResponseData>;
 }
 
 export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCaller {
   return {
-    json(up, cancel, timeouts) {
+    json(up, cancel, { timeouts, responseLimits }) {
       return new Promise((resolve, reject) => {
         if (cancel.aborted) {
           reject(upstreamTransportError(provider, cancel.reason, cancel));
           return;
         }
-        const handler = new JsonHandler(provider, cancel, resolve, reject);
+        const handler = new JsonHandler(provider, cancel, responseLimits, resolve, reject);
         pool.dispatch(
           {
             path: up.path,
@@ -50,7 +63,7 @@ export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCall
       });
     },
 
-    async send(up, cancel, timeouts) {
+    async send(up, cancel, { timeouts }) {
       let res: Dispatcher.ResponseData;
       try {
         res = await pool.request({
@@ -82,6 +95,7 @@ export function createUpstreamCaller(provider: string, pool: Pool): UpstreamCall
 class JsonHandler implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined = undefined;
   #chunks: Buffer[] = [];
+  #size = 0;
   #failed = false;
   #settled = false;
   readonly #onAbort = (reason: unknown) => {
@@ -92,6 +106,7 @@ class JsonHandler implements Dispatcher.DispatchHandler {
   constructor(
     private readonly provider: string,
     private readonly cancel: Cancel,
+    private readonly limits: ResponseLimitsConfig,
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (err: GatewayError) => void,
   ) {
@@ -103,14 +118,18 @@ class JsonHandler implements Dispatcher.DispatchHandler {
     if (this.cancel.aborted) controller.abort(abortError(this.cancel.reason));
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 400) return;
-    this.#failed = true;
-    this.#reject(upstreamStatusError(this.provider, statusCode, headers));
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode >= 400) {
+      this.#failed = true;
+      this.#reject(upstreamStatusError(this.provider, statusCode, headers));
+    }
+    if (Number(headers['content-length']) > this.limits.max_response_bytes) this.#tooLarge(controller);
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#failed) this.#chunks.push(chunk);
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#size += chunk.length;
+    if (this.#size > this.limits.max_response_bytes) this.#tooLarge(controller);
+    else if (!this.#failed) this.#chunks.push(chunk);
   }
 
   onResponseEnd(): void {
@@ -121,9 +140,9 @@ class JsonHandler implements Dispatcher.DispatchHandler {
     let value: unknown;
     try {
       const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
-      value = JSON.parse(text);
-    } catch {
-      this.#reject(upstreamProtocolError(this.provider, 'a body that is not JSON'));
+      value = parseAnswerJson(this.provider, text, { maxDepth: this.limits.max_json_depth, what: 'an answer' });
+    } catch (err) {
+      this.#reject(err instanceof GatewayError ? err : upstreamProtocolError(this.provider, 'an answer that could not be read'));
       return;
     }
     this.#settled = true;
@@ -134,6 +153,16 @@ class JsonHandler implements Dispatcher.DispatchHandler {
     this.cancel.offAbort(this.#onAbort);
     this.#chunks = [];
     this.#reject(upstreamTransportError(this.provider, error, this.cancel));
+  }
+
+  /** Drops what was gathered and aborts, which closes the connection mid-answer. */
+  #tooLarge(controller: Dispatcher.DispatchController): void {
+    this.#chunks = [];
+    const error = upstreamProtocolError(this.provider, `an answer larger than the limit of ${this.limits.max_response_bytes} bytes`);
+    this.#reject(error);
+    this.#failed = true;
+    this.cancel.offAbort(this.#onAbort);
+    if (!controller.aborted) controller.abort(error);
   }
 
   #reject(err: GatewayError): void {

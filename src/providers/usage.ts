@@ -8,6 +8,23 @@ export function isUsage(value: unknown): value is Usage {
   return !!u && typeof u.prompt_tokens === 'number' && typeof u.completion_tokens === 'number';
 }
 
+/**
+ * What is wrong with a usage a provider reported, or undefined: absent and
+ * partial usage is fine (the gateway counts it), but a count that is not a
+ * finite number of zero or more (text, -5, 1e400) is a broken answer, and
+ * it would be priced and charged.
+ */
+export function usageProblem(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) return 'a usage that is not an object';
+  const u = value as Record<string, unknown>;
+  for (const field of ['prompt_tokens', 'completion_tokens', 'total_tokens']) {
+    const v = u[field];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) return `a usage whose ${field} is not a count`;
+  }
+  return undefined;
+}
+
 export function normaliseUsage(u: Usage): Usage {
   return { ...u, total_tokens: typeof u.total_tokens === 'number' ? u.total_tokens : u.prompt_tokens + u.completion_tokens };
 }

@@ -1,5 +1,7 @@
 // Orders one model's deployments for a request: the first is the pick, the
-// rest follow as fallbacks in the same strategy's order.
+// rest follow as fallbacks in the same strategy's order. Deployments resting
+// after a 429 go last, in that order, so traffic goes to the ones the
+// provider has not asked to wait while they rest.
 import type { CompiledModel } from '../config/compile.js';
 import type { Deployment } from '../providers/types.js';
 import type { HealthRegistry } from './health.js';
@@ -7,6 +9,14 @@ import type { HealthRegistry } from './health.js';
 export function orderDeployments(model: CompiledModel, health: HealthRegistry, random: () => number = Math.random): Deployment[] {
   const list = model.deployments;
   if (list.length < 2) return list;
+  const ordered = byStrategy(model, list, health, random);
+  const now = Date.now();
+  const cooling = ordered.filter((d) => health.get(d).coolingFor(now) > 0);
+  if (cooling.length === 0 || cooling.length === ordered.length) return ordered;
+  return [...ordered.filter((d) => !cooling.includes(d)), ...cooling];
+}
+
+function byStrategy(model: CompiledModel, list: Deployment[], health: HealthRegistry, random: () => number): Deployment[] {
   switch (model.balance) {
     case 'priority':
       return list;

@@ -3,10 +3,35 @@
 // refused until the cool-down ends. Half-open: one probe passes; its success
 // closes the breaker, its failure opens it again.
 import type { BreakerConfig } from '../config/schema.js';
+import type { GatewayError } from '../errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 const BUCKETS = 10;
+
+/**
+ * Whether a failed attempt says the deployment is unhealthy: it could not be
+ * reached, did not answer in time, failed with a 5xx, or sent an answer that
+ * is broken (not JSON, the wrong shape, past the response limits: whatever
+ * sits in front of the model is misbehaving, and it would again). A 429 is
+ * not (the provider is up and rationing: see the cool-down in health.ts), nor
+ * are the other 4xx (a bad key or a missing model is configuration, and
+ * failing over costs one quick round trip).
+ */
+export function countsAgainstBreaker(error: GatewayError): boolean {
+  const up = error.upstream;
+  if (!up?.fallbackable) return false;
+  switch (up.errorClass) {
+    case 'connect':
+    case 'timeout':
+    case 'protocol':
+      return true;
+    case 'status':
+      return up.status !== undefined && (up.status >= 500 || up.status === 408);
+    default:
+      return false;
+  }
+}
 
 export class CircuitBreaker {
   state: BreakerState = 'closed';

@@ -1,7 +1,7 @@
 // Calls the candidates: one fallback loop with per-deployment retries (backoff
-// with full jitter, a retry budget), circuit breakers and timeouts. Every try
-// is recorded; when all fail, a configured safe mode may answer, and otherwise
-// one error sums them up.
+// with full jitter, a retry budget), circuit breakers, 429 cool-downs and
+// timeouts. Every try is recorded; when all fail, a configured safe mode may
+// answer, and otherwise one error sums them up.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { DegradeConfig } from '../config/schema.js';
@@ -9,6 +9,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import type { Attempt, RequestContext } from '../pipeline/context.js';
 import type { AttemptSpan } from '../telemetry/tracing.js';
 import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import { countsAgainstBreaker } from './breaker.js';
 import { candidatesFor } from './candidates.js';
 import { createDeadline, type Deadline } from './deadline.js';
 import { backoffDelay, isRetryable } from './retry.js';
@@ -20,6 +21,12 @@ interface Lease {
 }
 
 type AttemptFn<T> = (adapter: ProviderAdapter, deployment: Deployment, lease: Lease) => Promise<T>;
+
+/** What the failed candidates left: their errors, and when each one that is resting after a 429 may be called again. */
+interface Failures {
+  errors: GatewayError[];
+  restsUntil: number[];
+}
 
 export async function dispatchChat(ctx: RequestContext): Promise<void> {
   if (ctx.stream) {
@@ -39,8 +46,8 @@ export async function dispatchEmbeddings(ctx: RequestContext): Promise<void> {
 }
 
 async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): Promise<T> {
-  const errors: GatewayError[] = [];
-  const first = await tryCandidates(ctx, ctx.candidates, attempt, errors, false);
+  const failures: Failures = { errors: [], restsUntil: [] };
+  const first = await tryCandidates(ctx, ctx.candidates, attempt, failures, false);
   if (first.ok) return first.value;
 
   const degrade = ctx.model?.degrade;
@@ -50,23 +57,24 @@ async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): 
     const candidates = candidatesFor(ctx, target, false).filter((d) => !tried.has(d.id));
     ctx.chat = degradedRequest(ctx.chat, degrade);
     ctx.events.push({ stage: 'degrade', model: degrade.model });
-    const safe = await tryCandidates(ctx, candidates, attempt, errors, true);
+    const safe = await tryCandidates(ctx, candidates, attempt, failures, true);
     if (safe.ok) {
       ctx.degraded = true;
       ctx.responseHeaders['x-gateway-degraded'] = '1';
       return safe.value;
     }
   }
-  throw aggregate(ctx, errors);
+  throw aggregate(ctx, failures);
 }
 
 async function tryCandidates<T>(
   ctx: RequestContext,
   candidates: readonly Deployment[],
   attempt: AttemptFn<T>,
-  errors: GatewayError[],
+  failures: Failures,
   degraded: boolean,
 ): Promise<{ ok: true; value: T } | { ok: false }> {
+  const { errors } = failures;
   for (const deployment of candidates) {
     const health = ctx.services.health.get(deployment);
     const adapter = ctx.config.adapters.get(deployment.providerName)!;
@@ -74,6 +82,18 @@ async function tryCandidates<T>(
 
     for (let retry = 0; ; retry++) {
       const fallback = errors.length > 0 && retry === 0;
+      const resting = health.coolingFor(Date.now());
+      if (resting > 0) {
+        // The provider asked for a pause: calling now would only earn another 429.
+        const error = new GatewayError('upstream_rate_limited', `Deployment "${deployment.id}" is rate limited by its provider for ${Math.ceil(resting / 1000)} s more.`, {
+          retryAfter: Math.ceil(resting / 1000),
+          upstream: { errorClass: 'cooling_down', fallbackable: true },
+        });
+        recordAttempt(ctx, deployment, performance.now(), { error, retry, fallback, degraded });
+        errors.push(error);
+        failures.restsUntil.push(health.coolingUntil);
+        break;
+      }
       if (!health.breaker.allow(Date.now())) {
         const error = new GatewayError('upstream_unavailable', `Deployment "${deployment.id}" is cooling down after repeated failures.`, {
           retryAfter: health.breaker.retryAfterSeconds(Date.now()),
@@ -124,8 +144,20 @@ async function tryCandidates<T>(
           health.breaker.onSuccess(Date.now());
           throw error;
         }
-        health.breaker.onFailure(Date.now());
         errors.push(error);
+        if (error.upstream.status === 429) {
+          // Not a health failure: rest this deployment for what the provider
+          // asked, and move on rather than wait here (the client's SDK honours
+          // retry-after itself, and waiting in both places multiplies calls).
+          const cool = deployment.rateLimitCooldown;
+          const now = Date.now();
+          health.coolDown(now + Math.min(error.upstream.retryAfterMs ?? cool.default_ms, cool.max_ms));
+          if (health.coolingUntil > now) failures.restsUntil.push(health.coolingUntil);
+          health.breaker.onAbandon();
+          break;
+        }
+        if (countsAgainstBreaker(error)) health.breaker.onFailure(Date.now());
+        else health.breaker.onAbandon();
         const wait = retryDelay(error, retry, deployment);
         if (wait === undefined || !health.retryBudget.tryRetry(Date.now())) break;
         release();
@@ -177,14 +209,19 @@ function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
     }
     const health = ctx.services.health.get(deployment);
     // A provider that keeps cutting streams after their first chunk must still trip its breaker.
-    const onFailure = () => {
-      if (!ctx.cancel.aborted) health.breaker.onFailure(Date.now());
+    const onFailure = (err: unknown) => {
+      if (!ctx.cancel.aborted && countsAgainstBreaker(toGatewayError(err))) health.breaker.onFailure(Date.now());
     };
     return streamFrom(head, iterator, lease.keep(), onFailure);
   };
 }
 
-async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>, release: () => void, onFailure: () => void): AsyncGenerator<ChatChunk> {
+async function* streamFrom(
+  head: ChatChunk[],
+  iterator: AsyncIterator<ChatChunk>,
+  release: () => void,
+  onFailure: (err: unknown) => void,
+): AsyncGenerator<ChatChunk> {
   try {
     yield* head;
     for (;;) {
@@ -193,7 +230,7 @@ async function* streamFrom(head: ChatChunk[], iterator: AsyncIterator<ChatChunk>
       yield next.value;
     }
   } catch (err) {
-    onFailure();
+    onFailure(err);
     throw err;
   } finally {
     release();
@@ -246,9 +283,14 @@ function recordAttempt(
 
 /**
  * One candidate's error passes through as it is (an upstream 429 stays a 429).
- * When several candidates failed, nothing could answer: 503 with retry-after.
+ * When several candidates were all rate limited by their providers, the
+ * client gets that 429 too (upstream_rate_limited, not the gateway's own
+ * rate_limited: its key did nothing wrong), with a retry-after at the first
+ * moment one of them may be called again. When several failed otherwise,
+ * nothing could answer: 503 with retry-after.
  */
-function aggregate(ctx: RequestContext, errors: GatewayError[]): GatewayError {
+function aggregate(ctx: RequestContext, failures: Failures): GatewayError {
+  const { errors } = failures;
   const deployments = new Set(ctx.attempts.map((a) => a.deployment));
   const last = errors.at(-1);
   if (!last) {
@@ -256,6 +298,14 @@ function aggregate(ctx: RequestContext, errors: GatewayError[]): GatewayError {
   }
   if (deployments.size <= 1) return last;
   const summary = ctx.attempts.map((a) => `${a.deployment}: ${a.code ?? 'ok'}`).join('; ');
+  if (errors.every((e) => e.code === 'upstream_rate_limited')) {
+    const earliest = failures.restsUntil.length > 0 ? Math.min(...failures.restsUntil) : Date.now() + 1000;
+    return new GatewayError(
+      'upstream_rate_limited',
+      `Every deployment of model "${ctx.requestedModel}" is rate limited by its provider (${summary}). Retry after the indicated delay.`,
+      { retryAfter: Math.max(1, Math.ceil((earliest - Date.now()) / 1000)), upstream: { errorClass: last.upstream?.errorClass ?? 'status', fallbackable: true } },
+    );
+  }
   const waits = errors.map((e) => e.retryAfter).filter((s): s is number => s !== undefined);
   return new GatewayError(
     'upstream_unavailable',

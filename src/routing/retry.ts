@@ -53,10 +53,13 @@ export class RetryBudget {
   }
 }
 
-/** Errors worth another try on the same deployment (not a bad key or a missing model). */
+/**
+ * Errors worth another try on the same deployment: not a bad key or a missing
+ * model, and not a 429 (the deployment rests instead; see health.ts).
+ */
 export function isRetryable(error: GatewayError): boolean {
   const up = error.upstream;
   if (!up?.fallbackable) return false;
-  if (up.errorClass === 'breaker_open' || up.errorClass === 'aborted') return false;
-  return up.status === undefined || up.status === 408 || up.status === 429 || up.status >= 500;
+  if (up.errorClass === 'breaker_open' || up.errorClass === 'cooling_down' || up.errorClass === 'aborted') return false;
+  return up.status === undefined || up.status === 408 || up.status >= 500;
 }

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { GatewayError } from '../errors.js';
+import { jsonDepth } from '../json-depth.js';
 
 export type RequestEncoding = 'gzip' | 'deflate' | 'br';
 
@@ -163,25 +164,4 @@ export function parseJsonBody(raw: Buffer, maxDepth: number): unknown {
     const at = /position (\d+)/.exec(String((err as Error).message))?.[1];
     throw new GatewayError('invalid_json', `The request body is not valid JSON${at ? ` (error at byte ${at})` : ''}.`);
   }
-}
-
-/** Bracket depth outside strings; stops counting once past the limit. */
-function jsonDepth(text: string, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped char
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return max;
 }

@@ -17,6 +17,8 @@ export interface Metrics {
   tokens: Counter<'direction' | 'model' | 'team' | 'app' | 'lane'>;
   configReloads: Counter<'result'>;
   breakerState: Gauge<'deployment'>;
+  cooldowns: Counter<'deployment'>;
+  cooldownUntil: Gauge<'deployment'>;
   sloRequests: Counter<'route' | 'result'>;
   sloObjective: Gauge<'route'>;
   routeDuration: Histogram<'route'>;
@@ -99,6 +101,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     breakerState: new FastGauge({
       name: 'lanegate_breaker_state',
       help: 'Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['deployment'],
+      registers: [registry],
+    }),
+    cooldowns: new FastCounter({
+      name: 'lanegate_cooldowns_total',
+      help: 'Provider 429s that rested a deployment (started or lengthened its cool-down), seen by this replica.',
+      labelNames: ['deployment'],
+      registers: [registry],
+    }),
+    cooldownUntil: new FastGauge({
+      name: 'lanegate_cooldown_until_seconds',
+      help: 'Unix time until which a deployment rests after a provider 429 (resting while above time()).',
       labelNames: ['deployment'],
       registers: [registry],
     }),

@@ -4,12 +4,17 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { writePaced } from './write-paced.js';
 
 export type AnthropicFault =
   | { status: number; body?: unknown; headers?: Record<string, string> }
   | { delayMs: number }
   | { dropSocket: true }
-  | { breakStreamAfterEvents: number };
+  | { breakStreamAfterEvents: number }
+  /** 200 with exactly this body (huge, deeply nested or malformed answers). */
+  | { answer: string }
+  /** 200 as a stream of exactly these `data:` events. */
+  | { events: string[] };
 
 export interface RecordedAnthropicCall {
   path: string;
@@ -21,6 +26,8 @@ export interface RecordedAnthropicCall {
 export interface FakeAnthropic {
   url: string;
   calls: RecordedAnthropicCall[];
+  /** Responses whose connection closed before the response was finished. */
+  aborted: number;
   /** Faults apply to the next requests, one fault per request, in order. */
   script(...faults: AnthropicFault[]): void;
   close(): Promise<void>;
@@ -67,6 +74,9 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       body = {};
     }
     calls.push({ path: req.url ?? '', method: req.method ?? '', headers: req.headers, body });
+    res.on('close', () => {
+      if (!res.writableFinished) fake.aborted++;
+    });
     await handle(req, res, body as MessagesBody, queue.shift());
   });
   server.on('connection', (s) => {
@@ -77,15 +87,17 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
 
-  return {
+  const fake: FakeAnthropic = {
     url: `http://127.0.0.1:${port}`,
     calls,
+    aborted: 0,
     script: (...faults) => queue.push(...faults),
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return fake;
 }
 
 function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}, body?: unknown): void {
@@ -100,6 +112,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
     return;
   }
   if (fault && 'status' in fault) return sendError(res, fault.status, 'upstream says no: sk-ant-internal-detail', fault.headers, fault.body);
+  if (fault && 'answer' in fault) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return writePaced(res, fault.answer);
+  }
+  if (fault && 'events' in fault) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    return writePaced(res, fault.events.map((data) => `data: ${data}\n\n`).join(''));
+  }
   if (req.method !== 'POST' || req.url !== '/v1/messages') return sendError(res, 404, 'Not found');
   if (!req.headers['x-api-key']) return sendError(res, 401, 'x-api-key header is required');
   if (!req.headers['anthropic-version']) return sendError(res, 400, 'anthropic-version header is required');

@@ -3,9 +3,14 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { writePaced } from './write-paced.js';
 
 export type Fault =
   | { status: number; body?: unknown; headers?: Record<string, string> }
+  /** 200 with exactly this body (huge, deeply nested or malformed answers). */
+  | { answer: string }
+  /** 200 as a stream of exactly these `data:` events (no [DONE] unless given). */
+  | { events: string[] }
   | { delayMs: number }
   | { dropSocket: true }
   | { stallAfterHeaders: true }
@@ -104,6 +109,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('<html>not json</html>');
     return;
+  }
+  if (fault && 'answer' in fault) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return writePaced(res, fault.answer);
+  }
+  if (fault && 'events' in fault) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    return writePaced(res, fault.events.map((data) => `data: ${data}\n\n`).join(''));
   }
   if (req.url?.endsWith('/embeddings')) return embeddings(res, body);
   if (!req.url?.endsWith('/chat/completions')) {

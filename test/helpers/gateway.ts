@@ -73,6 +73,7 @@ providers:
     # error-mapping tests need every fault to reach the client as it is
     retry: { max_retries: 0 }
     breaker: { enabled: false }
+    rate_limit_cooldown: { max_ms: 0 }
   fakeanthropic:
     type: anthropic
     base_url: ${o.anthropicUrl ?? 'http://127.0.0.1:9'}

@@ -26,8 +26,8 @@ function providerConfig(baseUrl: string, apiKey = SECRET): AnthropicProviderConf
 }
 
 function deploymentOf(provider: AnthropicProviderConfig, params: Record<string, unknown> = {}): Deployment {
-  const { timeouts, retry, breaker } = provider;
-  return { id: 'claude/claude-test', providerName: 'claude', provider, model: 'claude-test', params, weight: 1, timeouts, retry, breaker };
+  const { timeouts, retry, breaker, rate_limit_cooldown: rateLimitCooldown, response_limits: responseLimits } = provider;
+  return { id: 'claude/claude-test', providerName: 'claude', provider, model: 'claude-test', params, weight: 1, timeouts, retry, breaker, rateLimitCooldown, responseLimits };
 }
 
 const dep = deploymentOf(providerConfig('https://api.anthropic.com'));

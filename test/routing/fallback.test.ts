@@ -4,9 +4,9 @@ import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { APP_KEY, auditRecordFor, openaiProvider, postChat, routingConfig } from '../helpers/routing.js';
 
-// No retries and no breaker, so each candidate is called exactly once per
-// request and the order of calls is the order of candidates.
-const STRICT = 'retry: { max_retries: 0 }, breaker: { enabled: false }';
+// No retries, no breaker and no rest after a 429, so each candidate is called
+// exactly once per request and the order of calls is the order of candidates.
+const STRICT = 'retry: { max_retries: 0 }, breaker: { enabled: false }, rate_limit_cooldown: { max_ms: 0 }';
 
 describe('fallback', () => {
   let a: FakeOpenAI;

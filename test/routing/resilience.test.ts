@@ -135,20 +135,18 @@ models:
     );
   });
 
-  it('retry – a 429 with retry-after: 0 is retried on the same deployment', async () => {
+  it('retry – a 429 is not retried on the same deployment, even with retry-after: 0: the client’s SDK retries it', async () => {
     retried.calls.length = 0;
     retried.script({ status: 429, headers: { 'retry-after': '0' } });
     const res = await postChat(gw, { model: 'retried' });
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 429);
+    assert.equal(res.headers.get('retry-after'), '0');
     await res.json();
-    assert.equal(retried.calls.length, 2);
+    assert.equal(retried.calls.length, 1);
     const record = await auditRecordFor(gw, res.headers.get('x-request-id'));
     assert.deepEqual(
       record.attempts.map((x) => [x.code, x.retry]),
-      [
-        ['upstream_rate_limited', 0],
-        [undefined, 1],
-      ],
+      [['upstream_rate_limited', 0]],
     );
   });
 

@@ -5,7 +5,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { ADMIN_KEY, APP_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
-const config = (primary: string, backup: string, redisUrl: string) => `
+const config = (primary: string, backup: string, quota: string, redisUrl: string) => `
 server: { port: 0, host: 127.0.0.1 }
 logging: { level: warn, access_log: false }
 auth: { mode: keys, admin_key_sha256: ${hashKey(ADMIN_KEY)} }
@@ -19,10 +19,15 @@ providers:
     retry: { max_retries: 0 }
     breaker: { consecutive_failures: 2, cooldown_ms: 60000 }
   backup: { type: openai, base_url: ${backup}/v1, api_key: k, retry: { max_retries: 0 } }
+  quota: { type: openai, base_url: ${quota}/v1, api_key: k, retry: { max_retries: 0 } }
 models:
   m:
     deployments:
       - { provider: primary, model: p }
+      - { provider: backup, model: b }
+  q:
+    deployments:
+      - { provider: quota, model: q }
       - { provider: backup, model: b }
 audit: { sink: off }
 `;
@@ -31,24 +36,27 @@ describe('breaker shared through redis', () => {
   let redis: TestRedis;
   let primary: FakeOpenAI;
   let backup: FakeOpenAI;
+  let quota: FakeOpenAI;
   let a: TestGateway;
   let b: TestGateway;
   before(async () => {
     redis = await startRedis();
     primary = await startFakeOpenAI();
     backup = await startFakeOpenAI();
-    a = await startTestGateway({ yaml: config(primary.url, backup.url, redis.url) });
-    b = await startTestGateway({ yaml: config(primary.url, backup.url, redis.url) });
+    quota = await startFakeOpenAI();
+    a = await startTestGateway({ yaml: config(primary.url, backup.url, quota.url, redis.url) });
+    b = await startTestGateway({ yaml: config(primary.url, backup.url, quota.url, redis.url) });
   });
   after(async () => {
     await a.close();
     await b.close();
     await primary.close();
     await backup.close();
+    await quota.close();
     await redis.stop();
   });
 
-  const ask = (gw: TestGateway) => gw.client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+  const ask = (gw: TestGateway, model = 'm') => gw.client().chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
 
   it('breaker – opened on one replica, the other stops calling the failing deployment too', async () => {
     primary.always({ status: 500 });
@@ -77,5 +85,29 @@ describe('breaker shared through redis', () => {
     }
     assert.equal(state, 'open');
     assert.equal(primary.calls.length, callsBefore, 'replica B sent nothing to the open deployment');
+  });
+
+  it('429 cool-down – a provider 429 seen by one replica rests the deployment on the other too', async () => {
+    // B knows the deployment before the 429, so what it learns is the news, not a start-up scan.
+    const warm = await ask(b, 'q');
+    assert.equal(warm.choices[0]!.message.content, 'Hello from fake-openai: hi');
+    assert.equal(quota.calls.length, 1);
+
+    quota.script({ status: 429, headers: { 'retry-after': '30' } });
+    await ask(a, 'q');
+    assert.equal(quota.calls.length, 2, 'replica A got the 429 and fell back');
+    const rested = await (async () => {
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline) {
+        const text = await (await fetch(`${b.url}/metrics`)).text();
+        const line = text.split('\n').find((l) => l.startsWith('lanegate_cooldown_until_seconds{deployment="quota/q"} '));
+        if (line) return Number(line.split(' ')[1]);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return undefined;
+    })();
+    assert.ok(rested !== undefined && rested * 1000 > Date.now(), 'replica B learnt of the rest');
+    for (let i = 0; i < 3; i++) await ask(b, 'q');
+    assert.equal(quota.calls.length, 2, 'replica B sent nothing to the resting deployment');
   });
 });

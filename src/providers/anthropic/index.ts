@@ -21,13 +21,13 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
 
   return {
     async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
-      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false), cancel, deployment.timeouts), request);
+      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false), cancel, deployment), request);
     },
 
     async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), cancel, deployment.timeouts);
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), cancel, deployment);
       try {
-        yield* readMessageStream(name, res.body, request);
+        yield* readMessageStream(name, res.body, request, deployment.responseLimits);
       } catch (err) {
         throw upstreamStreamError(name, err, cancel);
       } finally {

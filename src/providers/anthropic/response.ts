@@ -45,6 +45,19 @@ export function hasUsage(u: AnthropicUsage | null | undefined): u is AnthropicUs
   return !!u && typeof u.input_tokens === 'number' && typeof u.output_tokens === 'number';
 }
 
+export const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
+
+/** What is wrong with a reported usage (a count that is text, negative or 1e400), or undefined; absent fields are fine. */
+export function anthropicUsageProblem(u: unknown): string | undefined {
+  if (u === undefined || u === null) return undefined;
+  if (typeof u !== 'object' || Array.isArray(u)) return 'a usage that is not an object';
+  for (const field of USAGE_FIELDS) {
+    const v = (u as Record<string, unknown>)[field];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) return `a usage whose ${field} is not a count`;
+  }
+  return undefined;
+}
+
 // Anthropic counts cached prompt tokens apart from input_tokens; OpenAI
 // counts them inside prompt_tokens, which is what budgets and pricing expect.
 export function translateUsage(u: AnthropicUsage): Usage {
@@ -64,14 +77,19 @@ export async function readMessage(provider: string, data: unknown, request: Chat
   if (!message || typeof message !== 'object' || !Array.isArray(message.content)) {
     throw upstreamProtocolError(provider, 'a message without content');
   }
+  const usageIssue = anthropicUsageProblem(message.usage);
+  if (usageIssue) throw upstreamProtocolError(provider, usageIssue);
   const texts: string[] = [];
   const toolCalls: ToolCall[] = [];
-  for (const block of message.content as ResponseBlock[]) {
-    if (block?.type === 'text' && typeof block.text === 'string') {
+  for (const block of message.content as Array<ResponseBlock | null>) {
+    if (!block || typeof block !== 'object' || Array.isArray(block)) throw upstreamProtocolError(provider, 'a content block that is not an object');
+    if (block.type === 'text' && typeof block.text === 'string') {
       texts.push(block.text);
-    } else if (block?.type === 'tool_use') {
+    } else if (block.type === 'tool_use') {
       if (typeof block.id !== 'string' || typeof block.name !== 'string') throw upstreamProtocolError(provider, 'a tool_use block without id or name');
-      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(block.input ?? {}) } });
+      const input = block.input ?? {};
+      if (typeof input !== 'object' || Array.isArray(input)) throw upstreamProtocolError(provider, 'a tool_use block whose input is not an object');
+      toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(input) } });
     }
     // Thinking and server-tool blocks have no OpenAI equivalent and are dropped.
   }

@@ -2,11 +2,13 @@
 // Anthropic numbers content blocks across text and tools alike; OpenAI numbers
 // tool calls alone, so each tool_use block gets the next tool index.
 import type { ChatChunk, ChatChunkChoice, ChatRequest } from '../../api/schemas.js';
+import { DEFAULT_RESPONSE_LIMITS, type ResponseLimitsConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
+import { parseAnswerJson } from '../answer-json.js';
 import { upstreamProtocolError } from '../errors.js';
 import { parseSse } from '../sse.js';
 import { countUsage } from '../usage.js';
-import { finishReason, hasUsage, translateUsage, type AnthropicUsage } from './response.js';
+import { anthropicUsageProblem, USAGE_FIELDS, finishReason, hasUsage, translateUsage, type AnthropicUsage } from './response.js';
 
 interface StreamEvent {
   type?: string;
@@ -18,12 +20,11 @@ interface StreamEvent {
   error?: { type?: unknown };
 }
 
-const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_input_tokens', 'cache_creation_input_tokens'] as const;
-
 export async function* readMessageStream(
   provider: string,
   body: AsyncIterable<Buffer | Uint8Array | string>,
   request: ChatRequest,
+  limits: ResponseLimitsConfig = DEFAULT_RESPONSE_LIMITS,
 ): AsyncGenerator<ChatChunk> {
   let id = '';
   let model = request.model;
@@ -43,8 +44,8 @@ export async function* readMessageStream(
     choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
   });
 
-  for await (const sse of parseSse(body)) {
-    const event = parseEvent(provider, sse.data);
+  for await (const sse of parseSse(body, { maxEventBytes: limits.max_event_bytes })) {
+    const event = parseEvent(provider, sse.data, limits);
     const type = event.type ?? sse.event;
     if (type === 'ping') continue;
     if (type === 'error') throw streamError(provider, event);
@@ -54,7 +55,7 @@ export async function* readMessageStream(
       if (!message || typeof message.id !== 'string') throw upstreamProtocolError(provider, 'a message_start without a message id');
       id = `chatcmpl-${message.id}`;
       if (typeof message.model === 'string') model = message.model;
-      mergeUsage(usage, message.usage);
+      mergeUsage(provider, usage, message.usage);
       started = true;
       yield chunk({ role: 'assistant', content: '' });
       continue;
@@ -88,7 +89,7 @@ export async function* readMessageStream(
         yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] });
       }
     } else if (type === 'message_delta') {
-      mergeUsage(usage, event.usage);
+      mergeUsage(provider, usage, event.usage);
       if (event.delta?.stop_reason !== undefined && event.delta.stop_reason !== null && !finished) {
         finished = true;
         yield chunk({}, finishReason(event.delta.stop_reason));
@@ -113,20 +114,17 @@ export async function* readMessageStream(
   };
 }
 
-function parseEvent(provider: string, data: string): StreamEvent {
-  let event: unknown;
-  try {
-    event = JSON.parse(data);
-  } catch {
-    throw upstreamProtocolError(provider, 'a stream event that is not JSON');
-  }
+function parseEvent(provider: string, data: string, limits: ResponseLimitsConfig): StreamEvent {
+  const event = parseAnswerJson(provider, data, { maxDepth: limits.max_json_depth, what: 'a stream event' });
   if (!event || typeof event !== 'object' || Array.isArray(event)) throw upstreamProtocolError(provider, 'a stream event that is not an object');
   return event as StreamEvent;
 }
 
 // Later events carry running totals, so the newest value of each field wins.
-function mergeUsage(into: AnthropicUsage, from: AnthropicUsage | undefined): void {
-  if (!from || typeof from !== 'object') return;
+function mergeUsage(provider: string, into: AnthropicUsage, from: AnthropicUsage | undefined): void {
+  const problem = anthropicUsageProblem(from);
+  if (problem) throw upstreamProtocolError(provider, problem);
+  if (!from) return;
   for (const field of USAGE_FIELDS) {
     const value = from[field];
     if (typeof value === 'number') into[field] = value;

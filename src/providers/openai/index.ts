@@ -22,13 +22,13 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
 
   return {
     async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
-      return readChatCompletion(name, await upstream.json(buildChatRequest(request, deployment, false), cancel, deployment.timeouts), request);
+      return readChatCompletion(name, await upstream.json(buildChatRequest(request, deployment, false), cancel, deployment), request);
     },
 
     async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildChatRequest(request, deployment, true), cancel, deployment.timeouts);
+      const res = await upstream.send(buildChatRequest(request, deployment, true), cancel, deployment);
       try {
-        yield* readChatStream(name, res.body, request);
+        yield* readChatStream(name, res.body, request, deployment.responseLimits);
       } catch (err) {
         throw upstreamStreamError(name, err, cancel);
       } finally {
@@ -37,7 +37,7 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     },
 
     async embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel) {
-      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment.timeouts));
+      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment), request);
     },
   };
 }

@@ -1,31 +1,77 @@
-import type { ChatCompletion, ChatRequest, EmbeddingsResponse } from '../../api/schemas.js';
+// An OpenAI-compatible answer, checked for the shape the rest of the gateway
+// reads (choices, messages, tool calls, usage, embeddings) before anything
+// reads it. Anything else is the provider's fault: 502 upstream_error, never
+// a TypeError that would become a 500. Fields the gateway does not read pass
+// through untouched.
+import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../../api/schemas.js';
 import { upstreamProtocolError } from '../errors.js';
-import { countUsage, isUsage, normaliseUsage } from '../usage.js';
+import { countUsage, isUsage, normaliseUsage, usageProblem } from '../usage.js';
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isOptionalString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+
+/** What is wrong with one tool call of a message (a complete one), or undefined. */
+function toolCallProblem(call: unknown): string | undefined {
+  if (!isObject(call) || typeof call.id !== 'string') return 'a tool call without an id';
+  const fn = call.function;
+  if (!isObject(fn) || typeof fn.name !== 'string' || typeof fn.arguments !== 'string') return 'a tool call without a function name and arguments text';
+  return undefined;
+}
 
 export async function readChatCompletion(provider: string, data: unknown, request: ChatRequest): Promise<ChatCompletion> {
-  const completion = data as ChatCompletion;
-  if (!completion || typeof completion !== 'object' || !Array.isArray(completion.choices)) {
-    throw upstreamProtocolError(provider, 'a chat completion without choices');
+  if (!isObject(data) || !Array.isArray(data.choices)) throw upstreamProtocolError(provider, 'a chat completion without choices');
+  for (const [i, choice] of data.choices.entries()) {
+    if (!isObject(choice) || !isObject(choice.message)) throw upstreamProtocolError(provider, 'a choice without a message');
+    if (choice.index === undefined) choice.index = i;
+    else if (!isIndex(choice.index)) throw upstreamProtocolError(provider, 'a choice whose index is not a number');
+    if (!isOptionalString(choice.finish_reason)) throw upstreamProtocolError(provider, 'a finish_reason that is not text');
+    const message = choice.message;
+    if (!isOptionalString(message.content) || !isOptionalString(message.refusal)) throw upstreamProtocolError(provider, 'message content that is not text');
+    message.content ??= null;
+    if (message.tool_calls !== undefined && message.tool_calls !== null) {
+      if (!Array.isArray(message.tool_calls)) throw upstreamProtocolError(provider, 'tool_calls that are not a list');
+      for (const call of message.tool_calls) {
+        const problem = toolCallProblem(call);
+        if (problem) throw upstreamProtocolError(provider, problem);
+      }
+    } else delete message.tool_calls;
   }
+  const completion = data as unknown as ChatCompletion;
+  const problem = usageProblem(completion.usage);
+  if (problem) throw upstreamProtocolError(provider, problem);
   if (isUsage(completion.usage)) {
     completion.usage = normaliseUsage(completion.usage);
   } else {
     let text = '';
     for (const choice of completion.choices) {
-      text += choice.message?.content ?? '';
-      for (const call of choice.message?.tool_calls ?? []) text += call.function.name + call.function.arguments;
+      text += choice.message.content ?? '';
+      for (const call of choice.message.tool_calls ?? []) text += call.function.name + call.function.arguments;
     }
     completion.usage = await countUsage(request, text);
   }
   return completion;
 }
 
-export function readEmbeddings(provider: string, data: unknown): EmbeddingsResponse {
-  const response = data as EmbeddingsResponse;
-  if (!response || typeof response !== 'object' || !Array.isArray(response.data)) {
-    throw upstreamProtocolError(provider, 'an embeddings response without data');
+export function readEmbeddings(provider: string, data: unknown, request: EmbeddingsRequest): EmbeddingsResponse {
+  if (!isObject(data) || !Array.isArray(data.data)) throw upstreamProtocolError(provider, 'an embeddings response without data');
+  // One string, or one list of token ids, is one input.
+  const input = request.input;
+  const inputs = Array.isArray(input) && typeof input[0] !== 'number' ? input.length : 1;
+  if (data.data.length !== inputs) throw upstreamProtocolError(provider, `${data.data.length} embeddings for ${inputs} inputs`);
+  const base64 = request.encoding_format === 'base64';
+  for (const item of data.data) {
+    if (!isObject(item) || !isIndex(item.index) || item.index >= inputs) throw upstreamProtocolError(provider, 'an embedding without a valid index');
+    const e = item.embedding;
+    const ok = base64 ? typeof e === 'string' : Array.isArray(e) && e.every((x) => typeof x === 'number' && Number.isFinite(x));
+    if (!ok) throw upstreamProtocolError(provider, `an embedding that is not ${base64 ? 'base64 text' : 'a list of numbers'}`);
   }
-  const u = response.usage as Partial<EmbeddingsResponse['usage']> | undefined;
+  const problem = usageProblem(data.usage);
+  if (problem) throw upstreamProtocolError(provider, problem);
+  const response = data as unknown as EmbeddingsResponse;
+  const u = response.usage as Partial<EmbeddingsResponse['usage']> | null | undefined;
   const prompt = typeof u?.prompt_tokens === 'number' ? u.prompt_tokens : 0;
   response.usage = { prompt_tokens: prompt, total_tokens: typeof u?.total_tokens === 'number' ? u.total_tokens : prompt };
   return response;
