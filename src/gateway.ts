@@ -8,6 +8,7 @@ import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
+import { createAdmissionControl } from './admission/control.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
@@ -99,7 +100,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }) },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices(redis, () => current, logger), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }), admission: createAdmissionControl(metrics.registry) },
     slo,
     tracing,
     reload,

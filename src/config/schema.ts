@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { budgetsConfigSchema, priceSchema, rateLimitSchema, runLimitSchema } from '../budget/schema.js';
 import { cacheConfigSchema, cacheRuleSchema } from '../cache/schema.js';
+import { admissionConfigSchema } from '../admission/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { telemetryConfigSchema } from '../telemetry/config.js';
 import { promptsConfigSchema } from '../prompts/config.js';
@@ -244,6 +245,8 @@ export const gatewayConfigSchema = z.strictObject({
       key_prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('lanegate'),
     })
     .prefault({}),
+  /** Requests in flight and wait queues, global and per deployment (src/admission/config.ts). */
+  admission: admissionConfigSchema,
   /** The audit trail: sinks, spool, retention (src/audit/config.ts). */
   audit: auditConfigSchema,
   /** OpenTelemetry traces (src/telemetry/config.ts); off unless otlp_endpoint is set. */

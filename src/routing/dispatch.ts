@@ -3,6 +3,7 @@
 // is recorded; when all fail, a configured safe mode may answer, and otherwise
 // one error sums them up.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { admitAttempt } from '../admission/stage.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -84,6 +85,19 @@ async function tryCandidates<T>(
         break;
       }
 
+      // The deployment's admission slot: a full one sheds to the next candidate.
+      let leave: () => void;
+      try {
+        const slot = admitAttempt(ctx, deployment);
+        leave = slot instanceof Promise ? await slot : slot;
+      } catch (err) {
+        const error = toGatewayError(err);
+        if (ctx.cancel.aborted) throw error;
+        recordAttempt(ctx, deployment, performance.now(), { error, retry, fallback, degraded });
+        errors.push(error);
+        break;
+      }
+
       const started = performance.now();
       const span = ctx.trace?.attempt(deployment, { retry, fallback, degraded });
       const deadline = createDeadline(ctx.cancel, deployment.timeouts.total_ms);
@@ -95,6 +109,7 @@ async function tryCandidates<T>(
         released = true;
         deadline.clear();
         health.inflight--;
+        leave();
       };
       const lease: Lease = {
         deadline,
@@ -255,6 +270,9 @@ function aggregate(ctx: RequestContext, errors: GatewayError[]): GatewayError {
     return new GatewayError('upstream_unavailable', `No deployment of model "${ctx.requestedModel}" is available right now. Retry later.`, { retryAfter: 1 });
   }
   if (deployments.size <= 1) return last;
+  if (errors.every((e) => e.code === 'overloaded')) {
+    return new GatewayError('overloaded', `Every deployment of model "${ctx.requestedModel}" is at capacity. Retry after the indicated delay.`, { retryAfter: last.retryAfter });
+  }
   const summary = ctx.attempts.map((a) => `${a.deployment}: ${a.code ?? 'ok'}`).join('; ');
   const waits = errors.map((e) => e.retryAfter).filter((s): s is number => s !== undefined);
   return new GatewayError(
