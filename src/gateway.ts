@@ -61,7 +61,15 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   const metrics = createMetrics();
 
   const redis: RedisStore | undefined = current.redis.url
-    ? createRedisClient({ url: current.redis.url, keyPrefix: current.redis.key_prefix, logger, metrics })
+    ? createRedisClient({
+        url: current.redis.url,
+        keyPrefix: current.redis.key_prefix,
+        logger,
+        metrics,
+        commandTimeoutMs: current.redis.command_timeout_ms,
+        downAfterTimeouts: current.redis.down_after_timeouts,
+        downCooldownMs: current.redis.down_cooldown_ms,
+      })
     : undefined;
   const trail = await startAuditTrail({ config: current.audit, registry: metrics.registry, logger, redis, lanes: () => current.policies.lanes });
   const audit = trail.sink;

@@ -19,6 +19,10 @@ export interface TestRedis {
   restart(): Promise<void>;
   /** SIGKILL, for fault tests: clients see the connection drop with no goodbye. Resolves once the process is gone. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server stops answering but its connections stay open, as with a hung Redis. */
+  freeze(): void;
+  /** SIGCONT after freeze(): it answers again, the commands sent meanwhile first. */
+  thaw(): void;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -52,6 +56,7 @@ export async function startRedis(): Promise<TestRedis> {
     // The child is unref'd while idle; hold the event loop until it is gone.
     current.child.ref();
     if (current.child.exitCode === null && current.child.signalCode === null) {
+      current.child.kill('SIGCONT'); // a frozen server would not act on SIGTERM
       current.child.kill(signal);
       const timer = setTimeout(() => current.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await current.exited;
@@ -65,6 +70,8 @@ export async function startRedis(): Promise<TestRedis> {
     port,
     stop: () => stop('SIGTERM'),
     kill: () => stop('SIGKILL'),
+    freeze: () => void running?.child.kill('SIGSTOP'),
+    thaw: () => void running?.child.kill('SIGCONT'),
     async restart() {
       await stop('SIGTERM');
       running = await launch(port);
