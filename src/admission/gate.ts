@@ -6,8 +6,12 @@
 export const PRIORITIES = ['high', 'normal', 'low'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
-/** Why a request was not admitted: the queue was full, it waited too long, or a higher priority took its place. */
-export type ShedReason = 'queue_full' | 'queue_timeout' | 'displaced';
+/**
+ * Why a request was not admitted: the queue was full, it waited too long, it
+ * would have (its expected wait was past its queue timeout, so it is told at
+ * once instead of after the timeout), or a higher priority took its place.
+ */
+export type ShedReason = 'queue_full' | 'queue_timeout' | 'expected_wait' | 'displaced';
 
 export interface GateLimits {
   maxInflight: number;
@@ -22,9 +26,14 @@ interface Waiter {
   settle(outcome: WaitOutcome): void;
 }
 
+/** Weight of the newest hold time in the smoothed one. */
+const HOLD_SMOOTHING = 0.1;
+
 export class AdmissionGate {
   inflight = 0;
   queued = 0;
+  /** Smoothed time a slot is held, ms; 0 until the first one is given back. */
+  holdMs = 0;
   private readonly queues: Waiter[][] = PRIORITIES.map(() => []);
 
   constructor(public limits: GateLimits) {}
@@ -54,6 +63,10 @@ export class AdmissionGate {
     if (signal.aborted) return 'aborted';
     if (timeoutMs <= 0) return 'queue_timeout';
     const rank = PRIORITIES.indexOf(priority);
+    // Slots free up at about maxInflight per holdMs: a wait that would outlast
+    // the timeout is refused now, not after it (a slow upstream makes a queue
+    // useless, and the client is better off retrying elsewhere at once).
+    if (this.expectedWaitMs(rank) > timeoutMs) return 'expected_wait';
     if (this.queued >= this.limits.maxQueue) {
       const victim = this.newestBelow(rank);
       if (!victim) return 'queue_full';
@@ -80,10 +93,17 @@ export class AdmissionGate {
     });
   }
 
-  /** Gives a slot back: exactly once per admission. */
-  leave(): void {
+  /** Gives a slot back, exactly once per admission, saying how long it was held. */
+  leave(heldMs: number): void {
+    this.holdMs = this.holdMs === 0 ? heldMs : this.holdMs + (heldMs - this.holdMs) * HOLD_SMOOTHING;
     this.inflight--;
     this.pump();
+  }
+
+  private expectedWaitMs(rank: number): number {
+    let ahead = 0;
+    for (let r = 0; r <= rank; r++) ahead += this.queues[r]!.length;
+    return ((ahead + 1) * this.holdMs) / this.limits.maxInflight;
   }
 
   private pump(): void {

@@ -39,7 +39,7 @@ export function createAdmissionMetrics(registry: Registry, gates: () => Iterable
     }),
     shed: new FastCounter({
       name: 'lanegate_admission_shed_total',
-      help: 'Requests refused a slot (503 overloaded, or the next candidate tried), by gate and reason (queue_full, queue_timeout, displaced).',
+      help: 'Requests refused a slot (503 overloaded, or the next candidate tried), by gate and reason (queue_full, queue_timeout, expected_wait, displaced).',
       labelNames: ['gate', 'reason'],
       registers,
     }),

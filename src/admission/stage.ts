@@ -19,8 +19,8 @@ export function admitRequest(ctx: RequestContext): void | Promise<void> {
   const gate = control.gate(GLOBAL_GATE, globalLimitsOf(config));
   // The body is not read yet: only the header can raise or lower priority here.
   const admitted = enter(ctx, gate, GLOBAL_GATE, headerPriority(ctx));
-  if (admitted === true) return void ctx.cleanups.push(() => gate.leave());
-  return admitted.then(() => void ctx.cleanups.push(() => gate.leave()));
+  if (admitted === true) return void ctx.cleanups.push(leaveOf(gate));
+  return admitted.then(() => void ctx.cleanups.push(leaveOf(gate)));
 }
 
 /**
@@ -32,9 +32,14 @@ export function admitAttempt(ctx: RequestContext, deployment: Deployment): (() =
   const control = ctx.services.admission;
   if (!control || !ctx.config.raw.admission.enabled) return NO_SLOT;
   const gate = control.gate(deployment.id, deploymentLimitsOf(ctx.config, deployment));
-  const leave = () => gate.leave();
   const admitted = enter(ctx, gate, deployment.id, priorityOf(ctx), deployment);
-  return admitted === true ? leave : admitted.then(() => leave);
+  return admitted === true ? leaveOf(gate) : admitted.then(() => leaveOf(gate));
+}
+
+/** Called once the slot is taken; its caller releases exactly once. */
+function leaveOf(gate: AdmissionGate): () => void {
+  const since = performance.now();
+  return () => gate.leave(performance.now() - since);
 }
 
 function enter(ctx: RequestContext, gate: AdmissionGate, id: string, priority: Priority, deployment?: Deployment): true | Promise<void> {
@@ -71,7 +76,7 @@ function enter(ctx: RequestContext, gate: AdmissionGate, id: string, priority: P
 
 function overloaded(ctx: RequestContext, gate: AdmissionGate, reason: WaitOutcome, deployment: Deployment | undefined): GatewayError {
   const retryAfter = ctx.config.raw.admission.retry_after_s;
-  const why = reason === 'queue_timeout' ? 'no slot freed up in time' : 'its wait queue is full';
+  const why = reason === 'queue_timeout' ? 'no slot freed up in time' : reason === 'expected_wait' ? 'no slot would free up in time' : 'its wait queue is full';
   const where = deployment ? `Deployment "${deployment.id}"` : 'The gateway';
   const message = `${where} is at capacity (${gate.limits.maxInflight} requests in flight; ${why}). Retry after the indicated delay.`;
   // A deployment's shed is its own capacity, not a fault: fallback moves on, the breaker is not told.

@@ -131,6 +131,17 @@ describe('admission control', () => {
     assert.equal(await metricValue(gw, `lanegate_admission_shed_total{gate="${DEPLOYMENT}",reason="queue_timeout"}`), 2);
   });
 
+  it('deployment gate – a request whose expected wait is past the queue timeout is shed at once, not after the timeout', async () => {
+    gw = await startTestGateway({ yaml: config(upstream.url, `  queue_timeout_ms: 500\n  deployments: { "${DEPLOYMENT}": { max_inflight: 1, max_queue: 10 } }`) });
+    upstream.always({ delayMs: 1000 });
+    assert.equal((await sendAll(gw, [{}]))[0]!.status, 200, 'one request teaches the gate that a slot is held about 1 s');
+    const outcomes = await sendAll(gw, [{}, {}]);
+    assert.deepEqual(outcomes.map((o) => o.status).sort(), [200, 503]);
+    assert.equal(outcomes.find((o) => o.status === 503)!.code, 'overloaded');
+    assert.equal(await metricValue(gw, `lanegate_admission_shed_total{gate="${DEPLOYMENT}",reason="expected_wait"}`), 1);
+    assert.equal(await metricValue(gw, `lanegate_admission_shed_total{gate="${DEPLOYMENT}",reason="queue_timeout"}`), undefined, 'it did not wait for the timeout');
+  });
+
   it('deployment gate – a saturated deployment lets fallback try the next candidate; only when all shed is the answer overloaded', async () => {
     gw = await startTestGateway({
       yaml: config(upstream.url, `  deployments: { "up/m": { max_inflight: 1, max_queue: 0 }, "up/m2": { max_inflight: 1, max_queue: 0 } }`),
@@ -147,8 +158,8 @@ describe('admission control', () => {
   });
 
   it('priority – high is admitted before normal and low; a full queue of low makes room for high', async () => {
-    gw = await startTestGateway({ yaml: config(upstream.url, `  queue_timeout_ms: 10000\n  deployments: { "${DEPLOYMENT}": { max_inflight: 1, max_queue: 3 } }`) });
-    upstream.always({ delayMs: 300 });
+    gw = await startTestGateway({ yaml: config(upstream.url, `  queue_timeout_ms: 30000\n  deployments: { "${DEPLOYMENT}": { max_inflight: 1, max_queue: 3 } }`) });
+    upstream.always({ delayMs: 1500 });
     const said = (text: string) => ({ body: { messages: [{ role: 'user', content: text }] } });
     const all: Array<Promise<Outcome[]>> = [sendAll(gw, [said('first')])];
     await waitFor('the first request upstream', () => (upstream.calls.length === 1 ? true : undefined));
