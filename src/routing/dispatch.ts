@@ -87,13 +87,14 @@ async function tryCandidates<T>(
 
       // The deployment's admission slot: a full one sheds to the next candidate.
       let leave: () => void;
+      const queued = performance.now();
       try {
         const slot = admitAttempt(ctx, deployment);
         leave = slot instanceof Promise ? await slot : slot;
       } catch (err) {
         const error = toGatewayError(err);
         if (ctx.cancel.aborted) throw error;
-        recordAttempt(ctx, deployment, performance.now(), { error, retry, fallback, degraded });
+        recordAttempt(ctx, deployment, queued, { error, retry, fallback, degraded });
         errors.push(error);
         break;
       }
