@@ -74,9 +74,10 @@ describe('admission control', () => {
 
   it('deployment gate – the excess gets a fast 503 overloaded with retry-after and x-should-retry while admitted requests succeed', async () => {
     gw = await startTestGateway({ yaml: config(upstream.url, `  queue_timeout_ms: 5000\n  deployments: { "${DEPLOYMENT}": { max_inflight: 2, max_queue: 2 } }`) });
-    upstream.always({ delayMs: 1000 });
+    // Long enough that all ten arrive while the first two are upstream, even on a loaded machine.
+    upstream.always({ delayMs: 3000 });
     const running = sendAll(gw, [{}, {}]);
-    await waitFor('two requests upstream', () => (upstream.calls.length === 2 ? true : undefined));
+    await waitFor('two requests upstream', () => (upstream.calls.length === 2 ? true : undefined), 10_000);
     const outcomes = [...(await sendAll(gw, Array.from({ length: 8 }, () => ({})))), ...(await running)];
 
     const ok = outcomes.filter((o) => o.status === 200);
@@ -105,7 +106,7 @@ describe('admission control', () => {
     upstream.always({ delayMs: 400 });
     const client = new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 });
     const first = client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'first' }] });
-    await waitFor('the first request upstream', () => (upstream.calls.length === 1 ? true : undefined));
+    await waitFor('the first request upstream', () => (upstream.calls.length === 1 ? true : undefined), 10_000);
     await assert.rejects(client.chat.completions.create({ model: 'slow', messages: [{ role: 'user', content: 'second' }] }), (err: unknown) => {
       assert.ok(err instanceof OpenAI.APIError);
       assert.equal(err.status, 503);
@@ -162,12 +163,12 @@ describe('admission control', () => {
     upstream.always({ delayMs: 1500 });
     const said = (text: string) => ({ body: { messages: [{ role: 'user', content: text }] } });
     const all: Array<Promise<Outcome[]>> = [sendAll(gw, [said('first')])];
-    await waitFor('the first request upstream', () => (upstream.calls.length === 1 ? true : undefined));
+    await waitFor('the first request upstream', () => (upstream.calls.length === 1 ? true : undefined), 10_000);
     all.push(sendAll(gw, [{ ...said('normal'), headers: {} }]));
-    await waitFor('one queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined));
+    await waitFor('one queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
     all.push(sendAll(gw, [{ ...said('low-1'), headers: { 'x-gateway-priority': 'low' } }]));
     all.push(sendAll(gw, [{ ...said('low-2'), headers: { 'x-gateway-priority': 'low' } }]));
-    await waitFor('three queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 3 ? true : undefined));
+    await waitFor('three queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 3 ? true : undefined), 10_000);
     assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1);
     assert.equal(await gauge(gw, 'lanegate_admission_limit', DEPLOYMENT), 1);
     // The queue is full: high priority (from the body's metadata) displaces the newest low one.
@@ -202,7 +203,7 @@ describe('admission control', () => {
     const client = new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 });
 
     // A stream holds its slot until it ends.
-    upstream.always({ chunkDelayMs: 100 });
+    upstream.always({ chunkDelayMs: 400 });
     const stream = await client.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1, 'the open stream holds the slot');
     // One waits behind it and its client gives up while queued.
@@ -215,10 +216,10 @@ describe('admission control', () => {
       headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'gone' }] }),
     }).catch(() => 'aborted');
-    await waitFor('two queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 2 ? true : undefined));
+    await waitFor('two queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 2 ? true : undefined), 10_000);
     queued.abort();
     assert.equal(await abandoned, 'aborted');
-    await waitFor('the abandoned one to leave the queue', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined));
+    await waitFor('the abandoned one to leave the queue', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
     for await (const chunk of stream) void chunk;
     await gaveUp;
 
@@ -240,7 +241,7 @@ describe('admission control', () => {
     assert.equal((await postChat(gw, { model: 'tight' })).status, 504);
 
     for (const gate of [DEPLOYMENT, 'global']) {
-      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_inflight', gate)) === 0 ? true : undefined));
+      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_inflight', gate)) === 0 ? true : undefined), 10_000);
       assert.equal(await gauge(gw, 'lanegate_admission_queued', gate), 0);
     }
   });
@@ -259,7 +260,7 @@ describe('admission control', () => {
     // Lowered while two run: both finish, and the next one waits for the new limit.
     upstream.always({ delayMs: 600 });
     const running = sendAll(gw, [{}, {}]);
-    await waitFor('two upstream', () => (upstream.calls.length === 6 ? true : undefined));
+    await waitFor('two upstream', () => (upstream.calls.length === 6 ? true : undefined), 10_000);
     await writeFile(gw.configFile, yaml(1).replaceAll('{{dir}}', gw.dir));
     assert.equal((await adminPost(gw, '/admin/reload')).status, 200);
     const late = await sendAll(gw, [{}]);
