@@ -54,6 +54,9 @@ const pool = new Pool(url.origin, {
 });
 
 const latencies = new Float64Array(measuredCount);
+// Answers with another status (a 503 shed, say), timed the same way: how fast a refusal comes back.
+const refusedLatencies = new Float64Array(measuredCount);
+let refused = 0;
 // By request index (NaN: failed), for --timeline: where in the run the slow ones were.
 const byIndex = values.timeline ? new Float64Array(measuredCount).fill(Number.NaN) : undefined;
 let recorded = 0;
@@ -65,11 +68,12 @@ let sent = 0;
 let measureStart = 0;
 let measureEnd = 0;
 
-function settle(index: number, scheduledAt: number, ok: boolean): void {
+function settle(index: number, scheduledAt: number, ok: boolean, answered = true): void {
   const now = performance.now();
   completed++;
   if (index >= warmupCount) {
     if (ok) latencies[recorded++] = now - scheduledAt;
+    else if (answered) refusedLatencies[refused++] = now - scheduledAt;
     if (ok && byIndex) byIndex[index - warmupCount] = now - scheduledAt;
     measureEnd = Math.max(measureEnd, now);
   }
@@ -89,7 +93,7 @@ function fire(index: number, scheduledAt: number): void {
     })
     .catch(() => {
       if (measured) errors++;
-      settle(index, scheduledAt, false);
+      settle(index, scheduledAt, false, false);
     });
 }
 
@@ -133,6 +137,7 @@ function finish(): void {
     achievedRps: Math.round((recorded / measuredMs) * 1000),
     maxSendLagMs: Number(maxSendLagMs.toFixed(3)),
     ...summarise(latencies, recorded),
+    refused: summarise(refusedLatencies, refused),
   });
   pool.destroy().finally(() => process.exit(0));
 }

@@ -2,10 +2,12 @@
 // once at start-up, so the upstream costs as little as possible and the
 // numbers measure the process between the load generator and this one.
 //
-//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0]
+//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0] [--delay-ms 0]
 //
 // With --chunk-delay-ms > 0 streamed answers are paced (a slow model), which
-// keeps many streams open at once for the memory measurement.
+// keeps many streams open at once for the memory measurement. With
+// --delay-ms > 0 every plain answer waits that long (a model with a fixed
+// latency, for the overload benchmark); it has no concurrency limit of its own.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -58,9 +60,11 @@ const { values } = parseArgs({
   options: {
     port: { type: 'string', default: '0' },
     'chunk-delay-ms': { type: 'string', default: '0' },
+    'delay-ms': { type: 'string', default: '0' },
   },
 });
 const chunkDelayMs = Number(values['chunk-delay-ms']);
+const delayMs = Number(values['delay-ms']);
 
 function sendStream(res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -93,6 +97,14 @@ function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
     sendStream(res);
     return;
   }
+  if (delayMs > 0) {
+    setTimeout(() => {
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': completionBytes.length });
+      res.end(completionBytes);
+    }, delayMs);
+    return;
+  }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': completionBytes.length });
   res.end(completionBytes);
 }
@@ -105,7 +117,7 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
 
 server.listen(Number(values.port), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'fake upstream listening', port, chunkDelayMs }));
+  console.log(JSON.stringify({ msg: 'fake upstream listening', port, chunkDelayMs, delayMs }));
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   upstream_timeout: { status: 504, type: 'api_error', retryable: true },
   upstream_unavailable: { status: 503, type: 'api_error', retryable: true },
   service_unavailable: { status: 503, type: 'api_error', retryable: true },
+  overloaded: { status: 503, type: 'api_error', retryable: true },
   audit_unavailable: { status: 503, type: 'api_error', retryable: true },
   internal_error: { status: 500, type: 'api_error', retryable: true },
 } as const satisfies Record<string, { status: number; type: string; retryable: boolean }>;
@@ -44,7 +45,7 @@ export interface GatewayErrorOptions {
   upstream?: UpstreamFailure;
 }
 
-export type UpstreamErrorClass = 'connect' | 'timeout' | 'status' | 'protocol' | 'aborted' | 'breaker_open' | 'cooling_down';
+export type UpstreamErrorClass = 'connect' | 'timeout' | 'status' | 'protocol' | 'aborted' | 'breaker_open' | 'cooling_down' | 'shed';
 
 export interface UpstreamFailure {
   errorClass: UpstreamErrorClass;

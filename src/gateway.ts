@@ -8,6 +8,7 @@ import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
+import { createAdmissionControl } from './admission/control.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
@@ -60,7 +61,15 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   const metrics = createMetrics();
 
   const redis: RedisStore | undefined = current.redis.url
-    ? createRedisClient({ url: current.redis.url, keyPrefix: current.redis.key_prefix, logger, metrics })
+    ? createRedisClient({
+        url: current.redis.url,
+        keyPrefix: current.redis.key_prefix,
+        logger,
+        metrics,
+        commandTimeoutMs: current.redis.command_timeout_ms,
+        downAfterTimeouts: current.redis.down_after_timeouts,
+        downCooldownMs: current.redis.down_cooldown_ms,
+      })
     : undefined;
   const trail = await startAuditTrail({ config: current.audit, registry: metrics.registry, logger, redis, lanes: () => current.policies.lanes });
   const audit = trail.sink;
@@ -107,7 +116,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }) },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }), admission: createAdmissionControl(metrics.registry) },
     slo,
     tracing,
     reload,

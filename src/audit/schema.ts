@@ -27,7 +27,7 @@ export const attemptSchema = z.object({
   provider: z.string(),
   /** Upstream HTTP status, when one came back (200 on success). */
   status: z.number().int().optional(),
-  errorClass: z.enum(['connect', 'timeout', 'status', 'protocol', 'aborted', 'breaker_open', 'cooling_down']).optional(),
+  errorClass: z.enum(['connect', 'timeout', 'status', 'protocol', 'aborted', 'breaker_open', 'cooling_down', 'shed']).optional(),
   /** The gateway error code of a failed attempt; absent on success. */
   code: z.string().optional(),
   /** When the attempt started, in ms after the request arrived. */

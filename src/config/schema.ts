@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { budgetsConfigSchema, priceSchema, rateLimitSchema, runLimitSchema } from '../budget/schema.js';
 import { cacheConfigSchema, cacheRuleSchema } from '../cache/schema.js';
+import { admissionConfigSchema } from '../admission/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { telemetryConfigSchema } from '../telemetry/config.js';
 import { promptsConfigSchema } from '../prompts/config.js';
@@ -282,8 +283,16 @@ export const gatewayConfigSchema = z.strictObject({
       /** Empty: single-instance mode, every store in memory. */
       url: z.string().default(''),
       key_prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('lanegate'),
+      /** How long a command waits for its reply; a timeout counts as the store being unreachable. */
+      command_timeout_ms: z.number().int().min(10).max(60_000).default(1_000),
+      /** This many command timeouts in a row mark Redis down: commands fail at once (as timeouts)... */
+      down_after_timeouts: z.number().int().positive().max(1_000).default(3),
+      /** ...for this long, then one probe command decides whether it is back. */
+      down_cooldown_ms: z.number().int().positive().max(600_000).default(2_000),
     })
     .prefault({}),
+  /** Requests in flight and wait queues, global and per deployment (src/admission/config.ts). */
+  admission: admissionConfigSchema,
   /** The audit trail: sinks, spool, retention (src/audit/config.ts). */
   audit: auditConfigSchema,
   /** OpenTelemetry traces (src/telemetry/config.ts); off unless otlp_endpoint is set. */

@@ -7,6 +7,7 @@ import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
+import type { AdmissionControl } from '../admission/control.js';
 import type { BudgetHold, BudgetServices } from '../budget/stage.js';
 import type { CacheOutcome, CacheService } from '../cache/service.js';
 import type { PolicyOutcome } from '../policy/lane.js';
@@ -32,6 +33,8 @@ export interface Services {
   cache?: CacheService;
   /** Prompt templates: shadow runs; absent where none run (the CLI). */
   prompts?: PromptServices;
+  /** Admission gates (global, per deployment); absent where nothing is admitted (the CLI). */
+  admission?: AdmissionControl;
 }
 
 export type Endpoint = 'chat' | 'embeddings';
@@ -109,6 +112,8 @@ export interface RequestContext {
   budget?: BudgetHold;
   /** Run limit: tool calls one answer may carry. */
   maxToolCalls?: number;
+  /** Time spent waiting in admission queues so far, ms; all gates together get admission.queue_timeout_ms. */
+  queueWaitMs: number;
   timings: { firstByteMs?: number; totalMs?: number };
   events: RequestEvent[];
   /** Headers stages want on the response. */
@@ -185,6 +190,7 @@ class Context implements RequestContext {
   cost: RequestContext['cost'] = undefined;
   budget: BudgetHold | undefined = undefined;
   maxToolCalls: number | undefined = undefined;
+  queueWaitMs = 0;
   timings: RequestContext['timings'] = { firstByteMs: undefined, totalMs: undefined };
   events: RequestEvent[] = [];
   responseHeaders: Record<string, string> = {};

@@ -3,6 +3,7 @@
 //
 // Authentication runs before the body is read, so an unauthenticated client
 // cannot make the gateway buffer megabytes.
+import { admitRequest } from '../admission/stage.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { authenticate } from '../auth/stage.js';
 import { enforceLimits, meterReply } from '../budget/stage.js';
@@ -19,6 +20,7 @@ import type { Stage } from './context.js';
 
 export const chatPipeline: readonly Stage[] = [
   authenticate, //       key -> app, team
+  admitRequest, //       global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
   parseChatRequest, //   read, parse, validate (zod)
   renderPrompt, //       prompt template: pinned version, variables checked, rendered (lanes then scan the result)
   applyLanePolicy, //    lane (key, header, detectors), block/redact, metadata, offered tools
@@ -35,6 +37,7 @@ export const chatPipeline: readonly Stage[] = [
 
 export const embeddingsPipeline: readonly Stage[] = [
   authenticate,
+  admitRequest,
   parseEmbeddingsRequest,
   applyLanePolicy,
   routeRequest,

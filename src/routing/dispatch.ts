@@ -3,6 +3,7 @@
 // timeouts. Every try is recorded; when all fail, a configured safe mode may
 // answer, and otherwise one error sums them up.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { admitAttempt } from '../admission/stage.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -104,6 +105,20 @@ async function tryCandidates<T>(
         break;
       }
 
+      // The deployment's admission slot: a full one sheds to the next candidate.
+      let leave: () => void;
+      const queued = performance.now();
+      try {
+        const slot = admitAttempt(ctx, deployment);
+        leave = slot instanceof Promise ? await slot : slot;
+      } catch (err) {
+        const error = toGatewayError(err);
+        if (ctx.cancel.aborted) throw error;
+        recordAttempt(ctx, deployment, queued, { error, retry, fallback, degraded });
+        errors.push(error);
+        break;
+      }
+
       const started = performance.now();
       const span = ctx.trace?.attempt(deployment, { retry, fallback, degraded });
       const deadline = createDeadline(ctx.cancel, deployment.timeouts.total_ms);
@@ -115,6 +130,7 @@ async function tryCandidates<T>(
         released = true;
         deadline.clear();
         health.inflight--;
+        leave();
       };
       const lease: Lease = {
         deadline,
@@ -297,6 +313,9 @@ function aggregate(ctx: RequestContext, failures: Failures): GatewayError {
     return new GatewayError('upstream_unavailable', `No deployment of model "${ctx.requestedModel}" is available right now. Retry later.`, { retryAfter: 1 });
   }
   if (deployments.size <= 1) return last;
+  if (errors.every((e) => e.code === 'overloaded')) {
+    return new GatewayError('overloaded', `Every deployment of model "${ctx.requestedModel}" is at capacity. Retry after the indicated delay.`, { retryAfter: last.retryAfter });
+  }
   const summary = ctx.attempts.map((a) => `${a.deployment}: ${a.code ?? 'ok'}`).join('; ');
   if (errors.every((e) => e.code === 'upstream_rate_limited')) {
     const earliest = failures.restsUntil.length > 0 ? Math.min(...failures.restsUntil) : Date.now() + 1000;

@@ -4,7 +4,8 @@
 // at once instead of queueing, reconnection never gives up, and an outage is
 // logged once per interval rather than once per retry.
 import { createRequire } from 'node:module';
-import type { Redis, RedisOptions, RedisStatus } from 'ioredis';
+import type { Command, Redis, RedisOptions, RedisStatus } from 'ioredis';
+import { STORE_DOWN_MESSAGE, StoreCircuit } from './store-circuit.js';
 
 // ioredis is loaded on first use: a single-instance gateway never needs it,
 // and it costs about 10 MB of memory.
@@ -46,6 +47,13 @@ export interface RedisStoreOptions {
    * with a `commandTimeout` longer than the block.
    */
   commandTimeoutMs?: number;
+  /**
+   * Consecutive command timeouts after which Redis is marked down: commands
+   * then fail at once (as a timeout) for `downCooldownMs`, then one probe is
+   * sent. Defaults to 3 and 2000 ms.
+   */
+  downAfterTimeouts?: number;
+  downCooldownMs?: number;
   /** How long a connection attempt may take. Defaults to 2000 ms. */
   connectTimeoutMs?: number;
   /** Shown by `CLIENT LIST`; the subscriber adds `-sub`. Defaults to `lanegate`. */
@@ -151,6 +159,15 @@ export function createRedisClient(options: RedisStoreOptions): RedisStore {
   };
   const client = new (redisClass())(options.url, clientOptions);
   watch(client, 'commands');
+  guardCommands(client, new StoreCircuit({
+    timeouts: options.downAfterTimeouts ?? 3,
+    cooldownMs: options.downCooldownMs ?? 2_000,
+    onChange(down) {
+      if (down) logger.error({ connection: 'commands', timeoutMs: clientOptions.commandTimeout }, 'redis is not answering: marked down, commands fail fast until a probe answers');
+      else logger.info({ connection: 'commands' }, 'redis answers again: marked up');
+      metrics?.redisUp.set({ connection: 'commands' }, down || client.status !== 'ready' ? 0 : 1);
+    },
+  }));
 
   return {
     client,
@@ -187,6 +204,34 @@ export function createRedisClient(options: RedisStoreOptions): RedisStore {
       return closing;
     },
   };
+}
+
+/**
+ * Every command on this connection passes the circuit (pipelines too: they
+ * send each of their commands through sendCommand). ioredis has no hook for
+ * this, so the instance's sendCommand is wrapped; duplicates are not.
+ */
+function guardCommands(conn: Redis, circuit: StoreCircuit): void {
+  const send = conn.sendCommand.bind(conn);
+  conn.sendCommand = (command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown => {
+    if (!circuit.allow(Date.now())) {
+      command.reject(new Error(STORE_DOWN_MESSAGE));
+      return command.promise;
+    }
+    const sent = send(command, stream);
+    command.promise.then(
+      () => circuit.record('answered', Date.now()),
+      (err: unknown) => circuit.record(outcomeOf(err), Date.now()),
+    );
+    return sent;
+  };
+}
+
+function outcomeOf(err: unknown): 'answered' | 'timeout' | 'failed' {
+  const message = err instanceof Error ? err.message : '';
+  if (message === 'Command timed out') return 'timeout';
+  // An error reply (NOSCRIPT, WRONGTYPE...) came from Redis, so it answered.
+  return err instanceof Error && err.name === 'ReplyError' ? 'answered' : 'failed';
 }
 
 /** QUIT when connected (lets Redis finish what it has), otherwise just drop the socket and stop reconnecting. */

@@ -62,6 +62,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     // The child is unref'd while idle; hold the event loop until it is gone.
     current.child.ref();
     if (current.child.exitCode === null && current.child.signalCode === null) {
+      current.child.kill('SIGCONT'); // a frozen server would not act on SIGTERM
       current.child.kill(signal);
       const timer = setTimeout(() => current.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
       await current.exited;

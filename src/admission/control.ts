@@ -1,0 +1,59 @@
+// The gateway's admission gates: one global, one per deployment. They live
+// outside the compiled config (like deployment health) so a reload keeps
+// their counts; each admission applies the limits of the config its request
+// started with, so new limits take effect for new admissions and requests in
+// flight keep their slots.
+import type { Registry } from 'prom-client';
+import type { CompiledConfig } from '../config/compile.js';
+import type { Deployment } from '../providers/types.js';
+import type { AdmissionConfig } from './config.js';
+import { AdmissionGate, type GateLimits } from './gate.js';
+import { createAdmissionMetrics, type AdmissionMetrics } from './metrics.js';
+
+export const GLOBAL_GATE = 'global';
+
+/** Without a `connections` setting (the mock), a deployment gets this many slots unless configured. */
+const DEFAULT_DEPLOYMENT_INFLIGHT = 128;
+
+export interface AdmissionControl {
+  gate(id: string, limits: GateLimits): AdmissionGate;
+  readonly metrics: AdmissionMetrics;
+}
+
+export function createAdmissionControl(registry: Registry): AdmissionControl {
+  const gates = new Map<string, AdmissionGate>();
+  return {
+    gate(id, limits) {
+      let gate = gates.get(id);
+      if (!gate) gates.set(id, (gate = new AdmissionGate(limits)));
+      else gate.configure(limits);
+      return gate;
+    },
+    metrics: createAdmissionMetrics(registry, () => gates.entries()),
+  };
+}
+
+const globalLimits = new WeakMap<AdmissionConfig, GateLimits>();
+const deploymentLimits = new WeakMap<Deployment, GateLimits>();
+
+export function globalLimitsOf(config: AdmissionConfig): GateLimits {
+  let limits = globalLimits.get(config);
+  if (!limits) globalLimits.set(config, (limits = { maxInflight: config.global.max_inflight, maxQueue: config.global.max_queue }));
+  return limits;
+}
+
+/** A reload compiles new Deployment objects, so this is worked out once per deployment per load. */
+export function deploymentLimitsOf(config: CompiledConfig, deployment: Deployment): GateLimits {
+  let limits = deploymentLimits.get(deployment);
+  if (!limits) {
+    const admission = config.raw.admission;
+    const own = admission.deployments[deployment.id];
+    const pool = deployment.provider.type === 'mock' ? DEFAULT_DEPLOYMENT_INFLIGHT : deployment.provider.connections;
+    limits = {
+      maxInflight: own?.max_inflight ?? admission.deployment.max_inflight ?? pool,
+      maxQueue: own?.max_queue ?? admission.deployment.max_queue,
+    };
+    deploymentLimits.set(deployment, limits);
+  }
+  return limits;
+}
