@@ -8,6 +8,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
@@ -181,6 +182,9 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
     const total = (await folderSpend(a.dir, 2 + Math.ceil(answered / 2))) + (await folderSpend(b.dir, 2 + Math.floor(answered / 2)));
     assert.equal(total, Math.round(final.usd * 1e9), 'the counter is the sum of both ledgers');
     assert.ok(total <= LIMIT_USD * 1e9, `the ledgers say ${total / 1e9} USD were spent`);
+    // A replica sees the rebuild at its next look at the marker (every 5 s, or sooner on a refusal).
+    const seenBy = Date.now() + 15_000;
+    while (Date.now() < seenBy && (await metric(a.gw, 'lanegate_budget_counters_lost')) !== 0) await sleep(200);
     assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 0);
     assert.match(a.gw.logs(), /budget counters restored/);
   });

@@ -56,7 +56,7 @@ budgets:
     assert.equal((await ask()).status, 200);
     redis.pause();
     try {
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < 8; i++) {
         const res = await ask();
         assert.equal(res.status, 503);
         assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'service_unavailable');
@@ -64,10 +64,14 @@ budgets:
     } finally {
       redis.resume();
     }
+    // One line for the timeouts and, once the store circuit marks Redis down
+    // after a few of them, one for the fast failures that follow: never one per 503.
     const lines = storeLines();
-    assert.equal(lines.length, 1, JSON.stringify(lines));
-    assert.equal(lines[0]!.mode, 'fail_closed');
-    assert.match(lines[0]!.cause!.message, /timed out/i);
+    assert.ok(lines.length >= 1 && lines.length <= 2, JSON.stringify(lines));
+    for (const line of lines) {
+      assert.equal(line.mode, 'fail_closed');
+      assert.match(line.cause!.message, /timed out/i);
+    }
   });
 
   it('store errors – a killed Redis is logged as refused connections, a new cause logged at once', async () => {
