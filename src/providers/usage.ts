@@ -1,6 +1,6 @@
 // Usage is always known to the gateway: taken from the upstream when it
 // reports it, counted with tiktoken only when it does not.
-import type { ChatRequest, Usage } from '../api/schemas.js';
+import type { ChatChunk, ChatRequest, Usage } from '../api/schemas.js';
 import { countMessageTokens, countTextTokens } from './tokens.js';
 
 export function isUsage(value: unknown): value is Usage {
@@ -16,4 +16,16 @@ export async function countUsage(request: ChatRequest, completionText: string): 
   const prompt = await countMessageTokens(request.messages);
   const completion = await countTextTokens(completionText);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
+
+/** The completion text a stream chunk carries, as a count of it sees it: content, tool names and arguments. */
+export function deltaText(chunk: ChatChunk): string {
+  let text = '';
+  for (const choice of chunk.choices) {
+    const d = choice.delta;
+    if (!d) continue;
+    if (d.content) text += d.content;
+    if (d.tool_calls) for (const call of d.tool_calls) text += (call.function?.name ?? '') + (call.function?.arguments ?? '');
+  }
+  return text;
 }
