@@ -290,7 +290,8 @@ export function meterReply(ctx: RequestContext): void {
     if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
   }
   if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
-  if (reply.kind === 'stream' && ctx.budget) reply.chunks = meterStream(ctx, reply.chunks);
+  // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
+  if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
 }
 
 function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {

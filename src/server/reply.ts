@@ -83,7 +83,8 @@ export async function writeStream(
   if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
   if (!ctx.usage && ctx.chat) {
     try {
-      ctx.usage = await countUsage(ctx.chat, delivered);
+      // The response is over: the count may wait for the worker rather than stall other requests.
+      ctx.usage = await countUsage(ctx.chat, delivered, { offThread: true });
     } catch (err) {
       // Never silent: the request then settles at no cost, and this says so.
       ctx.services.logger.error({ err: String(err), requestId: ctx.id }, 'tokens of an unfinished stream could not be counted; it is charged nothing');
