@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   overloaded: { status: 503, type: 'api_error', retryable: true },
   audit_unavailable: { status: 503, type: 'api_error', retryable: true },
   internal_error: { status: 500, type: 'api_error', retryable: true },
+  // The client closed the connection: nobody sees this answer, but audit
+  // records, metrics and logs name the end of the request with it (nginx's 499).
+  client_disconnected: { status: 499, type: 'invalid_request_error', retryable: false },
 } as const satisfies Record<string, { status: number; type: string; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -24,6 +24,8 @@ end
 // KEYS[1] = seed marker; then per check: counter, previous minute (or the counter again).
 // ARGV: now, reservation, expiresAt, n, then per check 9 values:
 //   limit u, t, r (-1: none), amount u, t, r, previous weight (0..1), ttlMs, commit (0/1)
+// Refused: {0, check, dimension, limit, used, then per check the counter's and
+// the previous minute's spent plus reserved: u, t, r, u, t, r}.
 const RESERVE = `${RELEASE_EXPIRED}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = tonumber(ARGV[1])
@@ -31,21 +33,39 @@ local rid = ARGV[2]
 local expires = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local dims = {'u', 't', 'r'}
+local function held(id, d)
+  return tonumber(redis.call('HGET', id, d) or '0') + tonumber(redis.call('HGET', id, 'r' .. d) or '0')
+end
+local refused = nil
 for i = 1, n do
   local id = KEYS[2 * i]
   release_expired(id, now)
   local prev = KEYS[2 * i + 1]
+  if prev ~= id then release_expired(prev, now) end
   local base = 4 + (i - 1) * 9
   local weight = tonumber(ARGV[base + 7])
   for j, d in ipairs(dims) do
     local limit = tonumber(ARGV[base + j])
     local amount = tonumber(ARGV[base + 3 + j])
     if limit >= 0 and amount > 0 then
-      local used = tonumber(redis.call('HGET', id, d) or '0') + tonumber(redis.call('HGET', id, 'r' .. d) or '0')
-      if weight > 0 and prev ~= id then used = used + math.ceil(tonumber(redis.call('HGET', prev, d) or '0') * weight) end
-      if used + amount > limit then return {0, i, j, limit, used} end
+      local used = held(id, d)
+      if weight > 0 and prev ~= id then used = used + math.ceil(held(prev, d) * weight) end
+      if used + amount > limit then
+        refused = {0, i, j, limit, used}
+        break
+      end
     end
   end
+  if refused then break end
+end
+if refused then
+  for i = 1, n do
+    local id = KEYS[2 * i]
+    local prev = KEYS[2 * i + 1]
+    for _, d in ipairs(dims) do table.insert(refused, held(id, d)) end
+    for _, d in ipairs(dims) do table.insert(refused, prev ~= id and held(prev, d) or 0) end
+  end
+  return refused
 end
 for i = 1, n do
   local id = KEYS[2 * i]
@@ -74,23 +94,24 @@ end
 return {1}
 `;
 
-// KEYS: counters. ARGV: now, reservation, actual u, t, r, then one ttlMs per counter.
+// KEYS: counters. ARGV: now, reservation, then per counter: actual u, t, r and ttlMs.
 const SETTLE = `${RELEASE_EXPIRED}
 local now = tonumber(ARGV[1])
 local rid = ARGV[2]
 local dims = {'u', 't', 'r'}
 for i, id in ipairs(KEYS) do
   release_expired(id, now)
+  local base = 2 + (i - 1) * 4
   for j, d in ipairs(dims) do
     local held = tonumber(redis.call('HGET', id .. ':res', rid .. ':' .. d) or '0')
     if held ~= 0 then redis.call('HINCRBY', id, 'r' .. d, -held) end
     redis.call('HDEL', id .. ':res', rid .. ':' .. d)
-    local actual = tonumber(ARGV[2 + j])
+    local actual = tonumber(ARGV[base + j])
     if actual ~= 0 then redis.call('HINCRBY', id, d, actual) end
   end
   redis.call('ZREM', id .. ':exp', rid)
   redis.call('HSETNX', id, 'u', 0)
-  redis.call('PEXPIRE', id, tonumber(ARGV[5 + i]))
+  redis.call('PEXPIRE', id, tonumber(ARGV[base + 4]))
 end
 return 1
 `;
@@ -130,11 +151,15 @@ export function createRedisBudgetStore(store: RedisStore): BudgetStore {
       const result = (await scripts[reserveScript]!(keys.length, ...keys, ...args)) as number[];
       if (result[0] === -1) return { ok: false, reset: true };
       if (result[0] === 1) return { ok: true };
-      return { ok: false, reset: false, index: result[1]! - 1, dimension: DIMENSIONS[result[2]! - 1]!, limit: result[3]!, used: result[4]! };
+      const amountAt = (at: number): Amount => ({ usd: result[at]!, tokens: result[at + 1]!, requests: result[at + 2]! });
+      const windows = checks.map((_, i) => ({ current: amountAt(5 + i * 6), previous: amountAt(8 + i * 6) }));
+      return { ok: false, reset: false, index: result[1]! - 1, dimension: DIMENSIONS[result[2]! - 1]!, limit: result[3]!, used: result[4]!, windows };
     },
-    async settle(reservation, counters, actual, now) {
+    async settle(reservation, counters, now) {
       if (counters.length === 0) return;
-      await scripts[settleScript]!(counters.length, ...counters.map((c) => key(c.id)), now, reservation, actual.usd, actual.tokens, actual.requests, ...counters.map((c) => c.ttlMs));
+      const args: Array<string | number> = [now, reservation];
+      for (const c of counters) args.push(c.actual.usd, c.actual.tokens, c.actual.requests, c.ttlMs);
+      await scripts[settleScript]!(counters.length, ...counters.map((c) => key(c.id)), ...args);
     },
     async read(ids, now) {
       void now;

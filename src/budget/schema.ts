@@ -45,7 +45,7 @@ export const rateLimitSchema = z
     scope: z.enum(['key', 'team']),
     match: z.array(z.string().min(1)).min(1).optional(),
     requests_per_minute: z.number().int().positive().optional(),
-    /** Counted as OpenAI does: prompt tokens plus max_tokens, at admission. */
+    /** Reserved as OpenAI counts them (prompt tokens plus max_tokens) at admission, settled to the tokens used. */
     tokens_per_minute: z.number().int().positive().optional(),
   })
   .refine((r) => r.requests_per_minute !== undefined || r.tokens_per_minute !== undefined, {

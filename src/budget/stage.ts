@@ -1,8 +1,10 @@
 // Pipeline stages for what a request may cost. Before the upstream call:
 // run limits, then rate limits and budgets together in one store call (one
 // Redis round trip) that reserves the worst case. Streams reserve a first
-// slice and extend it in steps as tokens flow. After the reply, settlement
-// (off the client's path) replaces the reservation with the actual cost.
+// slice of their budgets and extend it in steps as tokens flow (token rate
+// limits hold the whole worst case from the start, as OpenAI counts them).
+// After the reply, settlement (off the client's path) replaces every
+// reservation, budgets' and rate limits' alike, with what was actually used.
 import { randomBytes } from 'node:crypto';
 import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
@@ -11,16 +13,18 @@ import { promptTokenBound } from '../providers/tokens.js';
 import { promptTokens } from '../routing/rules.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd, type Price } from './pricing.js';
+import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
 import type { StoreErrorMode } from './store-errors.js';
-import type { Amount, BudgetStore, CounterCheck, Dimension } from './store.js';
+import type { Amount, BudgetStore, CounterCheck, Dimension, ReserveResult } from './store.js';
 
 export interface BudgetHold {
   reservation: string;
   store: BudgetStore;
-  checks: CounterCheck[];
-  /** Budgets (not rate limits): what settlement updates. */
-  counters: Array<{ id: string; ttlMs: number }>;
+  /** Budgets' checks: what a stream extends as it flows. */
+  budgetChecks: CounterCheck[];
+  /** Every counter the reservation holds, and which kind of limit it is: what settlement updates. */
+  counters: Array<{ id: string; ttlMs: number; kind: 'budget' | 'rate' }>;
   names: string[];
   price: Price;
   promptTokens: number;
@@ -111,7 +115,8 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
           ttlMs: PERIOD_TTL.minute,
           limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute },
           amount: rateAmount,
-          commit: true,
+          // Reserved, not committed: settlement puts the tokens actually used in place of the worst case.
+          commit: false,
         });
       }
     }
@@ -131,7 +136,7 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   const names = [...rates.map((r) => r.name), ...budgets.map((b) => b.name)];
   let prompt = ctx.chat ? promptTokenBound(ctx.chat) : embeddingTokens(ctx);
   let checks = build(prompt);
-  const counters: BudgetHold['counters'] = checks.filter((c) => !c.commit).map((c) => ({ id: c.id, ttlMs: c.ttlMs }));
+  const counters: BudgetHold['counters'] = checks.map((c, i) => ({ id: c.id, ttlMs: c.ttlMs, kind: i < rates.length ? 'rate' : 'budget' }));
 
   const services = ctx.services.budget;
   const reservation = reservationId();
@@ -173,28 +178,20 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
   }
   if (!result.ok) {
     if (result.reset) throw new GatewayError('service_unavailable', 'Budgets are being rebuilt from the usage ledger. Retry in a moment.', { retryAfter: 1 });
-    throw refusal(ctx, checks, names, result.index, result.dimension, result.limit, result.used, rates.length, now);
+    throw refusal(ctx, checks, names, result, rates.length, now);
   }
-  ctx.budget = { reservation, store, checks, counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
+  ctx.budget = { reservation, store, budgetChecks: checks.slice(rates.length), counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
 }
 
-function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], index: number, dimension: Dimension, limit: number, used: number, rateCount: number, now: number): GatewayError {
+function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], result: Extract<ReserveResult, { ok: false; reset: false }>, rateCount: number, now: number): GatewayError {
   const limits = ctx.config.limits;
+  const { index, dimension, limit, used } = result;
   const check = checks[index]!;
   const name = names[index]!;
   const show = (v: number) => (dimension === 'usd' ? `$${formatUsd(v)}` : `${v} ${dimension}`);
   if (index < rateCount) {
     ctx.services.metrics.limitRefusals.labels('rate_limit', name).inc();
-    const resetS = Math.max(1, Math.ceil((60_000 - (now % 60_000)) / 1000));
-    const kind = dimension === 'tokens' ? 'tokens' : 'requests';
-    return new GatewayError('rate_limited', `Rate limit "${name}" reached: ${limit} ${kind} per minute. Retry after ${resetS} s.`, {
-      retryAfter: resetS,
-      headers: {
-        [`x-ratelimit-limit-${kind}`]: String(limit),
-        [`x-ratelimit-remaining-${kind}`]: String(Math.max(0, limit - used)),
-        [`x-ratelimit-reset-${kind}`]: `${resetS}s`,
-      },
-    });
+    return rateRefusal(checks, result, name, now);
   }
   const budget = limits.budgets.find((b) => b.name === name)!;
   const reset = periodEnd(budget.period, now, limits.timezone);
@@ -204,6 +201,47 @@ function refusal(ctx: RequestContext, checks: CounterCheck[], names: string[], i
     `Budget "${name}" (${budget.scope}, per ${budget.period}) would be exceeded: ${show(used)} of ${show(limit)} used or reserved, this request needs up to ${show(check.amount[dimension])}. It resets at ${new Date(reset).toISOString()}.`,
     { retryAfter: Math.max(1, Math.ceil((reset - now) / 1000)), headers: { 'x-gateway-budget': name } },
   );
+}
+
+const RATE_HEADER: Partial<Record<Dimension, string>> = { requests: 'requests', tokens: 'tokens' };
+
+/**
+ * A rate limit's refusal says when the rolling window will really admit this
+ * request (nothing else arriving meanwhile): `retry-after` in whole seconds
+ * (rounded up, as the header allows no less), `retry-after-ms` (which the
+ * OpenAI SDKs prefer) and `x-ratelimit-reset-*` to the millisecond.
+ */
+function rateRefusal(checks: CounterCheck[], result: Extract<ReserveResult, { ok: false; reset: false }>, name: string, now: number): GatewayError {
+  const check = checks[result.index]!;
+  const window = result.windows[result.index]!;
+  const admitted = rollingAdmission(check, window, now);
+  // Every rolling counter must have room, not only the one that refused.
+  let at = now;
+  for (const [i, c] of checks.entries()) {
+    if (!c.previous) continue;
+    for (const t of Object.values(rollingAdmission(c, result.windows[i]!, now))) at = Math.max(at, t);
+  }
+  const kind = result.dimension === 'tokens' ? 'tokens' : 'requests';
+  const limitText = `${result.limit} ${kind} per minute`;
+  if (at === Infinity) {
+    return new GatewayError('rate_limited', `Rate limit "${name}" (${limitText}) is lower than this request alone needs (${check.amount[result.dimension]} ${kind}): lower max_tokens or shorten the prompt.`, {
+      // Waiting never helps: the SDKs must not retry it.
+      headers: { [`x-ratelimit-limit-${kind}`]: String(result.limit), 'x-should-retry': 'false' },
+    });
+  }
+  const waitMs = Math.max(1, at - now);
+  const seconds = Math.ceil(waitMs / 1000);
+  const headers: Record<string, string> = { 'retry-after-ms': String(waitMs) };
+  const remaining = rollingRemaining(check, window, now);
+  for (const [d, header] of Object.entries(RATE_HEADER) as Array<[Dimension, string]>) {
+    const dimLimit = check.limit[d];
+    if (dimLimit === undefined) continue;
+    headers[`x-ratelimit-limit-${header}`] = String(dimLimit);
+    headers[`x-ratelimit-remaining-${header}`] = String(remaining[d] ?? 0);
+    const dimAt = admitted[d];
+    if (dimAt !== undefined && dimAt !== Infinity) headers[`x-ratelimit-reset-${header}`] = formatWait(Math.max(0, dimAt - now));
+  }
+  return new GatewayError('rate_limited', `Rate limit "${name}" reached: ${limitText}. Retry after ${formatWait(waitMs)}.`, { retryAfter: seconds, headers });
 }
 
 function embeddingTokens(ctx: RequestContext): number {
@@ -265,7 +303,8 @@ export function meterReply(ctx: RequestContext): void {
     if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
   }
   if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
-  if (reply.kind === 'stream' && ctx.budget) reply.chunks = meterStream(ctx, reply.chunks);
+  // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
+  if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
 }
 
 function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {
@@ -295,7 +334,7 @@ async function* meterStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
     while (bound > hold.reservedOutput && hold.reservedOutput < cap) {
       const step = Math.min(limits.streamSliceTokens, cap - hold.reservedOutput);
       const extra: Amount = { usd: costNano(hold.price, { prompt_tokens: 0, completion_tokens: step }), tokens: step, requests: 0 };
-      const checks = hold.checks.filter((c) => !c.commit).map((c) => ({ ...c, amount: extra }));
+      const checks = hold.budgetChecks.map((c) => ({ ...c, amount: extra }));
       const result = await hold.store.reserve(hold.reservation, checks, Date.now() + limits.reservationTtlMs, Date.now()).catch(() => ({ ok: false as const, reset: true as const }));
       if (!result.ok) {
         ctx.services.metrics.limitRefusals.labels('budget', result.reset ? 'store' : (hold.names[result.index] ?? 'budget')).inc();
@@ -307,7 +346,11 @@ async function* meterStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
   }
 }
 
-/** After the reply: release the reservation and record what was actually spent. */
+/**
+ * After the reply: release the reservation and record what was actually
+ * spent. A budget counts a request that got an answer; a rate limit counts
+ * every admitted request, and the tokens actually used.
+ */
 export async function settleBudget(ctx: RequestContext): Promise<void> {
   const hold = ctx.budget;
   if (!hold || hold.settled) return;
@@ -315,7 +358,13 @@ export async function settleBudget(ctx: RequestContext): Promise<void> {
   const cost = ctx.cost?.nano ?? 0;
   const tokens = ctx.usage?.total_tokens ?? 0;
   const succeeded = ctx.usage !== undefined;
-  await hold.store.settle(hold.reservation, hold.counters, { usd: cost, tokens, requests: succeeded ? 1 : 0 }, Date.now());
+  const budget: Amount = { usd: cost, tokens, requests: succeeded ? 1 : 0 };
+  const rate: Amount = { usd: 0, tokens, requests: 1 };
+  await hold.store.settle(
+    hold.reservation,
+    hold.counters.map((c) => ({ id: c.id, ttlMs: c.ttlMs, actual: c.kind === 'rate' ? rate : budget })),
+    Date.now(),
+  );
 }
 
 /** What the request cost, from the usage the provider reported. */

@@ -21,21 +21,30 @@ export interface CounterCheck {
    * still counts. That share is rounded up: with whole amounts and limits,
    * `ceil(x) + amount > limit` is exactly `x + amount > limit`, so a request is
    * never admitted because of rounding (three requests just before a minute
-   * turns still fill a limit of three just after it).
+   * turns still fill a limit of three just after it). The previous minute's
+   * reservations count with it: a request admitted then and still running
+   * settles into that minute.
    */
   previous?: { id: string; weight: number };
   /** Dimensions not given are not limited. */
   limit: Partial<Amount>;
   amount: Amount;
-  /** Rate limits count at admission, with nothing to settle later. */
+  /** Committed at once, with nothing to settle later (otherwise reserved, then settled). */
   commit: boolean;
   /** How long the counter lives after its last change. */
   ttlMs: number;
 }
 
+/** What a counter and its previous minute hold (spent plus reserved), as a refused reserve saw them. */
+export interface CounterWindow {
+  current: Amount;
+  previous: Amount;
+}
+
 export type ReserveResult =
   | { ok: true }
-  | { ok: false; reset: false; index: number; dimension: Dimension; limit: number; used: number }
+  /** `windows`: every check's counters, so the caller can tell when the request would fit. */
+  | { ok: false; reset: false; index: number; dimension: Dimension; limit: number; used: number; windows: CounterWindow[] }
   /** The store lost its data (Redis restarted without persistence): rebuild first. */
   | { ok: false; reset: true };
 
@@ -58,13 +67,20 @@ export interface BudgetStore {
    * with the same reservation adds to it: that is how streams extend.
    */
   reserve(reservation: string, checks: readonly CounterCheck[], expiresAt: number, now: number): Promise<ReserveResult>;
-  /** Releases the reservation on every counter and adds what was actually spent. */
-  settle(reservation: string, counters: ReadonlyArray<{ id: string; ttlMs: number }>, actual: Amount, now: number): Promise<void>;
+  /** Releases the reservation on every counter and adds what was actually spent there. */
+  settle(reservation: string, counters: readonly SettleCounter[], now: number): Promise<void>;
   read(ids: readonly string[], now: number): Promise<CounterState[]>;
   /** Rebuilds counters from the ledger and marks the store as complete. */
   seed(values: ReadonlyArray<{ id: string; spent: Amount; ttlMs: number }>, options?: SeedOptions): Promise<void>;
   /** Whether this store holds the ledger's spend (false after a data loss, until seeded). */
   seeded(): Promise<boolean>;
+}
+
+export interface SettleCounter {
+  id: string;
+  ttlMs: number;
+  /** What the request actually spent, as this counter counts it. */
+  actual: Amount;
 }
 
 const ZERO = (): Amount => ({ usd: 0, tokens: 0, requests: 0 });
@@ -79,6 +95,10 @@ interface MemoryCounter {
 }
 
 const SWEEP_MS = 1000;
+
+function sum(c: MemoryCounter): Amount {
+  return { usd: c.spent.usd + c.reserved.usd, tokens: c.spent.tokens + c.reserved.tokens, requests: c.spent.requests + c.reserved.requests };
+}
 
 export function createMemoryBudgetStore(): BudgetStore {
   const counters = new Map<string, MemoryCounter>();
@@ -104,19 +124,39 @@ export function createMemoryBudgetStore(): BudgetStore {
     return c;
   };
 
+  // A previous minute is only read: a missing one is not created.
+  const peek = (id: string, now: number): MemoryCounter | undefined => {
+    const c = counters.get(id);
+    return c && c.expiresAt > now ? counter(id, now) : undefined;
+  };
+
   return {
     async reserve(reservation, checks, expiresAt, now) {
       if (!isSeeded) return { ok: false, reset: true };
       const states = checks.map((check) => counter(check.id, now));
+      let refused: Extract<ReserveResult, { ok: false; reset: false }> | undefined;
       for (const [index, check] of checks.entries()) {
         const c = states[index]!;
-        const prev = check.previous ? counters.get(check.previous.id) : undefined;
+        const prev = check.previous ? peek(check.previous.id, now) : undefined;
         for (const d of DIMENSIONS) {
           const limit = check.limit[d];
           if (limit === undefined || check.amount[d] === 0) continue;
-          const used = c.spent[d] + c.reserved[d] + (prev ? Math.ceil(prev.spent[d] * check.previous!.weight) : 0);
-          if (used + check.amount[d] > limit) return { ok: false, reset: false, index, dimension: d, limit, used };
+          const carried = prev ? Math.ceil((prev.spent[d] + prev.reserved[d]) * check.previous!.weight) : 0;
+          const used = c.spent[d] + c.reserved[d] + carried;
+          if (used + check.amount[d] > limit) {
+            refused = { ok: false, reset: false, index, dimension: d, limit, used, windows: [] };
+            break;
+          }
         }
+        if (refused) break;
+      }
+      if (refused) {
+        for (const [index, check] of checks.entries()) {
+          const c = states[index]!;
+          const prev = check.previous ? peek(check.previous.id, now) : undefined;
+          refused.windows.push({ current: sum(c), previous: prev ? sum(prev) : ZERO() });
+        }
+        return refused;
       }
       for (const [index, check] of checks.entries()) {
         const c = states[index]!;
@@ -135,8 +175,8 @@ export function createMemoryBudgetStore(): BudgetStore {
       }
       return { ok: true };
     },
-    async settle(reservation, ids, actual, now) {
-      for (const { id, ttlMs } of ids) {
+    async settle(reservation, settled, now) {
+      for (const { id, ttlMs, actual } of settled) {
         const c = counter(id, now);
         const r = c.reservations.get(reservation);
         if (r) {
@@ -148,9 +188,10 @@ export function createMemoryBudgetStore(): BudgetStore {
       }
     },
     async read(ids, now) {
+      // Reading creates nothing: a report must not leave counters behind that never expire.
       return ids.map((id) => {
-        const c = counter(id, now);
-        return { spent: { ...c.spent }, reserved: { ...c.reserved } };
+        const c = peek(id, now);
+        return c ? { spent: { ...c.spent }, reserved: { ...c.reserved } } : { spent: ZERO(), reserved: ZERO() };
       });
     },
     async seed(values) {

@@ -20,7 +20,7 @@ export function finishRequest(deps: FinishDeps, ctx: RequestContext, clientDisco
   const totalMs = performance.now() - ctx.startedAt;
   ctx.timings.totalMs = Math.round(totalMs * 1000) / 1000;
   const status = ctx.status ?? 0;
-  const cls = clientDisconnected && !ctx.error ? 'aborted' : statusClass(status);
+  const cls = clientDisconnected && (!ctx.error || ctx.error.code === 'client_disconnected') ? 'aborted' : statusClass(status);
   const model = ctx.model?.name ?? 'unknown';
   const provider = ctx.deployment?.providerName ?? 'none';
   if (!ctx.cost) priceRequest(ctx);

@@ -144,10 +144,20 @@ function countOnWorker(texts: string[], limit: number): Promise<number> {
   });
 }
 
-async function countTexts(texts: string[], limit: number): Promise<number> {
+export interface CountOptions {
+  /**
+   * Count on the worker thread unless this thread's encoder is loaded already:
+   * for counts off the client's path, where the first load (about 0.7 s of
+   * blocking work) must not stall every other request.
+   */
+  offThread?: boolean;
+}
+
+async function countTexts(texts: string[], limit: number, options: CountOptions = {}): Promise<number> {
   let chars = 0;
   for (const t of texts) chars += t.length;
-  if (chars >= OFFLOAD_CHARS && workerFailures < MAX_WORKER_FAILURES) {
+  const offload = chars >= OFFLOAD_CHARS || (options.offThread === true && !encoder);
+  if (offload && workerFailures < MAX_WORKER_FAILURES) {
     try {
       return await countOnWorker(texts, limit);
     } catch {
@@ -157,9 +167,9 @@ async function countTexts(texts: string[], limit: number): Promise<number> {
   return countUpTo(await loadEncoder(), texts, limit);
 }
 
-export async function countTextTokens(text: string): Promise<number> {
+export async function countTextTokens(text: string, options: CountOptions = {}): Promise<number> {
   if (text.length === 0) return 0;
-  return countTexts([text], Infinity);
+  return countTexts([text], Infinity, options);
 }
 
 /**
@@ -167,7 +177,7 @@ export async function countTextTokens(text: string): Promise<number> {
  * With a `limit`, counting stops once the total reaches it: the result is
  * exact when below the limit, and otherwise only says "at least the limit".
  */
-export async function countMessageTokens(messages: readonly ChatMessage[], limit = Infinity): Promise<number> {
+export async function countMessageTokens(messages: readonly ChatMessage[], limit = Infinity, options: CountOptions = {}): Promise<number> {
   let overhead = 3; // every reply is primed with <|start|>assistant<|message|>
   const texts: string[] = [];
   for (const m of messages) {
@@ -186,7 +196,7 @@ export async function countMessageTokens(messages: readonly ChatMessage[], limit
       texts.push(call.function.name, call.function.arguments);
     }
   }
-  return overhead + (await countTexts(texts, limit - overhead));
+  return overhead + (await countTexts(texts, limit - overhead, options));
 }
 
 /**

@@ -3,7 +3,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { ledgerSource, toCsv, usageReport, type GroupBy } from '../budget/ledger.js';
-import { periodEnd, periodId } from '../budget/periods.js';
+import { periodEnd, periodId, previousMinuteId, previousMinuteWeight } from '../budget/periods.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 
@@ -55,7 +55,29 @@ export function mountBudgets(app: Hono<Env>, state: GatewayState): void {
         },
       };
     });
-    return c.json({ object: 'list', timezone: limits.timezone, data });
+    // Rate limits: each subject's rolling minute, as the limit sees it now, and the two counters behind it.
+    const rateRows: Array<Record<string, unknown>> = [];
+    const rateIds: string[] = [];
+    for (const r of limits.rateLimits) {
+      for (const subject of subjects(r.scope, r.match)) {
+        const base = `rate:${r.name}:${r.scope}:${encodeURIComponent(subject)}`;
+        rateIds.push(`${base}:${periodId('minute', now, limits.timezone)}`, `${base}:${previousMinuteId(now)}`);
+        rateRows.push({ name: r.name, scope: r.scope, subject, limit: { requests_per_minute: r.requests_per_minute ?? null, tokens_per_minute: r.tokens_per_minute ?? null } });
+      }
+    }
+    const rateStates = rateIds.length > 0 ? await state.services.budget.store.read(rateIds, now) : [];
+    const weight = previousMinuteWeight(now);
+    const minute = (s: (typeof rateStates)[number]) => ({
+      spent: { requests: s.spent.requests, tokens: s.spent.tokens },
+      reserved: { requests: s.reserved.requests, tokens: s.reserved.tokens },
+    });
+    const rate_limits = rateRows.map((row, i) => {
+      const current = rateStates[2 * i]!;
+      const previous = rateStates[2 * i + 1]!;
+      const used = (d: 'requests' | 'tokens') => current.spent[d] + current.reserved[d] + Math.ceil((previous.spent[d] + previous.reserved[d]) * weight);
+      return { ...row, used: { requests: used('requests'), tokens: used('tokens') }, current_minute: minute(current), previous_minute: minute(previous) };
+    });
+    return c.json({ object: 'list', timezone: limits.timezone, data, rate_limits });
   });
 
   app.get('/admin/usage', async (c) => {

@@ -15,10 +15,6 @@ import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { lingerBeforeClose } from './lingering-close.js';
 import { writeError, writeJson, writeStream } from './reply.js';
 
-export class ClientGoneError extends Error {
-  override name = 'ClientGone';
-}
-
 export async function handleApi(
   state: GatewayState,
   incoming: IncomingMessage,
@@ -66,7 +62,8 @@ export async function handleApi(
     closed = true;
     if (!outgoing.writableFinished) {
       disconnected = true;
-      ctx.abort(new ClientGoneError('client closed the connection'));
+      // The reason is the request's outcome: the upstream call, a stream and the audit record all end with it.
+      ctx.abort(new GatewayError('client_disconnected', 'The client closed the connection before the answer was complete.'));
     }
     done();
   });

@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
+import { countUsage, deltaText } from '../providers/usage.js';
 
 type Headers = Record<string, string | number>;
 
@@ -32,7 +33,10 @@ const DONE = 'data: [DONE]\n\n';
  * Streams chunks to the client as they arrive. Usage is always collected for
  * the gateway; the client sees the usage chunk only if it asked for it. A
  * failure after the first byte ends the stream with one error event and
- * [DONE], never as a clean finish.
+ * [DONE], never as a clean finish. A stream that ends without the
+ * provider's usage (the client left, a limit stopped it, the provider broke
+ * off) is charged for what was delivered: its prompt and the text sent,
+ * counted with tiktoken.
  */
 export async function writeStream(
   res: ServerResponse,
@@ -48,17 +52,20 @@ export async function writeStream(
     'x-accel-buffering': 'no',
   });
   let first = true;
+  let delivered = '';
   try {
     for await (const chunk of reply.chunks) {
-      if (res.destroyed) return;
+      // The provider's own count wins whenever it comes, even after the client left.
+      if (chunk.usage) ctx.usage = chunk.usage;
+      if (res.destroyed) break;
       ctx.assembled?.add(chunk);
       const usageOnly = chunk.choices.length === 0 && !!chunk.usage;
-      if (chunk.usage) ctx.usage = chunk.usage;
       if (!reply.includeUsage) {
         if (usageOnly) continue;
         delete chunk.usage;
       } else if (!usageOnly) chunk.usage = null;
       const ok = res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      delivered += deltaText(chunk);
       if (first) {
         first = false;
         onFirstByte();
@@ -67,11 +74,21 @@ export async function writeStream(
     }
     if (!res.destroyed) res.end(DONE);
   } catch (err) {
-    // A run limit that ended the stream says so, rather than "cancelled".
+    // A run limit that ended the stream, or the client leaving, says so rather than "cancelled".
     const reason: unknown = ctx.signal.aborted ? ctx.signal.reason : undefined;
     const error = reason instanceof GatewayError ? reason : toGatewayError(err);
     ctx.error = error;
     if (!res.destroyed) res.end(`data: ${JSON.stringify(error.toJSON())}\n\n${DONE}`);
+  }
+  if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
+  if (!ctx.usage && ctx.chat) {
+    try {
+      // The response is over: the count may wait for the worker rather than stall other requests.
+      ctx.usage = await countUsage(ctx.chat, delivered, { offThread: true });
+    } catch (err) {
+      // Never silent: the request then settles at no cost, and this says so.
+      ctx.services.logger.error({ err: String(err), requestId: ctx.id }, 'tokens of an unfinished stream could not be counted; it is charged nothing');
+    }
   }
 }
 

@@ -29,7 +29,8 @@ pricing:
 budgets:
   stream_slice_tokens: 4
   rules:
-    - { name: alpha-stream, scope: key, match: [alpha], period: day, usd: 0.0005 }
+    # 80 tokens at these prices; the runtime-limited stream of the first test is charged for what it delivered
+    - { name: alpha-stream, scope: key, match: [alpha], period: day, usd: 0.0008 }
     - { name: beta-open, scope: key, match: [beta], period: day, tokens: 1000000, on_store_error: fail_open }
 run_limits:
   - { keys: [beta], max_tools: 1, max_output_tokens: 3, on_max_output_tokens: clamp, max_concurrent: 1 }
@@ -79,13 +80,14 @@ describe('stream budgets and run limits (Redis)', () => {
   });
 
   it('streams – settlement matches the usage the provider reported', async () => {
+    const before = await untilSettled('alpha-stream');
     const stream = await gw
       .client()
       .chat.completions.create({ model: 'fast', stream: true, stream_options: { include_usage: true }, max_tokens: 10, messages: [{ role: 'user', content: 'a b c' }] });
     let usage;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
     const row = await untilSettled('alpha-stream');
-    assert.equal(row.spent.tokens, usage!.total_tokens);
+    assert.equal(row.spent.tokens - before.spent.tokens, usage!.total_tokens);
     assert.equal(row.reserved.usd, 0);
   });
 
@@ -100,7 +102,7 @@ describe('stream budgets and run limits (Redis)', () => {
     assert.match(errors[0]!, /budget_exceeded/);
     assert.ok(text.trimEnd().endsWith('data: [DONE]'));
     const row = await untilSettled('alpha-stream');
-    assert.ok(row.spent.usd <= 0.0005 + 1e-12, `spent ${row.spent.usd}`);
+    assert.ok(row.spent.usd <= 0.0008 + 1e-12, `spent ${row.spent.usd}`);
   });
 
   it('run limits – too many tools are refused, max_tokens is clamped', async () => {

@@ -15,6 +15,8 @@ export type Fault =
   | { dropSocket: true }
   | { stallAfterHeaders: true }
   | { breakStreamAfterChunks: number }
+  /** Sends this many stream chunks (the first is the role chunk), then nothing more, keeping the connection open. */
+  | { stallAfterChunks: number }
   | { garbage: true }
   | { omitUsage: true }
   | { chunkDelayMs: number }
@@ -163,7 +165,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
   chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: answer.toolCalls.length > 0 ? 'tool_calls' : 'stop' }] });
   if (withUsage && !omitUsage) chunks.push({ ...base, choices: [], usage });
   const breakAfter = fault && 'breakStreamAfterChunks' in fault ? fault.breakStreamAfterChunks : Infinity;
+  const stallAfter = fault && 'stallAfterChunks' in fault ? fault.stallAfterChunks : Infinity;
   for (const [i, chunk] of chunks.entries()) {
+    if (i >= stallAfter) return; // the client, or its timeout, ends it
     if (i >= breakAfter) {
       req.socket.destroy();
       return;
