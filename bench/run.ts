@@ -20,7 +20,8 @@ const settings: Settings = {
 function countAuditRecords(dir: string): number {
   if (!existsSync(dir)) return 0;
   let lines = 0;
-  for (const file of readdirSync(dir)) lines += readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).length;
+  // Chain files only: the folder also holds the intent log (intents/) and the index files.
+  for (const file of readdirSync(dir)) if (file.endsWith('.jsonl')) lines += readFileSync(join(dir, file), 'utf8').split('\n').filter(Boolean).length;
   return lines;
 }
 
