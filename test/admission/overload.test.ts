@@ -246,6 +246,55 @@ describe('admission control', () => {
     }
   });
 
+  it('breaker – a half-open probe shed by the deployment gate is given back, so the next request probes instead of finding the breaker stuck', async () => {
+    gw = await startTestGateway({
+      yaml: routingConfig(`
+providers:
+  up: ${openaiProvider(upstream.url, 'retry: { max_retries: 0 }, breaker: { consecutive_failures: 1, cooldown_ms: 300 }, timeouts: { first_byte_ms: 10000, total_ms: 60000 }')}
+models:
+  slow: { deployments: [{ provider: up, model: m }] }
+admission:
+  queue_timeout_ms: 2000
+  deployments: { "${DEPLOYMENT}": { max_inflight: 2, max_queue: 1 } }
+`),
+    });
+    const client = new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 });
+    const stalled = (signal: AbortSignal) => client.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'hold' }] }, { signal });
+    // Two stalled streams hold both slots; a failure between them opens the breaker. The second never
+    // sends content, so no success of its own closes the breaker again.
+    upstream.script({ stallAfterChunks: 2 }, { status: 500, delayMs: 500 }, { stallAfterChunks: 1 });
+    const holders = [new AbortController(), new AbortController()];
+    const firstHolder = await stalled(holders[0]!.signal);
+    const failing = postChat(gw, { model: 'slow' });
+    await waitFor('the failing request upstream', () => (upstream.calls.length === 2 ? true : undefined), 10_000);
+    const secondHolder = stalled(holders[1]!.signal);
+    await waitFor('the second holder queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
+    assert.equal((await failing).status, 502);
+    await waitFor('the second holder upstream', () => (upstream.calls.length === 3 ? true : undefined), 10_000);
+    assert.equal(await metricValue(gw, `lanegate_breaker_state{deployment="${DEPLOYMENT}"}`), 2, 'the 500 opened the breaker');
+    await new Promise((r) => setTimeout(r, 500)); // past the breaker's cool-down: the next attempt is its probe
+
+    // The probe passes the breaker, then finds both slots held and is shed.
+    const probe = await postChat(gw, { model: 'slow' });
+    assert.equal(probe.status, 503);
+    assert.equal(((await probe.json()) as { error: { code: string } }).error.code, 'overloaded');
+
+    // The committed stream leaves (no outcome for the breaker); the other holder stays, so nothing else frees the probe.
+    holders[0]!.abort();
+    try {
+      for await (const chunk of firstHolder) void chunk;
+    } catch {
+      // aborted on purpose
+    }
+    await waitFor('a slot given back', async () => ((await gauge(gw!, 'lanegate_admission_inflight', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
+    const next = await postChat(gw, { model: 'slow' });
+    assert.equal(next.status, 200, await next.clone().text());
+    assert.equal(await metricValue(gw, `lanegate_breaker_state{deployment="${DEPLOYMENT}"}`), 0, 'the new probe succeeded and closed the breaker');
+    holders[1]!.abort();
+    await secondHolder.catch(() => undefined);
+    await waitFor('every slot given back', async () => ((await gauge(gw!, 'lanegate_admission_inflight', DEPLOYMENT)) === 0 ? true : undefined), 10_000);
+  });
+
   it('hot reload – a new limit applies to new admissions and requests in flight keep their slots', async () => {
     const yaml = (limit: number) => config(upstream.url, `  deployments: { "${DEPLOYMENT}": { max_inflight: ${limit}, max_queue: 0 } }`);
     gw = await startTestGateway({ yaml: yaml(1) });
