@@ -169,7 +169,7 @@ describe('admission control', () => {
     all.push(sendAll(gw, [{ ...said('low-1'), headers: { 'x-gateway-priority': 'low' } }]));
     all.push(sendAll(gw, [{ ...said('low-2'), headers: { 'x-gateway-priority': 'low' } }]));
     await waitFor('three queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 3 ? true : undefined), 10_000);
-    assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1);
+    assert.equal(await gauge(gw, 'lanegate_admission_in_flight', DEPLOYMENT), 1);
     assert.equal(await gauge(gw, 'lanegate_admission_limit', DEPLOYMENT), 1);
     // The queue is full: high priority (from the body's metadata) displaces the newest low one.
     all.push(sendAll(gw, [{ body: { messages: [{ role: 'user', content: 'high' }], metadata: { priority: 'high' } } }]));
@@ -205,7 +205,7 @@ describe('admission control', () => {
     // A stream holds its slot until it ends.
     upstream.always({ chunkDelayMs: 400 });
     const stream = await client.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'hi' }] });
-    assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1, 'the open stream holds the slot');
+    assert.equal(await gauge(gw, 'lanegate_admission_in_flight', DEPLOYMENT), 1, 'the open stream holds the slot');
     // One waits behind it and its client gives up while queued.
     const queued = new AbortController();
     const gaveUp = postChat(gw, { model: 'slow' }, {}).then(() => undefined);
@@ -241,7 +241,7 @@ describe('admission control', () => {
     assert.equal((await postChat(gw, { model: 'tight' })).status, 504);
 
     for (const gate of [DEPLOYMENT, 'global']) {
-      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_inflight', gate)) === 0 ? true : undefined), 10_000);
+      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_in_flight', gate)) === 0 ? true : undefined), 10_000);
       assert.equal(await gauge(gw, 'lanegate_admission_queued', gate), 0);
     }
   });
@@ -286,13 +286,13 @@ admission:
     } catch {
       // aborted on purpose
     }
-    await waitFor('a slot given back', async () => ((await gauge(gw!, 'lanegate_admission_inflight', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
+    await waitFor('a slot given back', async () => ((await gauge(gw!, 'lanegate_admission_in_flight', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
     const next = await postChat(gw, { model: 'slow' });
     assert.equal(next.status, 200, await next.clone().text());
     assert.equal(await metricValue(gw, `lanegate_breaker_state{deployment="${DEPLOYMENT}"}`), 0, 'the new probe succeeded and closed the breaker');
     holders[1]!.abort();
     await secondHolder.catch(() => undefined);
-    await waitFor('every slot given back', async () => ((await gauge(gw!, 'lanegate_admission_inflight', DEPLOYMENT)) === 0 ? true : undefined), 10_000);
+    await waitFor('every slot given back', async () => ((await gauge(gw!, 'lanegate_admission_in_flight', DEPLOYMENT)) === 0 ? true : undefined), 10_000);
   });
 
   it('hot reload – a new limit applies to new admissions and requests in flight keep their slots', async () => {
