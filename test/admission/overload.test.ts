@@ -145,7 +145,11 @@ describe('admission control', () => {
 
   it('deployment gate – a saturated deployment lets fallback try the next candidate; only when all shed is the answer overloaded', async () => {
     gw = await startTestGateway({
-      yaml: config(upstream.url, `  deployments: { "up/m": { max_inflight: 1, max_queue: 0 }, "up/m2": { max_inflight: 1, max_queue: 0 } }`),
+      // A breaker that opens on the first failure, so a shed counted as one would show.
+      yaml: config(upstream.url, `  deployments: { "up/m": { max_inflight: 1, max_queue: 0 }, "up/m2": { max_inflight: 1, max_queue: 0 } }`).replace(
+        'breaker: { enabled: false }',
+        'breaker: { consecutive_failures: 1 }',
+      ),
     });
     upstream.always({ delayMs: 400 });
     const outcomes = await sendAll(gw, [{ body: { model: 'duo' } }, { body: { model: 'duo' } }, { body: { model: 'duo' } }]);
@@ -155,7 +159,10 @@ describe('admission control', () => {
     assert.equal(shed.length, 1);
     assert.equal(shed[0]!.status, 503);
     assert.equal(shed[0]!.code, 'overloaded', 'every candidate at capacity: overloaded, not upstream_unavailable');
-    assert.equal(await metricValue(gw, 'lanegate_breaker_state{deployment="up/m"}') ?? 0, 0, 'a shed is not a failure of the deployment');
+    for (const deployment of ['up/m', 'up/m2']) {
+      assert.equal((await metricValue(gw, `lanegate_breaker_state{deployment="${deployment}"}`)) ?? 0, 0, `a shed is not a failure of ${deployment}`);
+    }
+    assert.equal((await sendAll(gw, [{ body: { model: 'duo' } }]))[0]!.status, 200, 'both deployments still take requests');
   });
 
   it('priority – high is admitted before normal and low; a full queue of low makes room for high', async () => {
