@@ -233,6 +233,8 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       const key = live.key;
       const headers: IncomingHttpHeaders = {};
       for (const [name, value] of Object.entries(live.headers)) if (!DROPPED_HEADERS.has(name)) headers[name] = value;
+      // Background work: it waits for a deployment's slot behind every live request, not with its live request's priority.
+      headers['x-gateway-priority'] = 'low';
       queue.push({
         plan,
         config,
