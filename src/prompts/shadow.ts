@@ -141,6 +141,8 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       services: o.services(),
       headers: job.headers,
       signal: abort.signal,
+      // Background work: it waits for a deployment's slot behind every live request, not with its live request's priority.
+      priority: 'low',
       readBody: async () => plan.body,
     });
     markInternal(ctx, 'shadow');
@@ -233,8 +235,6 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       const key = live.key;
       const headers: IncomingHttpHeaders = {};
       for (const [name, value] of Object.entries(live.headers)) if (!DROPPED_HEADERS.has(name)) headers[name] = value;
-      // Background work: it waits for a deployment's slot behind every live request, not with its live request's priority.
-      headers['x-gateway-priority'] = 'low';
       queue.push({
         plan,
         config,
