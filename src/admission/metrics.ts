@@ -26,9 +26,9 @@ export function createAdmissionMetrics(registry: Registry, gates: () => Iterable
         for (const [id, gate] of gates()) this.labels(id).set(read(gate));
       },
     });
-  gauge('lanegate_admission_inflight', 'Requests holding a slot of the gate (global, or per deployment), streams until they end.', (g) => g.inflight);
+  gauge('lanegate_admission_in_flight', 'Requests holding a slot of the gate (global, or per deployment), streams until they end.', (g) => g.inflight);
   gauge('lanegate_admission_queued', 'Requests waiting for a slot of the gate.', (g) => g.queued);
-  gauge('lanegate_admission_limit', 'The gate\'s max_inflight (admission: config); inflight / limit is its saturation.', (g) => g.limits.maxInflight);
+  gauge('lanegate_admission_limit', 'The gate\'s max_inflight (admission: config); in_flight / limit is its saturation.', (g) => g.limits.maxInflight);
   return {
     wait: new FastHistogram({
       name: 'lanegate_admission_wait_seconds',

@@ -84,11 +84,13 @@ function overloaded(ctx: RequestContext, gate: AdmissionGate, reason: WaitOutcom
 }
 
 function priorityOf(ctx: RequestContext): Priority {
+  if (ctx.priority) return ctx.priority;
   const header = ctx.headers['x-gateway-priority'];
   return toPriority(typeof header === 'string' ? header : ctx.chat?.metadata?.priority);
 }
 
 function headerPriority(ctx: RequestContext): Priority {
+  if (ctx.priority) return ctx.priority;
   const header = ctx.headers['x-gateway-priority'];
   return toPriority(typeof header === 'string' ? header : undefined);
 }

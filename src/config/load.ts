@@ -215,6 +215,11 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
   if (config.auth.mode === 'keys' && config.keys.length === 0) {
     add('keys', 'auth.mode is "keys" but no keys are defined (add one, or set auth.mode: none for local development)');
   }
+  // A misspelt id would leave that deployment on the defaults with nothing said.
+  const deploymentIds = new Set(Object.values(config.models).flatMap((m) => m.deployments.map((d) => `${d.provider}/${d.model}`)));
+  for (const id of Object.keys(config.admission.deployments)) {
+    if (!deploymentIds.has(id)) add(`admission.deployments.${id}`, `no model has the deployment "${id}" (deployments are <provider>/<model>: ${[...deploymentIds].join(', ')})`);
+  }
   if (config.audit.sink === 'redis' && !config.redis.url) {
     add('audit.sink', 'the redis audit sink needs redis.url (or use sink: file)');
   }

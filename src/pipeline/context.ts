@@ -8,6 +8,7 @@ import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
+import type { Priority } from '../admission/gate.js';
 import type { BudgetHold, BudgetServices } from '../budget/stage.js';
 import type { CacheOutcome, CacheService } from '../cache/service.js';
 import type { PolicyOutcome } from '../policy/lane.js';
@@ -114,6 +115,8 @@ export interface RequestContext {
   maxToolCalls?: number;
   /** Time spent waiting in admission queues so far, ms; all gates together get admission.queue_timeout_ms. */
   queueWaitMs: number;
+  /** Set by the gateway for its own requests (shadow runs wait at low); otherwise the client's x-gateway-priority or metadata.priority decides. */
+  readonly priority: Priority | undefined;
   timings: { firstByteMs?: number; totalMs?: number };
   events: RequestEvent[];
   /** Headers stages want on the response. */
@@ -152,6 +155,8 @@ export interface NewContext {
   headers: IncomingHttpHeaders;
   /** A caller's own cancellation to follow (shadow runs, evals); the server calls `abort` instead. */
   signal?: AbortSignal;
+  /** Admission priority of a request the gateway makes itself, whatever its headers say. */
+  priority?: Priority;
   readBody: () => Promise<unknown>;
 }
 
@@ -191,6 +196,7 @@ class Context implements RequestContext {
   budget: BudgetHold | undefined = undefined;
   maxToolCalls: number | undefined = undefined;
   queueWaitMs = 0;
+  readonly priority: Priority | undefined;
   timings: RequestContext['timings'] = { firstByteMs: undefined, totalMs: undefined };
   events: RequestEvent[] = [];
   responseHeaders: Record<string, string> = {};
@@ -211,6 +217,7 @@ class Context implements RequestContext {
     this.services = init.services;
     this.headers = init.headers;
     this.readBody = init.readBody;
+    this.priority = init.priority;
     this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
   }
 

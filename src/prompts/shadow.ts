@@ -141,6 +141,8 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       services: o.services(),
       headers: job.headers,
       signal: abort.signal,
+      // Background work: it waits for a deployment's slot behind every live request, not with its live request's priority.
+      priority: 'low',
       readBody: async () => plan.body,
     });
     markInternal(ctx, 'shadow');

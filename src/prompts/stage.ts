@@ -54,9 +54,19 @@ function parseReference(text: string, param: string): Reference {
   const name = at < 0 ? text : text.slice(0, at);
   const version = at < 0 ? undefined : text.slice(at + 1);
   if (!ARTIFACT_NAME.test(name) || (version !== undefined && !VERSION.test(version))) {
-    throw new GatewayError('invalid_request', `"${text}" is not a prompt reference; use <name> or <name>@<version>, e.g. "triage" or "triage@v12".`, { param });
+    const what = param === PROMPT_HEADER ? `The ${PROMPT_HEADER} header` : `"${text}"`;
+    throw new GatewayError('invalid_request', `${what} is not a prompt reference; use <name> or <name>@<version>, e.g. "triage" or "triage@v12".`, { param });
   }
   return { name, version, param };
+}
+
+/**
+ * How an error names a template or version the catalogue does not know.
+ * Errors never repeat a header's text (it is logged, audited and shown in
+ * consoles), so a reference from x-gateway-prompt is named by where it came from.
+ */
+function named(ref: Reference): string {
+  return ref.param === PROMPT_HEADER ? `named in ${PROMPT_HEADER}` : `"${ref.name}"`;
 }
 
 function referenceOf(ctx: RequestContext, chat: ChatRequest): Reference | undefined {
@@ -76,7 +86,8 @@ function referenceOf(ctx: RequestContext, chat: ChatRequest): Reference | undefi
   if (!first) return undefined;
   for (const r of refs.slice(1)) {
     if (r.name !== first.name || (r.version !== undefined && first.version !== undefined && r.version !== first.version)) {
-      throw new GatewayError('invalid_request', `The request names two different prompts (${describe(first)} in ${first.param}, ${describe(r)} in ${r.param}); name it once.`, { param: r.param });
+      const [a, b] = [first, r].map((ref) => (ref.param === PROMPT_HEADER ? `one in ${ref.param}` : `${describe(ref)} in ${ref.param}`));
+      throw new GatewayError('invalid_request', `The request names two different prompts (${a}, ${b}); name it once.`, { param: r.param });
     }
   }
   return { name: first.name, version: refs.find((r) => r.version !== undefined)?.version, param: first.param };
@@ -107,7 +118,7 @@ export function renderPrompt(ctx: RequestContext): void {
   const catalog = ctx.config.prompts;
   const versions = catalog.templates.get(ref.name);
   if (!versions) {
-    throw new GatewayError('model_not_found', `There is no prompt template "${ref.name}" on this gateway; check the name (prompt:<name>[@<version>]).`, { param: ref.param });
+    throw new GatewayError('model_not_found', `There is no prompt template ${named(ref)} on this gateway; check the name (prompt:<name>[@<version>]).`, { param: ref.param });
   }
   const purpose = internal.get(ctx);
   const pin = catalog.pins.get(ref.name);
@@ -115,7 +126,7 @@ export function renderPrompt(ctx: RequestContext): void {
   let choice: PinChoice;
   if (ref.version !== undefined) {
     if (!versions.has(ref.version)) {
-      throw new GatewayError('model_not_found', `The prompt template "${ref.name}" has no version "${ref.version}".`, { param: ref.param });
+      throw new GatewayError('model_not_found', `The prompt template "${ref.name}" has no version ${ref.param === PROMPT_HEADER ? `named in ${PROMPT_HEADER}` : `"${ref.version}"`}.`, { param: ref.param });
     }
     if (!purpose && !(split && exactAllowed(split, ref.version))) {
       throw new GatewayError('permission_denied', `Exact versions of the prompt "${ref.name}" cannot be requested here; call "prompt:${ref.name}" to get the pinned version (or allow it with exact_versions in the pins file).`, {

@@ -112,6 +112,8 @@ async function tryCandidates<T>(
         const slot = admitAttempt(ctx, deployment);
         leave = slot instanceof Promise ? await slot : slot;
       } catch (err) {
+        // No call was made: the half-open probe this attempt may have claimed goes back, or the breaker would wait for it forever.
+        health.breaker.onAbandon();
         const error = toGatewayError(err);
         if (ctx.cancel.aborted) throw error;
         recordAttempt(ctx, deployment, queued, { error, retry, fallback, degraded });

@@ -210,11 +210,18 @@ export function createRedisClient(options: RedisStoreOptions): RedisStore {
  * Every command on this connection passes the circuit (pipelines too: they
  * send each of their commands through sendCommand). ioredis has no hook for
  * this, so the instance's sendCommand is wrapped; duplicates are not.
+ *
+ * A pipeline is all or nothing: while the store is down none of its commands
+ * go, and it never carries the probe. ioredis writes a pipeline's bytes only
+ * once every command of it is written, but queues each one for a reply as it
+ * goes: a probe let through with the rest refused would wait for a reply
+ * never asked for, and every later reply would go to the command before it.
  */
 function guardCommands(conn: Redis, circuit: StoreCircuit): void {
   const send = conn.sendCommand.bind(conn);
   conn.sendCommand = (command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown => {
-    if (!circuit.allow(Date.now())) {
+    const pipelined = typeof stream === 'object' && stream !== null && 'isPipeline' in stream;
+    if (pipelined ? circuit.isDown() : !circuit.allow(Date.now())) {
       command.reject(new Error(STORE_DOWN_MESSAGE));
       return command.promise;
     }

@@ -145,7 +145,11 @@ describe('admission control', () => {
 
   it('deployment gate – a saturated deployment lets fallback try the next candidate; only when all shed is the answer overloaded', async () => {
     gw = await startTestGateway({
-      yaml: config(upstream.url, `  deployments: { "up/m": { max_inflight: 1, max_queue: 0 }, "up/m2": { max_inflight: 1, max_queue: 0 } }`),
+      // A breaker that opens on the first failure, so a shed counted as one would show.
+      yaml: config(upstream.url, `  deployments: { "up/m": { max_inflight: 1, max_queue: 0 }, "up/m2": { max_inflight: 1, max_queue: 0 } }`).replace(
+        'breaker: { enabled: false }',
+        'breaker: { consecutive_failures: 1 }',
+      ),
     });
     upstream.always({ delayMs: 400 });
     const outcomes = await sendAll(gw, [{ body: { model: 'duo' } }, { body: { model: 'duo' } }, { body: { model: 'duo' } }]);
@@ -155,7 +159,10 @@ describe('admission control', () => {
     assert.equal(shed.length, 1);
     assert.equal(shed[0]!.status, 503);
     assert.equal(shed[0]!.code, 'overloaded', 'every candidate at capacity: overloaded, not upstream_unavailable');
-    assert.equal(await metricValue(gw, 'lanegate_breaker_state{deployment="up/m"}') ?? 0, 0, 'a shed is not a failure of the deployment');
+    for (const deployment of ['up/m', 'up/m2']) {
+      assert.equal((await metricValue(gw, `lanegate_breaker_state{deployment="${deployment}"}`)) ?? 0, 0, `a shed is not a failure of ${deployment}`);
+    }
+    assert.equal((await sendAll(gw, [{ body: { model: 'duo' } }]))[0]!.status, 200, 'both deployments still take requests');
   });
 
   it('priority – high is admitted before normal and low; a full queue of low makes room for high', async () => {
@@ -169,7 +176,7 @@ describe('admission control', () => {
     all.push(sendAll(gw, [{ ...said('low-1'), headers: { 'x-gateway-priority': 'low' } }]));
     all.push(sendAll(gw, [{ ...said('low-2'), headers: { 'x-gateway-priority': 'low' } }]));
     await waitFor('three queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 3 ? true : undefined), 10_000);
-    assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1);
+    assert.equal(await gauge(gw, 'lanegate_admission_in_flight', DEPLOYMENT), 1);
     assert.equal(await gauge(gw, 'lanegate_admission_limit', DEPLOYMENT), 1);
     // The queue is full: high priority (from the body's metadata) displaces the newest low one.
     all.push(sendAll(gw, [{ body: { messages: [{ role: 'user', content: 'high' }], metadata: { priority: 'high' } } }]));
@@ -205,7 +212,7 @@ describe('admission control', () => {
     // A stream holds its slot until it ends.
     upstream.always({ chunkDelayMs: 400 });
     const stream = await client.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'hi' }] });
-    assert.equal(await gauge(gw, 'lanegate_admission_inflight', DEPLOYMENT), 1, 'the open stream holds the slot');
+    assert.equal(await gauge(gw, 'lanegate_admission_in_flight', DEPLOYMENT), 1, 'the open stream holds the slot');
     // One waits behind it and its client gives up while queued.
     const queued = new AbortController();
     const gaveUp = postChat(gw, { model: 'slow' }, {}).then(() => undefined);
@@ -241,9 +248,58 @@ describe('admission control', () => {
     assert.equal((await postChat(gw, { model: 'tight' })).status, 504);
 
     for (const gate of [DEPLOYMENT, 'global']) {
-      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_inflight', gate)) === 0 ? true : undefined), 10_000);
+      await waitFor(`${gate} to have nothing in flight`, async () => ((await gauge(gw!, 'lanegate_admission_in_flight', gate)) === 0 ? true : undefined), 10_000);
       assert.equal(await gauge(gw, 'lanegate_admission_queued', gate), 0);
     }
+  });
+
+  it('breaker – a half-open probe shed by the deployment gate is given back, so the next request probes instead of finding the breaker stuck', async () => {
+    gw = await startTestGateway({
+      yaml: routingConfig(`
+providers:
+  up: ${openaiProvider(upstream.url, 'retry: { max_retries: 0 }, breaker: { consecutive_failures: 1, cooldown_ms: 300 }, timeouts: { first_byte_ms: 10000, total_ms: 60000 }')}
+models:
+  slow: { deployments: [{ provider: up, model: m }] }
+admission:
+  queue_timeout_ms: 2000
+  deployments: { "${DEPLOYMENT}": { max_inflight: 2, max_queue: 1 } }
+`),
+    });
+    const client = new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 });
+    const stalled = (signal: AbortSignal) => client.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'hold' }] }, { signal });
+    // Two stalled streams hold both slots; a failure between them opens the breaker. The second never
+    // sends content, so no success of its own closes the breaker again.
+    upstream.script({ stallAfterChunks: 2 }, { status: 500, delayMs: 500 }, { stallAfterChunks: 1 });
+    const holders = [new AbortController(), new AbortController()];
+    const firstHolder = await stalled(holders[0]!.signal);
+    const failing = postChat(gw, { model: 'slow' });
+    await waitFor('the failing request upstream', () => (upstream.calls.length === 2 ? true : undefined), 10_000);
+    const secondHolder = stalled(holders[1]!.signal);
+    await waitFor('the second holder queued', async () => ((await gauge(gw!, 'lanegate_admission_queued', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
+    assert.equal((await failing).status, 502);
+    await waitFor('the second holder upstream', () => (upstream.calls.length === 3 ? true : undefined), 10_000);
+    assert.equal(await metricValue(gw, `lanegate_breaker_state{deployment="${DEPLOYMENT}"}`), 2, 'the 500 opened the breaker');
+    await new Promise((r) => setTimeout(r, 500)); // past the breaker's cool-down: the next attempt is its probe
+
+    // The probe passes the breaker, then finds both slots held and is shed.
+    const probe = await postChat(gw, { model: 'slow' });
+    assert.equal(probe.status, 503);
+    assert.equal(((await probe.json()) as { error: { code: string } }).error.code, 'overloaded');
+
+    // The committed stream leaves (no outcome for the breaker); the other holder stays, so nothing else frees the probe.
+    holders[0]!.abort();
+    try {
+      for await (const chunk of firstHolder) void chunk;
+    } catch {
+      // aborted on purpose
+    }
+    await waitFor('a slot given back', async () => ((await gauge(gw!, 'lanegate_admission_in_flight', DEPLOYMENT)) === 1 ? true : undefined), 10_000);
+    const next = await postChat(gw, { model: 'slow' });
+    assert.equal(next.status, 200, await next.clone().text());
+    assert.equal(await metricValue(gw, `lanegate_breaker_state{deployment="${DEPLOYMENT}"}`), 0, 'the new probe succeeded and closed the breaker');
+    holders[1]!.abort();
+    await secondHolder.catch(() => undefined);
+    await waitFor('every slot given back', async () => ((await gauge(gw!, 'lanegate_admission_in_flight', DEPLOYMENT)) === 0 ? true : undefined), 10_000);
   });
 
   it('hot reload – a new limit applies to new admissions and requests in flight keep their slots', async () => {

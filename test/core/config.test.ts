@@ -47,6 +47,17 @@ models: { m1: { deployments: [{ provider: nope, model: x }] } }
     assert.throws(() => parseGatewayConfig(yaml, 'gw.yaml', {}), /models\.m1\.deployments\[0\]\.provider: unknown provider "nope"/);
   });
 
+  it('config – an admission limit for a deployment no model has is refused, naming the deployments there are', () => {
+    const yaml = (id: string) => `
+auth: { mode: none }
+providers: { p1: { type: mock } }
+models: { m1: { deployments: [{ provider: p1, model: x }] } }
+admission: { deployments: { "${id}": { max_inflight: 4 } } }
+`;
+    assert.equal(parseGatewayConfig(yaml('p1/x'), 'gw.yaml', {}).admission.deployments['p1/x']!.max_inflight, 4);
+    assert.throws(() => parseGatewayConfig(yaml('p1/X'), 'gw.yaml', {}), /admission\.deployments\.p1\/X: no model has the deployment "p1\/X" \(deployments are <provider>\/<model>: p1\/x\)/);
+  });
+
   it('config – ${ENV} and ${ENV:-default} are interpolated in values only', () => {
     const yaml = `
 auth: { mode: none }

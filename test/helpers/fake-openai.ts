@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { writePaced } from './write-paced.js';
 
 export type Fault =
-  | { status: number; body?: unknown; headers?: Record<string, string> }
+  /** With delayMs, the status comes after that wait (a failure that holds its connection a while). */
+  | { status: number; body?: unknown; headers?: Record<string, string>; delayMs?: number }
   /** 200 with exactly this body (huge, deeply nested or malformed answers). */
   | { answer: string }
   /** 200 as a stream of exactly these `data:` events (no [DONE] unless given). */

@@ -151,6 +151,38 @@ describe('prompt templates over HTTP', () => {
     assert.equal(upstream.calls.length, before, 'no refused request reached the upstream');
   });
 
+  it('error messages – no answer repeats a value sent in a request header (prompt, lane, priority, metadata, media types, keys, cache control)', async () => {
+    const before = upstream.calls.length;
+    // A valid template name and version, so it passes the reference syntax and reaches the catalogue's errors.
+    const marker = 'Zq7echoMark';
+    const body = (extra: object = {}) => JSON.stringify({ model: 'anything', messages: [], variables: { ticket: 'x' }, ...extra });
+    const sends: Array<{ headers: Record<string, string>; body?: string; status: number }> = [
+      { headers: { 'x-gateway-prompt': marker }, status: 404 },
+      { headers: { 'x-gateway-prompt': `up@${marker}` }, status: 404 },
+      { headers: { 'x-gateway-prompt': `${marker} <b>` }, status: 400 },
+      { headers: { 'x-gateway-prompt': marker }, body: body({ model: 'prompt:up' }), status: 400 },
+      { headers: { 'x-gateway-prompt': 'up', 'x-gateway-lane': marker }, status: 403 },
+      { headers: { 'x-gateway-prompt': 'up', 'x-gateway-priority': marker, 'x-gateway-meta-ticket': marker, 'x-gateway-tags': marker, traceparent: marker }, status: 200 },
+      { headers: { 'x-gateway-prompt': 'up', 'x-gateway-cache': marker }, status: 400 },
+      { headers: { 'x-gateway-prompt': 'up', 'cache-control': `${marker}=1, no-cache` }, status: 200 },
+      { headers: { 'content-type': `text/${marker}` }, status: 415 },
+      { headers: { 'content-encoding': marker }, status: 415 },
+      { headers: { authorization: `Bearer ${marker}` }, status: 401 },
+      { headers: { 'api-key': marker }, status: 401 },
+    ];
+    for (const send of sends) {
+      const res = await fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json', ...send.headers },
+        body: send.body ?? body(),
+      });
+      const text = await res.text();
+      assert.equal(res.status, send.status, `${JSON.stringify(send.headers)}: ${text}`);
+      assert.ok(!text.toLowerCase().includes(marker.toLowerCase()), `${JSON.stringify(send.headers)} came back in ${text}`);
+    }
+    assert.equal(upstream.calls.length, before + 2, 'only the two valid requests reached the upstream');
+  });
+
   it('lanes – detectors scan the rendered prompt: an email in a variable is redacted before it leaves', async () => {
     const res = await postChat(gw, { model: 'prompt:up', messages: [], variables: { ticket: 'Mail me at ada@example.com' } });
     assert.equal(res.status, 200);

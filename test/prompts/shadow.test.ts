@@ -152,3 +152,39 @@ describe('shadow runs', () => {
     assert.deepEqual(await shadowReport(dir, 'triage', Date.now() + 60_000), []);
   });
 });
+
+describe('shadow runs under admission control', () => {
+  it('a shadow run waits for a deployment slot at low priority, whatever priority its live request had: live requests queued after it go first', async () => {
+    const upstream = await startFakeOpenAI();
+    const gw = await startTestGateway({
+      yaml: promptConfig({
+        upstreamUrl: upstream.url,
+        rest: 'admission: { queue_timeout_ms: 30000, deployments: { "up/gpt-4o-mini": { max_inflight: 1, max_queue: 5 } } }\n',
+      }),
+      files: FILES,
+    });
+    try {
+      const queued = async () => metricValue(gw, 'lanegate_admission_queued{gate="up/gpt-4o-mini"}');
+      const said = (text: string) => ({ model: 'upstream', messages: [{ role: 'user', content: text }] });
+      // One live request holds the shadow deployment's only slot.
+      upstream.script({ delayMs: 1500 });
+      const holder = postChat(gw, said('hold'));
+      await waitFor('the holder upstream', () => (upstream.calls.length === 1 ? true : undefined), 10_000);
+      // A high-priority live request answers from the mock; its shadow queues for the held deployment.
+      const live = await postChat(gw, { model: 'prompt:triage', messages: [], variables: { ticket: 'known case' } }, { headers: { 'x-gateway-priority': 'high' } });
+      assert.equal(live.status, 200);
+      await waitFor('the shadow queued', async () => ((await queued()) === 1 ? true : undefined), 10_000);
+      const after = postChat(gw, said('after'));
+      await waitFor('the later live request queued', async () => ((await queued()) === 2 ? true : undefined), 10_000);
+
+      assert.equal((await holder).status, 200);
+      assert.equal((await after).status, 200);
+      await waitFor('the shadow upstream', () => (upstream.calls.length === 3 ? true : undefined), 10_000);
+      const order = upstream.calls.map((c) => String((c.body.messages as Array<{ content: string }>).at(-1)!.content));
+      assert.deepEqual(order, ['hold', 'after', 'v2: known case'], 'the live request went before the shadow queued ahead of it');
+    } finally {
+      await gw.close();
+      await upstream.close();
+    }
+  });
+});

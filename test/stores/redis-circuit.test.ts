@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRedisClient } from '../../src/stores/redis.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { APP_KEY, metricValue, waitFor } from '../helpers/routing.js';
@@ -69,5 +73,45 @@ describe('Redis that stops answering', () => {
     await waitFor('a budgeted request to pass again', async () => ((await post(APP_KEY)).status === 200 ? true : undefined), 30_000);
     assert.match(gw.logs(), /redis answers again: marked up/);
     assert.equal(await metricValue(gw, 'lanegate_redis_up{connection="commands"}'), 1);
+  });
+});
+
+describe('store circuit and pipelines', () => {
+  it('store circuit – a pipeline is never the probe: one command of it sent and the rest refused would leave a reply owed, and every later reply one behind', async () => {
+    const redis = await startRedis();
+    const discard = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+    const store = createRedisClient({
+      url: redis.url,
+      keyPrefix: 'circuit-pipeline',
+      logger: createLogger({ level: 'info', destination: discard }),
+      commandTimeoutMs: 300,
+      downAfterTimeouts: 1,
+      downCooldownMs: 300,
+    });
+    try {
+      await waitFor('the connection', () => (store.isReady() ? true : undefined), 10_000);
+      await store.client.set('a', 'A');
+      redis.pause();
+      await assert.rejects(store.client.get('a'), /timed out/, 'one timeout marks the store down');
+      await sleep(400); // past the cool-down: the next command is the probe
+      const failed = await store.client
+        .pipeline()
+        .set('b', 'B')
+        .get('a')
+        .exec()
+        .then((results) => (results ?? []).some(([err]) => err !== null), () => true);
+      assert.ok(failed, 'the pipeline fails while Redis is frozen');
+      redis.resume();
+      // Probes every cool-down until one answers; each reply must be the one asked for.
+      const answer = await waitFor('Redis to answer a probe', async () => (await store.client.get('a').catch(() => undefined)) ?? undefined, 10_000);
+      assert.equal(answer, 'A');
+      await store.client.set('c', 'C');
+      assert.equal(await store.client.get('c'), 'C');
+      assert.equal(await store.client.get('a'), 'A');
+    } finally {
+      redis.resume();
+      await store.close();
+      await redis.stop();
+    }
   });
 });
