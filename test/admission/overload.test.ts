@@ -193,6 +193,17 @@ describe('admission control', () => {
     assert.equal(await metricValue(gw, `lanegate_admission_shed_total{gate="${DEPLOYMENT}",reason="displaced"}`), 1);
   });
 
+  it('deployment gate – deployments without their own limit share the provider connections, so none waits in the pool', async () => {
+    // Two deployments (up/m, up/m2) on one provider with 4 connections: 2 slots each, not 4 each.
+    gw = await startTestGateway({
+      yaml: config(upstream.url, '  deployment: { max_queue: 0 }').replace('requires_key: false,', 'requires_key: false, connections: 4,'),
+    });
+    upstream.always({ delayMs: 400 });
+    const outcomes = await sendAll(gw, [{}, {}, {}, {}]);
+    assert.deepEqual(outcomes.map((o) => o.status).sort(), [200, 200, 503, 503]);
+    assert.equal(await gauge(gw, 'lanegate_admission_limit', DEPLOYMENT), 2);
+  });
+
   it('global gate – caps requests in flight across deployments before the body is read', async () => {
     gw = await startTestGateway({ yaml: config(upstream.url, '  global: { max_inflight: 1, max_queue: 0 }') });
     upstream.always({ delayMs: 400 });
