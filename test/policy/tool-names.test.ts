@@ -200,6 +200,16 @@ describe('tool names and the tool-call guard', () => {
     ]);
   });
 
+  it('tool guard – a call whose name only looks like an offered tool (trailing space, Cyrillic letter, doubled separator) is blocked', async () => {
+    // Offered names are ASCII (the request schema), so these can only come from the model; homoglyphs are
+    // not folded (a confusables skeleton would merge real names): the offered-tools check stops them.
+    const lookalikes = ['search_docs ', 'sеarch_docs', 'search__docs', '_search_docs'];
+    upstream.script({ toolCalls: lookalikes.map((name) => ({ name })) });
+    const res = await gw.client().chat.completions.create({ model: 'gpt-fake', tools: [tool('search_docs')], messages: user('hi') });
+    assert.equal(res.choices[0]!.message.tool_calls, undefined);
+    assert.deepEqual((res as unknown as { gateway: GatewayReport }).gateway.blocked_tool_calls?.map((b) => [b.tool, b.rule]), lookalikes.map((name) => [name, 'uncatalogued']));
+  });
+
   it('tool guard – a call to a tool the request did not offer never reaches the app, streamed or not, and is counted and audited', async () => {
     const before = await toolMetric('lane="green",outcome="blocked",reason="not_offered"');
     // get_weather is catalogued and allowed, but this request offered only search_docs (or nothing).
