@@ -64,3 +64,10 @@ export function checkLine(line: string): LineCheck {
 export function lineHash(line: string): string | undefined {
   return HASH_TAIL.exec(line)?.[1];
 }
+
+const LINK_TAIL = /,"prev":"([0-9a-f]{64})","hash":"[0-9a-f]{64}"\}$/;
+
+/** The `prev` a sealed line claims, without checking it. */
+export function linePrev(line: string): string | undefined {
+  return LINK_TAIL.exec(line)?.[1];
+}

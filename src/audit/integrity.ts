@@ -8,10 +8,13 @@
 //   unsealed  written before records carried a hash (Redis entries of older
 //             versions, version-1 files): nothing to check against
 //
-// This catches a record edited in place. It does not stop someone who also
-// recomputes the hashes: in the file sink the next record's `prev` then no
-// longer matches, which `lanegate audit verify` reports.
-import { checkLine } from './chain.js';
+// This catches a record edited in place. Someone who also recomputes its
+// hash is caught where the record after it in its file is at hand (the file
+// sink's reads pass it as `next`): that record's `prev`, sealed under its own
+// hash, still names the original. What no read can catch alone (the newest
+// line of a chain rewritten, or every line after an edit rehashed) is left to
+// `lanegate audit verify` and the intent log.
+import { checkLine, lineHash, linePrev } from './chain.js';
 
 export type Integrity = 'ok' | 'mismatch' | 'unsealed';
 
@@ -21,19 +24,31 @@ export interface LineIntegrity {
   reason?: string;
 }
 
+export interface ReadOptions {
+  sealed: 'required' | 'optional';
+  /** The line after this one in its chain file, where the reader has it: its `prev` must name this line's hash. */
+  next?: string;
+}
+
 /**
  * What a stored line's hash says of it. `sealed: 'required'` where every
  * line carries one (the file sink's chains): a line without one was changed.
  */
-export function lineIntegrity(line: string, o: { sealed: 'required' | 'optional' }): LineIntegrity {
+export function lineIntegrity(line: string, o: ReadOptions): LineIntegrity {
   const check = checkLine(line);
-  if (check.ok) return { integrity: 'ok' };
+  if (check.ok) {
+    const next = o.next === undefined ? undefined : linePrev(o.next);
+    if (next !== undefined && next !== lineHash(line)) {
+      return { integrity: 'mismatch', reason: 'the next record in its chain does not point at it (it was rewritten with a new hash, or records after it were removed)' };
+    }
+    return { integrity: 'ok' };
+  }
   if (check.hash === undefined && o.sealed === 'optional') return { integrity: 'unsealed' };
   return { integrity: 'mismatch', reason: check.reason };
 }
 
 /** Parses a stored line into the record served, marked with its integrity; undefined when it is not JSON. */
-export function readRecord(line: string, o: { sealed: 'required' | 'optional' }): Record<string, unknown> | undefined {
+export function readRecord(line: string, o: ReadOptions): Record<string, unknown> | undefined {
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line) as Record<string, unknown>;

@@ -85,12 +85,18 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
     return backend.activeRows(f.path) ?? (await loadIndex(f.path, { save: true })).rows;
   }
 
-  async function read(f: AuditFile, row: IndexRow): Promise<Record<string, unknown> | undefined> {
+  /** `next`: the row written after it in the same file, whose `prev` must name it. */
+  async function read(f: AuditFile, row: IndexRow, next: IndexRow | undefined): Promise<Record<string, unknown> | undefined> {
     const line = await readLineAt(f.path, row[1]);
     if (!line) return undefined;
+    const nextLine = next ? await readLineAt(f.path, next[1]) : undefined;
     // Every line of a chain file is sealed: one without its hash was changed too.
-    return readRecord(line, { sealed: 'required' });
+    return readRecord(line, { sealed: 'required', next: nextLine });
   }
+  const after = (rows: IndexRow[], row: IndexRow): IndexRow | undefined => {
+    const i = rows.indexOf(row);
+    return rows[i + 1];
+  };
 
   return {
     async get(id) {
@@ -104,7 +110,7 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
           continue; // removed meanwhile (retention)
         }
         const row = rows.find((r) => r[0] === id && r[3] === 'request') ?? rows.find((r) => r[0] === id);
-        if (row) return read(f, row);
+        if (row) return read(f, row, after(rows, row));
       }
       return undefined;
     },
@@ -114,7 +120,7 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
       // request arrived) can be up to a request's length earlier.
       const firstDay = filter.from !== undefined ? utcDay(filter.from) : '';
       const lastDay = filter.to !== undefined ? utcDay(filter.to + 86_400_000) : '9999';
-      const found: Array<{ f: AuditFile; row: IndexRow; view: Row }> = [];
+      const found: Array<{ f: AuditFile; row: IndexRow; next: IndexRow | undefined; view: Row }> = [];
       for (const [chain, files] of chains) {
         if (filter.lane !== undefined && chain !== filter.lane) continue;
         for (const f of files) {
@@ -125,9 +131,9 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
           } catch {
             continue;
           }
-          for (const row of rows) {
+          for (const [i, row] of rows.entries()) {
             const view = rowView(row);
-            if (matches(filter, view)) found.push({ f, row, view });
+            if (matches(filter, view)) found.push({ f, row, next: rows[i + 1], view });
           }
         }
       }
@@ -135,7 +141,7 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
       const page = found.slice(0, filter.limit);
       const data: Array<Record<string, unknown>> = [];
       for (const p of page) {
-        const record = await read(p.f, p.row).catch(() => undefined);
+        const record = await read(p.f, p.row, p.next).catch(() => undefined);
         if (record) data.push(record);
       }
       const last = page.at(-1);

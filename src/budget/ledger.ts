@@ -59,7 +59,8 @@ export function ledgerSource(audit: { sink: string; dir: string }, redis: RedisS
 
 type Sealed = 'required' | 'optional';
 
-async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<{ line: string; sealed: Sealed }> {
+/** Each line, with the one after it in the same file (whose `prev` must name it). */
+async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<{ line: string; sealed: Sealed; next?: string }> {
   if (source.kind === 'redis') {
     // Entries of older versions were not sealed yet.
     for await (const line of streamRecordLines(source.redis, from, to)) yield { line, sealed: 'optional' };
@@ -68,13 +69,18 @@ async function* recordLines(source: LedgerSource, from: number, to: number): Asy
   for (const file of await jsonlFiles(source.dir)) {
     // Every line of a chain file is sealed; version-1 files never were.
     const sealed: Sealed = parseFileName('', path.basename(file)) ? 'required' : 'optional';
-    for await (const line of fileLines(file)) yield { line, sealed };
+    let held: string | undefined;
+    for await (const line of fileLines(file)) {
+      if (held !== undefined) yield { line: held, sealed, next: line };
+      held = line;
+    }
+    if (held !== undefined) yield { line: held, sealed };
   }
 }
 
 /** Every request record with a cost in the source (a folder: its subfolders too), within [from, to). */
 export async function* readLedger(source: LedgerSource, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
-  for await (const { line, sealed } of recordLines(source, from, to)) {
+  for await (const { line, sealed, next } of recordLines(source, from, to)) {
     if (!line.includes('"cost"')) continue;
     let r: RawRecord;
     try {
@@ -89,7 +95,7 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
     yield {
       id: r.id ?? '',
       // The whole line is hashed (bodies too): linear in what is read, like the read itself.
-      integrity: lineIntegrity(line, { sealed }).integrity,
+      integrity: lineIntegrity(line, { sealed, next }).integrity,
       time,
       key: r.key_id ?? '',
       app: r.app ?? '',

@@ -22,12 +22,13 @@ end
 `;
 
 // KEYS[1] = seed marker; then per check: counter, previous minute (or the counter again).
-// ARGV: now, reservation, expiresAt, n, then per check 9 values:
+// ARGV: now, reservation, expiresAt, n, whether a missing seed marker refuses
+// (1: a check is kept from the ledger), then per check 9 values:
 //   limit u, t, r (-1: none), amount u, t, r, previous weight (0..1), ttlMs, commit (0/1)
 // Refused: {0, check, dimension, limit, used, then per check the counter's and
 // the previous minute's spent plus reserved: u, t, r, u, t, r}.
 const RESERVE = `${RELEASE_EXPIRED}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = tonumber(ARGV[1])
 local rid = ARGV[2]
 local expires = tonumber(ARGV[3])
@@ -42,7 +43,7 @@ for i = 1, n do
   release_expired(id, now)
   local prev = KEYS[2 * i + 1]
   if prev ~= id then release_expired(prev, now) end
-  local base = 4 + (i - 1) * 9
+  local base = 5 + (i - 1) * 9
   local weight = tonumber(ARGV[base + 7])
   for j, d in ipairs(dims) do
     local limit = tonumber(ARGV[base + j])
@@ -69,7 +70,7 @@ if refused then
 end
 for i = 1, n do
   local id = KEYS[2 * i]
-  local base = 4 + (i - 1) * 9
+  local base = 5 + (i - 1) * 9
   local ttl = tonumber(ARGV[base + 8])
   local commit = ARGV[base + 9] == '1'
   for j, d in ipairs(dims) do
@@ -141,7 +142,7 @@ export function createRedisBudgetStore(store: RedisStore): BudgetStore {
   return {
     async reserve(reservation, checks: readonly CounterCheck[], expiresAt, now): Promise<ReserveResult> {
       const keys: string[] = [seedKey];
-      const args: Array<string | number> = [now, reservation, expiresAt, checks.length];
+      const args: Array<string | number> = [now, reservation, expiresAt, checks.length, checks.some((c) => c.fromLedger) ? 1 : 0];
       for (const c of checks) {
         keys.push(key(c.id), c.previous ? key(c.previous.id) : key(c.id));
         for (const d of DIMENSIONS) args.push(c.limit[d] ?? -1);

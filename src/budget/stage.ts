@@ -129,6 +129,8 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
         limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests },
         amount,
         commit: false,
+        // Only a day or month budget waits for a rebuild after the store lost its data.
+        fromLedger: b.period !== 'minute',
       });
     }
     return checks;

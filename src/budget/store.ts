@@ -33,6 +33,14 @@ export interface CounterCheck {
   commit: boolean;
   /** How long the counter lives after its last change. */
   ttlMs: number;
+  /**
+   * A day or month budget: the counter must hold the ledger's spend, so a store
+   * that lost its data (not seeded) refuses the reserve (`reset`) until it is
+   * rebuilt. Minute counters (rate limits, per-minute budgets) are not rebuilt
+   * from the ledger: starting one again from zero lets through at most one
+   * minute's worth, so they never wait for a rebuild.
+   */
+  fromLedger?: boolean;
 }
 
 /** What a counter and its previous minute hold (spent plus reserved), as a refused reserve saw them. */
@@ -132,7 +140,7 @@ export function createMemoryBudgetStore(): BudgetStore {
 
   return {
     async reserve(reservation, checks, expiresAt, now) {
-      if (!isSeeded) return { ok: false, reset: true };
+      if (!isSeeded && checks.some((c) => c.fromLedger)) return { ok: false, reset: true };
       const states = checks.map((check) => counter(check.id, now));
       let refused: Extract<ReserveResult, { ok: false; reset: false }> | undefined;
       for (const [index, check] of checks.entries()) {

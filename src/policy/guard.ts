@@ -1,14 +1,15 @@
 // Pipeline stage after the provider answered: the tool-call guard, draft-first
 // approvals and restoring redacted values, for JSON and streamed replies. A
-// stream's content passes through as it arrives; only tool calls are held
-// back until complete, because a call can only be judged whole. Every chat
-// reply is guarded, whatever the lane: a call to a tool the request did not
-// offer never reaches the app.
+// stream's content passes through as it arrives, and so do the arguments of a
+// tool call its name alone lets through; a call whose verdict needs its
+// arguments (a recipients rule), or that is held or blocked, is held back
+// until complete and judged whole. Every chat reply is guarded, whatever the
+// lane: a call to a tool the request did not offer never reaches the app.
 import type { ChatChunk, ChatCompletion, ToolCall, ToolCallDelta } from '../api/schemas.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { newApprovalId } from './approvals.js';
 import { toolKey, type ToolKey } from './tool-name.js';
-import { judgeToolCall, type ToolBlockRule } from './tools.js';
+import { judgeToolCall, judgeToolName, type ToolBlockRule } from './tools.js';
 
 export async function guardResponse(ctx: RequestContext): Promise<void> {
   const policy = ctx.policy;
@@ -103,11 +104,19 @@ interface PendingCall {
   id: string;
   name: string;
   args: string;
+  /** Set once the call's name has passed on its own: its argument pieces then flow as they arrive. */
+  relay?: { index: number; tail: string };
+}
+
+/** A choice's tool calls in flight: the model's, by its index, and how many went to the app as they arrived. */
+interface ChoiceCalls {
+  calls: Map<number, PendingCall>;
+  relayed: number;
 }
 
 async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
   const restore = ctx.policy!.restore;
-  const pending = new Map<number, Map<number, PendingCall>>();
+  const pending = new Map<number, ChoiceCalls>();
   const held = new Map<number, string>(); // choice -> content held back (a possibly split placeholder)
   let last: ChatChunk | undefined;
 
@@ -121,8 +130,9 @@ async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
         delta.content = ready;
       }
       if (delta?.tool_calls) {
-        collectDeltas(pending, choice.index, delta.tool_calls);
-        delete delta.tool_calls;
+        const relayed = relayDeltas(ctx, pending, choice.index, delta.tool_calls);
+        if (relayed.length > 0) delta.tool_calls = relayed;
+        else delete delta.tool_calls;
       }
       if (choice.finish_reason) {
         const tail = held.get(choice.index);
@@ -133,7 +143,7 @@ async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
         yield* flushCalls(ctx, chunk, choice.index, pending, choice);
       }
     }
-    // Chunks that only carried tool-call pieces are swallowed until the call is whole.
+    // Chunks that only carried held tool-call pieces are swallowed until the call is whole.
     if (chunk.choices.length > 0 && chunk.choices.every((c) => isEmptyDelta(c.delta) && !c.finish_reason)) continue;
     yield chunk;
   }
@@ -146,44 +156,85 @@ async function* guardStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk
   }
 }
 
-function collectDeltas(pending: Map<number, Map<number, PendingCall>>, choice: number, deltas: ToolCallDelta[]): void {
-  let calls = pending.get(choice);
-  if (!calls) pending.set(choice, (calls = new Map()));
+/**
+ * Collects a chunk's tool-call pieces and returns what the app may see now.
+ * A call whose verdict its name decides (offered, allowed, no approval and no
+ * recipients rule in the lane) is relayed from its first argument piece on:
+ * the name is whole by then, as providers send it before the arguments. Every
+ * other call is held until the choice finishes and judged whole.
+ */
+function relayDeltas(ctx: RequestContext, pending: Map<number, ChoiceCalls>, choice: number, deltas: ToolCallDelta[]): ToolCallDelta[] {
+  let state = pending.get(choice);
+  if (!state) pending.set(choice, (state = { calls: new Map(), relayed: 0 }));
+  const out: ToolCallDelta[] = [];
+  const restore = ctx.policy!.restore;
   for (const d of deltas) {
-    let call = calls.get(d.index);
-    if (!call) calls.set(d.index, (call = { id: '', name: '', args: '' }));
+    let call = state.calls.get(d.index);
+    if (!call) state.calls.set(d.index, (call = { id: '', name: '', args: '' }));
+    const piece = d.function?.arguments ?? '';
+    if (call.relay) {
+      if (piece) out.push({ index: call.relay.index, function: { arguments: relayArguments(call.relay, piece, restore) } });
+      continue;
+    }
     if (d.id) call.id = d.id;
     if (d.function?.name) call.name += d.function.name;
-    if (d.function?.arguments) call.args += d.function.arguments;
+    call.args += piece;
+    if (!piece || !call.name) continue;
+    const policy = ctx.policy!;
+    const verdict = judgeToolName(policy.lane, { name: call.name, key: toolKey(call.name) }, offeredTools(ctx));
+    if (verdict?.outcome !== 'pass') continue;
+    ctx.services.metrics.toolCalls.labels(policy.lane.name, 'passed', 'allowed').inc();
+    call.relay = { index: state.relayed++, tail: '' };
+    const args = relayArguments(call.relay, call.args, restore);
+    out.push({ index: call.relay.index, id: call.id, type: 'function', function: { name: call.name, arguments: args } });
   }
+  return out;
+}
+
+/** Restores redacted values in an argument piece, holding back a possibly split placeholder. */
+function relayArguments(relay: { tail: string }, piece: string, restore: ReadonlyMap<string, string> | undefined): string {
+  if (!restore) return piece;
+  const [ready, tail] = restorePartial(relay.tail + piece, restore);
+  relay.tail = tail;
+  return ready;
 }
 
 async function* flushCalls(
   ctx: RequestContext,
   template: ChatChunk,
   index: number,
-  pending: Map<number, Map<number, PendingCall>>,
+  pending: Map<number, ChoiceCalls>,
   finishing: ChatChunk['choices'][number] | undefined,
 ): AsyncGenerator<ChatChunk> {
-  const calls = pending.get(index);
+  const state = pending.get(index);
   pending.delete(index);
-  if (!calls || calls.size === 0) return;
-  const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
-  const whole: ToolCall[] = [...calls.values()].map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } }));
-  const kept = await judgeCalls(ctx, whole, outcome);
+  if (!state || state.calls.size === 0) return;
   const base = { id: template.id, object: template.object, created: template.created, model: template.model };
+  const restore = ctx.policy!.restore;
+  const tails: ToolCallDelta[] = [];
+  const whole: ToolCall[] = [];
+  for (const c of state.calls.values()) {
+    if (c.relay) {
+      if (c.relay.tail) tails.push({ index: c.relay.index, function: { arguments: restoreText(c.relay.tail, restore!) } });
+    } else {
+      whole.push({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } });
+    }
+  }
+  if (tails.length > 0) yield { ...base, choices: [{ index, delta: { tool_calls: tails }, finish_reason: null }] };
+  const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
+  const kept = await judgeCalls(ctx, whole, outcome);
   if (kept.length > 0) {
     yield {
       ...base,
       choices: [
         {
           index,
-          delta: { tool_calls: kept.map((c, i) => ({ index: i, id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } })) },
+          delta: { tool_calls: kept.map((c, i) => ({ index: state.relayed + i, id: c.id, type: 'function' as const, function: { name: c.function.name, arguments: c.function.arguments } })) },
           finish_reason: null,
         },
       ],
     };
-  } else if (finishing?.finish_reason === 'tool_calls') {
+  } else if (state.relayed === 0 && finishing?.finish_reason === 'tool_calls') {
     finishing.finish_reason = 'stop';
   }
   if (outcome.approvals.length > 0 || outcome.blocked_tool_calls.length > 0) {

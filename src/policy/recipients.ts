@@ -161,14 +161,16 @@ function allowed(address: string, rule: RecipientRule): boolean {
 
 /**
  * Why a call with these (parsed JSON) arguments breaks the lane's recipient
- * rule, or undefined if it keeps it. Every field in `rule.fields` is read:
- * a string (an address list), an array of them, or objects with an `email`
- * or `address` field.
+ * rule, or undefined if it keeps it. Every field in `rule.fields` is read,
+ * in any case: a string (an address list), an array of them, or objects
+ * with an `email` or `address` field.
  */
 export function recipientViolation(rule: RecipientRule, args: unknown, names: { tool: string; lane: string }): string | undefined {
   if (!args || typeof args !== 'object' || Array.isArray(args)) return undefined;
   const found: Collected = { addresses: [], chars: 0, lenientChars: 0 };
-  for (const field of rule.fields) collect((args as Record<string, unknown>)[field], field, found, 0);
+  // Field names compare ignoring case: `To` or `BCC` is the same field to many apps (and their mail libraries).
+  const fields = new Set(rule.fields.map((f) => f.toLowerCase()));
+  for (const [field, value] of Object.entries(args)) if (fields.has(field.toLowerCase())) collect(value, field, found, 0);
   if (found.problem) return `"${names.tool}" cannot be checked against lane ${names.lane}'s recipient rule: ${found.problem}`;
   if (rule.max !== undefined && found.addresses.length > rule.max) {
     return `"${names.tool}" names ${found.addresses.length} recipients; lane ${names.lane} allows at most ${rule.max}`;

@@ -19,15 +19,29 @@ export interface ToolCallToJudge {
   args: string;
 }
 
-/** `offered`: the request's tools after the lane's policy, by canonical name. */
-export function judgeToolCall(lane: CompiledLane, call: ToolCallToJudge, offered: ReadonlySet<ToolKey>): ToolVerdict {
+/**
+ * A call's verdict when its name alone decides it, or undefined when only its
+ * arguments can (the lane has a recipients rule). A stream relays a call's
+ * argument pieces as they arrive only when this says pass.
+ */
+export function judgeToolName(lane: CompiledLane, call: Omit<ToolCallToJudge, 'args'>, offered: ReadonlySet<ToolKey>): ToolVerdict | undefined {
   const tool = call.name;
-  const args = call.args;
   const refused = toolRefusal(lane, call.key);
   if (refused === 'uncatalogued') return { outcome: 'block', rule: refused, reason: `tool "${tool}" is not in the tool catalogue, so lane ${lane.name} does not allow it` };
   if (refused) return { outcome: 'block', rule: refused, reason: `tool "${tool}" is not allowed in lane ${lane.name}` };
   // A model may only call what it was offered: anything else is not the app's to run.
   if (!offered.has(call.key)) return { outcome: 'block', rule: 'not_offered', reason: `tool "${tool}" was not offered by the request` };
+  if (lane.tools.recipients) return undefined;
+  if (lane.tools.requireApproval.has(call.key)) return { outcome: 'hold' };
+  return { outcome: 'pass' };
+}
+
+/** `offered`: the request's tools after the lane's policy, by canonical name. */
+export function judgeToolCall(lane: CompiledLane, call: ToolCallToJudge, offered: ReadonlySet<ToolKey>): ToolVerdict {
+  const byName = judgeToolName(lane, call, offered);
+  if (byName) return byName;
+  const tool = call.name;
+  const args = call.args;
   const rule = lane.tools.recipients;
   if (rule) {
     let parsed: unknown;

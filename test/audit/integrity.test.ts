@@ -2,6 +2,7 @@
 // line on disk, a Redis stream entry) is served flagged by /admin/audit/{id},
 // the audit query and /admin/usage, and untouched records are not.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +93,44 @@ describe('audit integrity on read (file sink)', () => {
     lines[bodyAt] = edited[1]!;
     await writeFile(file, lines.join('\n'));
     await assertFlagged(gw, { costEdited: ids[0]!, bodyEdited: ids[1]!, untouched: [ids[2]!, ids[3]!] });
+  });
+});
+
+/** Edits a sealed line's cost and seals it again with a fresh hash over the same prev: its own hash check passes. */
+function editCostAndRehash(line: string): string {
+  const seal = /,"hash":"[0-9a-f]{64}"\}$/.exec(line)!;
+  const body = `${editCost(line.slice(0, seal.index))}}`;
+  return `${body.slice(0, -1)},"hash":"${createHash('sha256').update(body).digest('hex')}"}`;
+}
+
+describe('audit integrity on read (file sink, hash recomputed)', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ yaml: auditTestConfig(), files: { 'policies/lanes.yaml': AUDIT_POLICIES } });
+  });
+  after(() => gw.close());
+
+  it('integrity – a JSONL record edited and given a matching hash is flagged by its successor’s prev on every read, and left out of /admin/usage', async () => {
+    const ids = [await ask(gw, 'please keep me 1'), await ask(gw, 'please keep me 2'), await ask(gw, 'please keep me 3')];
+    await gw.gateway.audit.flush();
+    const dir = path.join(gw.dir, 'audit');
+    const file = path.join(dir, (await readdir(dir)).find((n) => n.startsWith('audit-green-') && n.endsWith('.jsonl'))!);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    const at = lines.findIndex((l) => l.includes(`"id":"${ids[0]}"`));
+    assert.ok(at >= 0 && at < lines.length - 2, 'a record follows the edited one');
+    lines[at] = editCostAndRehash(lines[at]!);
+    await writeFile(file, lines.join('\n'));
+
+    const admin = async <T>(p: string) => (await (await fetch(`${gw.url}${p}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as T;
+    const one = await admin<Served>(`/admin/audit/${ids[0]}`);
+    assert.equal(one.integrity, 'mismatch');
+    assert.match(one.integrity_reason ?? '', /next record in its chain does not point at it/);
+    for (const id of ids.slice(1)) assert.equal((await admin<Served>(`/admin/audit/${id}`)).integrity, 'ok', id);
+    const list = await admin<ListBody>('/admin/audit?kind=request&limit=100');
+    assert.deepEqual(list.data.filter((r) => r.integrity === 'mismatch').map((r) => r.id), [ids[0]]);
+    const usage = await admin<UsageBody>('/admin/usage?group_by=team');
+    assert.deepEqual(usage.integrity.ids, [ids[0]]);
+    assert.equal(usage.total.requests, 2, 'the rewritten record is not in the totals');
   });
 });
 

@@ -12,13 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { ADMIN_KEY, APP_KEY, defaultTestConfig } from '../helpers/gateway.js';
+import { ADMIN_KEY, APP_KEY, OTHER_KEY, defaultTestConfig } from '../helpers/gateway.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
 const LIMIT_USD = 1;
+// team-beta has only a rate limit (no day or month budget), like the shipped dev key's dev-rpm.
+const BETA_RPM = 4;
 
 // A cent per token: an answer of the fake upstream costs about $0.15; the
 // budget is one dollar for team-alpha per day.
@@ -29,6 +31,8 @@ pricing:
 budgets:
   rules:
     - { name: team-daily, scope: team, match: [team-alpha], period: day, usd: ${LIMIT_USD} }
+rate_limits:
+  - { name: beta-rpm, scope: team, match: [team-beta], requests_per_minute: ${BETA_RPM} }
 `;
 
 interface Replica {
@@ -49,6 +53,13 @@ const ask = (gw: GatewayProcess) =>
     method: 'POST',
     headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'gpt-fake', max_tokens: 10, messages: [{ role: "user", content: "one two three" }] }),
+  });
+
+const askBeta = (gw: GatewayProcess) =>
+  fetch(`${gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'fast', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
   });
 
 async function spentUsd(gw: GatewayProcess): Promise<{ usd: number; reserved: number }> {
@@ -187,6 +198,23 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
     while (Date.now() < seenBy && (await metric(a.gw, 'lanegate_budget_counters_lost')) !== 0) await sleep(200);
     assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 0);
     assert.match(a.gw.logs(), /budget counters restored/);
+  });
+
+  it('rate limits – a request with only a rate limit is answered during the loss, its minute counted again from zero', async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    await raw.flushall();
+    await expectUnavailable(a.gw, upstream);
+    assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 1, 'the loss is recorded');
+    // Losing a minute's window lets through at most one minute's worth: no reason for an outage.
+    const statuses: number[] = [];
+    for (let i = 0; i < BETA_RPM + 2; i++) {
+      const res = await askBeta((i % 2 === 0 ? a : b).gw);
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    assert.deepEqual(statuses, [...Array(BETA_RPM).fill(200), 429, 429], 'admitted up to the limit, across both replicas, then rate limited');
+    // The day budget still waits for the operator.
+    await expectUnavailable(b.gw, upstream);
   });
 });
 

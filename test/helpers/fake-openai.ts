@@ -22,7 +22,7 @@ export type Fault =
   | { omitUsage: true }
   | { chunkDelayMs: number }
   /** The reply calls exactly these tools, whatever the request offered (a model going off script). */
-  | { toolCalls: Array<{ name: string; arguments?: string }> };
+  | { toolCalls: Array<{ name: string; arguments?: string }>; stallAfterChunks?: number };
 
 export interface RecordedCall {
   path: string;
@@ -166,7 +166,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
   chunks.push({ ...base, choices: [{ index: 0, delta: {}, finish_reason: answer.toolCalls.length > 0 ? 'tool_calls' : 'stop' }] });
   if (withUsage && !omitUsage) chunks.push({ ...base, choices: [], usage });
   const breakAfter = fault && 'breakStreamAfterChunks' in fault ? fault.breakStreamAfterChunks : Infinity;
-  const stallAfter = fault && 'stallAfterChunks' in fault ? fault.stallAfterChunks : Infinity;
+  const stallAfter = (fault && 'stallAfterChunks' in fault ? fault.stallAfterChunks : undefined) ?? Infinity;
   for (const [i, chunk] of chunks.entries()) {
     if (i >= stallAfter) return; // the client, or its timeout, ends it
     if (i >= breakAfter) {

@@ -136,6 +136,20 @@ describe('lanes', () => {
     assert.equal(text, `Hello from fake-openai: stream ${email} back`);
   });
 
+  it('redaction – a streamed tool call’s arguments are restored even when a placeholder is split between pieces', async () => {
+    const email = 'jane.doe@corp.example.org';
+    const search = { type: 'function' as const, function: { name: 'search', parameters: { type: 'object' } } };
+    const stream = await gw
+      .client()
+      .chat.completions.create({ model: 'gpt-fake', stream: true, tools: [search], messages: [{ role: "user" as const, content: `use tool search args:{"q":"mail ${email} now"}` }] }, { headers: { 'x-gateway-lane': 'amber' } });
+    const pieces: string[] = [];
+    for await (const chunk of stream) for (const d of chunk.choices[0]?.delta?.tool_calls ?? []) if (d.function?.arguments) pieces.push(d.function.arguments);
+    // The fake sends {"q":"mail [EMAIL_1] now"} in two halves, cut inside the placeholder.
+    assert.match(upstream.calls.at(-1)!.rawBody, /\[EMAIL_1\]/);
+    assert.equal(pieces.join(''), `{"q":"mail ${email} now"}`);
+    assert.ok(pieces.length >= 2, 'the arguments were relayed as they came, not held whole');
+  });
+
   it('tools – a denied tool is rejected in green and stripped in amber', async () => {
     const shell = { type: 'function', function: { name: 'shell', parameters: { type: 'object' } } };
     const search = { type: 'function', function: { name: 'search', parameters: { type: 'object' } } };

@@ -73,6 +73,12 @@ describe('recipients – through the gateway', () => {
     assert.match((await call({ cc: 'nobody' })) ?? 'passed', /cc value is not a list of e-mail addresses/);
   });
 
+  it('recipients – a recipient field spelled in another case is checked too', async () => {
+    assert.match((await call({ To: 'y@evil.com' })) ?? 'passed', /evil\.com/);
+    assert.match((await call({ to: 'a@example.com', BCC: ['y@evil.com'] })) ?? 'passed', /evil\.com/);
+    assert.equal(await call({ To: 'a@example.com' }), undefined);
+  });
+
   it('recipients – domains compare in ASCII and lower case, full-width and mixed case included', async () => {
     assert.equal(await call({ to: 'Jane <Jane@EXAMPLE.com>', bcc: 'a@ｅｘａｍｐｌｅ.com' }), undefined);
     assert.equal(await call({ to: { email: 'Boss@Partner.ORG' } }), undefined);

@@ -200,6 +200,16 @@ describe('tool names and the tool-call guard', () => {
     ]);
   });
 
+  it('tool guard – a call whose name only looks like an offered tool (trailing space, Cyrillic letter, doubled separator) is blocked', async () => {
+    // Offered names are ASCII (the request schema), so these can only come from the model; homoglyphs are
+    // not folded (a confusables skeleton would merge real names): the offered-tools check stops them.
+    const lookalikes = ['search_docs ', 'sеarch_docs', 'search__docs', '_search_docs'];
+    upstream.script({ toolCalls: lookalikes.map((name) => ({ name })) });
+    const res = await gw.client().chat.completions.create({ model: 'gpt-fake', tools: [tool('search_docs')], messages: user('hi') });
+    assert.equal(res.choices[0]!.message.tool_calls, undefined);
+    assert.deepEqual((res as unknown as { gateway: GatewayReport }).gateway.blocked_tool_calls?.map((b) => [b.tool, b.rule]), lookalikes.map((name) => [name, 'uncatalogued']));
+  });
+
   it('tool guard – a call to a tool the request did not offer never reaches the app, streamed or not, and is counted and audited', async () => {
     const before = await toolMetric('lane="green",outcome="blocked",reason="not_offered"');
     // get_weather is catalogued and allowed, but this request offered only search_docs (or nothing).
@@ -231,6 +241,48 @@ describe('tool names and the tool-call guard', () => {
     assert.equal(noneStreamed.finish, 'stop');
 
     assert.equal(await toolMetric('lane="green",outcome="blocked",reason="not_offered"'), before + 4);
+  });
+
+  it('tool guard – a permitted call’s arguments stream to the app as they arrive; denied and unoffered calls never reach it', async () => {
+    const args = '{"q":"quarterly report draft"}';
+    // search_docs is offered and allowed (no approval, no recipients rule): its name decides.
+    const calls = [{ name: 'search_docs', arguments: args }, { name: 'Run_Shell', arguments: '{"cmd":"rm -rf /"}' }, { name: 'get_weather', arguments: '{"city":"Oslo"}' }];
+    /** The argument pieces of each call the app is given, by name. */
+    const read = async (stream: AsyncIterable<OpenAI.ChatCompletionChunk>, stopWhen: (pieces: string[]) => boolean) => {
+      const names = new Map<number, string>();
+      const pieces = new Map<string, string[]>();
+      const report: GatewayReport[] = [];
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        const gateway = (chunk as unknown as { gateway?: GatewayReport }).gateway;
+        if (gateway) report.push(gateway);
+        for (const c of chunk.choices) {
+          for (const d of c.delta?.tool_calls ?? []) {
+            if (d.function?.name) names.set(d.index, d.function.name);
+            const name = names.get(d.index) ?? `#${d.index}`;
+            if (!pieces.has(name)) pieces.set(name, []);
+            if (d.function?.arguments) pieces.get(name)!.push(d.function.arguments);
+          }
+          if (c.finish_reason) finish = c.finish_reason;
+        }
+        if (stopWhen(pieces.get('search_docs') ?? [])) break;
+      }
+      return { pieces, blocked: report.flatMap((r) => r.blocked_tool_calls ?? []), finish };
+    };
+
+    // The upstream stalls right after search_docs' two argument pieces: they must reach the app before the stream ends.
+    upstream.script({ toolCalls: calls, stallAfterChunks: 4 });
+    const early = await read(await gw.client().chat.completions.create({ model: 'gpt-fake', stream: true, tools: [tool('search_docs')], messages: user('find it') }), (p) => p.join('') === args).catch((err: unknown) => ({ err }));
+    assert.ok('pieces' in early, `the stream broke off before the arguments arrived: ${String((early as { err: unknown }).err)}`);
+    assert.deepEqual(early.pieces.get('search_docs'), [args.slice(0, Math.floor(args.length / 2)), args.slice(Math.floor(args.length / 2))], 'each piece as it came');
+
+    upstream.script({ toolCalls: calls });
+    const whole = await read(await gw.client().chat.completions.create({ model: 'gpt-fake', stream: true, tools: [tool('search_docs')], messages: user('find it') }), () => false);
+    assert.deepEqual([...whole.pieces.keys()], ['search_docs'], 'only the permitted call reached the app');
+    assert.equal(whole.pieces.get('search_docs')!.length, 2);
+    assert.equal(whole.pieces.get('search_docs')!.join(''), args);
+    assert.deepEqual(whole.blocked.map((b) => [b.tool, b.rule]), [['Run_Shell', 'denied'], ['get_weather', 'not_offered']]);
+    assert.equal(whole.finish, 'tool_calls');
   });
 
   it('explain – reads offered tools in their canonical form', async () => {
