@@ -129,46 +129,61 @@ async function metric(gw: GatewayProcess, name: string): Promise<number> {
   return m ? Number(m[1]) : Number.NaN;
 }
 
-describe('budgets after Redis loses its data – two gateway processes, one audit folder each', () => {
-  let redis: TestRedis;
-  let raw: Redis;
-  let upstream: FakeOpenAI;
-  const replicas: Replica[] = [];
+interface TwoReplicas {
+  redis: TestRedis;
+  raw: Redis;
+  upstream: FakeOpenAI;
+  replicas: Replica[];
+}
+
+/** Two gateway processes on one Redis, each with its own audit folder (file sink) or both on the Redis Streams sink. */
+function twoReplicas(sink: 'file' | 'redis', prefix: string): TwoReplicas {
+  const env = { replicas: [] as Replica[] } as TwoReplicas;
   before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
-    upstream = await startFakeOpenAI();
+    env.redis = await startRedis();
+    env.raw = new Redis(env.redis.url);
+    env.upstream = await startFakeOpenAI();
     for (let i = 0; i < 2; i++) {
-      const files = await writeReplica(defaultTestConfig({ openaiUrl: upstream.url }) + extra(redis.url, 'loss-files'));
-      replicas.push({ ...files, gw: await spawnGateway(files.configFile) });
+      let yaml = defaultTestConfig({ openaiUrl: env.upstream.url });
+      if (sink === 'redis') {
+        yaml = yaml.replace(/^audit:\n {2}sink: file\n/m, 'audit:\n  sink: redis\n');
+        assert.match(yaml, /sink: redis/);
+      }
+      const files = await writeReplica(yaml + extra(env.redis.url, prefix));
+      env.replicas.push({ ...files, gw: await spawnGateway(files.configFile) });
     }
   });
   after(async () => {
-    for (const r of replicas) {
+    for (const r of env.replicas) {
       await r.gw.stop();
       await rm(r.dir, { recursive: true, force: true });
     }
-    raw.disconnect();
-    await upstream.close();
-    await redis.stop();
+    env.raw.disconnect();
+    await env.upstream.close();
+    await env.redis.stop();
   });
+  return env;
+}
+
+describe('budgets after Redis loses its data – two gateway processes, one audit folder each', () => {
+  const env = twoReplicas('file', 'loss-files');
 
   it('budgets – budgeted requests get 503 budget_unavailable until an operator rebuilds from every folder, then the full spend counts', async () => {
-    const [a, b] = replicas as [Replica, Replica];
+    const [a, b] = env.replicas as [Replica, Replica];
     for (const r of [a, a, b, b]) assert.equal((await ask(r.gw)).status, 200);
     const spentA = await folderSpend(a.dir, 2);
     const spentB = await folderSpend(b.dir, 2);
     const before = await spentUsd(a.gw);
     assert.equal(Math.round(before.usd * 1e9), spentA + spentB, 'both replicas spent into one counter');
 
-    await raw.flushall(); // Redis restarted without persistence: counters, marker, everything
+    await env.raw.flushall(); // Redis restarted without persistence: counters, marker, everything
 
-    await expectUnavailable(a.gw, upstream);
-    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(a.gw, env.upstream);
+    await expectUnavailable(b.gw, env.upstream);
     // A replica that restarts meanwhile remembers the epoch it knew (and the loss is recorded in Redis).
     await b.gw.kill();
     b.gw = await spawnGateway(b.configFile);
-    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(b.gw, env.upstream);
     assert.match(a.gw.logs(), /"level":"error"[^\n]*budget counters lost[^\n]*lanegate budgets rebuild/);
     assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 1);
     assert.ok((await metric(a.gw, 'lanegate_budget_unavailable_total')) >= 1);
@@ -176,7 +191,7 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
     // A folder that is not an audit folder is refused, so a typo cannot pass for a replica without spend.
     const typo = await rebuild(a.configFile, ['--ledger', path.join(a.dir, 'audit'), '--ledger', path.join(b.dir, 'nothing-here')]);
     assert.equal(typo.code, 2, typo.out);
-    await expectUnavailable(a.gw, upstream);
+    await expectUnavailable(a.gw, env.upstream);
 
     const done = await rebuild(a.configFile, ['--ledger', path.join(a.dir, 'audit'), '--ledger', path.join(b.dir, 'audit')]);
     assert.equal(done.code, 0, done.out);
@@ -184,7 +199,7 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
     const restored = await spentUsd(b.gw);
     assert.equal(Math.round(restored.usd * 1e9), spentA + spentB, `restored ${restored.usd}, the replicas spent ${(spentA + spentB) / 1e9}`);
 
-    const answered = await spendUntilRefused(replicas);
+    const answered = await spendUntilRefused(env.replicas);
     assert.ok(answered > 0, 'budget left after the rebuild is usable');
     const final = await spentUsd(a.gw);
     assert.equal(final.reserved, 0);
@@ -201,9 +216,9 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
   });
 
   it('rate limits – a request with only a rate limit is answered during the loss, its minute counted again from zero', async () => {
-    const [a, b] = replicas as [Replica, Replica];
-    await raw.flushall();
-    await expectUnavailable(a.gw, upstream);
+    const [a, b] = env.replicas as [Replica, Replica];
+    await env.raw.flushall();
+    await expectUnavailable(a.gw, env.upstream);
     assert.equal(await metric(a.gw, 'lanegate_budget_counters_lost'), 1, 'the loss is recorded');
     // Losing a minute's window lets through at most one minute's worth: no reason for an outage.
     const statuses: number[] = [];
@@ -214,60 +229,37 @@ describe('budgets after Redis loses its data – two gateway processes, one audi
     }
     assert.deepEqual(statuses, [...Array(BETA_RPM).fill(200), 429, 429], 'admitted up to the limit, across both replicas, then rate limited');
     // The day budget still waits for the operator.
-    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(b.gw, env.upstream);
   });
 });
 
 describe('budgets after Redis loses its data – two gateway processes, Redis Streams audit sink', () => {
-  let redis: TestRedis;
-  let raw: Redis;
-  let upstream: FakeOpenAI;
-  const replicas: Replica[] = [];
-  before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
-    upstream = await startFakeOpenAI();
-    for (let i = 0; i < 2; i++) {
-      const yaml = defaultTestConfig({ openaiUrl: upstream.url }).replace(/^audit:\n {2}sink: file\n/m, 'audit:\n  sink: redis\n') + extra(redis.url, 'loss-streams');
-      assert.match(yaml, /sink: redis/);
-      const files = await writeReplica(yaml);
-      replicas.push({ ...files, gw: await spawnGateway(files.configFile) });
-    }
-  });
-  after(async () => {
-    for (const r of replicas) {
-      await r.gw.stop();
-      await rm(r.dir, { recursive: true, force: true });
-    }
-    raw.disconnect();
-    await upstream.close();
-    await redis.stop();
-  });
+  const env = twoReplicas('redis', 'loss-streams');
 
   it('budgets – with the streams gone too, budgeted requests stay refused until an operator waives the lost spend', async () => {
-    const [a, b] = replicas as [Replica, Replica];
+    const [a, b] = env.replicas as [Replica, Replica];
     for (const r of [a, b, a, b]) assert.equal((await ask(r.gw)).status, 200);
     assert.ok((await spentUsd(a.gw)).usd > 0);
 
-    await raw.flushall(); // the streams holding every replica's records are gone with the counters
+    await env.raw.flushall(); // the streams holding every replica's records are gone with the counters
 
-    await expectUnavailable(a.gw, upstream);
-    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(a.gw, env.upstream);
+    await expectUnavailable(b.gw, env.upstream);
     await b.gw.kill();
     b.gw = await spawnGateway(b.configFile);
-    await expectUnavailable(b.gw, upstream);
-    await expectUnavailable(a.gw, upstream);
+    await expectUnavailable(b.gw, env.upstream);
+    await expectUnavailable(a.gw, env.upstream);
 
     // The streams hold only what came after the loss (the refusals' records): no rebuild from them.
     const refused = await rebuild(a.configFile, []);
     assert.equal(refused.code, 1, refused.out);
     assert.match(refused.out, /do not hold the whole month/);
-    await expectUnavailable(a.gw, upstream);
-    await expectUnavailable(b.gw, upstream);
+    await expectUnavailable(a.gw, env.upstream);
+    await expectUnavailable(b.gw, env.upstream);
 
     const waived = await rebuild(a.configFile, ['--waive', 'test: streams lost with Redis']);
     assert.equal(waived.code, 0, waived.out);
-    const marker = JSON.parse((await raw.get('loss-streams:v1:budget:seeded'))!) as { by: string; waived: string };
+    const marker = JSON.parse((await env.raw.get('loss-streams:v1:budget:seeded'))!) as { by: string; waived: string };
     assert.equal(marker.by, 'rebuild');
     assert.equal(marker.waived, 'test: streams lost with Redis');
     assert.equal((await ask(b.gw)).status, 200);
