@@ -2,7 +2,7 @@
 // the access log): each is exactly what JSON.stringify writes for the value.
 
 /** Characters JSON.stringify escapes: quote, backslash, controls, and surrogates (a lone one is escaped). */
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/; // eslint-disable-line no-control-regex -- controls are what it looks for
 
 /** A string: quoted as it is when nothing in it needs escaping. */
 export function str(s: string): string {

@@ -190,7 +190,7 @@ async function scanFile(file: string, start: number): Promise<FileIndex> {
   let offset = start;
   let carry: Buffer = Buffer.alloc(0);
   for await (const chunk of createReadStream(file, { start }) as AsyncIterable<Buffer>) {
-    let buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
     let at = 0;
     for (;;) {
       const nl = buf.indexOf(0x0a, at);
@@ -205,7 +205,6 @@ async function scanFile(file: string, start: number): Promise<FileIndex> {
       at = nl + 1;
     }
     carry = buf.subarray(at);
-    buf = carry;
   }
   return { size: offset, rows };
 }

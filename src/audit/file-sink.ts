@@ -289,7 +289,7 @@ export function createFileBackend(options: FileBackendOptions): FileBackend {
       }
     },
     async sync() {
-      await Promise.all([...chains.values()].map((s) => s.open?.handle.datasync().catch(() => {})));
+      await Promise.all([...chains.values()].flatMap((s) => (s.open ? [s.open.handle.datasync().catch(() => {})] : [])));
     },
     async close() {
       for (const state of chains.values()) {

@@ -188,6 +188,7 @@ async function lock(file: string): Promise<() => Promise<void>> {
       // A holder that died leaves its lock behind: purges take seconds, so an old one is stale.
       const age = Date.now() - (await stat(file).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
       if (age > 60_000) await rm(file, { force: true });
+      // eslint-disable-next-line preserve-caught-error -- the caught error is the expected EEXIST; the message names the holder
       else if (Date.now() > deadline) throw new Error(`${file} is held by another purge (${await readFile(file, 'utf8').catch(() => '?')}); try again later`);
       else await new Promise((r) => setTimeout(r, 50));
     }

@@ -7,7 +7,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { waitReady } from '../audit/cli.js';
-import { auditStreams } from '../audit/redis-sink.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { createRedisClient, type RedisStore } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -15,7 +14,7 @@ import { compileLimits } from './compile.js';
 import { ledgerSinceKey, newMarker } from './epoch.js';
 import { formatUsd } from './pricing.js';
 import { rebuildCounters, type LedgerSource } from './ledger.js';
-import { budgetStateKeys, createRedisBudgetStore } from './redis-store.js';
+import { createRedisBudgetStore } from './redis-store.js';
 
 export const BUDGETS_USAGE = `  budgets rebuild --ledger DIR [--ledger DIR]... [--waive REASON] [--config PATH]
                                  after Redis lost the budget counters: sum the current

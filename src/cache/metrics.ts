@@ -1,6 +1,6 @@
 // The cache's Prometheus metrics, on the gateway's registry. Labels are
 // config names (route, lane) and fixed sets only.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { FastCounter, FastGauge } from '../telemetry/fast-metrics.js';
 import type { CacheStore } from './store.js';
 

@@ -82,7 +82,7 @@ export function createRedisCacheStore(redis: RedisStore, onError: (op: StoreOper
         for (const e of entries) pipeline.set(name(e.key), e.value, 'PX', Math.max(1, Math.round(e.ttlMs)));
         const results = (await pipeline.exec()) ?? [];
         const failed = results.find(([err]) => err);
-        if (failed) throw failed[0];
+        if (failed?.[0]) throw failed[0];
         return true;
       } catch (err) {
         onError('set', err);

@@ -57,6 +57,8 @@ const ERROR_LOG_INTERVAL_MS = 10_000;
 
 export function createCacheService(options: CacheServiceOptions): CacheService {
   const { logger } = options;
+  // Assigned below, once onError exists; the metrics read it only when scraped.
+  // eslint-disable-next-line prefer-const -- the store's onError needs metrics, which need the store
   let store: CacheStore | undefined;
   const metrics = createCacheMetrics(options.registry, () => store);
 

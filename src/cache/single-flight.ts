@@ -65,6 +65,7 @@ function waitFor(promise: Promise<string | undefined>, timeoutMs: number, cancel
     const onAbort = () => finish({ kind: 'aborted' });
     const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
     cancel.onAbort(onAbort);
-    promise.then((value) => finish(value === undefined ? { kind: 'none' } : { kind: 'value', value }));
+    // A flight's promise only ever resolves (settle passes undefined for no answer), so no rejection is lost.
+    void promise.then((value) => finish(value === undefined ? { kind: 'none' } : { kind: 'value', value }));
   });
 }

@@ -67,7 +67,7 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
   const server = createServer(async (req, res) => {
     let raw = '';
     for await (const chunk of req) raw += chunk;
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown>;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {

@@ -62,7 +62,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const server: Server = createServer(async (req, res) => {
     let raw = '';
     for await (const chunk of req) raw += chunk;
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown>;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {

@@ -134,6 +134,7 @@ function withoutIgnorables(text: string, from: number, to: number): string {
   return out;
 }
 
+// eslint-disable-next-line no-control-regex -- the range starts at \x00 on purpose: everything above ASCII
 const NON_ASCII = /[^\x00-\x7f]/;
 
 class Identity implements NormalizedText {
