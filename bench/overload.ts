@@ -26,8 +26,7 @@ import type { CompiledConfig } from '../src/config/compile.js';
 import { createContext, type Services } from '../src/pipeline/context.js';
 import type { Deployment } from '../src/providers/types.js';
 import { chatBody } from './measure.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuBusyUs, installCleanup, num, onPath, peakRssKb, pinSelf, runTool, startServer, type Server } from './processes.js';
+import { busyCpusBefore, installCleanup, num, onPath, peakRssKb, pinSelf, runTool, startServer, type Server } from './processes.js';
 import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, finishRun, runBench, shippedGateway, writeGatewayConfig, type Verdict } from './setup.js';
 import { wrkChat, type WrkRun } from './wrk.js';
 
@@ -129,14 +128,8 @@ async function main(): Promise<void> {
   const inProcess = admissionPathUs();
   const addedUs = inProcess.withUs - inProcess.withoutUs;
   console.log(`bench: admission path, in process: ${addedUs.toFixed(2)} µs per request (context alone ${inProcess.withoutUs.toFixed(2)} µs)`);
-  // Other work on these CPUs makes every figure noisy (on a shared machine, unusable): say so.
-  const anomalies: string[] = [];
-  const idleBefore = [settings.targetCpu, settings.loadCpu].map((cpu) => cpuBusyUs(cpu));
-  await sleep(1_000);
-  for (const [i, cpu] of [settings.targetCpu, settings.loadCpu].entries()) {
-    const busyPct = (cpuBusyUs(cpu) - (idleBefore[i] ?? 0)) / 10_000;
-    if (busyPct > 10) anomalies.push(`CPU ${cpu} was ${busyPct.toFixed(0)}% busy with other work just before the run: figures are noisy`);
-  }
+  // Other work on these CPUs makes every figure noisy: say so in the report.
+  const anomalies = await busyCpusBefore([settings.targetCpu, settings.loadCpu]);
   buildIfStale();
   const script = compileChildScripts();
   const tmp = mkdtempSync(join(tmpdir(), 'lanegate-bench-overload-'));

@@ -276,3 +276,19 @@ export function watchCpu(pid: number, targetCpu: number, loadCpu: number): () =>
     };
   };
 }
+
+/**
+ * Other work on the bench's CPUs makes every figure noisy (on a shared
+ * machine, unusable): one line for each CPU over 10% busy during a second
+ * of watching, before the run starts.
+ */
+export async function busyCpusBefore(cpus: number[]): Promise<string[]> {
+  const idleBefore = cpus.map((cpu) => cpuBusyUs(cpu));
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const lines: string[] = [];
+  for (const [i, cpu] of cpus.entries()) {
+    const busyPct = (cpuBusyUs(cpu) - (idleBefore[i] ?? 0)) / 10_000;
+    if (busyPct > 10) lines.push(`CPU ${cpu} was ${busyPct.toFixed(0)}% busy with other work just before the run: figures are noisy`);
+  }
+  return lines;
+}

@@ -3,9 +3,8 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { measure, type TargetSpec } from './measure.js';
-import { cpuBusyUs, installCleanup, onPath, pinSelf, startServer } from './processes.js';
+import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
 import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, prepareBaseline, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 
@@ -47,14 +46,8 @@ async function main(): Promise<void> {
   pinSelf(settings.loadCpu);
   buildIfStale();
   const script = compileChildScripts();
-  const anomalies: string[] = [];
   // Other work on these CPUs makes every figure noisy: say so in the report.
-  const idleBefore = [settings.targetCpu, settings.loadCpu].map((cpu) => cpuBusyUs(cpu));
-  await sleep(1_000);
-  for (const [i, cpu] of [settings.targetCpu, settings.loadCpu].entries()) {
-    const busyPct = (cpuBusyUs(cpu) - (idleBefore[i] ?? 0)) / 10_000;
-    if (busyPct > 10) anomalies.push(`CPU ${cpu} was ${busyPct.toFixed(0)}% busy with other work just before the run: figures are noisy`);
-  }
+  const anomalies = await busyCpusBefore([settings.targetCpu, settings.loadCpu]);
   const tmp = mkdtempSync(join(tmpdir(), 'lanegate-bench-'));
   const upstream = (name: string, chunkDelayMs: number) =>
     startServer({
