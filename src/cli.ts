@@ -11,14 +11,11 @@ import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
 import { BUDGETS_USAGE, budgetsCommand } from './budget/cli.js';
-import { createBudgetServices } from './budget/services.js';
-import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
-import { createHealthRegistry } from './routing/health.js';
+import { createServices } from './services.js';
 import { createRedisClient } from './stores/redis.js';
 import { createLogger } from './telemetry/logger.js';
-import { createMetrics } from './telemetry/metrics.js';
 
 const USAGE = `Usage: lanegate <command> [options]
 
@@ -96,17 +93,7 @@ async function explain(argv: string[]): Promise<number> {
   try {
     const loaded = await loadConfig(resolveConfigPath(argv, process.env));
     const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
-    const logger = createLogger({ level: 'silent' });
-    const metrics = createMetrics({ defaultMetrics: false });
-    const services = {
-      health: createHealthRegistry(),
-      metrics,
-      logger,
-      redis: undefined,
-      approvals: createMemoryApprovalStore(),
-      budget: createBudgetServices({ redis: undefined, config: () => config, logger }),
-    };
-    const result = await explainRequest(config, services, { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
+    const result = await explainRequest(config, createServices({ config: () => config }), { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
     console.log(JSON.stringify(result, null, 2));
     return 0;
   } catch (err) {
