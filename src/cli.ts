@@ -13,9 +13,7 @@ import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } f
 import { BUDGETS_USAGE, budgetsCommand } from './budget/cli.js';
 import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
-import { createServices } from './services.js';
-import { createRedisClient } from './stores/redis.js';
-import { createLogger } from './telemetry/logger.js';
+import { createCommandRedis, createServices } from './services.js';
 
 const USAGE = `Usage: lanegate <command> [options]
 
@@ -125,7 +123,7 @@ async function costs(argv: string[]): Promise<number> {
   const loaded = await loadConfig(resolveConfigPath(argv, process.env));
   const audit = { ...loaded.config.audit, dir: path.resolve(loaded.config.audit.dir) };
   // With the Redis sink the ledger is every replica's records in Redis, not this machine's folder.
-  const redis = audit.sink === 'redis' ? createRedisClient({ url: loaded.config.redis.url, keyPrefix: loaded.config.redis.key_prefix, logger: createLogger({ level: 'silent' }) }) : undefined;
+  const redis = audit.sink === 'redis' ? createCommandRedis(loaded.config.redis) : undefined;
   let report;
   try {
     if (redis && !(await waitReady(redis.ping))) {

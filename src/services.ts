@@ -3,18 +3,20 @@
 // run requests in this process (`lanegate explain`, `eval`, `promote`). The
 // server passes what it has built first (its logger, metrics, Redis client
 // and a health registry wired to breaker sync) and gets its own parts on top:
-// the response cache, prompt shadow runs and admission gates.
+// the response cache, prompt shadow runs and admission gates. Commands that
+// only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
 import type { AuditSink } from './audit/file-sink.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
+import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
 import { internalChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createPromptServices } from './prompts/services.js';
 import { createHealthRegistry, type HealthRegistry } from './routing/health.js';
-import type { RedisStore } from './stores/redis.js';
+import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 
@@ -52,4 +54,13 @@ export function createServices(o: ServicesOptions): Services {
     admission: server ? createAdmissionControl(registry) : undefined,
   };
   return services;
+}
+
+/**
+ * A Redis client for a command that reads or writes shared state once and
+ * exits (`costs`, `budgets rebuild`, `promote`'s audit record): silent, with
+ * the client's default timeouts rather than the server's.
+ */
+export function createCommandRedis(redis: Pick<GatewayConfig['redis'], 'url' | 'key_prefix'>, options: { metrics?: Metrics } = {}): RedisStore {
+  return createRedisClient({ url: redis.url, keyPrefix: redis.key_prefix, logger: createLogger({ level: 'silent' }), metrics: options.metrics });
 }
