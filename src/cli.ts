@@ -11,14 +11,9 @@ import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
 import { BUDGETS_USAGE, budgetsCommand } from './budget/cli.js';
-import { createBudgetServices } from './budget/services.js';
-import { createMemoryApprovalStore } from './policy/approvals.js';
 import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
-import { createHealthRegistry } from './routing/health.js';
-import { createRedisClient } from './stores/redis.js';
-import { createLogger } from './telemetry/logger.js';
-import { createMetrics } from './telemetry/metrics.js';
+import { createCommandRedis, createServices } from './services.js';
 
 const USAGE = `Usage: lanegate <command> [options]
 
@@ -96,17 +91,7 @@ async function explain(argv: string[]): Promise<number> {
   try {
     const loaded = await loadConfig(resolveConfigPath(argv, process.env));
     const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
-    const logger = createLogger({ level: 'silent' });
-    const metrics = createMetrics({ defaultMetrics: false });
-    const services = {
-      health: createHealthRegistry(),
-      metrics,
-      logger,
-      redis: undefined,
-      approvals: createMemoryApprovalStore(),
-      budget: createBudgetServices({ redis: undefined, config: () => config, logger }),
-    };
-    const result = await explainRequest(config, services, { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
+    const result = await explainRequest(config, createServices({ config: () => config }), { keyId, endpoint: argv.includes('--embeddings') ? 'embeddings' : 'chat', headers, body });
     console.log(JSON.stringify(result, null, 2));
     return 0;
   } catch (err) {
@@ -138,7 +123,7 @@ async function costs(argv: string[]): Promise<number> {
   const loaded = await loadConfig(resolveConfigPath(argv, process.env));
   const audit = { ...loaded.config.audit, dir: path.resolve(loaded.config.audit.dir) };
   // With the Redis sink the ledger is every replica's records in Redis, not this machine's folder.
-  const redis = audit.sink === 'redis' ? createRedisClient({ url: loaded.config.redis.url, keyPrefix: loaded.config.redis.key_prefix, logger: createLogger({ level: 'silent' }) }) : undefined;
+  const redis = audit.sink === 'redis' ? createCommandRedis(loaded.config.redis) : undefined;
   let report;
   try {
     if (redis && !(await waitReady(redis.ping))) {

@@ -8,20 +8,15 @@ import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
-import { createAdmissionControl } from './admission/control.js';
-import { createBudgetServices } from './budget/services.js';
-import { createCacheService } from './cache/service.js';
-import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
 import { createRequestListener } from './server/app.js';
-import { internalChatPipeline } from './pipeline/index.js';
 import { promptWatchTargets } from './prompts/load.js';
-import { createPromptServices } from './prompts/services.js';
 import type { GatewayState } from './server/state.js';
+import { createServices } from './services.js';
 import { createLogger, flushAccessLines, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { createTracing } from './telemetry/tracing.js';
@@ -116,7 +111,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }), admission: createAdmissionControl(metrics.registry) },
+    services: createServices({ config: () => current, logger, metrics, redis, health, server: { audit } }),
     slo,
     tracing,
     reload,

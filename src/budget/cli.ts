@@ -8,8 +8,8 @@ import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { waitReady } from '../audit/cli.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { createRedisClient, type RedisStore } from '../stores/redis.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createCommandRedis } from '../services.js';
+import type { RedisStore } from '../stores/redis.js';
 import { compileLimits } from './compile.js';
 import { ledgerSinceKey, newMarker } from './epoch.js';
 import { formatUsd } from './pricing.js';
@@ -82,7 +82,7 @@ export async function budgetsCommand(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const redis: RedisStore = createRedisClient({ url: config.redis.url, keyPrefix: config.redis.key_prefix, logger: createLogger({ level: 'silent' }) });
+  const redis: RedisStore = createCommandRedis(config.redis);
   try {
     if (!(await waitReady(redis.ping))) {
       console.error('Redis is not reachable (redis.url); the counters go there.');

@@ -5,7 +5,6 @@
 import { createHash } from 'node:crypto';
 import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 import type { KeyInfo } from '../config/compile.js';
-import type { RequestContext } from '../pipeline/context.js';
 import type { CompiledLane } from '../policy/compile.js';
 import type { Deployment } from '../providers/types.js';
 import { sha256Hex } from '../sha256.js';
@@ -68,6 +67,18 @@ export function cacheScope(lane: CompiledLane, key: KeyInfo): string | undefined
   }
 }
 
+/**
+ * What a key is built from besides the request itself; a request context has
+ * all of it. Named field by field rather than as the context so that the
+ * cache's stores (which share KEY_FORMAT) never import the context.
+ */
+export interface KeyFacts {
+  readonly lane?: string;
+  readonly model?: { readonly name: string };
+  readonly candidates: readonly Deployment[];
+  readonly prompt?: unknown;
+}
+
 const fingerprints = new WeakMap<Deployment, string>();
 
 /**
@@ -92,8 +103,8 @@ function targets(candidates: readonly Deployment[]): string {
  * The prompt template the request was rendered from, if the prompts stage
  * recorded one. Read defensively: that stage may not exist in this build.
  */
-function promptRef(ctx: RequestContext): { name: string; version: string } | null {
-  const prompt = (ctx as unknown as { prompt?: unknown }).prompt;
+function promptRef(ctx: KeyFacts): { name: string; version: string } | null {
+  const prompt = ctx.prompt;
   if (!prompt || typeof prompt !== 'object') return null;
   const p = prompt as Record<string, unknown>;
   const name = p.name ?? p.template ?? p.id;
@@ -110,7 +121,7 @@ function promptRef(ctx: RequestContext): { name: string; version: string } | nul
  *   never change the answer, and (embeddings) dimensions.
  * Written member by member: no intermediate objects on the hot path.
  */
-function keyJson(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddings', request: object, ignored: ReadonlySet<string>, dimensions?: number | null): string {
+function keyJson(ctx: KeyFacts, scope: string, endpoint: 'chat' | 'embeddings', request: object, ignored: ReadonlySet<string>, dimensions?: number | null): string {
   const prompt = promptRef(ctx);
   return (
     (dimensions === undefined ? '{' : `{"dimensions":${JSON.stringify(dimensions)},`) +
@@ -126,12 +137,12 @@ function keyJson(ctx: RequestContext, scope: string, endpoint: 'chat' | 'embeddi
 }
 
 /** The sha256 (hex) of a chat request's answer-changing content, in its scope. */
-export function chatKeyHash(ctx: RequestContext, chat: ChatRequest, scope: string): string {
+export function chatKeyHash(ctx: KeyFacts, chat: ChatRequest, scope: string): string {
   return sha256Hex(keyJson(ctx, scope, 'chat', chat, CHAT_IGNORED));
 }
 
 /** What every item of one embeddings request shares; each item's key is hashed from it and the item. */
-export function embeddingsKeyPrefix(ctx: RequestContext, request: EmbeddingsRequest, scope: string): string {
+export function embeddingsKeyPrefix(ctx: KeyFacts, request: EmbeddingsRequest, scope: string): string {
   return keyJson(ctx, scope, 'embeddings', request, EMBEDDINGS_IGNORED, request.dimensions ?? null);
 }
 

@@ -10,7 +10,7 @@ import { compileLimits, type CompiledLimits } from '../budget/compile.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 import type { PolicySet } from '../policy/load.js';
 import { emptyCatalog, type PromptCatalog } from '../prompts/catalog.js';
-import { compileRoutes, type CompiledRoute } from '../routing/rules.js';
+import { compileRoutes, type CompiledRoute } from '../routing/compile.js';
 import { DEFAULT_RATE_LIMIT_COOLDOWN, DEFAULT_RESPONSE_LIMITS, type DegradeConfig, type GatewayConfig, type ProviderConfig, type SloConfig } from './schema.js';
 
 export interface KeyInfo {

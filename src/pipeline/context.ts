@@ -9,17 +9,15 @@ import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
 import type { Priority } from '../admission/gate.js';
-import type { BudgetHold, BudgetServices } from '../budget/stage.js';
+import type { BudgetHold, BudgetServices } from '../budget/types.js';
 import type { CacheOutcome, CacheService } from '../cache/service.js';
-import type { PolicyOutcome } from '../policy/lane.js';
+import type { PolicyOutcome } from '../policy/outcome.js';
 import type { HealthRegistry } from '../routing/health.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { RequestTrace } from '../telemetry/tracing.js';
 import type { MessageAssembler } from '../audit/assemble.js';
-import type { PromptServices } from '../prompts/services.js';
-import type { PromptUse } from '../prompts/stage.js';
+import type { PromptUse, ShadowPlan } from '../prompts/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -36,6 +34,40 @@ export interface Services {
   prompts?: PromptServices;
   /** Admission gates (global, per deployment); absent where nothing is admitted (the CLI). */
   admission?: AdmissionControl;
+}
+
+/** Prompt templates' long-lived part (prompts/services.ts). */
+export interface PromptServices {
+  shadow: ShadowRunner;
+}
+
+/**
+ * Runs a pin's shadow version beside sampled live requests (prompts/shadow.ts).
+ * Declared here, not there, because it takes the context: the context module
+ * imports no stage module, so nothing it names can import it back.
+ */
+export interface ShadowRunner {
+  /** Called once the live reply has been sent. */
+  afterLive(live: RequestContext, plan: ShadowPlan): void;
+  /** Waits for queued and running shadow runs for up to `ms`, then aborts what is left. */
+  drain(ms: number): Promise<void>;
+  /** Queued plus running. */
+  pending(): number;
+}
+
+/** This request's trace (telemetry/tracing.ts makes it); declared here for the same reason as ShadowRunner. */
+export interface RequestTrace {
+  readonly traceId: string;
+  /** Runs a pipeline stage, in a child span when it is one worth tracing. */
+  stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
+  /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
+  attempt(deployment: Deployment, info: { retry: number; fallback: boolean; degraded: boolean }): AttemptSpan;
+  end(ctx: RequestContext, clientDisconnected: boolean): void;
+}
+
+export interface AttemptSpan {
+  run<T>(fn: () => T): T;
+  end(attempt: Attempt): void;
 }
 
 export type Endpoint = 'chat' | 'embeddings';

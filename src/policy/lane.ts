@@ -6,22 +6,8 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { toolRefusal, type CompiledLane, type DetectorAction } from './compile.js';
 import { chatSlots, embeddingSlots, redactSlot, scanSlots, type SlotFindings } from './scan.js';
+import type { PolicyOutcome } from './outcome.js';
 import { toolKey } from './tool-name.js';
-import type { ToolBlockRule } from './tools.js';
-
-export interface PolicyOutcome {
-  lane: CompiledLane;
-  /** Why the request is in this lane, in order. */
-  reasons: string[];
-  /** What fired: detector, action and how many matches (never the values). */
-  findings: Array<{ detector: string; action: DetectorAction; count: number }>;
-  redactions: number;
-  /** placeholder -> original value, to restore in the response; kept in memory only. */
-  restore: Map<string, string> | undefined;
-  strippedTools: string[];
-  blockedToolCalls: Array<{ tool: string; rule: ToolBlockRule; reason: string }>;
-  approvals: Array<{ id: string; tool: string }>;
-}
 
 export function applyLanePolicy(ctx: RequestContext): void {
   const policies = ctx.config.policies;

@@ -8,7 +8,7 @@ import { toPending } from '../audit/pending.js';
 import { createRedisBackend } from '../audit/redis-sink.js';
 import type { AuditEntry } from '../audit/schema.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { createRedisClient } from '../stores/redis.js';
+import { createCommandRedis } from '../services.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createMetrics } from '../telemetry/metrics.js';
 
@@ -27,7 +27,7 @@ export async function writeAuditRecord(config: GatewayConfig, entry: AuditEntry)
       await backend.close();
     }
   }
-  const redis = createRedisClient({ url: config.redis.url, keyPrefix: config.redis.key_prefix, logger, metrics: createMetrics({ defaultMetrics: false }) });
+  const redis = createCommandRedis(config.redis, { metrics: createMetrics({ defaultMetrics: false }) });
   try {
     const deadline = Date.now() + 5_000;
     while (!redis.isReady() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -22,32 +22,14 @@ import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { toGatewayError, type GatewayError } from '../errors.js';
 import { outputOf, runPlainChecks, type CompiledCheck, type EvalOutput } from '../evals/checks.js';
 import { deepEqual } from '../evals/json-schema.js';
-import { createContext, type RequestContext, type Services, type Stage } from '../pipeline/context.js';
+import { createContext, type RequestContext, type Services, type ShadowRunner, type Stage } from '../pipeline/context.js';
 import { runPipeline } from '../pipeline/run.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ShadowRunRecord, ShadowRunSide } from './audit-events.js';
 import { defaultEvalSet } from './catalog.js';
 import { markInternal } from './stage.js';
+import type { ShadowPlan } from './types.js';
 import { sha256Hex } from '../sha256.js';
-
-export interface ShadowPlan {
-  prompt: string;
-  liveVersion: string;
-  shadowVersion: string;
-  /** The request the shadow run sends (the app's, naming the shadow version). */
-  body: Record<string, unknown>;
-  /** The variables as the app sent them, to find a matching eval case. */
-  variables: unknown;
-}
-
-export interface ShadowRunner {
-  /** Called once the live reply has been sent. */
-  afterLive(live: RequestContext, plan: ShadowPlan): void;
-  /** Waits for queued and running shadow runs for up to `ms`, then aborts what is left. */
-  drain(ms: number): Promise<void>;
-  /** Queued plus running. */
-  pending(): number;
-}
 
 export interface ShadowRunnerOptions {
   /** The stages a shadow run goes through (pipeline/index.ts: internalChatPipeline). */

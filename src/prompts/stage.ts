@@ -13,20 +13,12 @@
 import type { ChatRequest } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { choosePinned, exactAllowed, splitFor, type PinChoice, type Variant } from './catalog.js';
+import { choosePinned, exactAllowed, splitFor, type PinChoice } from './catalog.js';
 import { applyTemplate, renderMessages, shadowBody } from './render.js';
 import { ARTIFACT_NAME, VERSION } from './schema.js';
 import { bindVariables } from './variables.js';
 
 /** What the request context records of a rendered template (ctx.prompt). */
-export interface PromptUse {
-  name: string;
-  version: string;
-  /** Served as the pin's canary. */
-  canary?: boolean;
-  variant: Variant | 'shadow' | 'eval';
-}
-
 export const PROMPT_MODEL_PREFIX = 'prompt:';
 export const PROMPT_HEADER = 'x-gateway-prompt';
 export const PROMPT_VERSION_HEADER = 'x-gateway-prompt-version';

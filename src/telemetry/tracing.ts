@@ -10,7 +10,7 @@
 // import()), no context object carries a trace, and the adapters' header hook
 // is a no-op.
 import type { Attributes, Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api';
-import type { Attempt, RequestContext, Stage } from '../pipeline/context.js';
+import type { AttemptSpan, RequestContext, RequestTrace, Stage } from '../pipeline/context.js';
 import type { Deployment } from '../providers/types.js';
 import { signalUrl, type TelemetryConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -21,20 +21,6 @@ export interface Tracing {
   /** Exports what is buffered. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
-}
-
-export interface RequestTrace {
-  readonly traceId: string;
-  /** Runs a pipeline stage, in a child span when it is one worth tracing. */
-  stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
-  /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
-  attempt(deployment: Deployment, info: { retry: number; fallback: boolean; degraded: boolean }): AttemptSpan;
-  end(ctx: RequestContext, clientDisconnected: boolean): void;
-}
-
-export interface AttemptSpan {
-  run<T>(fn: () => T): T;
-  end(attempt: Attempt): void;
 }
 
 /**
