@@ -1,14 +1,14 @@
-// A small JSON Schema validator for eval checks: the keywords an output schema
-// needs (types, properties, required, additionalProperties, items, enum,
-// const, lengths, bounds, pattern, anyOf, oneOf, allOf). A schema using any
-// other keyword ($ref, if/then, formats...) is a load error rather than a
-// check that silently passes. Schemas compile once, at load.
+// JSON Schema for eval checks, validated by ajv (draft-07), with `pattern` on
+// RE2 like every other regexp from an eval set (regex.ts). Eval sets may use
+// the keywords an output schema needs (types, properties, required,
+// additionalProperties, items, enum, const, lengths, bounds, pattern, anyOf,
+// oneOf, allOf); any other ($ref, if/then, formats...) is a load error, as
+// before ajv, so a set that loads on one version loads on the next. Schemas
+// compile once, at load, and errors are put in the words eval reports use.
+import { Ajv, type ErrorObject, type Options } from 'ajv';
 import { compileLinearRegex } from './regex.js';
 
-export type JsonValidator = (value: unknown, at?: string) => string[];
-
-const TYPES = ['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'] as const;
-type JsonType = (typeof TYPES)[number];
+export type JsonValidator = (value: unknown) => string[];
 
 /** Keywords that only annotate. */
 const IGNORED = new Set(['$schema', '$id', 'title', 'description', 'default', 'examples', '$comment', 'deprecated', 'readOnly', 'writeOnly']);
@@ -41,24 +41,30 @@ export class JsonSchemaError extends Error {
   override name = 'JsonSchemaError';
 }
 
-function typeOf(value: unknown): JsonType | 'other' {
+// Patterns are JavaScript syntax without flags, as before ajv (so `unicodeRegExp: false`).
+type RegExpEngine = NonNullable<NonNullable<Options['code']>['regExp']>;
+const regExp: RegExpEngine = Object.assign((pattern: string) => compileLinearRegex(pattern, ''), { code: 'compileLinearRegex' });
+
+const ajv = new Ajv({
+  allErrors: true,
+  verbose: true, // errors carry the value, for "got string"
+  unicodeRegExp: false,
+  code: { regExp },
+  // Eval sets are independent: an $id in one must not clash with another's.
+  addUsedSchema: false,
+  strictTypes: false,
+  strictTuples: false,
+  logger: false,
+});
+
+function typeOf(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
-  switch (typeof value) {
-    case 'string':
-      return 'string';
-    case 'boolean':
-      return 'boolean';
-    case 'number':
-      return Number.isInteger(value) ? 'integer' : 'number';
-    case 'object':
-      return 'object';
-    default:
-      return 'other';
-  }
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'number';
+  return typeof value;
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
+export function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== typeof b || a === null || b === null || typeof a !== 'object') return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
@@ -71,144 +77,147 @@ function deepEqual(a: unknown, b: unknown): boolean {
   return ka.length === kb.length && ka.every((k) => Object.hasOwn(b as object, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-export { deepEqual };
-
-/** Compiles a schema; throws JsonSchemaError naming the path of an unsupported or malformed keyword. */
-export function compileJsonSchema(schema: unknown, path = '#'): JsonValidator {
-  if (schema === true) return () => [];
-  if (schema === false) return (_v, at = '') => [`${at || '/'}: no value is allowed here`];
+/** Refuses keywords outside the subset and patterns RE2 cannot run, naming the schema path. */
+function checkKeywords(schema: unknown, path: string): void {
+  if (typeof schema === 'boolean') return;
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) throw new JsonSchemaError(`${path}: a schema is an object (or true/false)`);
   const s = schema as Record<string, unknown>;
-  const checks: Array<(value: unknown, at: string, errors: string[]) => void> = [];
-  const num = (k: string): number | undefined => {
-    if (s[k] === undefined) return undefined;
-    if (typeof s[k] !== 'number') throw new JsonSchemaError(`${path}/${k}: expected a number`);
-    return s[k] as number;
-  };
-
   for (const k of Object.keys(s)) {
     if (!SUPPORTED.has(k) && !IGNORED.has(k)) throw new JsonSchemaError(`${path}/${k}: the keyword "${k}" is not supported by eval checks (supported: ${[...SUPPORTED].join(', ')})`);
   }
-
-  if (s.type !== undefined) {
-    const list = Array.isArray(s.type) ? s.type : [s.type];
-    for (const t of list) if (!TYPES.includes(t as JsonType)) throw new JsonSchemaError(`${path}/type: unknown type ${JSON.stringify(t)}`);
-    const types = new Set(list as JsonType[]);
-    checks.push((v, at, errors) => {
-      const t = typeOf(v);
-      if (types.has(t as JsonType) || (t === 'integer' && types.has('number'))) return;
-      errors.push(`${at || '/'}: expected ${[...types].join(' or ')}, got ${t}`);
-    });
-  }
-  if (s.enum !== undefined) {
-    if (!Array.isArray(s.enum)) throw new JsonSchemaError(`${path}/enum: expected an array`);
-    const options = s.enum as unknown[];
-    checks.push((v, at, errors) => {
-      if (!options.some((o) => deepEqual(o, v))) errors.push(`${at || '/'}: must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`);
-    });
-  }
-  if (Object.hasOwn(s, 'const')) {
-    const c = s.const;
-    checks.push((v, at, errors) => {
-      if (!deepEqual(c, v)) errors.push(`${at || '/'}: must be ${JSON.stringify(c)}`);
-    });
-  }
-
-  const minLength = num('minLength');
-  const maxLength = num('maxLength');
-  let pattern: RegExp | undefined;
-  if (s.pattern !== undefined) {
-    if (typeof s.pattern !== 'string') throw new JsonSchemaError(`${path}/pattern: expected a string`);
+  if (typeof s.pattern === 'string') {
     try {
-      pattern = compileLinearRegex(s.pattern, '');
+      compileLinearRegex(s.pattern, '');
     } catch (err) {
       throw new JsonSchemaError(`${path}/pattern: ${(err as Error).message}`);
     }
   }
-  if (minLength !== undefined || maxLength !== undefined || pattern) {
-    checks.push((v, at, errors) => {
-      if (typeof v !== 'string') return;
-      const n = [...v].length;
-      if (minLength !== undefined && n < minLength) errors.push(`${at || '/'}: shorter than ${minLength} characters`);
-      if (maxLength !== undefined && n > maxLength) errors.push(`${at || '/'}: longer than ${maxLength} characters`);
-      if (pattern) {
-        pattern.lastIndex = 0;
-        if (!pattern.test(v)) errors.push(`${at || '/'}: does not match ${JSON.stringify(s.pattern)}`);
-      }
-    });
+  if (s.properties && typeof s.properties === 'object' && !Array.isArray(s.properties)) {
+    for (const [k, sub] of Object.entries(s.properties)) checkKeywords(sub, `${path}/properties/${k}`);
   }
-
-  const minimum = num('minimum');
-  const maximum = num('maximum');
-  const exclusiveMinimum = num('exclusiveMinimum');
-  const exclusiveMaximum = num('exclusiveMaximum');
-  if ([minimum, maximum, exclusiveMinimum, exclusiveMaximum].some((x) => x !== undefined)) {
-    checks.push((v, at, errors) => {
-      if (typeof v !== 'number') return;
-      if (minimum !== undefined && v < minimum) errors.push(`${at || '/'}: below ${minimum}`);
-      if (maximum !== undefined && v > maximum) errors.push(`${at || '/'}: above ${maximum}`);
-      if (exclusiveMinimum !== undefined && v <= exclusiveMinimum) errors.push(`${at || '/'}: must be above ${exclusiveMinimum}`);
-      if (exclusiveMaximum !== undefined && v >= exclusiveMaximum) errors.push(`${at || '/'}: must be below ${exclusiveMaximum}`);
-    });
-  }
-
-  if (s.properties !== undefined || s.required !== undefined || s.additionalProperties !== undefined || s.minProperties !== undefined || s.maxProperties !== undefined) {
-    if (s.properties !== undefined && (typeof s.properties !== 'object' || s.properties === null || Array.isArray(s.properties))) {
-      throw new JsonSchemaError(`${path}/properties: expected an object`);
-    }
-    const props = new Map<string, JsonValidator>();
-    for (const [k, sub] of Object.entries((s.properties ?? {}) as Record<string, unknown>)) props.set(k, compileJsonSchema(sub, `${path}/properties/${k}`));
-    if (s.required !== undefined && (!Array.isArray(s.required) || s.required.some((r) => typeof r !== 'string'))) {
-      throw new JsonSchemaError(`${path}/required: expected an array of property names`);
-    }
-    const required = (s.required ?? []) as string[];
-    const additional = s.additionalProperties === undefined ? undefined : compileJsonSchema(s.additionalProperties, `${path}/additionalProperties`);
-    const minProperties = num('minProperties');
-    const maxProperties = num('maxProperties');
-    checks.push((v, at, errors) => {
-      if (typeOf(v) !== 'object') return;
-      const o = v as Record<string, unknown>;
-      for (const r of required) if (!Object.hasOwn(o, r)) errors.push(`${at || '/'}: missing required property "${r}"`);
-      const keys = Object.keys(o);
-      if (minProperties !== undefined && keys.length < minProperties) errors.push(`${at || '/'}: fewer than ${minProperties} properties`);
-      if (maxProperties !== undefined && keys.length > maxProperties) errors.push(`${at || '/'}: more than ${maxProperties} properties`);
-      for (const k of keys) {
-        const sub = props.get(k) ?? additional;
-        if (sub) errors.push(...sub(o[k], `${at}/${k}`));
-      }
-    });
-  }
-
-  if (s.items !== undefined || s.minItems !== undefined || s.maxItems !== undefined || s.uniqueItems !== undefined) {
-    const items = s.items === undefined ? undefined : compileJsonSchema(s.items, `${path}/items`);
-    const minItems = num('minItems');
-    const maxItems = num('maxItems');
-    const unique = s.uniqueItems === true;
-    checks.push((v, at, errors) => {
-      if (!Array.isArray(v)) return;
-      if (minItems !== undefined && v.length < minItems) errors.push(`${at || '/'}: fewer than ${minItems} items`);
-      if (maxItems !== undefined && v.length > maxItems) errors.push(`${at || '/'}: more than ${maxItems} items`);
-      if (unique && v.some((x, i) => v.findIndex((y) => deepEqual(x, y)) !== i)) errors.push(`${at || '/'}: items must be unique`);
-      if (items) v.forEach((x, i) => errors.push(...items(x, `${at}/${i}`)));
-    });
-  }
-
+  if (s.additionalProperties !== undefined) checkKeywords(s.additionalProperties, `${path}/additionalProperties`);
+  if (s.items !== undefined) checkKeywords(s.items, `${path}/items`);
   for (const k of ['anyOf', 'oneOf', 'allOf'] as const) {
     if (s[k] === undefined) continue;
-    if (!Array.isArray(s[k]) || (s[k] as unknown[]).length === 0) throw new JsonSchemaError(`${path}/${k}: expected a non-empty array of schemas`);
-    const subs = (s[k] as unknown[]).map((sub, i) => compileJsonSchema(sub, `${path}/${k}/${i}`));
-    checks.push((v, at, errors) => {
-      const results = subs.map((sub) => sub(v, at));
-      const passed = results.filter((r) => r.length === 0).length;
-      if (k === 'allOf') for (const r of results) errors.push(...r);
-      else if (k === 'anyOf' && passed === 0) errors.push(`${at || '/'}: matches none of anyOf (${results.map((r) => r[0]).join('; ')})`);
-      else if (k === 'oneOf' && passed !== 1) errors.push(`${at || '/'}: must match exactly one of oneOf, matches ${passed}`);
-    });
+    if (!Array.isArray(s[k]) || s[k].length === 0) throw new JsonSchemaError(`${path}/${k}: expected a non-empty array of schemas`);
+    s[k].forEach((sub: unknown, i: number) => checkKeywords(sub, `${path}/${k}/${i}`));
   }
+}
 
-  return (value, at = '') => {
-    const errors: string[] = [];
-    for (const check of checks) check(value, at, errors);
-    return errors;
+/** One ajv error in the words of eval reports ("/tags: more than 2 items"). */
+function describe(e: ErrorObject): string {
+  const at = e.instancePath || '/';
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'type':
+      return `${at}: expected ${(Array.isArray(e.schema) ? e.schema : [e.schema]).join(' or ')}, got ${typeOf(e.data)}`;
+    case 'enum':
+      return `${at}: must be one of ${(p.allowedValues as unknown[]).map((o) => JSON.stringify(o)).join(', ')}`;
+    case 'const':
+      return `${at}: must be ${JSON.stringify(p.allowedValue)}`;
+    case 'minLength':
+      return `${at}: shorter than ${String(p.limit)} characters`;
+    case 'maxLength':
+      return `${at}: longer than ${String(p.limit)} characters`;
+    case 'pattern':
+      return `${at}: does not match ${JSON.stringify(p.pattern)}`;
+    case 'minimum':
+      return `${at}: below ${String(p.limit)}`;
+    case 'maximum':
+      return `${at}: above ${String(p.limit)}`;
+    case 'exclusiveMinimum':
+      return `${at}: must be above ${String(p.limit)}`;
+    case 'exclusiveMaximum':
+      return `${at}: must be below ${String(p.limit)}`;
+    case 'required':
+      return `${at}: missing required property "${String(p.missingProperty)}"`;
+    case 'minProperties':
+      return `${at}: fewer than ${String(p.limit)} properties`;
+    case 'maxProperties':
+      return `${at}: more than ${String(p.limit)} properties`;
+    case 'additionalProperties':
+      return `${e.instancePath}/${String(p.additionalProperty).replaceAll('~', '~0').replaceAll('/', '~1')}: no value is allowed here`;
+    case 'false schema':
+      return `${at}: no value is allowed here`;
+    case 'minItems':
+      return `${at}: fewer than ${String(p.limit)} items`;
+    case 'maxItems':
+      return `${at}: more than ${String(p.limit)} items`;
+    case 'uniqueItems':
+      return `${at}: items must be unique`;
+    default:
+      return `${at}: ${e.message ?? e.keyword}`;
+  }
+}
+
+/**
+ * ajv's errors as eval reports show them. An anyOf or oneOf that fails is one
+ * error, not its branches' errors: "matches none of anyOf (the first error of
+ * each branch)", "must match exactly one of oneOf, matches 2".
+ */
+function describeAll(errors: readonly ErrorObject[]): string[] {
+  const out: string[] = [];
+  let pending: ErrorObject[] = [];
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' && e.keyword !== 'oneOf') {
+      pending.push(e);
+      continue;
+    }
+    // ajv reports a combinator's branch errors just before its own error.
+    const branchPrefix = `${e.schemaPath}/`;
+    const branches = pending.filter((b) => b.schemaPath.startsWith(branchPrefix));
+    pending = pending.filter((b) => !b.schemaPath.startsWith(branchPrefix));
+    out.push(...pending.map(describe));
+    pending = [];
+    const at = e.instancePath || '/';
+    if (e.keyword === 'anyOf') {
+      const first = new Map<string, string>();
+      for (const b of branches) {
+        const index = b.schemaPath.slice(branchPrefix.length).split('/')[0]!;
+        if (!first.has(index)) first.set(index, describe(b));
+      }
+      out.push(`${at}: matches none of anyOf (${[...first.values()].join('; ')})`);
+    } else {
+      const passing = (e.params as { passingSchemas: number[] | null }).passingSchemas;
+      out.push(`${at}: must match exactly one of oneOf, matches ${passing ? passing.length : 0}`);
+    }
+  }
+  out.push(...pending.map(describe));
+  return out;
+}
+
+/** Compiles a schema; throws JsonSchemaError naming the path of an unsupported or malformed keyword. */
+export function compileJsonSchema(schema: unknown): JsonValidator {
+  checkKeywords(schema, '#');
+  // Which draft a set names does not change what the subset means.
+  const own = typeof schema === 'object' && schema !== null && '$schema' in schema ? Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')) : schema;
+  if (!ajv.validateSchema(own as object | boolean)) {
+    // The meta-schema reports a bad keyword several ways (enum, then type, then anyOf): the first says it.
+    const first = new Map<string, ErrorObject>();
+    for (const e of ajv.errors ?? []) if (!first.has(e.instancePath)) first.set(e.instancePath, e);
+    throw new JsonSchemaError([...first.values()].map((e) => `#${e.instancePath}: ${e.message ?? e.keyword} (got ${JSON.stringify(e.data)})`).join('; '));
+  }
+  let validate: ReturnType<Ajv['compile']>;
+  try {
+    validate = ajv.compile(own as object | boolean);
+  } catch (err) {
+    throw new JsonSchemaError(`#: ${(err as Error).message}`, { cause: err });
+  }
+  return (value) => (validate(value) ? [] : inValueOrder(value, describeAll(validate.errors ?? [])));
+}
+
+/**
+ * Errors in the order of the places they are about, each place before what it
+ * holds ("/tags" before "/tags/0"), as a reader goes through the value; ajv
+ * groups them by keyword instead.
+ */
+function inValueOrder(value: unknown, errors: string[]): string[] {
+  const order = new Map<string, number>();
+  const walk = (v: unknown, at: string): void => {
+    order.set(at || '/', order.size);
+    if (v && typeof v === 'object') for (const [k, child] of Object.entries(v)) walk(child, `${at}/${k.replaceAll('~', '~0').replaceAll('/', '~1')}`);
   };
+  walk(value, '');
+  const rank = (error: string) => order.get(error.slice(0, error.indexOf(': '))) ?? order.size;
+  return errors.map((error, i) => ({ error, i, rank: rank(error) })).sort((a, b) => a.rank - b.rank || a.i - b.i).map((x) => x.error);
 }

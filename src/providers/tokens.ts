@@ -7,141 +7,83 @@
 // ones (most) right here, where a round trip to the worker would cost more
 // than the count.
 //
-// A routing rule only asks whether a prompt reaches a number of tokens, so
-// a count can stop once it has its answer: a long text is counted piece by
-// piece, cut where a line starts with a letter or digit. No pretoken of
-// tiktoken's split pattern spans such a cut (a newline run ends there, and
-// a word or number never starts before a newline), so the pieces' counts add
-// up to exactly the whole text's: a bounded count is exact below its bound.
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+// The count, and where a long text is cut so that counting can stop at a
+// bound, live in token-count.ts (shared with the worker).
+import { Piscina } from 'piscina';
 import type { ChatMessage, ChatRequest } from '../api/schemas.js';
+import { countUpTo, ENCODING, type Encoder } from './token-count.js';
+import type { CountAnswer, CountTask } from './token-worker.js';
 
 /** Texts of at least this many UTF-16 units in one count go to the worker. */
 export const OFFLOAD_CHARS = 32 * 1024;
 
-// encode_ordinary: text is counted as text. `encode` throws on special-token
-// text such as "<|endoftext|>", which any prompt may contain.
-type Encoder = { encode_ordinary(text: string): Uint32Array };
 let encoder: Encoder | undefined;
 let loading: Promise<Encoder> | undefined;
 
 async function loadEncoder(): Promise<Encoder> {
   if (encoder) return encoder;
   loading ??= import('tiktoken').then((m) => {
-    encoder = m.get_encoding('o200k_base');
+    encoder = m.get_encoding(ENCODING);
     return encoder;
   });
   return loading;
 }
 
-/**
- * The tokens of `texts`, counted until they reach `limit`: exact below it,
- * some number at least `limit` otherwise (Infinity counts everything, each
- * text whole). Runs in process and, as its source text, on the worker: it
- * may use nothing from outside its body.
- */
-function countUpTo(encoder: Encoder, texts: readonly string[], limit: number): number {
-  // ~1,000 tokens, a few ms: how far a count may run past its limit.
-  const piece = 4096;
-  const cut = /\n(?=[\p{L}\p{N}])/gu;
-  let tokens = 0;
-  for (const text of texts) {
-    let start = 0;
-    while (start < text.length && tokens < limit) {
-      let end = text.length;
-      if (limit !== Infinity && end - start > 2 * piece) {
-        cut.lastIndex = start + piece;
-        const found = cut.exec(text);
-        if (found) end = found.index + 1;
-      }
-      tokens += encoder.encode_ordinary(start === 0 && end === text.length ? text : text.slice(start, end)).length;
-      start = end;
-    }
-    if (tokens >= limit) break;
-  }
-  return tokens;
-}
-
-// Plain CommonJS, so the worker starts the same from the TypeScript sources
-// (tsx registered in the main thread only) and from dist/.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const encoder = require(workerData.tiktoken).get_encoding('o200k_base');
-const countUpTo = ${countUpTo.toString()};
-parentPort.on('message', ({ id, texts, limit }) => {
-  try {
-    parentPort.postMessage({ id, tokens: countUpTo(encoder, texts, limit) });
-  } catch (err) {
-    parentPort.postMessage({ id, error: String(err) });
-  }
-});
-`;
-
-interface Pending {
-  resolve(tokens: number): void;
-  reject(err: Error): void;
-}
-
-interface CountingWorker {
-  thread: Worker;
-  /** Counts sent to this worker and not answered yet. */
-  pending: Map<number, Pending>;
-}
-
-let current: CountingWorker | undefined;
-/** Workers that failed or died: after a few, counts stay in process rather than respawn one per count. */
+// One thread, started on the first long count and kept (idle, it keeps no
+// process alive: piscina unrefs it); counts wait their turn in the pool's queue.
+let pool: Piscina<CountTask, CountAnswer> | undefined;
+/** Pools whose worker failed or died: after a few, counts stay in process rather than respawn one per count. */
 let workerFailures = 0;
 const MAX_WORKER_FAILURES = 3;
-let nextId = 0;
 
-let tiktokenPath: string | undefined;
-
-function startWorker(): CountingWorker {
-  tiktokenPath ??= createRequire(import.meta.url).resolve('tiktoken');
-  const thread = new Worker(WORKER_SOURCE, { eval: true, workerData: { tiktoken: tiktokenPath } });
-  const self: CountingWorker = { thread, pending: new Map() };
-  // Held open only while a count is in flight: an idle worker never keeps the process alive.
-  thread.unref();
-  thread.on('message', (m: { id: number; tokens?: number; error?: string }) => {
-    const p = self.pending.get(m.id);
-    if (!p) return;
-    self.pending.delete(m.id);
-    if (self.pending.size === 0) thread.unref();
-    if (m.error === undefined) p.resolve(m.tokens!);
-    else p.reject(new Error(m.error));
-  });
-  // 'error' and then 'exit' both come for a worker that crashed: the first one counts.
-  const fail = (err: Error) => {
-    if (current === self) {
-      current = undefined;
-      workerFailures++;
-    }
-    for (const p of self.pending.values()) p.reject(err);
-    self.pending.clear();
-  };
-  thread.on('error', fail);
-  thread.on('exit', (code) => fail(new Error(`the token counting worker exited (${code})`)));
-  return self;
+/**
+ * The worker's module and, when running from the TypeScript sources, how it
+ * loads them: bin/lanegate.mjs registers tsx in the main thread only, so the
+ * worker is given it too unless the process was started with it (tests).
+ */
+function workerOptions(): { filename: string; execArgv?: string[] } {
+  const fromSources = import.meta.url.endsWith('.ts');
+  const filename = new URL(`./token-worker.${fromSources ? 'ts' : 'js'}`, import.meta.url).href;
+  if (!fromSources || process.execArgv.some((a) => a.includes('tsx'))) return { filename };
+  // Not process.execArgv: a worker refuses V8 flags (npm start's), which apply to it anyway.
+  return { filename, execArgv: ['--import', import.meta.resolve('tsx')] };
 }
 
-function countOnWorker(texts: string[], limit: number): Promise<number> {
-  if (!current) {
+function dropPool(failed: Piscina<CountTask, CountAnswer>): void {
+  if (pool !== failed) return; // another count saw the same failure first
+  pool = undefined;
+  workerFailures++;
+  void failed.destroy().catch(() => {});
+}
+
+function startPool(): Piscina<CountTask, CountAnswer> {
+  const started = new Piscina<CountTask, CountAnswer>({ ...workerOptions(), minThreads: 1, maxThreads: 1 });
+  // A worker that dies with no count in flight: the next count starts a fresh pool.
+  started.on('error', () => dropPool(started));
+  return started;
+}
+
+async function countOnWorker(texts: string[], limit: number): Promise<number> {
+  if (!pool) {
     try {
-      current = startWorker();
+      pool = startPool();
     } catch (err) {
-      // No thread could be made (or tiktoken not found): counted like a worker that died.
+      // No thread could be made: counted like a worker that died.
       workerFailures++;
       throw err;
     }
   }
-  const w = current;
-  const id = nextId++;
-  return new Promise<number>((resolve, reject) => {
-    w.thread.postMessage({ id, texts, limit });
-    if (w.pending.size === 0) w.thread.ref();
-    w.pending.set(id, { resolve, reject });
-  });
+  const running = pool;
+  let answer: CountAnswer;
+  try {
+    answer = await running.run({ texts, limit });
+  } catch (err) {
+    // The worker failed to start (tiktoken not found) or died mid-count.
+    dropPool(running);
+    throw err;
+  }
+  if ('error' in answer) throw new Error(answer.error);
+  return answer.tokens;
 }
 
 export interface CountOptions {

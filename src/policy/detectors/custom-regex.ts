@@ -1,24 +1,24 @@
-// Detectors from patterns in policy files, run on V8's linear-time regexp
-// engine (the `l` flag, behind --enable-experimental-regexp-engine). That
-// engine refuses what it cannot run in linear time: backreferences,
-// lookaround, and counted repeats above 16. On Node 20 it also refuses the
-// `i` and `u` flags; `i` is emulated by rewriting the pattern (case-fold.ts).
+// Detectors from patterns in policy files, run on RE2 (linear-regex.ts).
 //
-// Linear per exec is not linear per scan: finding all matches of /x*y|x/ in
-// "xxxx…" costs O(n) per match, because the engine reads to the end of the
-// input before it can prefer the shorter alternative, so O(n²) in all
-// (measured: 83 s for 40 KB). So the scan runs the engine on windows of
-// WINDOW chars and only takes matches that start in the first
-// WINDOW - MAX_MATCH of them: no exec reads more than WINDOW chars, which
-// bounds any scan at O(n · WINDOW). Ordinary patterns cost the same as
-// without windows (about 45 ns a char on this engine); that worst case is
-// about 15 µs a char. A match longer than MAX_MATCH may be cut at a
-// window's edge, into pieces that still cover it.
-import v8 from 'node:v8';
-import { foldCase } from './case-fold.js';
+// Linear per search is not linear per scan: finding all matches of /x*y|x/
+// in "xxxx…" costs O(n) per match, because the engine reads to the end of
+// the input before it can prefer the shorter alternative, so O(n²) in all.
+// So the scan runs the engine on windows of WINDOW chars and only takes
+// matches that start in the first WINDOW - MAX_MATCH of them: no search
+// reads more than WINDOW chars, which bounds any scan at O(n · WINDOW).
+// Ordinary patterns cost the same as without windows. A match longer than
+// MAX_MATCH may be cut at a window's edge, into pieces that still cover it.
+//
+// RE2 replaced V8's experimental linear engine (the `l` flag), which needed
+// --enable-experimental-regexp-engine set for the whole process and, on
+// Node 20, lacked `i` and `u`. Measured with bench/custom-regex.ts (100 KB
+// of prose, 2 shared cores, loaded): a pattern with a required literal is
+// 100-1000 times faster on RE2 (re2js skips text without it); one that must
+// read every char costs 1.2-1.7 times V8's (27 ms against 22 ms for
+// /[A-Z]{2,3}-[0-9]{6}/). Custom detectors are few and opt-in, so the
+// library wins over a process-wide experimental V8 flag.
 import type { Detector, Finding } from './types.js';
-
-v8.setFlagsFromString('--enable-experimental-regexp-engine');
+import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
 
 export class RegexDetectorError extends Error {
   override name = 'RegexDetectorError';
@@ -28,55 +28,9 @@ const MAX_MATCH = 128;
 const WINDOW = 512;
 const ALLOWED_FLAGS = 'imsu';
 
-function engineSupports(flag: string): boolean {
+function compile(name: string, pattern: string, flags: string): LinearRegex {
   try {
-    new RegExp('a', `${flag}l`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const NATIVE_I = engineSupports('i');
-const NATIVE_U = engineSupports('u');
-
-/**
- * Compiles a pattern for V8's linear-time engine, folding case by hand where
- * the engine lacks `i`. Shared by custom detectors and eval checks; errors say
- * what to change.
- */
-export function compileLinearRegex(pattern: string, flags: string, options: { allowedFlags?: string; global?: boolean } = {}): RegExp {
-  const allowed = options.allowedFlags ?? 'ims';
-  for (const [i, flag] of [...flags].entries()) {
-    if (!allowed.includes(flag)) throw new Error(`flag "${flag}" is not supported; use only ${[...allowed].join(', ').replace(/, (\w)$/, ' and $1')}`);
-    if (flags.indexOf(flag) !== i) throw new Error(`flag "${flag}" is given twice`);
-  }
-  if (flags.includes('u') && !NATIVE_U) {
-    throw new Error(`flag "u" is not supported by the linear-time regexp engine of Node ${process.versions.node}; drop it (\\p{…} and \\u{…} need it)`);
-  }
-  let source = pattern;
-  let engineFlags = flags;
-  if (flags.includes('i') && !NATIVE_I) {
-    source = foldCase(pattern);
-    engineFlags = flags.replace('i', '');
-  }
-  try {
-    return new RegExp(source, `${options.global ? 'g' : ''}${engineFlags}l`);
-  } catch (err) {
-    const reason = err instanceof Error ? (err.message.split(': ').pop() ?? err.message) : String(err);
-    if (reason.includes('linear time')) {
-      // eslint-disable-next-line preserve-caught-error -- the message says what to change; V8's error adds nothing for the operator
-      throw new Error(
-        'the pattern cannot run in linear time; use no backreferences or lookaround ((?=, (?!, (?<=, (?<!, \\1, \\k<name>) and no counted repeat above 16 (write + instead of {1,64})',
-      );
-    }
-    // eslint-disable-next-line preserve-caught-error -- the reason is V8's message, already in this one
-    throw new Error(`invalid pattern: ${reason}`);
-  }
-}
-
-function compile(name: string, pattern: string, flags: string): RegExp {
-  try {
-    return compileLinearRegex(pattern, flags, { allowedFlags: ALLOWED_FLAGS, global: true });
+    return compileLinearRegex(pattern, flags, { allowedFlags: ALLOWED_FLAGS });
   } catch (err) {
     throw new RegexDetectorError(`detector "${name}": ${(err as Error).message}`);
   }
@@ -130,8 +84,9 @@ function literalPrefix(source: string): string {
  */
 export function createRegexDetector(name: string, pattern: string, flags = ''): Detector {
   const re = compile(name, pattern, flags);
-  const prefix = literalPrefix(re.source);
-  if (new RegExp(re).test('')) {
+  // With `i` a match may start with the prefix in any case, which indexOf would miss.
+  const prefix = flags.includes('i') ? '' : literalPrefix(pattern);
+  if (re.test('')) {
     throw new RegexDetectorError(`detector "${name}": pattern matches the empty string; make it require at least one character (+ instead of *, no empty alternative)`);
   }
   return {
@@ -151,21 +106,21 @@ export function createRegexDetector(name: string, pattern: string, flags = ''): 
         const window = base === 0 && last ? text : text.slice(base, stop);
         const accept = last ? n : stop - MAX_MATCH; // matches must start before this
         let next = accept;
-        re.lastIndex = pos - base;
-        for (let m = re.exec(window); m !== null; m = re.exec(window)) {
-          const start = base + m.index;
+        const m = re.matcher(window);
+        for (let from = pos - base; from <= window.length && m.find(from); ) {
+          const start = base + m.start();
           if (start >= accept) {
             next = start;
             break;
           }
-          const end = start + m[0].length;
+          const end = base + m.end();
           if (end === start) {
-            re.lastIndex = m.index + 1;
+            from = m.start() + 1;
             continue;
           }
           out.push({ detector: name, start, end });
           next = Math.max(accept, end);
-          re.lastIndex = m.index + m[0].length;
+          from = m.end();
         }
         pos = next;
       }
