@@ -7,7 +7,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { createEpochGuard, ledgerSinceKey, newMarker } from './epoch.js';
 import { describeSource, ledgerSource, rebuildCounters } from './ledger.js';
 import { createRedisBudgetStore } from './redis-store.js';
-import type { BudgetServices } from './stage.js';
+import type { BudgetServices } from './types.js';
 import { createStoreErrorLog } from './store-errors.js';
 import { createMemoryBudgetStore, type BudgetStore } from './store.js';
 

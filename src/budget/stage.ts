@@ -12,42 +12,11 @@ import type { RequestContext } from '../pipeline/context.js';
 import { promptTokenBound } from '../providers/tokens.js';
 import { promptTokens } from '../routing/rules.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
-import { costNano, formatUsd, type Price } from './pricing.js';
+import { costNano, formatUsd } from './pricing.js';
 import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
-import type { StoreErrorMode } from './store-errors.js';
-import type { Amount, BudgetStore, CounterCheck, Dimension, ReserveResult } from './store.js';
-
-export interface BudgetHold {
-  reservation: string;
-  store: BudgetStore;
-  /** Budgets' checks: what a stream extends as it flows. */
-  budgetChecks: CounterCheck[];
-  /** Every counter the reservation holds, and which kind of limit it is: what settlement updates. */
-  counters: Array<{ id: string; ttlMs: number; kind: 'budget' | 'rate' }>;
-  names: string[];
-  price: Price;
-  promptTokens: number;
-  /** Output tokens reserved so far. */
-  reservedOutput: number;
-  settled: boolean;
-}
-
-export interface BudgetServices {
-  store: BudgetStore;
-  /** Local accounting for fail-open budgets while the shared store is unreachable. */
-  fallback: BudgetStore;
-  /**
-   * Rebuilds counters from the usage ledger after the store lost its data, or
-   * (a shared store whose loss only an operator can repair) throws
-   * budget_unavailable.
-   */
-  rebuild(store: BudgetStore): Promise<void>;
-  concurrency: Map<string, number>;
-  /** Logs why the store failed (rate-limited). */
-  reportStoreError(err: unknown, mode: StoreErrorMode): void;
-  close(): void;
-}
+import type { Amount, CounterCheck, Dimension, ReserveResult } from './store.js';
+import type { BudgetHold } from './types.js';
 
 const MINUTE_TTL = 3 * 60_000;
 const PERIOD_TTL: Record<Period, number> = { minute: MINUTE_TTL, day: 3 * 86_400_000, month: 62 * 86_400_000 };
@@ -378,3 +347,4 @@ export function priceRequest(ctx: RequestContext): void {
 }
 
 export type { BudgetConfig, RateLimitConfig };
+export type { BudgetHold, BudgetServices } from './types.js';

@@ -9,7 +9,7 @@ import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
 import type { Priority } from '../admission/gate.js';
-import type { BudgetHold, BudgetServices } from '../budget/stage.js';
+import type { BudgetHold, BudgetServices } from '../budget/types.js';
 import type { CacheOutcome, CacheService } from '../cache/service.js';
 import type { PolicyOutcome } from '../policy/lane.js';
 import type { HealthRegistry } from '../routing/health.js';
