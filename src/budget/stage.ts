@@ -9,8 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { promptTokenBound } from '../providers/tokens.js';
-import { promptTokens } from '../routing/rules.js';
+import { embeddingTokenEstimate, promptTokenBound, promptTokens } from '../providers/tokens.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd } from './pricing.js';
 import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
@@ -105,7 +104,7 @@ export async function enforceLimits(ctx: RequestContext): Promise<void> {
     return checks;
   };
   const names = [...rates.map((r) => r.name), ...budgets.map((b) => b.name)];
-  let prompt = ctx.chat ? promptTokenBound(ctx.chat) : embeddingTokens(ctx);
+  let prompt = ctx.chat ? promptTokenBound(ctx.chat) : embeddingTokenEstimate(ctx.embeddings?.input);
   let checks = build(prompt);
   const counters: BudgetHold['counters'] = checks.map((c, i) => ({ id: c.id, ttlMs: c.ttlMs, kind: i < rates.length ? 'rate' : 'budget' }));
 
@@ -213,15 +212,6 @@ function rateRefusal(checks: CounterCheck[], result: Extract<ReserveResult, { ok
     if (dimAt !== undefined && dimAt !== Infinity) headers[`x-ratelimit-reset-${header}`] = formatWait(Math.max(0, dimAt - now));
   }
   return new GatewayError('rate_limited', `Rate limit "${name}" reached: ${limitText}. Retry after ${formatWait(waitMs)}.`, { retryAfter: seconds, headers });
-}
-
-function embeddingTokens(ctx: RequestContext): number {
-  const input = ctx.embeddings?.input;
-  if (typeof input === 'string') return Math.ceil(Buffer.byteLength(input) / 2);
-  if (!Array.isArray(input)) return 0;
-  let n = 0;
-  for (const item of input) n += typeof item === 'string' ? Math.ceil(Buffer.byteLength(item) / 2) : Array.isArray(item) ? item.length : 1;
-  return n;
 }
 
 function applyRunLimits(ctx: RequestContext): void {

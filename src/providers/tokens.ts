@@ -15,7 +15,7 @@
 // up to exactly the whole text's: a bounded count is exact below its bound.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { ChatMessage, ChatRequest } from '../api/schemas.js';
+import type { ChatMessage, ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 
 /** Texts of at least this many UTF-16 units in one count go to the worker. */
 export const OFFLOAD_CHARS = 32 * 1024;
@@ -216,5 +216,40 @@ export function promptTokenBound(chat: ChatRequest): number {
     if (m.name) n += Buffer.byteLength(m.name) + 1;
   }
   for (const t of chat.tools ?? []) n += Buffer.byteLength(JSON.stringify(t.function));
+  return n;
+}
+
+/**
+ * A request whose prompt is counted at most once, keeping the count on
+ * itself. The request context is one; it is named by its shape so that the
+ * tokenizer imports nothing from the pipeline.
+ */
+export interface PromptCountHolder {
+  readonly chat?: ChatRequest;
+  promptTokens?: number;
+}
+
+/**
+ * Prompt tokens, counted once per request and only when something needs
+ * them. With a `limit`, counting may stop there: a result at or over the
+ * limit only says "at least the limit", and is not kept as the count.
+ */
+export async function promptTokens(request: PromptCountHolder, limit = Infinity): Promise<number> {
+  if (request.promptTokens !== undefined) return request.promptTokens;
+  const tokens = request.chat ? await countMessageTokens(request.chat.messages, limit) : 0;
+  if (tokens < limit) request.promptTokens = tokens;
+  return tokens;
+}
+
+/**
+ * What a budget reserves for an embeddings input, without tokenizing: half a
+ * text's UTF-8 bytes, and token ids as given. An estimate, not a bound: the
+ * reservation is replaced by the tokens the provider reports when it settles.
+ */
+export function embeddingTokenEstimate(input: EmbeddingsRequest['input'] | undefined): number {
+  if (typeof input === 'string') return Math.ceil(Buffer.byteLength(input) / 2);
+  if (!Array.isArray(input)) return 0;
+  let n = 0;
+  for (const item of input) n += typeof item === 'string' ? Math.ceil(Buffer.byteLength(item) / 2) : Array.isArray(item) ? item.length : 1;
   return n;
 }
