@@ -11,7 +11,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { embeddingTokenEstimate, promptTokenBound, promptTokens } from '../providers/tokens.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
-import { costNano, formatUsd } from './pricing.js';
+import { costNano, formatUsd, priceRequest } from './pricing.js';
 import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
 import type { Amount, CounterCheck, Dimension, ReserveResult } from './store.js';
@@ -328,13 +328,6 @@ export async function settleBudget(ctx: RequestContext): Promise<void> {
   );
 }
 
-/** What the request cost, from the usage the provider reported. */
-export function priceRequest(ctx: RequestContext): void {
-  if (!ctx.usage || !ctx.deployment) return;
-  const price = ctx.config.limits.prices.priceOf(ctx.deployment);
-  const nano = costNano(price, ctx.usage);
-  ctx.cost = { nano, usd: nano / 1e9, priced: price.known };
-}
-
 export type { BudgetConfig, RateLimitConfig };
 export type { BudgetHold, BudgetServices } from './types.js';
+export { priceRequest };
