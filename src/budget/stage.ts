@@ -12,6 +12,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { embeddingTokenEstimate, promptTokenBound, promptTokens } from '../providers/tokens.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd, priceRequest } from './pricing.js';
+import { applyRunLimits, capToolCalls } from './run-limits.js';
 import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
 import type { Amount, CounterCheck, Dimension, ReserveResult } from './store.js';
@@ -214,47 +215,6 @@ function rateRefusal(checks: CounterCheck[], result: Extract<ReserveResult, { ok
   return new GatewayError('rate_limited', `Rate limit "${name}" reached: ${limitText}. Retry after ${formatWait(waitMs)}.`, { retryAfter: seconds, headers });
 }
 
-function applyRunLimits(ctx: RequestContext): void {
-  const limits = ctx.config.limits.runLimits;
-  if (limits.length === 0) return;
-  const chat = ctx.chat;
-  const route = ctx.route?.name ?? ctx.requestedModel;
-  for (const l of limits) {
-    if (l.keys && !l.keys.includes(ctx.key!.id)) continue;
-    if (l.routes && (!route || !l.routes.includes(route))) continue;
-    if (l.max_tools !== undefined && (chat?.tools?.length ?? 0) > l.max_tools) {
-      throw new GatewayError('invalid_request', `This request offers ${chat!.tools!.length} tools; at most ${l.max_tools} are allowed.`, { param: 'tools' });
-    }
-    if (l.max_output_tokens !== undefined && chat) {
-      const asked = chat.max_completion_tokens ?? chat.max_tokens;
-      if (asked !== undefined && asked !== null && asked > l.max_output_tokens && l.on_max_output_tokens === 'reject') {
-        throw new GatewayError('invalid_request', `max_tokens ${asked} is over the limit of ${l.max_output_tokens}.`, { param: 'max_tokens' });
-      }
-      if (asked === undefined || asked === null || asked > l.max_output_tokens) {
-        if (chat.max_completion_tokens != null) chat.max_completion_tokens = l.max_output_tokens;
-        else chat.max_tokens = l.max_output_tokens;
-      }
-    }
-    if (l.max_tool_calls !== undefined) ctx.maxToolCalls = Math.min(ctx.maxToolCalls ?? Infinity, l.max_tool_calls);
-    if (l.max_runtime_ms !== undefined) {
-      const ms = l.max_runtime_ms;
-      const timer = setTimeout(() => ctx.abort(new GatewayError('request_timeout', `The request ran longer than its limit of ${ms} ms.`, { status: 504 })), ms);
-      timer.unref();
-      ctx.cleanups.push(() => clearTimeout(timer));
-    }
-    if (l.max_concurrent !== undefined) {
-      const conc = ctx.services.budget.concurrency;
-      const id = ctx.key!.id;
-      const current = conc.get(id) ?? 0;
-      if (current >= l.max_concurrent) {
-        throw new GatewayError('rate_limited', `Your key already has ${current} requests in flight; at most ${l.max_concurrent} are allowed. Retry when one finishes.`, { retryAfter: 1 });
-      }
-      conc.set(id, current + 1);
-      ctx.cleanups.push(() => conc.set(id, (conc.get(id) ?? 1) - 1));
-    }
-  }
-}
-
 /** Pipeline stage after dispatch: streams extend their reservation as tokens flow; tool-call caps apply. */
 export function meterReply(ctx: RequestContext): void {
   const reply = ctx.reply;
@@ -266,17 +226,6 @@ export function meterReply(ctx: RequestContext): void {
   if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
   // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
   if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
-}
-
-function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {
-  const max = ctx.maxToolCalls!;
-  for (const choice of body.choices ?? []) {
-    const calls = choice.message?.tool_calls;
-    if (calls && calls.length > max) {
-      ctx.events.push({ stage: 'run_limits', dropped_tool_calls: calls.length - max });
-      choice.message!.tool_calls = calls.slice(0, max);
-    }
-  }
 }
 
 async function* meterStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
