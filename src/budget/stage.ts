@@ -6,13 +6,13 @@
 // After the reply, settlement (off the client's path) replaces every
 // reservation, budgets' and rate limits' alike, with what was actually used.
 import { randomBytes } from 'node:crypto';
-import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { embeddingTokenEstimate, promptTokenBound, promptTokens } from '../providers/tokens.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano, formatUsd, priceRequest } from './pricing.js';
 import { applyRunLimits, capToolCalls } from './run-limits.js';
+import { meterStream } from './stream-meter.js';
 import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
 import type { BudgetConfig, RateLimitConfig } from './schema.js';
 import type { Amount, CounterCheck, Dimension, ReserveResult } from './store.js';
@@ -226,34 +226,6 @@ export function meterReply(ctx: RequestContext): void {
   if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
   // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
   if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
-}
-
-async function* meterStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
-  const hold = ctx.budget!;
-  const limits = ctx.config.limits;
-  const cap = (ctx.chat?.max_completion_tokens ?? ctx.chat?.max_tokens ?? hold.price.maxOutputTokens) * (ctx.chat?.n ?? 1);
-  let bytes = 0;
-  for await (const chunk of chunks) {
-    for (const choice of chunk.choices) {
-      const d = choice.delta;
-      if (d?.content) bytes += Buffer.byteLength(d.content);
-      if (d?.tool_calls) for (const t of d.tool_calls) bytes += Buffer.byteLength(t.function?.arguments ?? '') + (t.function?.name?.length ?? 0);
-    }
-    // A token is at least one byte, so bytes bound the tokens so far: the reservation never falls behind.
-    const bound = Math.min(bytes, cap);
-    while (bound > hold.reservedOutput && hold.reservedOutput < cap) {
-      const step = Math.min(limits.streamSliceTokens, cap - hold.reservedOutput);
-      const extra: Amount = { usd: costNano(hold.price, { prompt_tokens: 0, completion_tokens: step }), tokens: step, requests: 0 };
-      const checks = hold.budgetChecks.map((c) => ({ ...c, amount: extra }));
-      const result = await hold.store.reserve(hold.reservation, checks, Date.now() + limits.reservationTtlMs, Date.now()).catch(() => ({ ok: false as const, reset: true as const }));
-      if (!result.ok) {
-        ctx.services.metrics.limitRefusals.labels('budget', result.reset ? 'store' : (hold.names[result.index] ?? 'budget')).inc();
-        throw new GatewayError('budget_exceeded', `The stream was stopped: budget ${result.reset ? '' : `"${hold.names[result.index]}" `}has no room for more output.`);
-      }
-      hold.reservedOutput += step;
-    }
-    yield chunk;
-  }
 }
 
 /**
