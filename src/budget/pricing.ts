@@ -78,6 +78,33 @@ export function costNano(price: Price, usage: Pick<Usage, 'prompt_tokens' | 'com
   );
 }
 
+/** What a request cost: nano-USD, the same in USD, and whether a price was known. */
+export interface RequestCost {
+  nano: number;
+  usd: number;
+  priced: boolean;
+}
+
+/**
+ * A request to price: the request context is one. It is named by its shape
+ * because the price book is compiled with the config, which the context
+ * imports: importing the context here would close a cycle.
+ */
+export interface PricedRequest {
+  readonly config: { readonly limits: { readonly prices: PriceBook } };
+  readonly usage?: Usage;
+  readonly deployment?: Deployment;
+  cost?: RequestCost;
+}
+
+/** What the request cost, from the usage the provider reported. */
+export function priceRequest(ctx: PricedRequest): void {
+  if (!ctx.usage || !ctx.deployment) return;
+  const price = ctx.config.limits.prices.priceOf(ctx.deployment);
+  const nano = costNano(price, ctx.usage);
+  ctx.cost = { nano, usd: nano / 1e9, priced: price.known };
+}
+
 export function nanoToUsd(nano: number): number {
   return nano / 1e9;
 }

@@ -10,7 +10,7 @@
 // The count, and where a long text is cut so that counting can stop at a
 // bound, live in token-count.ts (shared with the worker).
 import { Piscina } from 'piscina';
-import type { ChatMessage, ChatRequest } from '../api/schemas.js';
+import type { ChatMessage, ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 import { countUpTo, ENCODING, type Encoder } from './token-count.js';
 import type { CountAnswer, CountTask } from './token-worker.js';
 
@@ -158,5 +158,40 @@ export function promptTokenBound(chat: ChatRequest): number {
     if (m.name) n += Buffer.byteLength(m.name) + 1;
   }
   for (const t of chat.tools ?? []) n += Buffer.byteLength(JSON.stringify(t.function));
+  return n;
+}
+
+/**
+ * A request whose prompt is counted at most once, keeping the count on
+ * itself. The request context is one; it is named by its shape so that the
+ * tokenizer imports nothing from the pipeline.
+ */
+export interface PromptCountHolder {
+  readonly chat?: ChatRequest;
+  promptTokens?: number;
+}
+
+/**
+ * Prompt tokens, counted once per request and only when something needs
+ * them. With a `limit`, counting may stop there: a result at or over the
+ * limit only says "at least the limit", and is not kept as the count.
+ */
+export async function promptTokens(request: PromptCountHolder, limit = Infinity): Promise<number> {
+  if (request.promptTokens !== undefined) return request.promptTokens;
+  const tokens = request.chat ? await countMessageTokens(request.chat.messages, limit) : 0;
+  if (tokens < limit) request.promptTokens = tokens;
+  return tokens;
+}
+
+/**
+ * What a budget reserves for an embeddings input, without tokenizing: half a
+ * text's UTF-8 bytes, and token ids as given. An estimate, not a bound: the
+ * reservation is replaced by the tokens the provider reports when it settles.
+ */
+export function embeddingTokenEstimate(input: EmbeddingsRequest['input'] | undefined): number {
+  if (typeof input === 'string') return Math.ceil(Buffer.byteLength(input) / 2);
+  if (!Array.isArray(input)) return 0;
+  let n = 0;
+  for (const item of input) n += typeof item === 'string' ? Math.ceil(Buffer.byteLength(item) / 2) : Array.isArray(item) ? item.length : 1;
   return n;
 }

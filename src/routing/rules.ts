@@ -4,7 +4,7 @@
 // prompt is counted with tiktoken only when a rule that needs it is reached.
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { countMessageTokens, promptTokenBound } from '../providers/tokens.js';
+import { promptTokenBound, promptTokens } from '../providers/tokens.js';
 import type { RequestFacts } from './compile.js';
 
 export function requestFacts(ctx: RequestContext): RequestFacts {
@@ -36,18 +36,6 @@ export function requestFacts(ctx: RequestContext): RequestFacts {
     responseFormat: chat?.response_format?.type ?? 'text',
     stream: ctx.stream,
   };
-}
-
-/**
- * Prompt tokens, counted once per request and only when something needs
- * them. With a `limit`, counting may stop there: a result at or over the
- * limit only says "at least the limit", and is not kept as the count.
- */
-export async function promptTokens(ctx: RequestContext, limit = Infinity): Promise<number> {
-  if (ctx.promptTokens !== undefined) return ctx.promptTokens;
-  const tokens = ctx.chat ? await countMessageTokens(ctx.chat.messages, limit) : 0;
-  if (tokens < limit) ctx.promptTokens = tokens;
-  return tokens;
 }
 
 /** Pipeline stage: picks the model for a route name, or passes a model name through. */

@@ -1,9 +1,10 @@
 // Writes responses straight to Node's ServerResponse: one writeHead and one
 // end for JSON, chunk-by-chunk SSE with backpressure for streams.
 import type { ServerResponse } from 'node:http';
+import { chargeDelivered } from '../budget/stream-meter.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
-import { countUsage, deltaText } from '../providers/usage.js';
+import { deltaText } from '../providers/usage.js';
 
 type Headers = Record<string, string | number>;
 
@@ -81,15 +82,7 @@ export async function writeStream(
     if (!res.destroyed) res.end(`data: ${JSON.stringify(error.toJSON())}\n\n${DONE}`);
   }
   if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
-  if (!ctx.usage && ctx.chat) {
-    try {
-      // The response is over: the count may wait for the worker rather than stall other requests.
-      ctx.usage = await countUsage(ctx.chat, delivered, { offThread: true });
-    } catch (err) {
-      // Never silent: the request then settles at no cost, and this says so.
-      ctx.services.logger.error({ err: String(err), requestId: ctx.id }, 'tokens of an unfinished stream could not be counted; it is charged nothing');
-    }
-  }
+  if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
 }
 
 function drained(res: ServerResponse): Promise<void> {
