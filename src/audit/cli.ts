@@ -5,7 +5,7 @@ import { createRedisClient } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
 import { purge } from './retention.js';
-import { spoolBacklog } from './spool.js';
+import { spoolBacklog } from './transport/spool.js';
 import { formatReport, verifyDir } from './verify.js';
 
 export const AUDIT_USAGE = `Usage:

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { indexPathOf, writeAll } from './files.js';
-import { facetsOf, type Facets } from './pending.js';
+import { facetsOf, type Facets } from './transport/pending.js';
 
 export type IndexRow = [id: string, offset: number, time: number, kind: string, team: string | null, app: string | null, lane: string | null, model: string | null, status: number | null];
 

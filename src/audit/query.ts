@@ -5,7 +5,7 @@
 // so tightening a lane also tightens what reviewers see of older records.
 import { loadIndex, readLineAt, type IndexRow } from './file-index.js';
 import { listChains, utcDay, type AuditFile } from './files.js';
-import type { FileBackend } from './file-sink.js';
+import type { FileBackend } from './transport/file-sink.js';
 import { readRecord } from './integrity.js';
 import type { BodyMode } from './schema.js';
 

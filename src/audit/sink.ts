@@ -9,18 +9,18 @@ import type { Logger } from '../telemetry/logger.js';
 import { randomUUID } from 'node:crypto';
 import { spoolDir, type AuditConfig } from './config.js';
 import { findInFiles, readIntents, recordIdOf, removeIntents, type Intents } from './crash-check.js';
-import { createFileBackend } from './file-sink.js';
+import { createFileBackend } from './transport/file-sink.js';
 import { auditMetrics } from './metrics.js';
 import { signalUrl } from '../telemetry/config.js';
-import { createOtlpLogsMirror, mirrored } from './otlp-logs.js';
+import { createOtlpLogsMirror, mirrored } from './transport/otlp-logs.js';
 import { createFileQuery } from './query.js';
-import { intentsDir, openIntentLog } from './intents.js';
+import { intentsDir, openIntentLog } from './transport/intents.js';
 import { type AuditMetrics } from './metrics.js';
-import { createRedisBackend, createRedisQuery, streamRecordLines } from './redis-sink.js';
+import { createRedisBackend, createRedisQuery, streamRecordLines } from './transport/redis-sink.js';
 import { startSweeper, type Sweeper } from './retention.js';
 import { AUDIT_RECORD_VERSION, GATEWAY_CHAIN } from './schema.js';
-import { openSpool } from './spool.js';
-import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './writer.js';
+import { openSpool } from './transport/spool.js';
+import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './transport/writer.js';
 
 export interface AuditTrail {
   sink: AuditSink;

@@ -14,7 +14,7 @@ import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { checkLine, GENESIS } from './chain.js';
 import { findInSpool, readIntents } from './crash-check.js';
-import { intentsDir } from './intents.js';
+import { intentsDir } from './transport/intents.js';
 import { listChains, type AuditFile } from './files.js';
 import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from './schema.js';
 

@@ -27,7 +27,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../../telemetry/logger.js';
 
 /** A segment is closed (and deleted once settled) at this size or age. */
 const SEGMENT_MAX_BYTES = 1024 * 1024;
