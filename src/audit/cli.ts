@@ -4,9 +4,9 @@ import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { createRedisClient } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
-import { purge } from './retention.js';
+import { purge } from './read/retention.js';
 import { spoolBacklog } from './transport/spool.js';
-import { formatReport, verifyDir } from './verify.js';
+import { formatReport, verifyDir } from './read/verify.js';
 
 export const AUDIT_USAGE = `Usage:
   lanegate audit verify [--dir DIR] [--config PATH]

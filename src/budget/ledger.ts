@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFileName } from '../audit/files.js';
-import { lineIntegrity, type Integrity } from '../audit/integrity.js';
+import { lineIntegrity, type Integrity } from '../audit/read/integrity.js';
 import { streamRecordLines } from '../audit/transport/redis-sink.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { CompiledLimits } from './compile.js';

@@ -4,8 +4,8 @@
 // (`integrity`: ok, mismatch, unsealed; see audit/integrity.ts).
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { integrityCounts } from '../audit/integrity.js';
-import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/query.js';
+import { integrityCounts } from '../audit/read/integrity.js';
+import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/read/query.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 

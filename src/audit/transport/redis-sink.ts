@@ -14,10 +14,10 @@
 // them in order once it is back.
 import type { RedisStore } from '../../stores/redis.js';
 import { GENESIS, SEAL_BYTES, sealInto } from '../chain.js';
-import { readRecord } from '../integrity.js';
+import { readRecord } from '../read/integrity.js';
 import type { PendingRecord } from './pending.js';
 import { facetsOf } from './pending.js';
-import { encodeCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from '../query.js';
+import { encodeCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from '../read/query.js';
 import type { AuditBackend, WriteOutcome } from './writer.js';
 
 const ADD = `

@@ -20,7 +20,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { IntentLog } from './intents.js';
 import type { AuditMetrics } from '../metrics.js';
 import { toPending, type PendingRecord } from './pending.js';
-import type { AuditQuery } from '../query.js';
+import type { AuditQuery } from '../read/query.js';
 import type { AuditEntry } from '../schema.js';
 import { SpoolFullError, type Spool } from './spool.js';
 

@@ -12,11 +12,11 @@
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { checkLine, GENESIS } from './chain.js';
+import { checkLine, GENESIS } from '../chain.js';
 import { findInSpool, readIntents } from './crash-check.js';
-import { intentsDir } from './transport/intents.js';
-import { listChains, type AuditFile } from './files.js';
-import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from './schema.js';
+import { intentsDir } from '../transport/intents.js';
+import { listChains, type AuditFile } from '../files.js';
+import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from '../schema.js';
 
 export interface VerifyProblem {
   file: string;

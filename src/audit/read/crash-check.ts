@@ -9,8 +9,8 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { listChains } from './files.js';
-import { INTENT_FILE, type IntentHeader } from './transport/intents.js';
+import { listChains } from '../files.js';
+import { INTENT_FILE, type IntentHeader } from '../transport/intents.js';
 
 export interface Intents {
   /** The intent segments read. */
