@@ -1,5 +1,5 @@
 // `lanegate audit verify` and `lanegate audit purge`: thin commands over
-// verify.ts and retention.ts.
+// read/verify.ts and read/retention.ts.
 import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { createRedisClient } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';

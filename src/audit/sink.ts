@@ -16,7 +16,9 @@ import { createOtlpLogsMirror, mirrored } from './transport/otlp-logs.js';
 import { createFileQuery } from './read/query.js';
 import { intentsDir, openIntentLog } from './transport/intents.js';
 import { type AuditMetrics } from './metrics.js';
-import { createRedisBackend, createRedisQuery, streamRecordLines } from './transport/redis-sink.js';
+import { createRedisQuery } from './read/redis-query.js';
+import { createRedisReader } from './read/redis-reader.js';
+import { createRedisBackend } from './transport/redis-sink.js';
 import { startSweeper, type Sweeper } from './read/retention.js';
 import { AUDIT_RECORD_VERSION, GATEWAY_CHAIN } from './schema.js';
 import { openSpool } from './transport/spool.js';
@@ -76,7 +78,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
     const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createRedisQuery(redis, () => [...o.lanes().keys(), GATEWAY_CHAIN]) });
     await reportCrashLoss(previous, sink, metrics, logger, async (missing) => {
       await findInFiles(missing, { dir: config.dir, spoolDir: spool?.dir, since: previous.since });
-      for await (const line of streamRecordLines(redis, previous.since - 1000)) {
+      for await (const { line } of createRedisReader(redis).lines({ from: previous.since - 1000 })) {
         const id = recordIdOf(line.slice(0, 400));
         if (id) missing.delete(id);
         if (missing.size === 0) break;

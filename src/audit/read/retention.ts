@@ -21,7 +21,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import { GENESIS, lineHash, sealLine } from '../chain.js';
 import { dayEndMs, fileName, indexPathOf, lastLine, listChains, utcDay, type AuditFile } from '../files.js';
 import type { AuditMetrics } from '../metrics.js';
-import { auditStreams, streamKey } from '../transport/redis-sink.js';
+import { auditStreams, streamKey } from '../streams.js';
 import { AUDIT_RECORD_VERSION, PURGE_CHAIN, type AuditPurgeRecord } from '../schema.js';
 
 const DAY_MS = 86_400_000;

@@ -8,7 +8,7 @@
 // those a `loss` record names (the gateway found them at its next start),
 // and, before that start, those the intent log of a run that is no longer
 // running promised but that are in neither the chains nor the spool (see
-// intents.ts and crash-check.ts).
+// transport/intents.ts and crash-check.ts).
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';

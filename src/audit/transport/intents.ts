@@ -16,7 +16,7 @@
 // answer. Once a record is in the sink or the spool its id is settled; a
 // segment of the log whose ids are all settled is deleted. Segments left
 // behind by a run that did not stop cleanly are what the next start (and
-// `lanegate audit verify`) compare with the trail: see crash-check.ts.
+// `lanegate audit verify`) compare with the trail: see read/crash-check.ts.
 //
 //   <audit.dir>/intents/<opened ms>-<pid>-<seq>.log
 //   first line: {"host","pid","started"} (when the segment was opened); then
