@@ -3,7 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import type { DestinationStream } from 'pino';
-import type { AuditSink } from './audit/file-sink.js';
+import type { AuditSink } from './audit/transport/writer.js';
 import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';

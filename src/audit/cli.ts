@@ -1,12 +1,12 @@
 // `lanegate audit verify` and `lanegate audit purge`: thin commands over
-// verify.ts and retention.ts.
+// read/verify.ts and read/retention.ts.
 import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { createRedisClient } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
-import { purge } from './retention.js';
-import { spoolBacklog } from './spool.js';
-import { formatReport, verifyDir } from './verify.js';
+import { purge } from './read/retention.js';
+import { spoolBacklog } from './transport/spool.js';
+import { formatReport, verifyDir } from './read/verify.js';
 
 export const AUDIT_USAGE = `Usage:
   lanegate audit verify [--dir DIR] [--config PATH]

@@ -215,7 +215,7 @@ export const purgeRecordSchema = z.object({
 
 /**
  * Written at the start after a run that did not stop cleanly: the requests
- * that run answered whose records it lost (see crash-check.ts). The trail
+ * that run answered whose records it lost (see read/crash-check.ts). The trail
  * itself then says what is missing, and `audit verify` reports it.
  */
 export const lossRecordSchema = z.object({

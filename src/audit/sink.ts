@@ -8,19 +8,21 @@ import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import { randomUUID } from 'node:crypto';
 import { spoolDir, type AuditConfig } from './config.js';
-import { findInFiles, readIntents, recordIdOf, removeIntents, type Intents } from './crash-check.js';
-import { createFileBackend } from './file-sink.js';
+import { findInFiles, readIntents, recordIdOf, removeIntents, type Intents } from './read/crash-check.js';
+import { createFileBackend } from './transport/file-sink.js';
 import { auditMetrics } from './metrics.js';
 import { signalUrl } from '../telemetry/config.js';
-import { createOtlpLogsMirror, mirrored } from './otlp-logs.js';
-import { createFileQuery } from './query.js';
-import { intentsDir, openIntentLog } from './intents.js';
+import { createOtlpLogsMirror, mirrored } from './transport/otlp-logs.js';
+import { createFileQuery } from './read/query.js';
+import { intentsDir, openIntentLog } from './transport/intents.js';
 import { type AuditMetrics } from './metrics.js';
-import { createRedisBackend, createRedisQuery, streamRecordLines } from './redis-sink.js';
-import { startSweeper, type Sweeper } from './retention.js';
+import { createRedisQuery } from './read/redis-query.js';
+import { createRedisReader } from './read/redis-reader.js';
+import { createRedisBackend } from './transport/redis-sink.js';
+import { startSweeper, type Sweeper } from './read/retention.js';
 import { AUDIT_RECORD_VERSION, GATEWAY_CHAIN } from './schema.js';
-import { openSpool } from './spool.js';
-import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './writer.js';
+import { openSpool } from './transport/spool.js';
+import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './transport/writer.js';
 
 export interface AuditTrail {
   sink: AuditSink;
@@ -76,7 +78,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
     const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createRedisQuery(redis, () => [...o.lanes().keys(), GATEWAY_CHAIN]) });
     await reportCrashLoss(previous, sink, metrics, logger, async (missing) => {
       await findInFiles(missing, { dir: config.dir, spoolDir: spool?.dir, since: previous.since });
-      for await (const line of streamRecordLines(redis, previous.since - 1000)) {
+      for await (const { line } of createRedisReader(redis).lines({ from: previous.since - 1000 })) {
         const id = recordIdOf(line.slice(0, 400));
         if (id) missing.delete(id);
         if (missing.size === 0) break;

@@ -2,18 +2,18 @@
 // operator restores them from every replica's ledger at once. The gateways
 // refuse budgeted requests until this has run (see epoch.ts), because no one
 // of them holds every replica's spend.
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DateTime } from 'luxon';
 import { waitReady } from '../audit/cli.js';
+import { holdsRecords } from '../audit/read/file-reader.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { createCommandRedis } from '../services.js';
 import type { RedisStore } from '../stores/redis.js';
 import { compileLimits } from './compile.js';
 import { ledgerSinceKey, newMarker } from './epoch.js';
 import { formatUsd } from './pricing.js';
-import { rebuildCounters, type LedgerSource } from './ledger.js';
+import { describeSource, folderLedger, ledgerSource, rebuildCounters, type LedgerSource } from './ledger.js';
 import { createRedisBudgetStore } from './redis-store.js';
 
 export const BUDGETS_USAGE = `  budgets rebuild --ledger DIR [--ledger DIR]... [--waive REASON] [--config PATH]
@@ -24,15 +24,6 @@ export const BUDGETS_USAGE = `  budgets rebuild --ledger DIR [--ledger DIR]... [
                                  budgeted requests again. --waive accepts a rebuild that
                                  misses some spend (a lost folder, streams gone with
                                  Redis) and records why.`;
-
-async function holdsRecords(dir: string): Promise<boolean> {
-  try {
-    const entries = await readdir(dir, { recursive: true });
-    return entries.some((name) => name.endsWith('.jsonl'));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Whether the audit streams hold every record of the current month: they do
@@ -88,7 +79,7 @@ export async function budgetsCommand(argv: string[]): Promise<number> {
       console.error('Redis is not reachable (redis.url); the counters go there.');
       return 1;
     }
-    const sources: LedgerSource[] = dirs.map((dir) => ({ kind: 'files', dir }));
+    const sources: LedgerSource[] = dirs.map((dir) => folderLedger(dir));
     const limits = compileLimits(config);
     const complete = config.audit.sink === 'redis' && (await streamsComplete(redis, limits.timezone));
     if (config.audit.sink === 'redis') {
@@ -98,9 +89,9 @@ export async function budgetsCommand(argv: string[]): Promise<number> {
         );
         return 1;
       }
-      sources.push({ kind: 'redis', redis });
+      sources.push(ledgerSource(config.audit, redis));
     }
-    const names = sources.map((s) => (s.kind === 'files' ? s.dir : 'redis streams'));
+    const names = sources.map(describeSource);
     const marker = newMarker('rebuild', { sources: names, ...(waived ? { waived } : {}) });
     const result = await rebuildCounters(createRedisBudgetStore(redis), limits, sources, {
       seed: { marker: JSON.stringify(marker), clearLoss: true },

@@ -1,14 +1,13 @@
 // The usage ledger is the audit trail: every answered request's record holds
 // its cost. From it the gateway rebuilds budget counters after the store lost
 // its data, and finance gets usage reports whose totals equal the sum of the
-// records, to the nano-dollar. It is read where the audit sink writes: the
-// JSONL folder, or the Redis streams of several replicas.
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { parseFileName } from '../audit/files.js';
-import { lineIntegrity, type Integrity } from '../audit/integrity.js';
-import { streamRecordLines } from '../audit/redis-sink.js';
+// records, to the nano-dollar. It is read where the audit sink writes (the
+// JSONL folder, or the Redis streams of several replicas), through the
+// trail's reader (audit/read/reader.ts).
+import { createFileReader } from '../audit/read/file-reader.js';
+import type { AuditReader } from '../audit/read/reader.js';
+import { createRedisReader } from '../audit/read/redis-reader.js';
+import type { Integrity } from '../audit/read/integrity.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { CompiledLimits } from './compile.js';
 import { periodId, type Period } from './periods.js';
@@ -17,7 +16,7 @@ import type { Amount, BudgetStore, SeedOptions } from './store.js';
 export interface LedgerEntry {
   /** The request id. */
   id: string;
-  /** What the record's hash says of it: a `mismatch` was changed after it was written (audit/integrity.ts). */
+  /** What the record's hash says of it: a `mismatch` was changed after it was written (audit/read/integrity.ts). */
   integrity: Integrity;
   time: number;
   key: string;
@@ -47,56 +46,32 @@ interface RawRecord {
 }
 
 /** Where the records are: the file sink's folder, or the Redis sink's streams. */
-export type LedgerSource = { kind: 'files'; dir: string } | { kind: 'redis'; redis: RedisStore };
+export type LedgerSource = AuditReader;
 
 /**
  * The ledger of the configured audit sink. With `sink: off` (or no Redis to
  * read) it is the folder, which holds whatever an earlier file sink wrote.
  */
 export function ledgerSource(audit: { sink: string; dir: string }, redis: RedisStore | undefined): LedgerSource {
-  return audit.sink === 'redis' && redis ? { kind: 'redis', redis } : { kind: 'files', dir: audit.dir };
+  return audit.sink === 'redis' && redis ? createRedisReader(redis) : folderLedger(audit.dir);
 }
 
-type Sealed = 'required' | 'optional';
-
-/** Each line, with the one after it in the same file (whose `prev` must name it). */
-async function* recordLines(source: LedgerSource, from: number, to: number): AsyncGenerator<{ line: string; sealed: Sealed; next?: string }> {
-  if (source.kind === 'redis') {
-    // Entries of older versions were not sealed yet.
-    for await (const line of streamRecordLines(source.redis, from, to)) yield { line, sealed: 'optional' };
-    return;
-  }
-  for (const file of await jsonlFiles(source.dir)) {
-    // Every line of a chain file is sealed; version-1 files never were.
-    const sealed: Sealed = parseFileName('', path.basename(file)) ? 'required' : 'optional';
-    let held: string | undefined;
-    for await (const line of fileLines(file)) {
-      if (held !== undefined) yield { line: held, sealed, next: line };
-      held = line;
-    }
-    if (held !== undefined) yield { line: held, sealed };
-  }
+/** The ledger in a folder: its subfolders too (an export with one per replica), and files of version 1. */
+export function folderLedger(dir: string): LedgerSource {
+  return createFileReader(dir, { files: 'all' });
 }
 
-/** Every request record with a cost in the source (a folder: its subfolders too), within [from, to). */
+/** Every request record with a cost in the source, within [from, to). */
 export async function* readLedger(source: LedgerSource, from = 0, to = Infinity): AsyncGenerator<LedgerEntry> {
-  for await (const { line, sealed, next } of recordLines(source, from, to)) {
-    if (!line.includes('"cost"')) continue;
-    let r: RawRecord;
-    try {
-      r = JSON.parse(headOf(line)) as RawRecord;
-    } catch {
-      continue; // a torn last line: the audit verifier reports it
-    }
-    if ((r.kind ?? 'request') !== 'request' || !r.cost || !r.time) continue;
-    const time = Date.parse(r.time);
-    if (!(time >= from && time < to)) continue;
+  for await (const s of source.records({ from, to, kinds: ['request'], holding: '"cost"', skipBodies: true })) {
+    const r = s.record as RawRecord;
+    if (!r.cost) continue;
     const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
     yield {
       id: r.id ?? '',
       // The whole line is hashed (bodies too): linear in what is read, like the read itself.
-      integrity: lineIntegrity(line, { sealed, next }).integrity,
-      time,
+      integrity: s.integrity().integrity,
+      time: s.time,
       key: r.key_id ?? '',
       app: r.app ?? '',
       team: r.team ?? '',
@@ -109,49 +84,6 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
       tokens: r.usage?.total_tokens ?? 0,
     };
   }
-}
-
-// A request record's bodies (the largest part by far, and last but for a few
-// small fields) hold nothing the ledger needs: only the record before them is
-// parsed. The marker cannot occur earlier: inside a JSON string a quote is
-// escaped, and no other member named "bodies" holds an object with "mode".
-const BODIES = ',"bodies":{"mode":';
-
-function headOf(line: string): string {
-  const cut = line.indexOf(BODIES);
-  return cut < 0 ? line : `${line.slice(0, cut)}}`;
-}
-
-/**
- * A file's lines, read a chunk at a time with the stream's backpressure, so
- * memory stays at one chunk however large the file (readline's iterator
- * queues every line a chunk holds as an event, with its own regex per line).
- */
-async function* fileLines(file: string): AsyncGenerator<string> {
-  let rest = '';
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024 })) {
-    const text = rest + (chunk as string);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      yield text.slice(start, nl);
-      start = nl + 1;
-    }
-    rest = text.slice(start);
-  }
-  if (rest) yield rest;
-}
-
-async function jsonlFiles(dir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((e) => e.isFile() && e.name.endsWith('.jsonl'))
-    .map((e) => path.join(e.parentPath ?? (e as unknown as { path: string }).path ?? dir, e.name))
-    .sort();
 }
 
 export interface LedgerTotal {
@@ -169,7 +101,7 @@ export interface RebuildResult {
 }
 
 export function describeSource(source: LedgerSource): string {
-  return source.kind === 'files' ? source.dir : 'redis streams';
+  return source.source;
 }
 
 /**

@@ -2,7 +2,7 @@
 // and the access log line. It runs after the response has been sent.
 import { buildAuditRecord } from '../audit/record.js';
 import { priceRequest, settleBudget } from '../budget/stage.js';
-import type { AuditSink } from '../audit/file-sink.js';
+import type { AuditSink } from '../audit/transport/writer.js';
 import type { SloTracker } from '../routing/slo.js';
 import { type Logger, writeAccessLine } from '../telemetry/logger.js';
 import { type Metrics, statusClass } from '../telemetry/metrics.js';

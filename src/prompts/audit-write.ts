@@ -3,9 +3,9 @@
 // that changed a pin must not report success with its record lost. The
 // records have their own chain (_prompts), so the CLI never appends to a
 // chain a running gateway holds open.
-import { createFileBackend } from '../audit/file-sink.js';
-import { toPending } from '../audit/pending.js';
-import { createRedisBackend } from '../audit/redis-sink.js';
+import { createFileBackend } from '../audit/transport/file-sink.js';
+import { toPending } from '../audit/transport/pending.js';
+import { createRedisBackend } from '../audit/transport/redis-sink.js';
 import type { AuditEntry } from '../audit/schema.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { createCommandRedis } from '../services.js';

@@ -1,14 +1,11 @@
 // `lanegate shadow-report <prompt> --since 1d`: what the shadow runs in the
 // audit trail say about a candidate version against live: how often they
 // agreed, how each did on the eval checks, and what each cost in tokens,
-// dollars and time. Reads the file sink's JSONL files (any lane's chain).
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
+// dollars and time. Reads the file sink's chain files (any lane's chain)
+// through the trail's reader (audit/read/reader.ts).
+import { createFileReader } from '../audit/read/file-reader.js';
 import type { ShadowRunRecord, ShadowRunSide } from './audit-events.js';
 
-const FILE = /^audit-.+-(\d{4}-\d{2}-\d{2})\.\d+\.jsonl$/;
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
 /** `30m`, `12h`, `1d`, `2w`, or a date / ISO time; returns ms since the epoch. */
@@ -46,28 +43,9 @@ export interface ShadowSummary {
 }
 
 async function* records(dir: string, since: number): AsyncGenerator<ShadowRunRecord> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  const sinceDay = new Date(since).toISOString().slice(0, 10);
-  for (const name of names.sort()) {
-    const m = FILE.exec(name);
-    if (!m || m[1]! < sinceDay) continue;
-    const lines = createInterface({ input: createReadStream(path.join(dir, name)), crlfDelay: Infinity });
-    for await (const line of lines) {
-      // Most lines are request records: skip them without parsing.
-      if (!line.includes('"shadow_run"')) continue;
-      try {
-        const r = JSON.parse(line) as ShadowRunRecord;
-        if (r.kind === 'shadow_run' && Date.parse(r.time) >= since) yield r;
-      } catch {
-        // A torn line: `audit verify` reports it.
-      }
-    }
+  // Most lines are request records: the reader skips them without parsing.
+  for await (const s of createFileReader(dir, { files: 'chains' }).records({ from: since, kinds: ['shadow_run'], holding: '"shadow_run"' })) {
+    yield s.record as unknown as ShadowRunRecord;
   }
 }
 

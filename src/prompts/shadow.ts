@@ -14,7 +14,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Usage } from '../api/schemas.js';
-import type { AuditSink } from '../audit/file-sink.js';
+import type { AuditSink } from '../audit/transport/writer.js';
 import { AUDIT_RECORD_VERSION } from '../audit/schema.js';
 import { priceRequest, settleBudget } from '../budget/stage.js';
 import { costNano } from '../budget/pricing.js';

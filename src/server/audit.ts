@@ -1,11 +1,11 @@
 // Admin endpoints that read the audit trail back (behind the admin key, like
 // everything under /admin). What they return is cut to each record's lane's
 // current body handling, and each is marked with what its hash says of it
-// (`integrity`: ok, mismatch, unsealed; see audit/integrity.ts).
+// (`integrity`: ok, mismatch, unsealed; see audit/read/integrity.ts).
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { integrityCounts } from '../audit/integrity.js';
-import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/query.js';
+import { integrityCounts } from '../audit/read/integrity.js';
+import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/read/query.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 

@@ -1,6 +1,6 @@
 // What the server needs from the running gateway, kept as an interface so the
 // server does not depend on how the gateway is assembled.
-import type { AuditSink } from '../audit/file-sink.js';
+import type { AuditSink } from '../audit/transport/writer.js';
 import type { CompiledConfig } from '../config/compile.js';
 import type { Services } from '../pipeline/context.js';
 import type { SloTracker } from '../routing/slo.js';

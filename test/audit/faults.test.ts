@@ -5,8 +5,8 @@ import { statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { openSpool } from '../../src/audit/spool.js';
-import { verifyDir } from '../../src/audit/verify.js';
+import { openSpool } from '../../src/audit/transport/spool.js';
+import { verifyDir } from '../../src/audit/read/verify.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, metricSum, postJson, waitFor } from './fixtures.js';
 

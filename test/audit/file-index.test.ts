@@ -3,8 +3,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadIndex, RowLog, rowOf, saveIndex, type IndexRow } from '../../src/audit/file-index.js';
-import type { Facets } from '../../src/audit/pending.js';
+import { loadIndex, RowLog, rowOf, saveIndex, type IndexRow } from '../../src/audit/read/file-index.js';
+import type { Facets } from '../../src/audit/transport/pending.js';
 import { indexPathOf } from '../../src/audit/files.js';
 
 describe('audit file index', () => {

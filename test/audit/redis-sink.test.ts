@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { purge } from '../../src/audit/retention.js';
+import { purge } from '../../src/audit/read/retention.js';
 import { createRedisClient } from '../../src/stores/redis.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';

@@ -13,9 +13,9 @@
 // fields a log search filters on as attributes. Sent as OTLP/HTTP JSON.
 import { Pool } from 'undici';
 import type { Counter } from 'prom-client';
-import { str } from '../json-text.js';
-import { signalUrl } from '../telemetry/config.js';
-import type { Logger } from '../telemetry/logger.js';
+import { str } from '../../json-text.js';
+import { signalUrl } from '../../telemetry/config.js';
+import type { Logger } from '../../telemetry/logger.js';
 import type { PendingRecord } from './pending.js';
 import type { AuditBackend } from './writer.js';
 

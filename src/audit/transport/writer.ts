@@ -16,12 +16,12 @@
 // What a request does wait for is its line in the intent log (intents.ts),
 // before its answer starts; the writer settles that line once the record is
 // in the sink or the spool, so a crash in between is found at the next start.
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../../telemetry/logger.js';
 import type { IntentLog } from './intents.js';
-import type { AuditMetrics } from './metrics.js';
+import type { AuditMetrics } from '../metrics.js';
 import { toPending, type PendingRecord } from './pending.js';
-import type { AuditQuery } from './query.js';
-import type { AuditEntry } from './schema.js';
+import type { AuditQuery } from '../read/query.js';
+import type { AuditEntry } from '../schema.js';
 import { SpoolFullError, type Spool } from './spool.js';
 
 export interface AuditSink {

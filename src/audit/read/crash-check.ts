@@ -1,5 +1,5 @@
 // After a run that did not stop cleanly (SIGKILL, OOM, a host crash): which
-// answered requests have no record? The run's intent log (intents.ts) holds
+// answered requests have no record? The run's intent log (transport/intents.ts) holds
 // the id of every request whose answer started; each one is looked for in
 // the trail (the chain files, or the Redis streams) and in the spool. Those
 // found nowhere were lost with the process's memory. The next start writes a
@@ -9,8 +9,8 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { listChains } from './files.js';
-import { INTENT_FILE, type IntentHeader } from './intents.js';
+import { listChains } from '../files.js';
+import { INTENT_FILE, type IntentHeader } from '../transport/intents.js';
 
 export interface Intents {
   /** The intent segments read. */

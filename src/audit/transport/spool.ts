@@ -8,7 +8,7 @@
 //   <seq>.spool   lines of "<chain>\t<record JSON>"
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { writeAll } from './files.js';
+import { writeAll } from '../files.js';
 import { facetsOf, type PendingRecord } from './pending.js';
 
 const SEGMENT_MAX_BYTES = 4 * 1024 * 1024;

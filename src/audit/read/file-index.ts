@@ -5,8 +5,8 @@
 // scan on first query, and the index is saved then.
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { indexPathOf, writeAll } from './files.js';
-import { facetsOf, type Facets } from './pending.js';
+import { indexPathOf, writeAll } from '../files.js';
+import { facetsOf, type Facets } from '../transport/pending.js';
 
 export type IndexRow = [id: string, offset: number, time: number, kind: string, team: string | null, app: string | null, lane: string | null, model: string | null, status: number | null];
 

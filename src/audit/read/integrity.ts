@@ -14,7 +14,7 @@
 // hash, still names the original. What no read can catch alone (the newest
 // line of a chain rewritten, or every line after an edit rehashed) is left to
 // `lanegate audit verify` and the intent log.
-import { checkLine, lineHash, linePrev } from './chain.js';
+import { checkLine, lineHash, linePrev } from '../chain.js';
 
 export type Integrity = 'ok' | 'mismatch' | 'unsealed';
 

@@ -16,13 +16,13 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { RedisStore } from '../stores/redis.js';
-import type { Logger } from '../telemetry/logger.js';
-import { GENESIS, lineHash, sealLine } from './chain.js';
-import { dayEndMs, fileName, indexPathOf, lastLine, listChains, utcDay, type AuditFile } from './files.js';
-import type { AuditMetrics } from './metrics.js';
-import { auditStreams, streamKey } from './redis-sink.js';
-import { AUDIT_RECORD_VERSION, PURGE_CHAIN, type AuditPurgeRecord } from './schema.js';
+import type { RedisStore } from '../../stores/redis.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { GENESIS, lineHash, sealLine } from '../chain.js';
+import { dayEndMs, fileName, indexPathOf, lastLine, listChains, utcDay, type AuditFile } from '../files.js';
+import type { AuditMetrics } from '../metrics.js';
+import { auditStreams, streamKey } from '../streams.js';
+import { AUDIT_RECORD_VERSION, PURGE_CHAIN, type AuditPurgeRecord } from '../schema.js';
 
 const DAY_MS = 86_400_000;
 

@@ -16,7 +16,7 @@
 // answer. Once a record is in the sink or the spool its id is settled; a
 // segment of the log whose ids are all settled is deleted. Segments left
 // behind by a run that did not stop cleanly are what the next start (and
-// `lanegate audit verify`) compare with the trail: see crash-check.ts.
+// `lanegate audit verify`) compare with the trail: see read/crash-check.ts.
 //
 //   <audit.dir>/intents/<opened ms>-<pid>-<seq>.log
 //   first line: {"host","pid","started"} (when the segment was opened); then
@@ -27,7 +27,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../../telemetry/logger.js';
 
 /** A segment is closed (and deleted once settled) at this size or age. */
 const SEGMENT_MAX_BYTES = 1024 * 1024;

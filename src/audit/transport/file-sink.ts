@@ -11,19 +11,16 @@
 // and the writer spools the batch.
 import { mkdir, open, stat, statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../telemetry/logger.js';
-import { GENESIS, lineHash, SEAL_BYTES, sealInto } from './chain.js';
-import { RowLog, saveIndex, type IndexRow } from './file-index.js';
-import { fileName, lastLine, listChains, utcDay, writeAll, type AuditFile } from './files.js';
-import type { AuditMetrics } from './metrics.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { GENESIS, lineHash, SEAL_BYTES, sealInto } from '../chain.js';
+import { RowLog, saveIndex, type IndexRow } from '../read/file-index.js';
+import { fileName, lastLine, listChains, utcDay, writeAll, type AuditFile } from '../files.js';
+import type { AuditMetrics } from '../metrics.js';
 import type { PendingRecord } from './pending.js';
 import { createAuditWriter, type AuditBackend, type AuditSink, type WriteOutcome } from './writer.js';
 import { openSpool } from './spool.js';
-import { latestAnchor } from './retention.js';
-import { createFileQuery } from './query.js';
-
-export type { AuditSink } from './writer.js';
-export { createNullSink } from './writer.js';
+import { latestAnchor } from '../read/retention.js';
+import { createFileQuery } from '../read/query.js';
 
 const MIN_FREE_BYTES = 1024 * 1024;
 const PATH_CHECK_MS = 1000;

@@ -8,15 +8,15 @@
 // those a `loss` record names (the gateway found them at its next start),
 // and, before that start, those the intent log of a run that is no longer
 // running promised but that are in neither the chains nor the spool (see
-// intents.ts and crash-check.ts).
+// transport/intents.ts and crash-check.ts).
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { checkLine, GENESIS } from './chain.js';
+import { checkLine, GENESIS } from '../chain.js';
 import { findInSpool, readIntents } from './crash-check.js';
-import { intentsDir } from './intents.js';
-import { listChains, type AuditFile } from './files.js';
-import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from './schema.js';
+import { intentsDir } from '../transport/intents.js';
+import { listChains, type AuditFile } from '../files.js';
+import { PURGE_CHAIN, type AuditLossRecord, type AuditPurgeRecord } from '../schema.js';
 
 export interface VerifyProblem {
   file: string;

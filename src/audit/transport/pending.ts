@@ -3,8 +3,8 @@
 // It waits for its batch as UTF-8 bytes, outside the JS heap: a JSON string
 // held that long (the batch lingers) outlived young-generation collections,
 // and every scavenge copied it again.
-import { requestRecordJson } from './request-json.js';
-import { chainOf, type AuditEntry } from './schema.js';
+import { requestRecordJson } from '../request-json.js';
+import { chainOf, type AuditEntry } from '../schema.js';
 
 /** What queries filter on; kept in the file index and derived again from JSON after a spool replay. */
 export interface Facets {

@@ -1,0 +1,78 @@
+// Queries over the Redis Streams sink (the admin API): one record by request
+// id through its id key, or a filtered page in time order read from each
+// lane's stream with XRANGE. Each entry is checked against its own seal
+// (integrity.ts); entries older than sealing read as `unsealed`.
+import type { RedisStore } from '../../stores/redis.js';
+import { auditStreams, idKey, pastWindow, streamKey } from '../streams.js';
+import { facetsOf } from '../transport/pending.js';
+import { readRecord } from './integrity.js';
+import { encodeCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from './query.js';
+
+function parseEntry(fields: string[]): Record<string, unknown> | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    // Entries written before records were sealed carry no hash: they read as `unsealed`.
+    if (fields[i] === 'record') return readRecord(fields[i + 1]!, { sealed: 'optional' });
+  }
+  return undefined;
+}
+
+const SCAN_LIMIT = 100_000;
+
+export function createRedisQuery(redis: RedisStore, chains: () => string[]): AuditQuery {
+  return {
+    async get(id) {
+      const names = chains();
+      const keys = names.map((c) => idKey(redis, c, id));
+      const entries = await Promise.all(keys.map((k) => redis.client.get(k)));
+      for (let i = 0; i < names.length; i++) {
+        const entry = entries[i];
+        if (!entry) continue;
+        const found = await redis.client.xrange(streamKey(redis, names[i]!), entry, entry);
+        const record = found[0] ? parseEntry(found[0][1]) : undefined;
+        if (record) return record;
+      }
+      return undefined;
+    },
+    async list(filter: AuditFilter): Promise<AuditPage> {
+      const streams = await auditStreams(redis);
+      // Entries are filed by when they reached Redis, never before the request arrived.
+      const start = filter.after ? String(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? String(filter.from) : '-';
+      const found: Array<{ time: number; id: string; record: Record<string, unknown> }> = [];
+      for (const [chain, key] of streams) {
+        if (filter.lane !== undefined && chain !== filter.lane) continue;
+        let from = start;
+        let scanned = 0;
+        let inStream = 0;
+        while (scanned < SCAN_LIMIT && inStream <= filter.limit) {
+          const entries = await redis.client.xrange(key, from, '+', 'COUNT', 500);
+          if (entries.length === 0) break;
+          for (const [, fields] of entries) {
+            scanned++;
+            const record = parseEntry(fields);
+            if (!record) continue;
+            const f = facetsOf(record);
+            const view = { time: f.time, id: f.id };
+            if (filter.to !== undefined && f.time > filter.to) continue;
+            if (filter.from !== undefined && f.time < filter.from) continue;
+            if (filter.team !== undefined && f.team !== filter.team) continue;
+            if (filter.app !== undefined && f.app !== filter.app) continue;
+            if (filter.model !== undefined && f.model !== filter.model) continue;
+            if (filter.kind !== undefined && f.kind !== filter.kind) continue;
+            if (!statusMatches(filter.status, f.status)) continue;
+            if (filter.after && (f.time < filter.after.time || (f.time === filter.after.time && f.id <= filter.after.id))) continue;
+            found.push({ ...view, record });
+            inStream++;
+          }
+          const lastId = entries.at(-1)![0];
+          from = `(${lastId}`;
+          // Past the window by more than a long request: nothing later can match.
+          if (filter.to !== undefined && pastWindow(lastId, filter.to)) break;
+        }
+      }
+      found.sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const page = found.slice(0, filter.limit);
+      const last = page.at(-1);
+      return { data: page.map((p) => p.record), ...(found.length > filter.limit && last ? { next: encodeCursor(last) } : {}) };
+    },
+  };
+}
