@@ -6,7 +6,7 @@
 // the response cache, prompt shadow runs and admission gates. Commands that
 // only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
-import type { AuditSink } from './audit/file-sink.js';
+import type { AuditSink } from './audit/transport/writer.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
