@@ -27,6 +27,8 @@ export interface Tracing {
 
 export interface RequestTrace {
   readonly traceId: string;
+  /** The request's server span: audit records (and their OTLP log copies) link to it. */
+  readonly spanId: string;
   /** Runs a pipeline stage, in a child span when it is one worth tracing. */
   stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
   /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
@@ -132,6 +134,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     const attempt: AttemptSpan = { run: (fn) => withTraceHeaders(inject, fn), end() {} };
     return {
       traceId: root.spanContext().traceId,
+      spanId: root.spanContext().spanId,
       stage: (stage, c) => stage(c),
       attempt: () => attempt,
       end() {},
@@ -165,6 +168,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
 
     return {
       traceId: root.spanContext().traceId,
+      spanId: root.spanContext().spanId,
       stage(stage, c) {
         const name = spanNameOf(stage);
         if (!name) return stage(c);
