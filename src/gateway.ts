@@ -18,6 +18,7 @@ import { promptWatchTargets } from './prompts/load.js';
 import type { GatewayState } from './server/state.js';
 import { createServices } from './services.js';
 import { createLogger, flushAccessLines, type Logger } from './telemetry/logger.js';
+import { initialiseSeries } from './telemetry/initial-series.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { createTracing } from './telemetry/tracing.js';
 
@@ -94,6 +95,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       const compiled = compileConfig(next.config, next.file, clients, next.policies, next.prompts);
       // Settings that shape the process itself need a restart to change.
       current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
+      initialiseSeries(state.services, current);
       metrics.configReloads.labels('ok').inc();
       logger.info({ config: next.file, models: [...compiled.models.keys()] }, 'config reloaded');
       return { ok: true };
@@ -124,6 +126,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       for (const w of waiters) w();
     },
   };
+
+  initialiseSeries(state.services, current);
 
   // Budgets start from the usage ledger before the first request, not during it:
   // the first requests then neither wait for the rebuild nor share memory with it.

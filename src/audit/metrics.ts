@@ -19,6 +19,9 @@ export interface AuditMetrics {
   crashLost: Gauge;
 }
 
+/** Every reason a record can be lost for, so each series exists at 0 before its first loss. */
+export const AUDIT_DROP_REASONS = ['queue_full', 'spool_full', 'disk_full', 'sink_error', 'spool_error', 'unserializable', 'closed', 'crash'] as const;
+
 const cache = new WeakMap<Registry, AuditMetrics>();
 
 /** One set per registry: a gateway that restarts its sink in-process reuses them. */
@@ -66,6 +69,11 @@ export function auditMetrics(registry: Registry): AuditMetrics {
       registers,
     }),
   };
+  // increase() over a series that appears with its first loss sees no
+  // increase at all: the series exist at 0 from the start, so the first lost
+  // record shows on the dashboard.
+  for (const reason of AUDIT_DROP_REASONS) m.dropped.labels(reason).inc(0);
+  for (const result of ['sent', 'dropped']) m.otlpRecords.labels(result).inc(0);
   cache.set(registry, m);
   return m;
 }

@@ -22,7 +22,7 @@ export type { AuditEntry };
 export type AuditRecord = AuditRequestRecord;
 export type AuditEvent = AuditApprovalDecision | AuditPurgeRecord | PromptPromotionRecord | PromptRollbackRecord | ShadowRunRecord;
 
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
 export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolean): AuditRequestRecord {
   const u = ctx.usage;
@@ -88,6 +88,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     },
     client_disconnected: clientDisconnected,
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
+    span_id: ctx.trace?.spanId ?? spanIdFromHeader(ctx.headers.traceparent),
   };
 }
 
@@ -126,4 +127,11 @@ function traceIdFromHeader(header: string | string[] | undefined): string | null
   if (typeof header !== 'string') return null;
   const m = TRACEPARENT.exec(header.trim());
   return m && !/^0+$/.test(m[1]!) ? m[1]! : null;
+}
+
+/** Tracing off: the app's span that sent the request, when its traceparent is valid. */
+function spanIdFromHeader(header: string | string[] | undefined): string | null {
+  if (typeof header !== 'string') return null;
+  const m = TRACEPARENT.exec(header.trim());
+  return m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!) ? m[2]! : null;
 }

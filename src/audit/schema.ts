@@ -168,6 +168,8 @@ export const requestRecordSchema = z.object({
   client_disconnected: z.boolean(),
   /** The W3C trace id (tracing on, or a traceparent the app sent). */
   trace_id: z.string().nullable(),
+  /** The request's span in that trace: the gateway's server span, or with tracing off the app's span that sent it. */
+  span_id: z.string().nullable(),
   ...chainFields,
 });
 

@@ -58,6 +58,8 @@ export interface ShadowRunner {
 /** This request's trace (telemetry/tracing.ts makes it); declared here for the same reason as ShadowRunner. */
 export interface RequestTrace {
   readonly traceId: string;
+  /** The request's server span: audit records (and their OTLP log copies) link to it. */
+  readonly spanId: string;
   /** Runs a pipeline stage, in a child span when it is one worth tracing. */
   stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
   /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */

@@ -42,7 +42,9 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'lanegate_process_' });
+  // No prefix: the standard names (process_resident_memory_bytes, nodejs_*)
+  // are what the common Node.js dashboards and alerts query.
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return {
     registry,
     requests: new FastCounter({

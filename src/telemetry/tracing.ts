@@ -1,6 +1,8 @@
 // OpenTelemetry traces: one server span per request, child spans for the
 // policy, cache, budget and guard stages and one client span per upstream
-// attempt, with the GenAI semantic conventions (gen_ai.*). A `traceparent`
+// attempt, with the OpenTelemetry GenAI semantic conventions (gen_ai.*) as of
+// semantic conventions v1.37 (gen_ai.provider.name, not the older
+// gen_ai.system; see the README). A `traceparent`
 // from the app is continued; each attempt's own context goes upstream in
 // `traceparent`, so the provider's spans (a self-hosted model's, say) join
 // the trace. Spans are exported over OTLP/HTTP.
@@ -43,8 +45,15 @@ function spanNameOf(stage: Stage): string | undefined {
 /** How often spans are sent. */
 const EXPORT_INTERVAL_MS = 1000;
 
-/** gen_ai.system values of the OpenTelemetry GenAI conventions, by provider type. */
-const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', anthropic: 'anthropic', mock: 'lanegate.mock' };
+/** gen_ai.provider.name values of the OpenTelemetry GenAI conventions, by provider type. */
+const GEN_AI_PROVIDER: Record<string, string> = { openai: 'openai', anthropic: 'anthropic', mock: 'lanegate.mock' };
+
+/** server.address and server.port of a deployment's upstream (none for the in-process mock). */
+function serverAttributes(provider: Deployment['provider']): Attributes {
+  if (!('base_url' in provider)) return {};
+  const url = new URL(provider.base_url);
+  return { 'server.address': url.hostname.replace(/^\[(.*)\]$/, '$1'), 'server.port': url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80 };
+}
 
 export async function createTracing(config: TelemetryConfig, logger: Logger): Promise<Tracing | undefined> {
   if (!config.otlp_endpoint) return undefined;
@@ -87,8 +96,9 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     if (!byOperation) deploymentAttributes.set(d, (byOperation = {}));
     return (byOperation[operation] ??= {
       'gen_ai.operation.name': operation,
-      'gen_ai.system': GEN_AI_SYSTEM[d.provider.type] ?? d.provider.type,
+      'gen_ai.provider.name': GEN_AI_PROVIDER[d.provider.type] ?? d.provider.type,
       'gen_ai.request.model': d.model,
+      ...serverAttributes(d.provider),
       'lanegate.deployment': d.id,
     });
   };
@@ -108,6 +118,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     const attempt: AttemptSpan = { run: (fn) => withTraceHeaders(inject, fn), end() {} };
     return {
       traceId: root.spanContext().traceId,
+      spanId: root.spanContext().spanId,
       stage: (stage, c) => stage(c),
       attempt: () => attempt,
       end() {},
@@ -141,6 +152,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
 
     return {
       traceId: root.spanContext().traceId,
+      spanId: root.spanContext().spanId,
       stage(stage, c) {
         const name = spanNameOf(stage);
         if (!name) return stage(c);
@@ -169,6 +181,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
       },
       attempt(deployment, info) {
         const span = tracer.startSpan(`${operation} ${deployment.model}`, { kind: SpanKind.CLIENT, attributes: attributesOf(deployment, operation) }, rootContext);
+        span.setAttributes(requestParameters(ctx));
         if (info.retry > 0) span.setAttribute('lanegate.attempt.retry', info.retry);
         if (info.fallback) span.setAttribute('lanegate.attempt.fallback', true);
         if (info.degraded) span.setAttribute('lanegate.attempt.degraded', true);
@@ -187,20 +200,27 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
         };
       },
       end(c, clientDisconnected) {
-        const response = responseModel(c);
+        const response = responseOf(c);
         const a: Attributes = {};
         if (c.usage) {
           a['gen_ai.usage.input_tokens'] = c.usage.prompt_tokens;
           a['gen_ai.usage.output_tokens'] = c.usage.completion_tokens;
         }
-        if (response) a['gen_ai.response.model'] = response;
+        if (response.model) a['gen_ai.response.model'] = response.model;
+        if (response.id) a['gen_ai.response.id'] = response.id;
+        if (response.finishReasons.length > 0) a['gen_ai.response.finish_reasons'] = response.finishReasons;
         for (const w of winners ?? []) {
           w.span.setAttributes(a);
           w.span.end(w.endTime);
         }
-        if (c.requestedModel && c.model) a['gen_ai.request.model'] = c.requestedModel;
+        // Named after what the app asked for, refused or not, when that is a
+        // configured model or route: an unknown name is the app's free text,
+        // which would make span names (and the request model) unbounded.
+        const asked = c.requestedModel && (c.model || c.config.models.has(c.requestedModel) || c.config.routes.has(c.requestedModel)) ? c.requestedModel : undefined;
+        if (asked) a['gen_ai.request.model'] = asked;
+        Object.assign(a, requestParameters(c));
         const d = c.deployment;
-        if (d) a['gen_ai.system'] = GEN_AI_SYSTEM[d.provider.type] ?? d.provider.type;
+        if (d) a['gen_ai.provider.name'] = GEN_AI_PROVIDER[d.provider.type] ?? d.provider.type;
         a['http.response.status_code'] = c.status ?? 0;
         if (c.lane) a['lanegate.lane'] = c.lane;
         if (c.route?.rule) a['lanegate.route.rule'] = c.route.rule;
@@ -208,7 +228,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
         if (c.stream) a['lanegate.stream'] = true;
         if (clientDisconnected) a['lanegate.client_disconnected'] = true;
         root.setAttributes(a);
-        root.updateName(`${operation} ${c.model?.name ?? 'unknown'}`);
+        root.updateName(`${operation} ${asked ?? c.model?.name ?? 'unknown'}`);
         if (c.error) {
           root.setAttribute('error.type', c.error.code);
           if ((c.status ?? 500) >= 500) root.setStatus({ code: SpanStatusCode.ERROR, message: c.error.code });
@@ -227,11 +247,25 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
   };
 }
 
-function responseModel(ctx: RequestContext): string | undefined {
+/** gen_ai.request.* of the request as it went upstream (after any template). */
+function requestParameters(ctx: RequestContext): Attributes {
+  const chat = ctx.chat;
+  if (!chat) return {};
+  const a: Attributes = {};
+  const maxTokens = chat.max_completion_tokens ?? chat.max_tokens;
+  if (typeof maxTokens === 'number') a['gen_ai.request.max_tokens'] = maxTokens;
+  if (typeof chat.temperature === 'number') a['gen_ai.request.temperature'] = chat.temperature;
+  return a;
+}
+
+/** The answer's model, id and finish reasons (one per choice), from the JSON reply or the assembled stream. */
+function responseOf(ctx: RequestContext): { model: string | undefined; id: string | undefined; finishReasons: string[] } {
   const reply = ctx.reply;
-  if (reply?.kind === 'json') {
-    const model = (reply.body as { model?: unknown } | undefined)?.model;
-    return typeof model === 'string' ? model : undefined;
-  }
-  return ctx.assembled?.result()?.model ?? ctx.deployment?.model;
+  const body = (reply?.kind === 'json' ? reply.body : ctx.assembled?.result()) as { model?: unknown; id?: unknown; choices?: unknown } | undefined;
+  const model = typeof body?.model === 'string' ? body.model : reply?.kind === 'json' ? undefined : ctx.deployment?.model;
+  // An error body is no answer: no id, no finish reasons.
+  if (ctx.error || !body) return { model, id: undefined, finishReasons: [] };
+  const choices = Array.isArray(body.choices) ? (body.choices as Array<{ finish_reason?: unknown }>) : [];
+  const finishReasons = choices.map((c) => c.finish_reason).filter((r): r is string => typeof r === 'string');
+  return { model, id: typeof body.id === 'string' ? body.id : undefined, finishReasons };
 }

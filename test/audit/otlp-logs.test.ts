@@ -118,6 +118,55 @@ describe('audit records mirrored to OTLP logs', () => {
     });
   });
 
+  it('carries the request’s trace and span ids in the log record’s own fields, so backends link it to the trace', async () => {
+    const upstream = await startFakeOpenAI();
+    const c = await collector(200);
+    // A traces receiver (OTLP/HTTP JSON) beside the logs collector.
+    const spans: Array<{ traceId: string; spanId: string; kind: number; attributes: Array<{ key: string; value: Value }> }> = [];
+    const traces = createServer(async (req, res) => {
+      const parts: Buffer[] = [];
+      for await (const chunk of req) parts.push(chunk as Buffer);
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: typeof spans }> }> };
+      for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    traces.listen(0, '127.0.0.1');
+    await once(traces, 'listening');
+    const tracesUrl = `http://127.0.0.1:${(traces.address() as AddressInfo).port}`;
+    const gw = await startTestGateway({
+      yaml: auditTestConfig({ openaiUrl: upstream.url, audit: audit(c.url), extra: `telemetry: { otlp_endpoint: "${tracesUrl}", protocol: http/json }` }),
+      files: { 'policies/lanes.yaml': AUDIT_POLICIES },
+    });
+    try {
+      const appTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'link my log' }] }, { traceparent: `00-${appTrace}-00f067aa0ba902b7-01` });
+      assert.equal(res.status, 200);
+      await res.text();
+      const id = res.headers.get('x-request-id')!;
+      type Log = LogRecord & { traceId?: string; spanId?: string };
+      const logs = () => c.requests.flatMap((r) => r.body.resourceLogs.flatMap((rl) => rl.scopeLogs.flatMap((sl) => sl.logRecords as Log[])));
+      const log = await waitFor('the record at the collector', () => logs().find((l) => l.attributes.some((a) => a.key === 'lanegate.request_id' && a.value.stringValue === id)));
+      // Shutdown exports the spans still buffered.
+      await gw.gateway.shutdown();
+      const server = spans.find((s) => s.kind === 2 && s.attributes.some((a) => a.key === 'lanegate.request_id' && a.value.stringValue === id));
+      assert.ok(server, 'the request’s server span was exported');
+      assert.equal(server.traceId, appTrace);
+      assert.equal(log.traceId, server.traceId);
+      assert.equal(log.spanId, server.spanId);
+      const record = JSON.parse(log.body.stringValue) as { trace_id: string; span_id: string };
+      assert.equal(record.trace_id, server.traceId);
+      assert.equal(record.span_id, server.spanId);
+      // The gateway's own records belong to no request's trace.
+      for (const l of logs()) if (!l.attributes.some((a) => a.key === 'lanegate.request_id')) assert.equal(l.traceId, undefined);
+    } finally {
+      await gw.close();
+      await upstream.close();
+      c.server.close();
+      traces.close();
+    }
+  });
+
   it('a collector that refuses loses only the copies: counted, and the sink keeps every record', async () => {
     await withMirror(400, '', async (gw, c) => {
       const res = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'refused copy' }] });
@@ -162,7 +211,8 @@ function mirrorAt(endpoint: string, headers: Record<string, string> = {}) {
   const mirror = createOtlpLogsMirror({ endpoint, headers, service_name: 's' }, { records: auditMetrics(registry).otlpRecords, logger: memoryLogger().logger });
   const counts = async () => {
     const out: Record<string, number> = {};
-    for (const v of (await registry.getSingleMetric('lanegate_audit_otlp_records_total')!.get()).values) out[String(v.labels.result)] = v.value;
+    // Both results exist at 0 from the start; the counts that moved are the ones compared.
+    for (const v of (await registry.getSingleMetric('lanegate_audit_otlp_records_total')!.get()).values) if (v.value > 0) out[String(v.labels.result)] = v.value;
     return out;
   };
   return { mirror, counts };

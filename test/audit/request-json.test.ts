@@ -96,6 +96,7 @@ function record(seed: number): AuditRequestRecord {
     timings: { queue_ms: maybe(n), first_byte_ms: maybe(n), total_ms: maybe(n) },
     client_disconnected: r() < 0.5,
     trace_id: maybe(s),
+    span_id: maybe(s),
   };
 }
 

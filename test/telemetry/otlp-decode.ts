@@ -1,7 +1,7 @@
 // Reads an OTLP ExportTraceServiceRequest in protobuf, the fields the tests
 // look at only: enough to check what the gateway exports, as a collector
 // would receive it.
-export type AnyValue = { stringValue?: string; intValue?: number; boolValue?: boolean; doubleValue?: number };
+export type AnyValue = { stringValue?: string; intValue?: number; boolValue?: boolean; doubleValue?: number; arrayValue?: { values: AnyValue[] } };
 export interface DecodedSpan {
   traceId: string;
   spanId: string;
@@ -53,6 +53,7 @@ function anyValue(buf: Buffer): AnyValue {
     if (f.no === 2) return { boolValue: f.value === 1 };
     if (f.no === 3) return { intValue: f.value as number };
     if (f.no === 4) return { doubleValue: bytes(f).readDoubleLE(0) };
+    if (f.no === 5) return { arrayValue: { values: [...fields(bytes(f))].filter((v) => v.no === 1).map((v) => anyValue(bytes(v))) } };
   }
   return {};
 }

@@ -10,7 +10,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, postJson, readSse, recordOf, waitFor } from '../audit/fixtures.js';
 import { decodeTraceRequest } from './otlp-decode.js';
 
-type AnyValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number };
+type AnyValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number; arrayValue?: { values?: AnyValue[] } };
 interface OtlpSpan {
   traceId: string;
   spanId: string;
@@ -23,12 +23,13 @@ interface OtlpSpan {
 const SERVER = 2;
 const CLIENT = 3;
 
-function attrs(span: OtlpSpan): Record<string, string | number | boolean | undefined> {
-  const out: Record<string, string | number | boolean | undefined> = {};
-  for (const a of span.attributes) {
-    const v = a.value;
-    out[a.key] = v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.boolValue ?? v.doubleValue;
-  }
+type Value = string | number | boolean | Value[] | undefined;
+const valueOf = (v: AnyValue): Value =>
+  v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.boolValue ?? v.doubleValue ?? (v.arrayValue ? (v.arrayValue.values ?? []).map(valueOf) : undefined);
+
+function attrs(span: OtlpSpan): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const a of span.attributes) out[a.key] = valueOf(a.value);
   return out;
 }
 
@@ -66,6 +67,7 @@ describe('OpenTelemetry traces', () => {
   const appParent = 'b7ad6b7169203331';
   const unsampledTrace = '11111111111111111111111111111111';
   const requestIds: Record<string, string> = {};
+  let plainId = '';
 
   before(async () => {
     upstream = await startFakeOpenAI();
@@ -74,9 +76,9 @@ describe('OpenTelemetry traces', () => {
       yaml: auditTestConfig({ openaiUrl: upstream.url, extra: `telemetry: { otlp_endpoint: "${receiver.url}", service_name: lanegate-test }` }),
       files: { 'policies/lanes.yaml': AUDIT_POLICIES },
     });
-    const plain = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'trace me' }] }, { traceparent: `00-${appTrace}-${appParent}-01` });
+    const plain = await postJson(gw, { model: 'gpt-fake', max_tokens: 50, temperature: 0.25, messages: [{ role: 'user', content: 'trace me' }] }, { traceparent: `00-${appTrace}-${appParent}-01` });
     assert.equal(plain.status, 200);
-    await plain.text();
+    plainId = ((await plain.json()) as { id: string }).id;
     requestIds.plain = plain.headers.get('x-request-id')!;
     const streamed = await postJson(gw, { model: 'gpt-fake', stream: true, messages: [{ role: 'user', content: 'trace my stream' }] });
     await readSse(streamed);
@@ -87,6 +89,11 @@ describe('OpenTelemetry traces', () => {
     const unsampled = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'do not sample me' }] }, { traceparent: `00-${unsampledTrace}-${appParent}-00` });
     await unsampled.text();
     requestIds.unsampled = unsampled.headers.get('x-request-id')!;
+    // Refused by the lane's api_key detector, before the model is resolved.
+    const refused = await postJson(gw, { model: 'gpt-fake', messages: [{ role: 'user', content: 'sk-proj-AbCdEfGhIjKlMnOpQrStUv0123456789' }] });
+    assert.equal(refused.status, 400);
+    await refused.text();
+    requestIds.refused = refused.headers.get('x-request-id')!;
     await recordOf(gw, requestIds.fallback);
     // Shutdown exports every span still buffered.
     await gw.gateway.shutdown();
@@ -113,8 +120,13 @@ describe('OpenTelemetry traces', () => {
     assert.equal(span.name, 'chat gpt-fake');
     const a = attrs(span);
     assert.equal(a['gen_ai.operation.name'], 'chat');
-    assert.equal(a['gen_ai.system'], 'openai');
+    assert.equal(a['gen_ai.provider.name'], 'openai');
+    assert.equal(a['gen_ai.system'], undefined, 'the current conventions, not the deprecated name');
     assert.equal(a['gen_ai.request.model'], 'gpt-fake');
+    assert.equal(a['gen_ai.request.max_tokens'], 50);
+    assert.equal(a['gen_ai.request.temperature'], 0.25);
+    assert.equal(a['gen_ai.response.id'], plainId);
+    assert.deepEqual(a['gen_ai.response.finish_reasons'], ['stop']);
     assert.equal(a['gen_ai.response.model'], 'gpt-4o-mini');
     assert.equal(a['gen_ai.usage.input_tokens'], 11);
     assert.equal(a['gen_ai.usage.output_tokens'], 5); // "Hello from fake-openai: trace me"
@@ -128,12 +140,29 @@ describe('OpenTelemetry traces', () => {
     for (const n of ['lanegate.policy', 'lanegate.cache', 'lanegate.budget', 'chat gpt-4o-mini']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
     const attempt = children(span).find((s) => s.kind === CLIENT)!;
     const a = attrs(attempt);
-    assert.equal(a['gen_ai.system'], 'openai');
+    assert.equal(a['gen_ai.provider.name'], 'openai');
+    assert.equal(a['gen_ai.system'], undefined);
     assert.equal(a['gen_ai.request.model'], 'gpt-4o-mini');
+    assert.equal(a['gen_ai.request.max_tokens'], 50);
+    assert.equal(a['gen_ai.request.temperature'], 0.25);
     assert.equal(a['gen_ai.response.model'], 'gpt-4o-mini');
+    assert.equal(a['gen_ai.response.id'], plainId);
+    assert.deepEqual(a['gen_ai.response.finish_reasons'], ['stop']);
+    const upstreamUrl = new URL(upstream.url);
+    assert.equal(a['server.address'], upstreamUrl.hostname);
+    assert.equal(a['server.port'], Number(upstreamUrl.port));
     assert.equal(a['gen_ai.usage.input_tokens'], 11);
     assert.equal(a['lanegate.deployment'], 'fakeopenai/gpt-4o-mini');
     assert.notEqual(attempt.status?.code, 2, 'not an error');
+  });
+
+  it('traces – a refused request’s span is named after the model it asked for', () => {
+    const span = serverSpan(requestIds.refused!);
+    assert.ok(span, 'a server span for the refused request');
+    assert.equal(span.name, 'chat gpt-fake');
+    assert.equal(attrs(span)['gen_ai.request.model'], 'gpt-fake');
+    assert.equal(attrs(span)['error.type'], 'policy_blocked');
+    assert.equal(attrs(span)['http.response.status_code'], 400);
   });
 
   it('traces – the attempt’s context goes upstream in traceparent', () => {
@@ -216,7 +245,7 @@ describe('tracing over OTLP/HTTP JSON', () => {
       assert.ok(receiver.requests.every((r) => r.path === '/v1/traces' && r.type?.startsWith('application/json')));
       const server = receiver.spans.find((s) => s.kind === SERVER)!;
       assert.equal(attrs(server)['lanegate.request_id'], res.headers.get('x-request-id'));
-      assert.equal(attrs(server)['gen_ai.system'], 'lanegate.mock');
+      assert.equal(attrs(server)['gen_ai.provider.name'], 'lanegate.mock');
     } finally {
       await gw.close();
       receiver.server.close();

@@ -38,6 +38,8 @@ const MAX_RETRY_AFTER_MS = 30_000;
 const LOG_INTERVAL_MS = 10_000;
 /** Statuses worth another try (the OTLP/HTTP spec's retryable ones). */
 const RETRYABLE = new Set([429, 502, 503, 504]);
+const HEX_TRACE_ID = /^[0-9a-f]{32}$/;
+const HEX_SPAN_ID = /^[0-9a-f]{16}$/;
 /** OTLP severity number INFO. */
 const SEVERITY_INFO = 9;
 
@@ -69,7 +71,9 @@ function logRecord(r: PendingRecord, observed: string): string {
     attr('gen_ai.request.model', f.model) +
     attr('http.response.status_code', f.status)
   ).slice(1);
-  return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${observed}","severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
+  // The log record's own trace fields (hex in OTLP/JSON), which log backends link to the trace.
+  const trace = HEX_TRACE_ID.test(f.traceId ?? '') ? `,"traceId":"${f.traceId}"${HEX_SPAN_ID.test(f.spanId ?? '') ? `,"spanId":"${f.spanId}"` : ''}` : '';
+  return `{"timeUnixNano":"${nanos}","observedTimeUnixNano":"${observed}"${trace},"severityNumber":${SEVERITY_INFO},"severityText":"INFO","body":{"stringValue":${JSON.stringify(r.bytes.toString('utf8'))}},"attributes":[${attributes}]}`;
 }
 
 /** Retry-After in ms (seconds or an HTTP date), capped at MAX_RETRY_AFTER_MS; 0 when absent or unreadable. */

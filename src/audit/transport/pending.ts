@@ -18,6 +18,9 @@ export interface Facets {
   /** The model the app asked for. */
   model: string | null;
   status: number | null;
+  /** W3C trace and span ids (hex) of the request, for the OTLP logs mirror's trace link. */
+  traceId?: string | null;
+  spanId?: string | null;
 }
 
 export interface PendingRecord {
@@ -40,6 +43,8 @@ export function facetsOf(entry: Record<string, unknown>): Facets {
     lane: typeof lane === 'string' ? lane : lane && typeof lane === 'object' ? str((lane as { name?: unknown }).name) : null,
     model: str(entry.model),
     status: typeof entry.status === 'number' ? entry.status : null,
+    traceId: str(entry.trace_id),
+    spanId: str(entry.span_id),
   };
 }
 

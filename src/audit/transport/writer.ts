@@ -102,6 +102,7 @@ export function createAuditWriter(o: WriterOptions): AuditSink {
   let lossSinceLog = 0;
 
   metrics.sinkUp.labels(sinkLabel).set(1);
+  metrics.written.labels(sinkLabel).inc(0);
   updateSpoolGauges();
 
   /** These records are in the sink or the spool, or their loss was counted: their answers' promises are kept. */
