@@ -26,3 +26,18 @@ export function tagged<S extends Schemas, F extends z.ZodType>(
     return z.NEVER;
   });
 }
+
+/** A string, or else `other`, whose own issues are reported (a plain union would only say "Invalid input"). */
+export function stringOr<S extends z.ZodType>(other: S, message: string): z.ZodType<string | z.output<S>> {
+  return z.unknown().transform((value, ctx) => {
+    if (typeof value === 'string') return value;
+    if (!Array.isArray(value)) {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    const result = other.safeParse(value);
+    if (result.success) return result.data as z.output<S>;
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    return z.NEVER;
+  });
+}

@@ -6,7 +6,7 @@
 // call. Whether an upstream can serve a valid request is decided later, by
 // the translation (to-chat.ts), never here.
 import { z } from 'zod';
-import { tagged } from '../tagged.js';
+import { stringOr, tagged } from '../tagged.js';
 
 const MAX_OUTPUT_TOKENS = 1_000_000;
 
@@ -27,7 +27,7 @@ const contentPart = tagged({ input_text: inputText, input_image: inputImage, out
 const messageItem = z.looseObject({
   type: z.literal('message').optional(),
   role: z.enum(['user', 'assistant', 'system', 'developer']),
-  content: z.union([z.string(), z.array(contentPart)]),
+  content: stringOr(z.array(contentPart), 'content is a string or an array of content parts'),
   id: z.string().optional(),
   status: z.string().optional(),
 });
@@ -44,7 +44,7 @@ const functionCallItem = z.looseObject({
 const functionCallOutputItem = z.looseObject({
   type: z.literal('function_call_output'),
   call_id: z.string().min(1),
-  output: z.union([z.string(), z.array(contentPart)]),
+  output: stringOr(z.array(contentPart), 'output is a string or an array of content parts'),
   id: z.string().nullable().optional(),
   status: z.string().nullable().optional(),
 });
@@ -89,7 +89,7 @@ const textFormat = tagged(
 export const responsesRequestSchema = z
   .looseObject({
     model: z.string().min(1, 'model must not be empty').max(256),
-    input: z.union([z.string(), z.array(inputItem)]).optional(),
+    input: stringOr(z.array(inputItem), 'input is a string or an array of input items').optional(),
     instructions: z.string().nullable().optional(),
     tools: z.array(tool).max(128).optional(),
     tool_choice: toolChoice.optional(),
