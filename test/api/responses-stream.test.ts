@@ -156,7 +156,7 @@ test('responses stream – a failure after the start ends with response.failed, 
   const failed = events.at(-2)!;
   assert.ok(failed.type === 'response.failed');
   assert.equal(failed.response.status, 'failed');
-  assert.deepEqual(failed.response.error, { code: 'upstream_error', message: 'The upstream connection broke mid-stream.' });
+  assert.deepEqual(failed.response.error, { code: 'server_error', message: 'The upstream connection broke mid-stream.' });
   const err = events.at(-1)!;
   assert.ok(err.type === 'error');
   assert.equal(err.code, 'upstream_error');

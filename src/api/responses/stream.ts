@@ -154,7 +154,10 @@ export function chatStreamToResponses(chunks: AsyncIterable<ChatChunk>, meta: Re
       // What was streamed so far stays in the failed response, marked incomplete.
       yield* closeMessage('incomplete');
       yield* closeCalls('incomplete');
-      Object.assign(response, { status: 'failed', error: { code: e.code, message: e.message }, output: structuredClone(output), usage: responsesUsage(usage) });
+      // The Response's error.code is one of OpenAI's codes (the SDK types it
+      // so); the error event after it carries the gateway's own code.
+      const code = e.code === 'rate_limited' || e.code === 'upstream_rate_limited' ? 'rate_limit_exceeded' : 'server_error';
+      Object.assign(response, { status: 'failed', error: { code, message: e.message }, output: structuredClone(output), usage: responsesUsage(usage) });
       yield ev({ type: 'response.failed', response: snapshot() });
       yield ev({ type: 'error', code: e.code, message: e.message, param: e.param });
       outcome = { response: snapshot(), error: err };
