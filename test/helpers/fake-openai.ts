@@ -122,6 +122,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: Record<st
     return writePaced(res, fault.events.map((data) => `data: ${data}\n\n`).join(''));
   }
   if (req.url?.endsWith('/embeddings')) return embeddings(res, body);
+  if (req.url?.endsWith('/responses')) return responses(req, res, body, fault);
   if (!req.url?.endsWith('/chat/completions')) {
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end('{"error":{"message":"not found"}}');
@@ -218,4 +219,85 @@ function embeddings(res: ServerResponse, body: Record<string, unknown>): void {
   const tokens = items.reduce((n, t) => n + t.split(/\s+/).length, 0);
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }));
+}
+
+interface ResponsesBody {
+  model: string;
+  input?: string | Array<{ type?: string; role?: string; content?: unknown; output?: unknown }>;
+  instructions?: string;
+  tools?: Array<{ type: string; name?: string }>;
+  stream?: boolean;
+  previous_response_id?: string;
+}
+
+// The Responses API, as an upstream that speaks it natively (OpenAI itself):
+// hand-written here rather than built with the gateway's translators, so a
+// mistake in those shows up against it instead of being mirrored.
+async function responses(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, fault: Fault | undefined): Promise<void> {
+  const r = body as unknown as ResponsesBody;
+  const items = typeof r.input === 'string' ? [{ role: 'user', content: r.input }] : (r.input ?? []);
+  const last = [...items].reverse().find((i) => i.role === 'user' || i.type === 'function_call_output');
+  const raw = last?.type === 'function_call_output' ? last.output : last?.content;
+  const text = typeof raw === 'string' ? raw : JSON.stringify(raw ?? '');
+  const fnTools = (r.tools ?? []).filter((t) => t.type === 'function' && t.name);
+  const id = 'resp_fake_1';
+  const usage = { input_tokens: 11, input_tokens_details: { cached_tokens: 0 }, output_tokens: 0, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 11 };
+  let output: Array<Record<string, unknown>>;
+  if (fnTools.length > 0 && text.includes('use tool')) {
+    const named = /use tool (\w+)/.exec(text)?.[1];
+    const name = fnTools.find((t) => t.name === named)?.name ?? fnTools[0]!.name!;
+    const argsAt = text.indexOf('args:');
+    const args = argsAt >= 0 ? text.slice(argsAt + 5) : JSON.stringify({ query: text });
+    output = [{ type: 'function_call', id: 'fc_fake_1', call_id: 'call_fake_1', name, arguments: args, status: 'completed' }];
+    usage.output_tokens = 7;
+  } else {
+    const reply = `Hello from fake-openai responses: ${text}`;
+    output = [{ type: 'message', id: 'msg_fake_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] }];
+    usage.output_tokens = reply.split(/\s+/).length;
+  }
+  usage.total_tokens = usage.input_tokens + usage.output_tokens;
+  const response = {
+    id, object: 'response', created_at: 1_700_000_000, status: 'completed', error: null, incomplete_details: null,
+    instructions: r.instructions ?? null, model: r.model, output, parallel_tool_calls: true, previous_response_id: r.previous_response_id ?? null,
+    temperature: null, top_p: null, tool_choice: 'auto', tools: r.tools ?? [], text: { format: { type: 'text' } }, truncation: 'disabled',
+    usage, metadata: {}, extra_upstream_field: 'kept',
+  };
+  if (!r.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(response));
+    return;
+  }
+  const inProgress = { ...response, status: 'in_progress', output: [], usage: null };
+  const events: Array<Record<string, unknown>> = [{ type: 'response.created', response: inProgress }, { type: 'response.in_progress', response: inProgress }];
+  output.forEach((item, output_index) => {
+    if (item.type === 'message') {
+      const full = (item.content as Array<{ text: string }>)[0]!.text;
+      events.push({ type: 'response.output_item.added', output_index, item: { ...item, status: 'in_progress', content: [] } });
+      events.push({ type: 'response.content_part.added', item_id: item.id, output_index, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
+      for (const delta of full.match(/\S+\s*/g) ?? []) events.push({ type: 'response.output_text.delta', item_id: item.id, output_index, content_index: 0, delta, logprobs: [] });
+      events.push({ type: 'response.output_text.done', item_id: item.id, output_index, content_index: 0, text: full, logprobs: [] });
+      events.push({ type: 'response.content_part.done', item_id: item.id, output_index, content_index: 0, part: { type: 'output_text', text: full, annotations: [] } });
+    } else {
+      const args = item.arguments as string;
+      events.push({ type: 'response.output_item.added', output_index, item: { ...item, arguments: '', status: 'in_progress' } });
+      const half = Math.floor(args.length / 2);
+      for (const delta of [args.slice(0, half), args.slice(half)]) events.push({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index, delta });
+      events.push({ type: 'response.function_call_arguments.done', item_id: item.id, output_index, name: item.name, arguments: args });
+    }
+    events.push({ type: 'response.output_item.done', output_index, item });
+  });
+  events.push({ type: 'response.completed', response });
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  if (fault && 'stallAfterHeaders' in fault) return;
+  const breakAfter = fault && 'breakStreamAfterChunks' in fault ? fault.breakStreamAfterChunks : Infinity;
+  for (const [sequence_number, event] of events.entries()) {
+    if (sequence_number >= breakAfter) {
+      req.socket.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number })}\n\n`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  res.end();
 }
