@@ -2,7 +2,7 @@
 // checks, hot reload, request ids on every answer and a calm start-up log.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -59,5 +59,68 @@ describe('lanegate costs', () => {
     }
     const { stdout } = await lanegate(['costs', '--help']);
     assert.match(stdout, /--to includes the day it names/);
+  });
+});
+
+describe('lanegate check-config', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lanegate-check-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('check-config – schema and cross-reference problems (provider, lane, tool) in one run', async () => {
+    await mkdir(path.join(dir, 'policies'), { recursive: true });
+    await writeFile(
+      path.join(dir, 'policies/lanes.yaml'),
+      `default_lane: green
+tools:
+  search_docs: { description: Searches the docs. }
+lanes:
+  green:
+    rank: 10
+    deployments: ["*"]
+    tools: { allow: [launch_missiles] }
+`,
+    );
+    const file = path.join(dir, 'gateway.yaml');
+    await writeFile(
+      file,
+      `server: { port: 99999 }
+auth: { mode: none }
+keys:
+  - { id: a, sha256: "${'0'.repeat(64)}", app: x, team: y, lane: purple }
+providers:
+  p1: { type: mock }
+  p2: { type: openai, base_url: not-a-url }
+models:
+  m1: { deployments: [{ provider: nope, model: x }] }
+  m2: { deployments: [{ provider: p2, model: x }] }
+policies: { dir: ./policies }
+`,
+    );
+    const { code, stdout, stderr } = await lanegate(['check-config', '--config', file]);
+    assert.equal(code, 1, stdout);
+    assert.match(stderr, /server\.port: Too big/);
+    assert.match(stderr, /providers\.p2\.base_url: expected an http\(s\) URL/);
+    assert.match(stderr, /models\.m1\.deployments\[0\]\.provider: unknown provider "nope"/);
+    assert.match(stderr, /keys\[0\]\.lane: unknown lane "purple"/);
+    assert.match(stderr, /lanes\.green\.tools\.allow\[0\]: unknown tool "launch_missiles"/);
+    // p2 is set aside for its bad URL: m2 naming it is no second problem.
+    assert.doesNotMatch(stderr, /unknown provider "p2"/);
+    assert.match(stderr, /Invalid configuration \(5 problems\)/);
+    assert.ok(!stderr.includes('    at '), `no stack trace:\n${stderr}`);
+  });
+
+  it('check-config – a YAML syntax error shows the offending line with a caret under it', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    await writeFile(file, 'server:\n  port: 8080\nmodels: [fast, smart\nkeys: []\n');
+    const { code, stderr } = await lanegate(['check-config', '--config', file]);
+    assert.equal(code, 1);
+    assert.match(stderr, /YAML syntax: .*at line 4, column 1/);
+    const lines = stderr.split('\n');
+    const shown = lines.findIndex((l) => l.includes('| keys: []'));
+    assert.ok(shown > 0, stderr);
+    assert.match(lines[shown + 1]!, /\|\s*\^/);
   });
 });
