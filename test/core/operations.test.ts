@@ -2,12 +2,12 @@
 // checks, hot reload, request ids on every answer and a calm start-up log.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { ADMIN_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '../..');
@@ -122,5 +122,55 @@ policies: { dir: ./policies }
     const shown = lines.findIndex((l) => l.includes('| keys: []'));
     assert.ok(shown > 0, stderr);
     assert.match(lines[shown + 1]!, /\|\s*\^/);
+  });
+});
+
+describe('hot reload', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway();
+  });
+  after(() => gw.close());
+
+  it('reload – restart-only settings (port, host, audit dir and sink, Redis URL) are named in a warning and in the answer, and keep their running values', async () => {
+    const edited = defaultTestConfig({})
+      .replace('port: 0', 'port: 18999')
+      .replace('host: 127.0.0.1', 'host: 0.0.0.0')
+      .replace('sink: file', 'sink: redis')
+      .replace("dir: {{dir}}/audit", 'dir: {{dir}}/elsewhere')
+      .concat('redis: { url: "redis://127.0.0.1:1" }\n')
+      .replaceAll('{{dir}}', gw.dir);
+    await writeFile(gw.configFile, edited);
+    const res = await fetch(`${gw.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { ok: boolean; restart_required: string[] };
+    assert.equal(body.ok, true);
+    assert.deepEqual([...body.restart_required].sort(), ['audit.dir', 'audit.sink', 'redis.url', 'server.host', 'server.port']);
+
+    const warning = gw
+      .logs()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; msg: string; settings?: string[] })
+      .find((l) => l.settings);
+    assert.ok(warning, gw.logs());
+    assert.equal(warning.level, 'warn');
+    for (const s of body.restart_required) assert.ok(warning.msg.includes(s), warning.msg);
+
+    // Still the running values: same socket, same audit folder and sink.
+    const answer = await gw.client().chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'after reload' }] });
+    assert.ok(answer.id);
+    assert.ok((await gw.auditRecords()).some((r) => r.kind === 'request'));
+    assert.deepEqual(await readdir(gw.dir).then((names) => names.includes('elsewhere')), false);
+  });
+
+  it('reload – a refused reload answers in OpenAI\'s error shape', async () => {
+    await writeFile(gw.configFile, 'models: [unclosed\n');
+    const res = await fetch(`${gw.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    assert.equal(res.status, 422);
+    const { error } = (await res.json()) as { error: { message: string; type: string; code: string; param: null } };
+    assert.equal(error.code, 'invalid_config');
+    assert.equal(error.type, 'invalid_request_error');
+    assert.match(error.message, /YAML syntax/);
   });
 });
