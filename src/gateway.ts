@@ -7,7 +7,7 @@ import type { AuditSink } from './audit/file-sink.js';
 import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { restartOnlyChanges, type ReloadResult } from './config/restart-only.js';
+import { restartOnlyChanges, restartOnlySettings, type ReloadResult } from './config/restart-only.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
 import { createAdmissionControl } from './admission/control.js';
 import { createBudgetServices } from './budget/services.js';
@@ -94,11 +94,12 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   if (redis) breakerSync = await createBreakerSync(redis, health, logger);
   const slo = createSloTracker(metrics);
 
+  const running = restartOnlySettings(current.raw);
   async function reload(): Promise<ReloadResult> {
     try {
       const next = await loadConfig(options.configFile, env);
       const compiled = compileConfig(next.config, next.file, clients, next.policies, next.prompts);
-      const restartRequired = restartOnlyChanges(current, compiled);
+      const restartRequired = restartOnlyChanges(running, restartOnlySettings(compiled.raw));
       // Settings that shape the process itself need a restart to change.
       current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
       metrics.configReloads.labels('ok').inc();

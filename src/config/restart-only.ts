@@ -6,10 +6,15 @@ import type { GatewayConfig } from './schema.js';
 
 export const RESTART_ONLY_SECTIONS = ['server', 'audit', 'redis'] as const;
 
-type Sections = Pick<GatewayConfig, (typeof RESTART_ONLY_SECTIONS)[number]>;
+/** The running values of everything a reload cannot change. */
+export type RestartOnlySettings = Pick<GatewayConfig, (typeof RESTART_ONLY_SECTIONS)[number]> & { cacheMemoryMaxBytes: number };
+
+export function restartOnlySettings(config: GatewayConfig): RestartOnlySettings {
+  return { server: config.server, audit: config.audit, redis: config.redis, cacheMemoryMaxBytes: config.cache.memory_max_bytes };
+}
 
 /** The dotted paths (`server.port`, `redis.url`) whose value in `next` differs from the running one. */
-export function restartOnlyChanges(running: Sections, next: Sections): string[] {
+export function restartOnlyChanges(running: RestartOnlySettings, next: RestartOnlySettings): string[] {
   const changed: string[] = [];
   const walk = (a: unknown, b: unknown, at: string) => {
     if (isPlainObject(a) && isPlainObject(b)) {
@@ -19,6 +24,8 @@ export function restartOnlyChanges(running: Sections, next: Sections): string[] 
     }
   };
   for (const section of RESTART_ONLY_SECTIONS) walk(running[section], next[section], section);
+  // The memory cache's store is sized once, when it is created.
+  walk(running.cacheMemoryMaxBytes, next.cacheMemoryMaxBytes, 'cache.memory_max_bytes');
   return changed;
 }
 
