@@ -4,6 +4,7 @@ import { hashKey } from './auth/keys.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
+import { userErrorLine } from './cli-errors.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ledgerSource, toCsv, usageReport } from './budget/ledger.js';
@@ -247,5 +248,21 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
   }
 }
 
-const code = await runCli(process.argv.slice(2));
-if (code !== undefined) process.exitCode = code;
+// A reader that stops early (`lanegate costs | head -1`) closes the pipe: one
+// line says so instead of an unhandled 'error' event's stack.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.stderr.write('lanegate: output closed before the command finished (broken pipe)\n');
+  process.exit(1);
+});
+
+try {
+  const code = await runCli(process.argv.slice(2));
+  if (code !== undefined) process.exitCode = code;
+} catch (err) {
+  const line = userErrorLine(err);
+  if (line === undefined) throw err;
+  // exit, not exitCode: a half-started gateway's sockets and timers must not keep the process up.
+  console.error(line);
+  process.exit(1);
+}

@@ -21,9 +21,12 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[]) {
+    const only = problems.length === 1 && !problems[0]!.path ? problems[0] : undefined;
     super(
-      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-        problems.map((p) => `  ${p.file}: ${p.path || '(root)'}: ${p.message}`).join('\n'),
+      only
+        ? `Invalid configuration: ${only.file}: ${only.message}`
+        : `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+            problems.map((p) => `  ${p.file}: ${p.path || '(root)'}: ${p.message}`).join('\n'),
     );
     this.name = 'ConfigError';
     this.problems = problems;
@@ -50,7 +53,7 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ file, path: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+    throw new ConfigError([{ file, path: '', message: unreadableConfig(err as NodeJS.ErrnoException, env) }]);
   }
   // Every problem in one run: schema problems do not hide the policy, lane and
   // tool checks, which run on what of the config could be read.
@@ -70,6 +73,12 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   const prompts = await loadPromptCatalog(config, dir, file, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return { file, dir, config, policies, prompts };
+}
+
+function unreadableConfig(err: NodeJS.ErrnoException, env: NodeJS.ProcessEnv): string {
+  if (err.code !== 'ENOENT') return `cannot read file: ${err.code ?? String(err)}`;
+  // The Docker image names its mount point here (LANEGATE_CONFIG_HINT in the Dockerfile).
+  return `no such file: pass --config PATH or set GATEWAY_CONFIG${env.LANEGATE_CONFIG_HINT ? `; ${env.LANEGATE_CONFIG_HINT}` : ''}`;
 }
 
 export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {

@@ -1,7 +1,7 @@
 // What an operator meets around the API: the CLI's reports and errors, config
 // checks, hot reload, request ids on every answer and a calm start-up log.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -172,5 +172,62 @@ describe('hot reload', () => {
     assert.equal(error.code, 'invalid_config');
     assert.equal(error.type, 'invalid_request_error');
     assert.match(error.message, /YAML syntax/);
+  });
+});
+
+describe('request ids and CLI errors', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway();
+  });
+  after(() => gw.close());
+
+  it('x-request-id – on every answer: health, readiness, metrics, admin (ok and refused), unknown paths', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+    const answers = [
+      await fetch(`${gw.url}/healthz`),
+      await fetch(`${gw.url}/readyz`),
+      await fetch(`${gw.url}/metrics`),
+      await fetch(`${gw.url}/admin/slo`, { headers: admin }),
+      await fetch(`${gw.url}/admin/deployments`, { headers: admin }),
+      await fetch(`${gw.url}/admin/slo`),
+      await fetch(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${ADMIN_KEY}x` } }),
+      await fetch(`${gw.url}/nowhere`),
+    ];
+    const ids = new Set<string>();
+    for (const res of answers) {
+      await res.arrayBuffer();
+      const id = res.headers.get('x-request-id');
+      assert.match(id ?? '', /^[0-9a-f-]{36}$/, `${res.url} (${res.status})`);
+      ids.add(id!);
+    }
+    assert.equal(ids.size, answers.length, 'each answer its own id');
+  });
+
+  it('CLI – a missing config is one line naming the fix, and a non-zero exit', async () => {
+    for (const command of ['serve', 'costs', 'check-config']) {
+      const { code, stderr } = await lanegate([command, '--config', '/nonexistent/gateway.yaml']);
+      assert.equal(code, 1, command);
+      assert.equal(stderr.trim().split('\n').length, 1, `${command}: ${stderr}`);
+      assert.match(stderr, /\/nonexistent\/gateway\.yaml: no such file: pass --config PATH or set GATEWAY_CONFIG/);
+    }
+  });
+
+  it('CLI – a port in use is one line naming the port, and a non-zero exit', async () => {
+    const port = new URL(gw.url).port;
+    const { code, stderr } = await lanegate(['serve', '--config', gw.configFile], { env: { PORT: port } });
+    assert.equal(code, 1);
+    assert.ok(!stderr.includes('    at '), stderr);
+    assert.match(stderr, new RegExp(`^lanegate: 127\\.0\\.0\\.1:${port} is already in use`, 'm'));
+  });
+
+  it('CLI – output closed early (broken pipe) is one line, not an unhandled error event', async () => {
+    const child = spawn(process.execPath, [cli, 'costs', '--config', gw.configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    assert.notEqual(code, 0);
+    assert.equal(stderr, 'lanegate: output closed before the command finished (broken pipe)\n');
   });
 });
