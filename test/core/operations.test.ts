@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { startRedis } from '../helpers/redis.js';
 import { ADMIN_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 const run = promisify(execFile);
@@ -229,5 +230,41 @@ describe('request ids and CLI errors', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
     assert.notEqual(code, 0);
     assert.equal(stderr, 'lanegate: output closed before the command finished (broken pipe)\n');
+  });
+});
+
+describe('start-up log', () => {
+  const budgets = `
+budgets:
+  rules:
+    - { name: alpha-daily, scope: team, match: [team-alpha], period: day, usd: 5 }
+`;
+  const warnings = (logs: string) =>
+    logs
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: string; msg: string })
+      .filter((l) => l.level !== 'info' && l.level !== 'debug');
+
+  it('start-up – a fresh start with budgets (nothing to rebuild) logs nothing above info', async () => {
+    const gw = await startTestGateway({ extra: budgets });
+    try {
+      assert.match(gw.logs(), /budget counters rebuilt from the usage ledger/);
+      assert.deepEqual(warnings(gw.logs()), []);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('start-up – a fresh start on a new shared Redis logs nothing above info', async () => {
+    const redis = await startRedis();
+    const gw = await startTestGateway({ extra: `${budgets}redis: { url: "${redis.url}" }\n` });
+    try {
+      assert.match(gw.logs(), /budget counters set up from this gateway's usage ledger/);
+      assert.deepEqual(warnings(gw.logs()), []);
+    } finally {
+      await gw.close();
+      await redis.stop();
+    }
   });
 });
