@@ -77,8 +77,10 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
 
 function unreadableConfig(err: NodeJS.ErrnoException, env: NodeJS.ProcessEnv): string {
   if (err.code !== 'ENOENT') return `cannot read file: ${err.code ?? String(err)}`;
-  // The Docker image names its mount point here (LANEGATE_CONFIG_HINT in the Dockerfile).
-  return `no such file: pass --config PATH or set GATEWAY_CONFIG${env.LANEGATE_CONFIG_HINT ? `; ${env.LANEGATE_CONFIG_HINT}` : ''}`;
+  // In the Docker image (LANEGATE_CONFIG_MOUNT in the Dockerfile) the fix is a mount, not a flag.
+  const mount = env.LANEGATE_CONFIG_MOUNT;
+  if (mount) return `no such file: mount your config folder at ${mount} (docker run -v "$PWD/config:${mount}:ro" ...) or set GATEWAY_CONFIG`;
+  return 'no such file: pass --config PATH or set GATEWAY_CONFIG';
 }
 
 export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
