@@ -12,7 +12,8 @@ RUN npm run build
 FROM node:24-slim
 ENV NODE_ENV=production \
     GATEWAY_CONFIG=/app/config/gateway.yaml \
-    PORT=8787
+    PORT=8787 \
+    LANEGATE_CONFIG_MOUNT=/app/config
 # glibc gives every thread its own malloc arena; two arenas keep the gateway's
 # resident memory ~10 MB lower under load (measured by `npm run bench`).
 ENV MALLOC_ARENA_MAX=2
@@ -25,8 +26,11 @@ COPY config ./config
 COPY policies ./policies
 RUN mkdir -p /app/data && chown -R node:node /app/data
 USER node
-# Mount your own config over /app/config (and keep /app/data on a volume for the audit trail).
-VOLUME ["/app/config", "/app/data"]
+# The shipped config (config/gateway.yaml, policies/) runs as it is; mount your
+# own config folder over /app/config to replace it (deploy/compose.yaml shows how).
+# Only /app/data is a volume: a VOLUME on /app/config would hide a bind mount's
+# intent and copy the default into an anonymous volume nobody edits.
+VOLUME ["/app/data"]
 EXPOSE 8787
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

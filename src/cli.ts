@@ -1,12 +1,14 @@
 // The command line: a thin layer over the same modules the server uses.
-import { auditCommand, waitReady } from './audit/cli.js';
+import { AUDIT_USAGE, auditCommand, waitReady } from './audit/cli.js';
 import { hashKey } from './auth/keys.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
+import { userErrorLine } from './cli-errors.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ledgerSource, toCsv, usageReport, type GroupBy } from './budget/ledger.js';
+import { ledgerSource, toCsv, usageReport } from './budget/ledger.js';
+import { isUsageGroup, parseUsageBound, USAGE_GROUPS } from './budget/usage-query.js';
 import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
@@ -15,18 +17,26 @@ import { explainRequest } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
 import { createCommandRedis, createServices } from './services.js';
 
+const SERVE_USAGE = `  serve [--config PATH]          start the gateway (default command)`;
+const CHECK_CONFIG_USAGE = `  check-config [--config PATH]   validate the config without serving; lists every problem`;
+const HASH_KEY_USAGE = `  hash-key <key>                 print the sha256 to put in a key's config entry`;
+const COSTS_USAGE = `  costs [--from DATE] [--to DATE] [--by team|app|key|model|provider|lane] [--csv] [--config PATH]
+                                 spend from the usage ledger (the audit trail). Dates are
+                                 UTC days or ISO 8601 times; --to includes the day it names
+                                 (default: the last 30 days up to now)`;
+const EXPLAIN_USAGE = `  explain --key-id ID --request FILE [--header name:value]... [--embeddings] [--config PATH]
+                                 show which lane a request lands in, what the policies
+                                 would do with it and which deployments remain,
+                                 without calling any provider`;
+
 const USAGE = `Usage: lanegate <command> [options]
 
 Commands:
-  serve [--config PATH]          start the gateway (default command)
-  check-config [--config PATH]   validate the config without serving
-  hash-key <key>                 print the sha256 to put in a key's config entry
-  costs [--from DATE] [--to DATE] [--by team|app|key|model|provider|lane] [--csv] [--config PATH]
-                                 spend from the usage ledger (the audit trail)
-  explain --key-id ID --request FILE [--header name:value]... [--embeddings] [--config PATH]
-                                 show which lane a request lands in, what the policies
-                                 would do with it and which deployments remain,
-                                 without calling any provider
+${SERVE_USAGE}
+${CHECK_CONFIG_USAGE}
+${HASH_KEY_USAGE}
+${COSTS_USAGE}
+${EXPLAIN_USAGE}
 ${BUDGETS_USAGE}
   audit verify [--dir DIR]       check the audit trail's hash chains (first bad record per chain)
   audit purge --before DATE      remove audit records written before DATE; the purge is recorded
@@ -110,12 +120,16 @@ async function explain(argv: string[]): Promise<number> {
 }
 
 async function costs(argv: string[]): Promise<number> {
-  const by = (flagValues(argv, '--by')[0] ?? 'team') as GroupBy;
+  const by = flagValues(argv, '--by')[0] ?? 'team';
+  if (!isUsageGroup(by)) {
+    console.error(`--by must be one of ${USAGE_GROUPS.join(', ')} (got "${by}").`);
+    return 2;
+  }
   const now = Date.now();
   const from = flagValues(argv, '--from')[0];
   const to = flagValues(argv, '--to')[0];
-  const fromMs = from ? Date.parse(from) : now - 30 * 86_400_000;
-  const toMs = to ? Date.parse(to) : now + 1;
+  const fromMs = from ? parseUsageBound(from, { end: false }) : now - 30 * 86_400_000;
+  const toMs = to ? parseUsageBound(to, { end: true }) : now + 1;
   if (Number.isNaN(fromMs) || Number.isNaN(toMs)) {
     console.error('--from and --to take dates such as 2026-11-01');
     return 2;
@@ -149,8 +163,30 @@ async function costs(argv: string[]): Promise<number> {
   return 0;
 }
 
+// `lanegate <command> --help` prints that command's usage and runs nothing:
+// `costs --help` must not read the ledger, nor `serve --help` start a server.
+const COMMAND_USAGE: Record<string, string> = {
+  serve: SERVE_USAGE,
+  'check-config': CHECK_CONFIG_USAGE,
+  'hash-key': HASH_KEY_USAGE,
+  costs: COSTS_USAGE,
+  explain: EXPLAIN_USAGE,
+  budgets: BUDGETS_USAGE,
+  audit: AUDIT_USAGE,
+  eval: EVAL_USAGE,
+  promote: PROMPTS_USAGE,
+  rollback: PROMPTS_USAGE,
+  'shadow-report': PROMPTS_USAGE,
+};
+
 export async function runCli(argv: string[]): Promise<number | undefined> {
   const [command = 'serve', ...rest] = argv;
+  const usage = Object.hasOwn(COMMAND_USAGE, command) ? COMMAND_USAGE[command] : undefined;
+  if (usage !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    const text = usage.startsWith('Usage:') ? usage : `Usage: lanegate ${command} [options]\n\n${usage}`;
+    console.log(`${text}\n\nThe config path defaults to $GATEWAY_CONFIG or config/gateway.yaml.`);
+    return 0;
+  }
   switch (command) {
     case 'serve':
       await serveCommand(rest);
@@ -197,5 +233,21 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
   }
 }
 
-const code = await runCli(process.argv.slice(2));
-if (code !== undefined) process.exitCode = code;
+// A reader that stops early (`lanegate costs | head -1`) closes the pipe: one
+// line says so instead of an unhandled 'error' event's stack.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.stderr.write('lanegate: output closed before the command finished (broken pipe)\n');
+  process.exit(1);
+});
+
+try {
+  const code = await runCli(process.argv.slice(2));
+  if (code !== undefined) process.exitCode = code;
+} catch (err) {
+  const line = userErrorLine(err);
+  if (line === undefined) throw err;
+  // exit, not exitCode: a half-started gateway's sockets and timers must not keep the process up.
+  console.error(line);
+  process.exit(1);
+}

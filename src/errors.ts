@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   request_timeout: { status: 408, type: 'invalid_request_error', retryable: false },
   not_found: { status: 404, type: 'invalid_request_error', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', retryable: false },
+  // A reload refused: the file on disk has problems (POST /admin/reload).
+  invalid_config: { status: 422, type: 'invalid_request_error', retryable: false },
   invalid_api_key: { status: 401, type: 'authentication_error', retryable: false },
   permission_denied: { status: 403, type: 'permission_error', retryable: false },
   model_not_found: { status: 404, type: 'invalid_request_error', retryable: false },

@@ -7,6 +7,7 @@ import type { AuditSink } from './audit/transport/writer.js';
 import { startAuditTrail } from './audit/sink.js';
 import { compileConfig, type CompiledConfig } from './config/compile.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { restartOnlyChanges, restartOnlySettings, type ReloadResult } from './config/restart-only.js';
 import { configWatchTargets, watchConfig } from './config/watch.js';
 import { createBreakerSync, type BreakerSync } from './routing/breaker-sync.js';
 import { createHealthRegistry } from './routing/health.js';
@@ -42,7 +43,7 @@ export interface Gateway {
   readonly audit: AuditSink;
   config(): CompiledConfig;
   /** Loads, validates and swaps in the config file; the old config keeps serving if it is invalid. */
-  reload(): Promise<{ ok: boolean; problems?: string }>;
+  reload(): Promise<ReloadResult>;
   /** Stops accepting, lets in-flight requests finish up to the grace period, flushes the audit. */
   shutdown(): Promise<void>;
 }
@@ -89,16 +90,21 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   if (redis) breakerSync = await createBreakerSync(redis, health, logger);
   const slo = createSloTracker(metrics);
 
-  async function reload(): Promise<{ ok: boolean; problems?: string }> {
+  const running = restartOnlySettings(current.raw);
+  async function reload(): Promise<ReloadResult> {
     try {
       const next = await loadConfig(options.configFile, env);
       const compiled = compileConfig(next.config, next.file, clients, next.policies, next.prompts);
+      const restartRequired = restartOnlyChanges(running, restartOnlySettings(compiled.raw));
       // Settings that shape the process itself need a restart to change.
       current = { ...compiled, server: current.server, audit: current.audit, redis: current.redis };
       initialiseSeries(state.services, current);
       metrics.configReloads.labels('ok').inc();
       logger.info({ config: next.file, models: [...compiled.models.keys()] }, 'config reloaded');
-      return { ok: true };
+      if (restartRequired.length > 0) {
+        logger.warn({ settings: restartRequired }, `config reloaded, but these settings change only on restart and keep their running values: ${restartRequired.join(', ')}`);
+      }
+      return { ok: true, restart_required: restartRequired };
     } catch (err) {
       metrics.configReloads.labels('error').inc();
       const problems = err instanceof ConfigError ? err.message : String(err);

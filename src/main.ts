@@ -1,5 +1,5 @@
 // `lanegate serve`: start the gateway and stop it gracefully on SIGTERM/SIGINT.
-import { ConfigError, resolveConfigPath } from './config/load.js';
+import { resolveConfigPath } from './config/load.js';
 import { startGateway } from './gateway.js';
 
 export async function serveCommand(argv: string[]): Promise<void> {
@@ -9,16 +9,8 @@ export async function serveCommand(argv: string[]): Promise<void> {
     console.error(`PORT must be a port number, got "${process.env.PORT}"`);
     process.exit(1);
   }
-  let gateway;
-  try {
-    gateway = await startGateway({ configFile, port });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(1);
-    }
-    throw err;
-  }
+  // Start-up failures (config, port in use) reach the CLI's one-line error report.
+  const gateway = await startGateway({ configFile, port });
   const stop = (signal: string) => {
     gateway.logger.info({ signal }, 'shutting down');
     gateway.shutdown().then(

@@ -36,7 +36,8 @@ export function createBudgetServices(o: BudgetServicesOptions): BudgetServices {
   async function rebuildAlone(target: BudgetStore): Promise<void> {
     const c = config();
     const result = await rebuildCounters(target, c.limits, [ledgerSource(c.audit, redis)]);
-    logger.warn({ counters: result.counters, sources: result.sources }, 'budget counters rebuilt from the usage ledger');
+    // Alone, the counters live in memory: every start rebuilds them, so this is news, not a warning.
+    logger.info({ counters: result.counters, sources: result.sources }, 'budget counters rebuilt from the usage ledger');
   }
 
   // On a shared Redis only a new deployment starts by itself, from the first
@@ -62,7 +63,10 @@ export function createBudgetServices(o: BudgetServicesOptions): BudgetServices {
       await guard!.adopt(marker);
       // A new deployment's streams hold every record it will ever write.
       if (c.audit.sink === 'redis') await shared.client.set(ledgerSinceKey(shared), '0', 'NX');
-      logger.warn({ epoch: marker.epoch, counters: result.counters, sources: result.sources }, 'budget counters set up from this gateway\'s usage ledger (the budget store was new: no epoch was known)');
+      // A new deployment with an empty ledger is the normal first start; spend found for a
+      // store that is new to it (a replaced Redis) is worth an operator's look.
+      const found = result.sources.some((src) => src.records > 0);
+      logger[found ? 'warn' : 'info']({ epoch: marker.epoch, counters: result.counters, sources: result.sources }, 'budget counters set up from this gateway\'s usage ledger (the budget store was new: no epoch was known)');
     } finally {
       await shared.client.del(lockKey).catch(() => {});
     }

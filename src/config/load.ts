@@ -21,9 +21,12 @@ export interface ConfigProblem {
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[]) {
+    const only = problems.length === 1 && !problems[0]!.path ? problems[0] : undefined;
     super(
-      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-        problems.map((p) => `  ${p.file}: ${p.path || '(root)'}: ${p.message}`).join('\n'),
+      only
+        ? `Invalid configuration: ${only.file}: ${only.message}`
+        : `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+            problems.map((p) => `  ${p.file}: ${p.path || '(root)'}: ${p.message}`).join('\n'),
     );
     this.name = 'ConfigError';
     this.problems = problems;
@@ -50,15 +53,18 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError([{ file, path: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+    throw new ConfigError([{ file, path: '', message: unreadableConfig(err as NodeJS.ErrnoException, env) }]);
   }
-  const config = parseGatewayConfig(text, file, env);
+  // Every problem in one run: schema problems do not hide the policy, lane and
+  // tool checks, which run on what of the config could be read.
+  const { config, problems } = checkGatewayConfig(text, file, env);
+  if (!config) throw new ConfigError(problems);
   const dir = path.dirname(file);
-  const problems: ConfigProblem[] = [];
   let policies = openPolicySet();
   if (config.policies.dir) {
+    const before = problems.length;
     policies = await loadPolicies(path.resolve(dir, config.policies.dir), problems);
-    if (problems.length === 0) checkPolicies(policies, config, file, problems);
+    if (problems.length === before) checkPolicies(policies, config, file, problems);
   } else {
     config.keys.forEach((key, i) => {
       if (key.lane || key.lanes) problems.push({ file, path: `keys[${i}].lane`, message: 'lanes need policies: set policies.dir' });
@@ -69,20 +75,115 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   return { file, dir, config, policies, prompts };
 }
 
+function unreadableConfig(err: NodeJS.ErrnoException, env: NodeJS.ProcessEnv): string {
+  if (err.code !== 'ENOENT') return `cannot read file: ${err.code ?? String(err)}`;
+  // In the Docker image (LANEGATE_CONFIG_MOUNT in the Dockerfile) the fix is a mount, not a flag.
+  const mount = env.LANEGATE_CONFIG_MOUNT;
+  if (mount) return `no such file: mount your config folder at ${mount} (docker run -v "$PWD/config:${mount}:ro" ...) or set GATEWAY_CONFIG`;
+  return 'no such file: pass --config PATH or set GATEWAY_CONFIG';
+}
+
 export function parseGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): GatewayConfig {
+  const { config, problems } = checkGatewayConfig(text, file, env);
+  if (!config || problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * The config's problems, all of them, and the config itself when enough of it
+ * could be read to check it further: with schema problems, the parts that
+ * fail are set aside (salvageConfig) so the cross-checks still run on the rest.
+ */
+export function checkGatewayConfig(text: string, file: string, env: NodeJS.ProcessEnv): { config?: GatewayConfig; problems: ConfigProblem[] } {
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => ({ file, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })));
+    return { problems: doc.errors.map((e) => ({ file, path: '', message: `YAML syntax: ${yamlErrorText(e.message)}` })) };
   }
   const problems: ConfigProblem[] = [];
   const raw = interpolateEnv(doc.toJS(), env, '', (p, message) => problems.push({ file, path: p, message }));
   const parsed = gatewayConfigSchema.safeParse(raw);
-  if (!parsed.success) problems.push(...zodProblems(file, parsed.error));
-  if (problems.length > 0) throw new ConfigError(problems);
-  const config = parsed.data as GatewayConfig;
-  problems.push(...crossCheck(file, config));
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+  if (parsed.success) {
+    const config = parsed.data as GatewayConfig;
+    problems.push(...crossCheck(file, config));
+    return { config, problems };
+  }
+  problems.push(...zodProblems(file, parsed.error));
+  const salvaged = salvageConfig(raw);
+  if (salvaged) problems.push(...crossCheck(file, salvaged.config).filter((p) => !salvaged.hides(p)));
+  return { config: salvaged?.config, problems };
+}
+
+// yaml's pretty message is "what, at line L, column C:\n\n<the line>\n<caret>";
+// the line and its caret are what show the operator where to look.
+function yamlErrorText(message: string): string {
+  const [first = '', ...context] = message.replace(/\n+$/, '').split('\n');
+  const shown = context.filter((l) => l.trim() !== '');
+  return shown.length > 0 ? `${first}\n${shown.map((l) => `      | ${l}`).join('\n')}` : first;
+}
+
+type Segment = string | number;
+
+/**
+ * The config with every part the schema refused taken out (defaults fill in
+ * for settings; entries that cannot stand without the part go whole), and a
+ * filter for cross-check problems that only the taking out caused.
+ */
+function salvageConfig(raw: unknown): { config: GatewayConfig; hides(problem: ConfigProblem): boolean } | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  let value: unknown = structuredClone(raw);
+  const removed: Segment[][] = [];
+  for (let round = 0; round < 25; round++) {
+    const parsed = gatewayConfigSchema.safeParse(value);
+    if (parsed.success) {
+      const names = removed.filter((p) => p.length === 2 && typeof p[1] === 'string').map((p) => `"${String(p[1])}"`);
+      const lists = removed.filter((p) => p.length >= 2 && typeof p[1] === 'number').map((p) => `${String(p[0])}[`);
+      return {
+        config: parsed.data as GatewayConfig,
+        hides: (problem) => names.some((n) => problem.message.includes(n)) || lists.some((l) => problem.path.startsWith(l)),
+      };
+    }
+    const marked = new Set<string>();
+    for (const issue of parsed.error.issues) {
+      const at = issue.path.filter((s): s is Segment => typeof s !== 'symbol');
+      const target = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...at, k]) : [at];
+      for (const p of target) {
+        const existing = lookup(value, p) === undefined ? p.slice(0, -1) : p;
+        if (existing.length === 0 || marked.has(JSON.stringify(existing))) continue;
+        marked.add(JSON.stringify(existing));
+        removed.push(existing);
+      }
+    }
+    if (marked.size === 0) return undefined;
+    value = withoutPaths(value, [...marked].map((m) => JSON.parse(m) as Segment[]));
+  }
+  return undefined;
+}
+
+function lookup(value: unknown, at: readonly Segment[]): unknown {
+  let v = value;
+  for (const s of at) {
+    if (!v || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[s];
+  }
+  return v;
+}
+
+// Array elements are taken out after all paths are resolved, so one removal
+// does not shift the index another path names.
+const GONE = Symbol('gone');
+function withoutPaths(value: unknown, paths: Segment[][]): unknown {
+  for (const at of paths) {
+    const parent = lookup(value, at.slice(0, -1));
+    const last = at.at(-1)!;
+    if (Array.isArray(parent) && typeof last === 'number') parent[last] = GONE;
+    else if (parent && typeof parent === 'object') delete (parent as Record<string, unknown>)[String(last)];
+  }
+  const sweep = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.filter((x) => x !== GONE).map(sweep);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, sweep(x)]));
+    return v;
+  };
+  return sweep(value);
 }
 
 export function zodProblems(file: string, error: z.ZodError): ConfigProblem[] {

@@ -61,6 +61,7 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
 
   app.post('/admin/reload', async (c) => {
     const result = await state.reload();
-    return c.json(result, result.ok ? 200 : 422);
+    if (!result.ok) throw new GatewayError('invalid_config', `The config was not reloaded; the previous one keeps serving. ${result.problems}`);
+    return c.json(result);
   });
 }

@@ -60,6 +60,9 @@ export function createApp(state: GatewayState): Hono<Env> {
   app.use(async (c, next) => {
     refuseAmbiguousHeaders(c.env.incoming);
     await next();
+    // Every answer carries an id to quote in a bug report or find in the logs,
+    // health checks and admin calls too; errors bring their own (errorResponse).
+    if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', requestId());
   });
 
   const api = (endpoint: 'chat' | 'embeddings') => async (c: Context<Env>) => {
@@ -76,7 +79,7 @@ export function createApp(state: GatewayState): Hono<Env> {
       // Routes (like `auto`) are names apps call too.
       const names = [...config.models.keys(), ...config.routes.keys()];
       const data = names.filter((n) => !key.models || key.models.has(n)).map((id) => ({ id, object: 'model', created, owned_by: 'lanegate' }));
-      return c.json({ object: 'list', data }, 200, { 'x-request-id': requestId() });
+      return c.json({ object: 'list', data });
     });
     for (const path of ['/chat/completions', '/embeddings']) {
       app.all(`${prefix}${path}`, () => {

@@ -2,18 +2,17 @@
 // remaining, and usage reports from the ledger.
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { ledgerSource, toCsv, usageReport, type GroupBy } from '../budget/ledger.js';
+import { ledgerSource, toCsv, usageReport } from '../budget/ledger.js';
+import { isUsageGroup, parseUsageBound, USAGE_GROUPS } from '../budget/usage-query.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight } from '../budget/periods.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
 
-const GROUPS: readonly GroupBy[] = ['team', 'app', 'key', 'model', 'provider', 'lane'];
-
-function parseTime(value: string | undefined, fallback: number, param: string): number {
+function parseTime(value: string | undefined, fallback: number, param: 'from' | 'to'): number {
   if (!value) return fallback;
-  const t = Date.parse(value);
+  const t = parseUsageBound(value, { end: param === 'to' });
   if (Number.isNaN(t)) throw new GatewayError('invalid_request', `${param} must be a date or time such as 2026-11-01 or 2026-11-01T12:00:00Z.`, { param });
   return t;
 }
@@ -81,8 +80,8 @@ export function mountBudgets(app: Hono<Env>, state: GatewayState): void {
   });
 
   app.get('/admin/usage', async (c) => {
-    const by = (c.req.query('group_by') ?? 'team') as GroupBy;
-    if (!GROUPS.includes(by)) throw new GatewayError('invalid_request', `group_by must be one of ${GROUPS.join(', ')}.`, { param: 'group_by' });
+    const by = c.req.query('group_by') ?? 'team';
+    if (!isUsageGroup(by)) throw new GatewayError('invalid_request', `group_by must be one of ${USAGE_GROUPS.join(', ')}.`, { param: 'group_by' });
     const now = Date.now();
     const from = parseTime(c.req.query('from'), now - 30 * 86_400_000, 'from');
     const to = parseTime(c.req.query('to'), now + 1, 'to');

@@ -2,6 +2,7 @@
 // server does not depend on how the gateway is assembled.
 import type { AuditSink } from '../audit/transport/writer.js';
 import type { CompiledConfig } from '../config/compile.js';
+import type { ReloadResult } from '../config/restart-only.js';
 import type { Services } from '../pipeline/context.js';
 import type { SloTracker } from '../routing/slo.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -18,7 +19,7 @@ export interface GatewayState {
   /** OpenTelemetry tracing; undefined (and free) unless telemetry.otlp_endpoint is set. */
   tracing?: Tracing | undefined;
   /** Loads, validates and swaps in the config file again. */
-  reload(): Promise<{ ok: boolean; problems?: string }>;
+  reload(): Promise<ReloadResult>;
   inflight: number;
   shuttingDown: boolean;
   /** Called whenever a request finishes, so shutdown can wait for zero in flight. */

@@ -1,6 +1,7 @@
 // What ships: the Dockerfile and `npm start` run the gateway the same way, and
 // the bench measures it that way.
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ROOT, shippedRuntime } from '../../bench/setup.js';
@@ -11,6 +12,15 @@ describe('packaging', () => {
     const { flags } = shippedRuntime();
     assert.ok(flags.length > 0, 'the Dockerfile CMD sets Node flags');
     assert.equal(pkg.scripts.start, `node ${flags.join(' ')} bin/lanegate.mjs serve`);
+  });
+
+  it('this Node accepts the shipped V8 and WebAssembly flags (CI runs this on Node 20 and on the image\'s Node 24)', () => {
+    const { flags } = shippedRuntime();
+    // An unknown V8 flag only warns; a renamed one would silently stop tuning, so warnings fail too.
+    const out = execFileSync(process.execPath, [...flags, '-e', 'process.stdout.write(process.version)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(out, process.version);
+    const err = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' }).stderr;
+    assert.equal(err, '', `flags warn on ${process.version}: ${err}`);
   });
 
   it('the runtime image is non-root, health-checked, and tunes malloc as the bench assumes', () => {

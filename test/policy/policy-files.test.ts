@@ -114,7 +114,7 @@ describe('policy reload', () => {
     await writeFile(file, stricter.replace('rank: 20', 'rank: 10'));
     const bad = await reload();
     assert.equal(bad.status, 422);
-    assert.match(((await bad.json()) as { problems: string }).problems, /same rank/);
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /same rank/);
     assert.equal((await ask('project NIGHTJAR again')).status, 400, 'the previous policies keep serving');
     assert.equal((await ask('hello')).status, 200);
   });

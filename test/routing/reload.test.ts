@@ -50,7 +50,7 @@ describe('config reload', () => {
     await rewrite(gw, config(upstream.url, '  added: { deployments: [{ provider: mock, model: added-m }] }'));
     const reload = await adminPost(gw, '/admin/reload');
     assert.equal(reload.status, 200);
-    assert.deepEqual(await reload.json(), { ok: true });
+    assert.deepEqual(await reload.json(), { ok: true, restart_required: [] });
 
     for (;;) {
       const { done, value } = await reader.read();
@@ -87,10 +87,13 @@ describe('config reload', () => {
     );
     const res = await adminPost(gw, '/admin/reload');
     assert.equal(res.status, 422);
-    const body = (await res.json()) as { ok: boolean; problems: string };
-    assert.equal(body.ok, false);
-    assert.match(body.problems, /routes\.auto\.rules\[0\]\.model: unknown model "missing-model"/);
-    assert.ok(body.problems.includes(gw.configFile), 'the problem names the file');
+    // OpenAI's error shape, as every other error the gateway answers with.
+    const { error } = (await res.json()) as { error: { message: string; type: string; code: string; param: null } };
+    assert.equal(error.code, 'invalid_config');
+    assert.equal(error.type, 'invalid_request_error');
+    assert.equal(error.param, null);
+    assert.match(error.message, /routes\.auto\.rules\[0\]\.model: unknown model "missing-model"/);
+    assert.ok(error.message.includes(gw.configFile), 'the problem names the file');
 
     // still the config from the previous test: `added` answers, `auto` does not exist
     const answer = await gw.client().chat.completions.create({ model: 'added', messages: [{ role: 'user', content: 'still here' }] });
@@ -103,7 +106,7 @@ describe('config reload', () => {
     await writeFile(gw.configFile, 'models: [unclosed\n  providers: {');
     const broken = await adminPost(gw, '/admin/reload');
     assert.equal(broken.status, 422);
-    assert.match(((await broken.json()) as { problems: string }).problems, /YAML syntax/);
+    assert.match(((await broken.json()) as { error: { message: string } }).error.message, /YAML syntax/);
     assert.equal(await metricValue(gw, 'lanegate_config_reloads_total{result="error"}'), 2);
     assert.ok((await modelIds(gw)).includes('added'));
   });
