@@ -242,7 +242,7 @@ describe('dashboards and /metrics', () => {
       .replace('models:\n', 'models:\n  added-model: { deployments: [{ provider: mock, model: mock-added }] }\n');
     await writeFile(gw.configFile, yaml);
     const result = await gw.gateway.reload();
-    assert.equal(result.ok, true, result.problems);
+    assert.equal(result.ok, true, result.ok ? undefined : result.problems);
     const after = await scrape(gw);
     const value = (name: string, labels: Record<string, string>) =>
       after.get(name)?.samples.find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
