@@ -18,7 +18,7 @@ import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createSloTracker } from './routing/slo.js';
 import { createHttpClients } from './providers/http.js';
 import { createRequestListener } from './server/app.js';
-import { internalChatPipeline } from './pipeline/index.js';
+import { shadowChatPipeline } from './pipeline/index.js';
 import { promptWatchTargets } from './prompts/load.js';
 import { createPromptServices } from './prompts/services.js';
 import type { GatewayState } from './server/state.js';
@@ -116,7 +116,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     metrics,
     logger,
     audit,
-    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: internalChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }), admission: createAdmissionControl(metrics.registry) },
+    services: { health, metrics, logger, redis, approvals: redis ? createRedisApprovalStore(redis) : createMemoryApprovalStore(), budget: createBudgetServices({ redis, config: () => current, logger, metrics }), cache: createCacheService({ config: current.raw.cache, redis, registry: metrics.registry, logger }), prompts: createPromptServices({ stages: shadowChatPipeline, services: () => state.services, audit, logger, registry: metrics.registry }), admission: createAdmissionControl(metrics.registry) },
     slo,
     tracing,
     reload,

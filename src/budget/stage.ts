@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatChunk } from '../api/schemas.js';
 import { GatewayError } from '../errors.js';
-import type { RequestContext } from '../pipeline/context.js';
+import type { Reply, RequestContext } from '../pipeline/context.js';
 import { promptTokenBound } from '../providers/tokens.js';
 import { promptTokens } from '../routing/rules.js';
 import { periodEnd, periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
@@ -300,13 +300,21 @@ function applyRunLimits(ctx: RequestContext): void {
 export function meterReply(ctx: RequestContext): void {
   const reply = ctx.reply;
   if (!reply) return;
-  if (reply.kind === 'json') {
-    priceRequest(ctx);
-    if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
-  }
-  if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+  if (reply.kind === 'json') meterJsonReply(ctx, reply);
+  else reply.chunks = meterStreamReply(ctx, reply.chunks);
+}
+
+/** Reply stage, JSON part: prices the answer and applies the run limit on tool calls. */
+export function meterJsonReply(ctx: RequestContext, reply: Extract<Reply, { kind: 'json' }>): void {
+  priceRequest(ctx);
+  if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
+  if (ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+}
+
+/** Reply stage, stream part: extends the reservation as the answer flows. */
+export function meterStreamReply(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
   // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
-  if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
+  return ctx.budget && ctx.budget.budgetChecks.length > 0 ? meterStream(ctx, chunks) : chunks;
 }
 
 function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {

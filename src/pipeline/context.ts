@@ -20,6 +20,8 @@ import type { RequestTrace } from '../telemetry/tracing.js';
 import type { MessageAssembler } from '../audit/assemble.js';
 import type { PromptServices } from '../prompts/services.js';
 import type { PromptUse } from '../prompts/stage.js';
+import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
+import type { ShadowPlan } from '../prompts/shadow-plan.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -81,8 +83,10 @@ export interface RequestContext {
   readonly readBody: () => Promise<unknown>;
   /** Ends the request (the client left, a run limit): cancels `cancel` with this reason. */
   abort(reason: Error): void;
-  /** Run when the request is over, whatever happened. */
+  /** Run when the request is over, whatever happened (before the after stages). */
   readonly cleanups: Array<() => void>;
+  /** Set by the gateway for its own requests (evals, shadow runs), never by anything a client sends: any prompt version, no shadows of their own. */
+  readonly internal: 'eval' | 'shadow' | undefined;
 
   key?: KeyInfo;
   chat?: ChatRequest;
@@ -137,15 +141,22 @@ export interface RequestContext {
   trace?: RequestTrace;
   /** The prompt template and version rendered into the request, if any. */
   prompt?: PromptUse;
+  /** The global admission slot this request holds; the after phase gives it back. */
+  admissionSlot?: () => void;
+  /** A chat cache miss: what to store once the answer is complete (cache stages). */
+  chatCache?: PendingChatStore;
+  /** Settles the single flight this request leads (the cache lookup); the after phase settles it whatever happened. */
+  cacheFlight?: (value: string | undefined) => void;
+  /** An embeddings batch with misses: hits to merge back, vectors to store (cache stages). */
+  embeddingsCache?: PendingEmbeddings;
+  /** A sampled shadow run to start once the reply is out (render stage, after phase). */
+  shadowPlan?: ShadowPlan;
 }
 
 export type Reply =
   | { kind: 'json'; status: number; body: unknown }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
 
-/** A stage enriches the context, ends the request early with a reply (a cache hit), or throws a GatewayError. */
-
-export type Stage = (ctx: RequestContext) => void | Reply | Promise<void | Reply>;
 
 export interface NewContext {
   id: string;
@@ -157,6 +168,8 @@ export interface NewContext {
   signal?: AbortSignal;
   /** Admission priority of a request the gateway makes itself, whatever its headers say. */
   priority?: Priority;
+  /** A request the gateway makes itself: what for. */
+  internal?: 'eval' | 'shadow';
   readBody: () => Promise<unknown>;
 }
 
@@ -209,6 +222,12 @@ class Context implements RequestContext {
   assembled: MessageAssembler | undefined = undefined;
   trace: RequestTrace | undefined = undefined;
   prompt: PromptUse | undefined = undefined;
+  readonly internal: 'eval' | 'shadow' | undefined;
+  admissionSlot: (() => void) | undefined = undefined;
+  chatCache: PendingChatStore | undefined = undefined;
+  cacheFlight: ((value: string | undefined) => void) | undefined = undefined;
+  embeddingsCache: PendingEmbeddings | undefined = undefined;
+  shadowPlan: ShadowPlan | undefined = undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
@@ -218,6 +237,7 @@ class Context implements RequestContext {
     this.headers = init.headers;
     this.readBody = init.readBody;
     this.priority = init.priority;
+    this.internal = init.internal;
     this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
   }
 

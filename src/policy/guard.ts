@@ -7,19 +7,21 @@
 // lane: a call to a tool the request did not offer never reaches the app.
 import type { ChatChunk, ChatCompletion, ToolCall, ToolCallDelta } from '../api/schemas.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { JsonReply } from '../pipeline/stage.js';
 import { newApprovalId } from './approvals.js';
 import { toolKey, type ToolKey } from './tool-name.js';
 import { judgeToolCall, judgeToolName, type ToolBlockRule } from './tools.js';
 
-export async function guardResponse(ctx: RequestContext): Promise<void> {
-  const policy = ctx.policy;
-  const reply = ctx.reply;
-  if (!policy || !reply || ctx.endpoint !== 'chat') return;
-  if (reply.kind === 'json') {
-    await guardCompletion(ctx, reply.body as ChatCompletion);
-  } else {
-    reply.chunks = guardStream(ctx, reply.chunks);
-  }
+/** Reply stage, JSON part: judges the answer's tool calls and restores redactions in place. */
+export function guardJsonReply(ctx: RequestContext, reply: JsonReply): Promise<void> | undefined {
+  if (!ctx.policy || ctx.endpoint !== 'chat') return undefined;
+  return guardCompletion(ctx, reply.body as ChatCompletion);
+}
+
+/** Reply stage, stream part: content flows, tool calls are relayed or held and judged whole. */
+export function guardStreamReply(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
+  if (!ctx.policy || ctx.endpoint !== 'chat') return chunks;
+  return guardStream(ctx, chunks);
 }
 
 interface Outcome {

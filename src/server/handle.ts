@@ -1,14 +1,13 @@
 // The bridge between Node's request/response and the pipeline: it builds the
-// request context, runs the stages and writes the reply, then hands the
-// finished context to finishRequest once both the handler and the response
-// are done.
+// request context, runs the request and reply phases and writes the reply,
+// then runs the after phase once both the handler and the response are done.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMessageAssembler } from '../audit/assemble.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { createContext, type Endpoint, type Stage } from '../pipeline/context.js';
-import { finishRequest } from '../pipeline/finish.js';
-import { runPipeline } from '../pipeline/run.js';
+import { createContext } from '../pipeline/context.js';
+import { finishRequest, runRequest } from '../pipeline/run.js';
+import type { Pipeline } from '../pipeline/stage.js';
 import type { GatewayState } from './state.js';
 import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
@@ -19,9 +18,9 @@ export async function handleApi(
   state: GatewayState,
   incoming: IncomingMessage,
   outgoing: ServerResponse,
-  endpoint: Endpoint,
-  stages: readonly Stage[],
+  pipeline: Pipeline,
 ): Promise<void> {
+  const endpoint = pipeline.endpoint;
   const config = state.config();
   const server = config.server;
   const ctx = createContext({
@@ -54,8 +53,7 @@ export async function handleApi(
     if (!handlerDone || !closed) return;
     state.inflight--;
     state.metrics.inflight.labels(endpoint).dec();
-    for (const cleanup of ctx.cleanups) cleanup();
-    finishRequest(state, ctx, disconnected);
+    void finishRequest(pipeline, ctx, { clientDisconnected: disconnected, audit: state.audit, slo: state.slo });
     state.onIdle();
   };
   outgoing.once('close', () => {
@@ -80,7 +78,7 @@ export async function handleApi(
     refuseAmbiguousHeaders(incoming);
     // audit.on_full: refuse. Nothing runs that could not be audited.
     if (state.audit.refusing()) throw auditUnavailable();
-    const reply = await runPipeline(stages, ctx);
+    const reply = await runRequest(pipeline, ctx);
     // No answer starts before its request is in the intent log: a crash then cannot lose its record unseen.
     await promise();
     if (reply.kind === 'json') {

@@ -10,7 +10,8 @@
 // import()), no context object carries a trace, and the adapters' header hook
 // is a no-op.
 import type { Attributes, Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api';
-import type { Attempt, RequestContext, Stage } from '../pipeline/context.js';
+import type { Attempt, RequestContext } from '../pipeline/context.js';
+import type { RequestStage } from '../pipeline/stage.js';
 import type { Deployment } from '../providers/types.js';
 import { signalUrl, type TelemetryConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -25,8 +26,8 @@ export interface Tracing {
 
 export interface RequestTrace {
   readonly traceId: string;
-  /** Runs a pipeline stage, in a child span when it is one worth tracing. */
-  stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
+  /** Runs a request stage, in a child span when its descriptor names one. */
+  stage(stage: RequestStage, ctx: RequestContext): ReturnType<RequestStage['run']>;
   /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
   attempt(deployment: Deployment, info: { retry: number; fallback: boolean; degraded: boolean }): AttemptSpan;
   end(ctx: RequestContext, clientDisconnected: boolean): void;
@@ -35,23 +36,6 @@ export interface RequestTrace {
 export interface AttemptSpan {
   run<T>(fn: () => T): T;
   end(attempt: Attempt): void;
-}
-
-/**
- * Stages that get a span of their own, by function name: the policy, the
- * budget and the cache lookup (any stage named lookup...Cache). The others
- * are cheap synchronous steps whose spans would cost more than they tell.
- */
-const STAGE_SPANS: Record<string, string> = {
-  applyLanePolicy: 'lanegate.policy',
-  enforceLimits: 'lanegate.budget',
-};
-
-const spanNames = new WeakMap<Stage, string | null>();
-function spanNameOf(stage: Stage): string | undefined {
-  let name = spanNames.get(stage);
-  if (name === undefined) spanNames.set(stage, (name = STAGE_SPANS[stage.name] ?? (/^lookup\w*Cache$/.test(stage.name) ? 'lanegate.cache' : null)));
-  return name ?? undefined;
 }
 
 /** How often spans are sent. */
@@ -122,7 +106,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     const attempt: AttemptSpan = { run: (fn) => withTraceHeaders(inject, fn), end() {} };
     return {
       traceId: root.spanContext().traceId,
-      stage: (stage, c) => stage(c),
+      stage: (stage, c) => stage.run(c),
       attempt: () => attempt,
       end() {},
     };
@@ -156,12 +140,13 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     return {
       traceId: root.spanContext().traceId,
       stage(stage, c) {
-        const name = spanNameOf(stage);
-        if (!name) return stage(c);
+        // The descriptor names the span (pipeline/index.ts): the policy, the budget and the cache lookups; cheap synchronous steps have none.
+        const name = stage.span;
+        if (!name) return stage.run(c);
         const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, rootContext);
-        let result: ReturnType<Stage>;
+        let result: ReturnType<RequestStage['run']>;
         try {
-          result = stage(c);
+          result = stage.run(c);
         } catch (err) {
           endStage(span, name, c, err);
           throw err;
