@@ -15,7 +15,8 @@ import { chatKeyHash } from './keys.js';
 import { cacheLabels, recordSavings } from './savings.js';
 import type { CacheService } from './service.js';
 import type { PendingChatStore } from './pending.js';
-import { ChunkAssembler, completionToChunks, replayChunks } from './stream.js';
+import { StreamAssembler } from '../api/assemble.js';
+import { completionToChunks, replayChunks } from './stream.js';
 import type { EntryKey } from './store.js';
 
 /**
@@ -118,26 +119,28 @@ export function tapChatCacheJson(ctx: RequestContext, reply: JsonReply): void {
   pending.committing = true;
 }
 
-/** Reply stage, stream part: once the stream ended cleanly, takes note of the assembled answer. */
+/**
+ * Reply stage, stream part: once the stream ended cleanly, takes note of the
+ * assembled answer. The chunks are assembled once for everyone who needs
+ * them (ctx.assembled, fed by the server's writer as each one is sent).
+ */
 export function tapChatCacheStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
   const pending = ctx.chatCache;
-  return pending ? recordStream(ctx, pending, chunks) : chunks;
+  if (!pending) return chunks;
+  const assembler = (ctx.assembled ??= new StreamAssembler());
+  return recordStream(ctx, pending, assembler, chunks);
 }
 
-async function* recordStream(ctx: RequestContext, pending: PendingChatStore, chunks: AsyncIterable<ChatChunk>) {
-  const assembler = new ChunkAssembler();
+async function* recordStream(ctx: RequestContext, pending: PendingChatStore, assembler: StreamAssembler, chunks: AsyncIterable<ChatChunk>) {
   let clean = false;
   try {
-    for await (const chunk of chunks) {
-      assembler.add(chunk);
-      yield chunk;
-    }
+    yield* chunks;
     clean = true;
   } finally {
     // Cut, failed or abandoned by the client: nothing is stored.
     if (!clean) abandon(pending, 'incomplete');
   }
-  const completion = assembler.result();
+  const completion = assembler.storable();
   const refused = completion ? refusal(ctx) : 'incomplete';
   if (refused) return abandon(pending, refused);
   pending.answer = completion;

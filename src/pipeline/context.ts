@@ -17,7 +17,7 @@ import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
-import type { MessageAssembler } from '../audit/assemble.js';
+import type { StreamAssembler } from '../api/assemble.js';
 import type { PromptServices } from '../prompts/services.js';
 import type { PromptUse } from '../prompts/stage.js';
 import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
@@ -135,8 +135,8 @@ export interface RequestContext {
   rawBody?: Buffer;
   /** The JSON reply's text exactly as sent (JSON replies only). */
   responseText?: string;
-  /** A streamed answer put back together for the audit record (only while the audit trail is on). */
-  assembled?: MessageAssembler;
+  /** A streamed answer put back together once, as sent (api/assemble.ts): the audit record, the cache entry and the trace read it. Only while one of them needs it. */
+  assembled?: StreamAssembler;
   /** This request's trace (only when OpenTelemetry is configured). */
   trace?: RequestTrace;
   /** The prompt template and version rendered into the request, if any. */
@@ -219,7 +219,7 @@ class Context implements RequestContext {
   cache: CacheOutcome | undefined = undefined;
   rawBody: Buffer | undefined = undefined;
   responseText: string | undefined = undefined;
-  assembled: MessageAssembler | undefined = undefined;
+  assembled: StreamAssembler | undefined = undefined;
   trace: RequestTrace | undefined = undefined;
   prompt: PromptUse | undefined = undefined;
   readonly internal: 'eval' | 'shadow' | undefined;

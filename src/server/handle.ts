@@ -3,7 +3,7 @@
 // then runs the after phase once both the handler and the response are done.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createMessageAssembler } from '../audit/assemble.js';
+import { StreamAssembler } from '../api/assemble.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { createContext } from '../pipeline/context.js';
 import { finishRequest, runRequest } from '../pipeline/run.js';
@@ -90,7 +90,8 @@ export async function handleApi(
       }
     } else {
       ctx.status = 200;
-      if (state.audit.enabled) ctx.assembled = createMessageAssembler();
+      // The audit record keeps a stream as the message the app ended up with (the cache tap may have asked for it already).
+      if (state.audit.enabled) ctx.assembled ??= new StreamAssembler();
       await writeStream(outgoing, ctx, reply, () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt)));
     }
   } catch (err) {
