@@ -141,6 +141,8 @@ export interface RequestContext {
   trace?: RequestTrace;
   /** The prompt template and version rendered into the request, if any. */
   prompt?: PromptUse;
+  /** The audit trail's intent for this request, written once before its answer's first byte (server/handle.ts): a crash then cannot lose the record unseen. */
+  auditIntent?: Promise<void> | null;
   /** The global admission slot this request holds; the after phase gives it back. */
   admissionSlot?: () => void;
   /** A chat cache miss: what to store once the answer is complete (cache stages). */
@@ -223,6 +225,8 @@ class Context implements RequestContext {
   trace: RequestTrace | undefined = undefined;
   prompt: PromptUse | undefined = undefined;
   readonly internal: 'eval' | 'shadow' | undefined;
+  /** null: promised, nothing to wait for (no intent log). */
+  auditIntent: Promise<void> | null | undefined = undefined;
   admissionSlot: (() => void) | undefined = undefined;
   chatCache: PendingChatStore | undefined = undefined;
   cacheFlight: ((value: string | undefined) => void) | undefined = undefined;

@@ -66,12 +66,10 @@ export async function handleApi(
     done();
   });
 
-  // Once per request (an answer that failed before its first byte is promised as the error it became).
-  let promised = false;
+  // Once per request, before its answer's first byte (an answer that failed before then is promised as the error it became).
   const promise = () => {
-    if (promised || !state.audit.enabled) return undefined;
-    promised = true;
-    return state.audit.promise(ctx.id, ctx.lane);
+    if (ctx.auditIntent !== undefined || !state.audit.enabled) return undefined;
+    return (ctx.auditIntent = state.audit.promise(ctx.id, ctx.lane) ?? null);
   };
 
   try {
