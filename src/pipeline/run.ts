@@ -59,5 +59,6 @@ export function finishRequest(pipeline: Pipeline, ctx: RequestContext, end: Requ
     const result = stage.run(ctx, end);
     if (result instanceof Promise) (pending ??= []).push(result);
   }
-  return pending ? Promise.all(pending).then(() => undefined) : undefined;
+  if (!pending) return undefined;
+  return pending.length === 1 ? pending[0] : Promise.all(pending).then(() => undefined);
 }
