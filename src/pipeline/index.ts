@@ -8,9 +8,9 @@
 //   reply    every reply goes through these, a cache hit's and a stream's too.
 //            JSON: each stage's json part, in order, once.
 //            Stream: each chunk passes the stages' stream parts in the order listed
-//            (upstream -> meter -> guard -> cache tap -> the client), then the
-//            server's writer, which also feeds ctx.answer (the one assembled
-//            answer the audit record, the cache entry and the trace read).
+//            (upstream -> meter -> guard -> cache tap), then the server's writer,
+//            which sends it and feeds ctx.assembled (api/assemble.ts: the one
+//            assembled answer the audit record, the cache entry and the trace read).
 //   after    once the response is over (sent, failed or abandoned by the client), off the
 //            client's path: slots given back, settlement, cache store, metrics, SLO, audit,
 //            trace end, access log. A stage that leaves work in flight (settlement) logs its
