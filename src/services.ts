@@ -12,7 +12,7 @@ import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
-import { internalChatPipeline } from './pipeline/index.js';
+import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createPromptServices } from './prompts/services.js';
 import { createHealthRegistry, type HealthRegistry } from './routing/health.js';
@@ -50,7 +50,7 @@ export function createServices(o: ServicesOptions): Services {
     budget: createBudgetServices({ redis, config: o.config, logger, metrics }),
     // The cache's size and store are settings of the process: read once, not on reload.
     cache: server ? createCacheService({ config: o.config().raw.cache, redis, registry, logger }) : undefined,
-    prompts: server ? createPromptServices({ stages: internalChatPipeline, services: () => services, audit: server.audit, logger, registry }) : undefined,
+    prompts: server ? createPromptServices({ stages: shadowChatPipeline, services: () => services, audit: server.audit, logger, registry }) : undefined,
     admission: server ? createAdmissionControl(registry) : undefined,
   };
   return services;

@@ -19,8 +19,15 @@ export function admitRequest(ctx: RequestContext): void | Promise<void> {
   const gate = control.gate(GLOBAL_GATE, globalLimitsOf(config));
   // The body is not read yet: only the header can raise or lower priority here.
   const admitted = enter(ctx, gate, GLOBAL_GATE, headerPriority(ctx));
-  if (admitted === true) return void ctx.cleanups.push(leaveOf(gate));
-  return admitted.then(() => void ctx.cleanups.push(leaveOf(gate)));
+  if (admitted === true) return void (ctx.admissionSlot = leaveOf(gate));
+  return admitted.then(() => void (ctx.admissionSlot = leaveOf(gate)));
+}
+
+/** After stage: gives the global slot back, first, so a waiting request moves as soon as this one is over. */
+export function releaseAdmission(ctx: RequestContext): void {
+  const leave = ctx.admissionSlot;
+  ctx.admissionSlot = undefined;
+  leave?.();
 }
 
 /**

@@ -4,7 +4,8 @@
 // refusal.ts) before the upstream call; pricing (pricing.ts) and stream
 // metering (stream-meter.ts) on the reply; settlement (reservation.ts)
 // once the request is over.
-import type { RequestContext } from '../pipeline/context.js';
+import type { ChatChunk } from '../api/schemas.js';
+import type { Reply, RequestContext } from '../pipeline/context.js';
 import { formatUsd, priceRequest } from './pricing.js';
 import { reserveLimits, settleBudget } from './reservation.js';
 import { applyRunLimits, capToolCalls } from './run-limits.js';
@@ -22,17 +23,17 @@ export function enforceLimits(ctx: RequestContext): void | Promise<void> {
   return reserveLimits(ctx);
 }
 
-/** Pipeline stage after dispatch: streams extend their reservation as tokens flow; tool-call caps apply. */
-export function meterReply(ctx: RequestContext): void {
-  const reply = ctx.reply;
-  if (!reply) return;
-  if (reply.kind === 'json') {
-    priceRequest(ctx);
-    if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
-  }
-  if (reply.kind === 'json' && ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+/** Reply stage, JSON part: prices the answer and applies the run limit on tool calls. */
+export function meterJsonReply(ctx: RequestContext, reply: Extract<Reply, { kind: 'json' }>): void {
+  priceRequest(ctx);
+  if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
+  if (ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+}
+
+/** Reply stage, stream part: extends the reservation as the answer flows. */
+export function meterStreamReply(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
   // Only budgets grow with a stream: a rate limit's token reservation is its worst case from the start.
-  if (reply.kind === 'stream' && ctx.budget && ctx.budget.budgetChecks.length > 0) reply.chunks = meterStream(ctx, reply.chunks);
+  return ctx.budget && ctx.budget.budgetChecks.length > 0 ? meterStream(ctx, chunks) : chunks;
 }
 
 export { priceRequest, settleBudget };

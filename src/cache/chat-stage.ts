@@ -1,33 +1,23 @@
 // Pipeline stages of the chat response cache. `lookupChatCache` runs after
-// routing and before limits and budgets: a hit ends the request there, so it
-// reserves and costs nothing upstream. `storeChatCache` runs last: it stores
-// the answer the client got once it is complete, off the client's path.
+// routing and before limits and budgets: a hit ends the request phase there,
+// so it reserves and costs nothing upstream. `tapChatCache` is the last reply
+// stage: it takes note of the answer the client got (a stream's once it ended
+// cleanly). `storeChatCache`, an after stage, stores it off the client's path
+// and settles the single flight this request leads. What they share about the
+// request is ctx.chatCache and ctx.cacheFlight.
 import type { ChatChunk, ChatCompletion, ChatRequest, Usage } from '../api/schemas.js';
 import { formatUsd } from '../budget/pricing.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
-import { guardResponse } from '../policy/guard.js';
+import type { JsonReply } from '../pipeline/stage.js';
 import { decideCacheUse, reportOutcome } from './decide.js';
 import { decodeChatEntry, ENTRY_FORMAT, isCompleteCompletion, type ChatEntry } from './entry.js';
 import { chatKeyHash } from './keys.js';
 import { cacheLabels, recordSavings } from './savings.js';
 import type { CacheService } from './service.js';
-import { ChunkAssembler, completionToChunks, replayChunks } from './stream.js';
+import type { PendingChatStore } from './pending.js';
+import { StreamAssembler } from '../api/assemble.js';
+import { completionToChunks, replayChunks } from './stream.js';
 import type { EntryKey } from './store.js';
-
-interface PendingStore {
-  cache: CacheService;
-  key: EntryKey;
-  lane: string;
-  ttlMs: number;
-  maxEntryBytes: number;
-  /** Settles the single flight this request leads, if it leads one. */
-  settle: ((value: string | undefined) => void) | undefined;
-  /** The answer is complete and being stored (after the response went out): the flight is settled by that. */
-  committing: boolean;
-  done: boolean;
-}
-
-const pendingStores = new WeakMap<RequestContext, PendingStore>();
 
 /**
  * A leader always settles its flight when its request ends; this only keeps
@@ -69,15 +59,13 @@ export async function lookupChatCache(ctx: RequestContext): Promise<Reply | void
   // The flight is joined before the lookup: identical requests arriving
   // together wait for the first one's lookup and, on a miss, its answer.
   let reason = use.reason;
-  let settle: PendingStore['settle'];
+  let settle: PendingChatStore['settle'];
   const joined = cache.flights.join(`chat\u0000${scope}\u0000${key.model}\u0000${hash}`, LEADER_GIVE_UP_MS);
   if (joined.role === 'leader') {
     settle = joined.settle;
     // Whatever ends this request (an error, a refusal, a client gone), its
-    // followers stop waiting; unless its answer is being stored, which settles them.
-    ctx.cleanups.push(() => {
-      if (!pendingStores.get(ctx)?.committing) joined.settle(undefined);
-    });
+    // followers stop waiting: storeChatCache settles the flight when it is over.
+    ctx.cacheFlight = joined.settle;
     if (use.mode === 'use') {
       const raw = await cache.store.get(key);
       if (raw !== undefined) {
@@ -101,11 +89,12 @@ export async function lookupChatCache(ctx: RequestContext): Promise<Reply | void
     reason = `single_flight_${result.kind}`;
   }
 
-  pendingStores.set(ctx, { cache, key, lane: expected.lane, ttlMs: rule.ttlMs, maxEntryBytes: settings.maxEntryBytes, settle, committing: false, done: false });
+  ctx.chatCache = { cache, key, lane: expected.lane, ttlMs: rule.ttlMs, maxEntryBytes: settings.maxEntryBytes, settle, answer: undefined, committing: false, done: false };
   reportOutcome(ctx, cache, { status: 'miss', ...outcome, ...(reason ? { reason } : {}) });
 }
 
-async function serveHit(ctx: RequestContext, cache: CacheService, entry: ChatEntry, outcome: { scope: 'shared' | 'team' | 'key'; key: string; reason?: string }): Promise<Reply> {
+/** The entry is the upstream's answer: the reply stages still run on it (this request's lane judges its tool calls and restores its redactions). */
+function serveHit(ctx: RequestContext, cache: CacheService, entry: ChatEntry, outcome: { scope: 'shared' | 'team' | 'key'; key: string; reason?: string }): Reply {
   const age = Math.max(0, Math.floor((Date.now() - entry.created_at) / 1000));
   reportOutcome(ctx, cache, { status: 'hit', ...outcome, age });
   const completion = entry.completion;
@@ -117,47 +106,53 @@ async function serveHit(ctx: RequestContext, cache: CacheService, entry: ChatEnt
   ctx.reply = ctx.stream
     ? { kind: 'stream', chunks: replayChunks(completionToChunks(completion)), includeUsage: ctx.chat?.stream_options?.include_usage === true }
     : { kind: 'json', status: 200, body: completion };
-  // The entry is the upstream's answer: this request's lane still judges its
-  // tool calls (and restores this request's redactions).
-  await guardResponse(ctx);
   return ctx.reply;
 }
 
-/** Pipeline stage, last: stores a cacheable answer once the client has all of it. */
-export function storeChatCache(ctx: RequestContext): void {
-  const pending = pendingStores.get(ctx);
-  const reply = ctx.reply;
+/** Reply stage, JSON part: takes note of a cacheable answer for the after phase. */
+export function tapChatCacheJson(ctx: RequestContext, reply: JsonReply): void {
+  const pending = ctx.chatCache;
   if (!pending) return;
-  if (!reply) return abandon(pending, 'no_reply');
-  if (reply.kind === 'json') {
-    const refused = refusal(ctx) ?? (reply.status === 200 ? undefined : 'status');
-    if (refused) return abandon(pending, refused);
-    const body = reply.body;
-    pending.committing = true;
-    setImmediate(() => commit(ctx, pending, body));
-    return;
-  }
-  reply.chunks = recordStream(ctx, pending, reply.chunks);
+  const refused = refusal(ctx) ?? (reply.status === 200 ? undefined : 'status');
+  if (refused) return abandon(pending, refused);
+  pending.answer = reply.body;
+  pending.committing = true;
 }
 
-async function* recordStream(ctx: RequestContext, pending: PendingStore, chunks: AsyncIterable<ChatChunk>) {
-  const assembler = new ChunkAssembler();
+/**
+ * Reply stage, stream part: once the stream ended cleanly, takes note of the
+ * assembled answer. The chunks are assembled once for everyone who needs
+ * them (ctx.assembled, fed by the server's writer as each one is sent).
+ */
+export function tapChatCacheStream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
+  const pending = ctx.chatCache;
+  if (!pending) return chunks;
+  const assembler = (ctx.assembled ??= new StreamAssembler());
+  return recordStream(ctx, pending, assembler, chunks);
+}
+
+async function* recordStream(ctx: RequestContext, pending: PendingChatStore, assembler: StreamAssembler, chunks: AsyncIterable<ChatChunk>) {
   let clean = false;
   try {
-    for await (const chunk of chunks) {
-      assembler.add(chunk);
-      yield chunk;
-    }
+    yield* chunks;
     clean = true;
   } finally {
     // Cut, failed or abandoned by the client: nothing is stored.
     if (!clean) abandon(pending, 'incomplete');
   }
-  const completion = assembler.result();
+  const completion = assembler.storable();
   const refused = completion ? refusal(ctx) : 'incomplete';
   if (refused) return abandon(pending, refused);
+  pending.answer = completion;
   pending.committing = true;
-  setImmediate(() => commit(ctx, pending, completion));
+}
+
+/** After stage: stores the answer the tap accepted, and settles the flight this request leads either way. */
+export function storeChatCache(ctx: RequestContext): void {
+  const pending = ctx.chatCache;
+  if (pending?.committing) commit(ctx, pending, pending.answer);
+  // Settling twice is a no-op: an answer stored above has settled it already.
+  ctx.cacheFlight?.(undefined);
 }
 
 /** Why this answer must not be stored, if it must not. */
@@ -175,7 +170,7 @@ function refusal(ctx: RequestContext): string | undefined {
   return undefined;
 }
 
-function commit(ctx: RequestContext, pending: PendingStore, body: unknown): void {
+function commit(ctx: RequestContext, pending: PendingChatStore, body: unknown): void {
   if (pending.done) return;
   if (!isCompleteCompletion(body)) return abandon(pending, 'incomplete');
   // A later stage may have changed the request (a run limit capping max_tokens): the answer is then not the one the key names.
@@ -197,7 +192,7 @@ function commit(ctx: RequestContext, pending: PendingStore, body: unknown): void
   pending.cache.write([{ key: pending.key, value, ttlMs: pending.ttlMs }], { endpoint: 'chat', ...cacheLabels(ctx) });
 }
 
-function abandon(pending: PendingStore, reason: string): void {
+function abandon(pending: PendingChatStore, reason: string): void {
   if (pending.done) return;
   pending.done = true;
   pending.settle?.(undefined);

@@ -1,37 +1,22 @@
 // Pipeline stages of the embeddings cache, per input: `lookupEmbeddingsCache`
 // (after routing, before limits) answers when every input is cached and
-// otherwise sends only the misses upstream; `completeEmbeddings` (after the
-// upstream answered) stores the new vectors and puts the answer back
-// together in the original order.
+// otherwise sends only the misses upstream; `completeEmbeddings` (a reply
+// stage) puts the answer back together in the original order; and
+// `storeEmbeddings` (an after stage) stores the new vectors. What they share
+// about the request is ctx.embeddingsCache.
 import type { Embedding, EmbeddingsRequest, EmbeddingsResponse } from '../api/schemas.js';
 import { formatUsd } from '../budget/pricing.js';
 import { GatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
+import type { JsonReply } from '../pipeline/stage.js';
 import { decideCacheUse, reportOutcome } from './decide.js';
 import { decodeEmbeddingEntry, decodeVector, encodeVector, ENTRY_FORMAT, fromBase64Float32, toBase64Float32, type EmbeddingEntry } from './entry.js';
 import { embeddingItemHash, embeddingsKeyPrefix } from './keys.js';
 import { cacheLabels, recordSavings } from './savings.js';
-import type { CacheService } from './service.js';
+import type { EmbeddingItem } from './pending.js';
 import type { EntryKey } from './store.js';
 
-type Item = string | number[];
-
-interface PendingEmbeddings {
-  cache: CacheService;
-  scope: string;
-  lane: string;
-  model: string;
-  ttlMs: number;
-  maxEntryBytes: number;
-  items: Item[];
-  keys: EntryKey[];
-  hits: Map<number, EmbeddingEntry>;
-  /** Original positions of the inputs sent upstream, in the order sent. */
-  misses: number[];
-  encoding: 'float' | 'base64';
-}
-
-const pendingBatches = new WeakMap<RequestContext, PendingEmbeddings>();
+type Item = EmbeddingItem;
 
 function inputItems(input: EmbeddingsRequest['input']): Item[] {
   if (typeof input === 'string') return [input];
@@ -93,15 +78,14 @@ export async function lookupEmbeddingsCache(ctx: RequestContext): Promise<Reply 
     ctx.embeddings = { ...request, input: misses.map((i) => items[i]!) as string[] | number[][] };
     ctx.responseHeaders['x-gateway-cache-hits'] = `${hits.size}/${items.length}`;
   }
-  pendingBatches.set(ctx, { cache, scope, lane: expected.lane, model, ttlMs: rule.ttlMs, maxEntryBytes: settings.maxEntryBytes, items, keys, hits, misses, encoding });
+  ctx.embeddingsCache = { cache, scope, lane: expected.lane, model, ttlMs: rule.ttlMs, maxEntryBytes: settings.maxEntryBytes, items, keys, hits, misses, encoding, fresh: undefined };
   reportOutcome(ctx, cache, { status: 'miss', scope: scopeKind, ...key, ...(use.reason ? { reason: use.reason } : {}), items: itemCounts }, hits.size > 0 ? 'partial' : 'miss');
 }
 
-/** Pipeline stage, after the upstream answered: stores the new vectors and reassembles the batch. */
-export function completeEmbeddings(ctx: RequestContext): void {
-  const pending = pendingBatches.get(ctx);
-  const reply = ctx.reply;
-  if (!pending || !reply || reply.kind !== 'json' || reply.status !== 200) return;
+/** Reply stage, JSON part: notes the new vectors for the after phase and reassembles the batch. */
+export function completeEmbeddings(ctx: RequestContext, reply: JsonReply): void {
+  const pending = ctx.embeddingsCache;
+  if (!pending || reply.status !== 200) return;
   const body = reply.body as EmbeddingsResponse;
   const data = [...body.data].sort((a, b) => a.index - b.index);
   const fresh = data.map((d) => vectorOf(d));
@@ -113,8 +97,7 @@ export function completeEmbeddings(ctx: RequestContext): void {
   const vectors = fresh as Array<ArrayLike<number>>;
   const upstreamTokens = body.usage?.prompt_tokens ?? 0;
   const shares = apportion(upstreamTokens, pending.misses.map((i) => weightOf(pending.items[i]!)));
-  const deployment = ctx.deployment?.id ?? '';
-  setImmediate(() => storeVectors(ctx, pending, vectors, shares, body.model, deployment));
+  pending.fresh = { vectors, shares, upstreamModel: body.model, deployment: ctx.deployment?.id ?? '' };
 
   if (pending.hits.size === 0) return;
   const out: Array<ArrayLike<number>> = new Array(pending.items.length);
@@ -135,7 +118,11 @@ export function completeEmbeddings(ctx: RequestContext): void {
   };
 }
 
-function storeVectors(ctx: RequestContext, pending: PendingEmbeddings, vectors: Array<ArrayLike<number>>, shares: number[], upstreamModel: string, deployment: string): void {
+/** After stage: stores the vectors the upstream answered, off the client's path. */
+export function storeEmbeddings(ctx: RequestContext): void {
+  const pending = ctx.embeddingsCache;
+  if (!pending?.fresh) return;
+  const { vectors, shares, upstreamModel, deployment } = pending.fresh;
   const entries: Array<{ key: EntryKey; value: string; ttlMs: number }> = [];
   const now = Date.now();
   pending.misses.forEach((i, k) => {

@@ -5,10 +5,10 @@
 // response guard). Any configured model works, the built-in mock included.
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { toGatewayError, type GatewayError } from '../errors.js';
-import { createContext, type Services, type Stage } from '../pipeline/context.js';
-import { runPipeline } from '../pipeline/run.js';
-import { settleBudget } from '../budget/stage.js';
-import { markInternal, PROMPT_MODEL_PREFIX } from '../prompts/stage.js';
+import { createContext, type Services } from '../pipeline/context.js';
+import { finishRequest, runRequest } from '../pipeline/run.js';
+import type { Pipeline } from '../pipeline/stage.js';
+import { PROMPT_MODEL_PREFIX } from '../prompts/stage.js';
 import { outputOf, runChecks, type CheckResult, type CompiledCheck, type EvalOutput, type Judge } from './checks.js';
 import type { EvalSet } from './load.js';
 
@@ -57,7 +57,7 @@ export interface EvalRunOptions {
   config: CompiledConfig;
   services: Services;
   /** pipeline/index.ts: internalChatPipeline. */
-  stages: readonly Stage[];
+  stages: Pipeline;
   prompt: string;
   version: string;
   set: EvalSet;
@@ -102,20 +102,19 @@ export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' 
     services: o.services,
     headers: {},
     ...(o.signal ? { signal: o.signal } : {}),
+    internal: 'eval',
     readBody: async () => body,
   });
-  markInternal(ctx, 'eval');
   ctx.key = evalKey(o.config);
   const started = performance.now();
   let error: GatewayError | undefined;
   try {
-    await runPipeline(o.stages, ctx);
+    await runRequest(o.stages, ctx);
   } catch (err) {
     error = toGatewayError(err);
-  } finally {
-    for (const cleanup of ctx.cleanups) cleanup();
   }
-  if (ctx.budget) await settleBudget(ctx).catch(() => {});
+  // The report's spend is settled before the next case reserves.
+  await finishRequest(o.stages, ctx, { clientDisconnected: false });
   const reply = ctx.reply;
   const u = ctx.usage;
   return {

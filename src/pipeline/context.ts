@@ -16,8 +16,9 @@ import type { HealthRegistry } from '../routing/health.js';
 import type { RedisStore } from '../stores/redis.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import type { MessageAssembler } from '../audit/assemble.js';
+import type { StreamAssembler } from '../api/assemble.js';
 import type { PromptUse, ShadowPlan } from '../prompts/types.js';
+import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -61,7 +62,7 @@ export interface RequestTrace {
   /** The request's server span: audit records (and their OTLP log copies) link to it. */
   readonly spanId: string;
   /** Runs a pipeline stage, in a child span when it is one worth tracing. */
-  stage(stage: Stage, ctx: RequestContext): ReturnType<Stage>;
+  stage(stage: TracedStage, ctx: RequestContext): StageResult;
   /** A client span for one upstream attempt; `run` makes it current so adapters can propagate it. */
   attempt(deployment: Deployment, info: { retry: number; fallback: boolean; degraded: boolean }): AttemptSpan;
   end(ctx: RequestContext, clientDisconnected: boolean): void;
@@ -115,8 +116,10 @@ export interface RequestContext {
   readonly readBody: () => Promise<unknown>;
   /** Ends the request (the client left, a run limit): cancels `cancel` with this reason. */
   abort(reason: Error): void;
-  /** Run when the request is over, whatever happened. */
+  /** Run when the request is over, whatever happened (before the after stages). */
   readonly cleanups: Array<() => void>;
+  /** Set by the gateway for its own requests (evals, shadow runs), never by anything a client sends: any prompt version, no shadows of their own. */
+  readonly internal: 'eval' | 'shadow' | undefined;
 
   key?: KeyInfo;
   chat?: ChatRequest;
@@ -165,21 +168,39 @@ export interface RequestContext {
   rawBody?: Buffer;
   /** The JSON reply's text exactly as sent (JSON replies only). */
   responseText?: string;
-  /** A streamed answer put back together for the audit record (only while the audit trail is on). */
-  assembled?: MessageAssembler;
+  /** A streamed answer put back together once, as sent (api/assemble.ts): the audit record, the cache entry and the trace read it. Only while one of them needs it. */
+  assembled?: StreamAssembler;
   /** This request's trace (only when OpenTelemetry is configured). */
   trace?: RequestTrace;
   /** The prompt template and version rendered into the request, if any. */
   prompt?: PromptUse;
+  /** The audit trail's intent for this request, written once before its answer's first byte (server/handle.ts): a crash then cannot lose the record unseen. */
+  auditIntent?: Promise<void> | null;
+  /** The global admission slot this request holds; the after phase gives it back. */
+  admissionSlot?: () => void;
+  /** A chat cache miss: what to store once the answer is complete (cache stages). */
+  chatCache?: PendingChatStore;
+  /** Settles the single flight this request leads (the cache lookup); the after phase settles it whatever happened. */
+  cacheFlight?: (value: string | undefined) => void;
+  /** An embeddings batch with misses: hits to merge back, vectors to store (cache stages). */
+  embeddingsCache?: PendingEmbeddings;
+  /** A sampled shadow run to start once the reply is out (render stage, after phase). */
+  shadowPlan?: ShadowPlan;
 }
 
 export type Reply =
   | { kind: 'json'; status: number; body: unknown }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
 
-/** A stage enriches the context, ends the request early with a reply (a cache hit), or throws a GatewayError. */
+/** What a request stage returns: nothing (go on) or a reply (a cache hit ends the phase), at once or later. */
+export type StageResult = void | Reply | Promise<void | Reply>;
 
-export type Stage = (ctx: RequestContext) => void | Reply | Promise<void | Reply>;
+/** What tracing needs of a request stage; pipeline/stage.ts declares the whole descriptor. */
+export interface TracedStage {
+  /** The child span it runs in when the request is traced; cheap steps have none. */
+  readonly span?: string;
+  readonly run: (ctx: RequestContext) => StageResult;
+}
 
 export interface NewContext {
   id: string;
@@ -191,6 +212,8 @@ export interface NewContext {
   signal?: AbortSignal;
   /** Admission priority of a request the gateway makes itself, whatever its headers say. */
   priority?: Priority;
+  /** A request the gateway makes itself: what for. */
+  internal?: 'eval' | 'shadow';
   readBody: () => Promise<unknown>;
 }
 
@@ -240,9 +263,17 @@ class Context implements RequestContext {
   cache: CacheOutcome | undefined = undefined;
   rawBody: Buffer | undefined = undefined;
   responseText: string | undefined = undefined;
-  assembled: MessageAssembler | undefined = undefined;
+  assembled: StreamAssembler | undefined = undefined;
   trace: RequestTrace | undefined = undefined;
   prompt: PromptUse | undefined = undefined;
+  readonly internal: 'eval' | 'shadow' | undefined;
+  /** null: promised, nothing to wait for (no intent log). */
+  auditIntent: Promise<void> | null | undefined = undefined;
+  admissionSlot: (() => void) | undefined = undefined;
+  chatCache: PendingChatStore | undefined = undefined;
+  cacheFlight: ((value: string | undefined) => void) | undefined = undefined;
+  embeddingsCache: PendingEmbeddings | undefined = undefined;
+  shadowPlan: ShadowPlan | undefined = undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
@@ -252,6 +283,7 @@ class Context implements RequestContext {
     this.headers = init.headers;
     this.readBody = init.readBody;
     this.priority = init.priority;
+    this.internal = init.internal;
     this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
   }
 

@@ -1,69 +1,129 @@
-// The pipeline, in order. Each stage lives in its own module; adding one is a
-// line here. See shared/DESIGN.md for why the order is what it is.
+// A request's whole life, per endpoint, in the order it happens. Each stage
+// lives in its own module; adding one is a line here. See shared/DESIGN.md
+// for why the order is what it is, and docs/architecture.md for the picture.
+//
+// Three phases, run by one runner (run.ts) for every caller: the HTTP
+// server, `lanegate eval`, prompt shadow runs and `explain`.
+//   request  stages up to a reply; a stage that returns one (a cache hit) ends the phase there.
+//   reply    every reply goes through these, a cache hit's and a stream's too.
+//            JSON: each stage's json part, in order, once.
+//            Stream: each chunk passes the stages' stream parts in the order listed
+//            (upstream -> meter -> guard -> cache tap), then the server's writer,
+//            which sends it and feeds ctx.assembled (api/assemble.ts: the one
+//            assembled answer the audit record, the cache entry and the trace read).
+//   after    once the response is over (sent, failed or abandoned by the client), off the
+//            client's path: slots given back, settlement, cache store, metrics, SLO, audit,
+//            trace end, access log. A stage that leaves work in flight (settlement) logs its
+//            own failure: nothing is lost silently.
 //
 // Authentication runs before the body is read, so an unauthenticated client
 // cannot make the gateway buffer megabytes.
-import { admitRequest } from '../admission/stage.js';
+import { admitRequest, releaseAdmission } from '../admission/stage.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { authenticate } from '../auth/stage.js';
-import { enforceLimits, meterReply } from '../budget/stage.js';
-import { lookupChatCache, storeChatCache } from '../cache/chat-stage.js';
-import { completeEmbeddings, lookupEmbeddingsCache } from '../cache/embeddings-stage.js';
-import { guardResponse } from '../policy/guard.js';
+import { enforceLimits, meterJsonReply, meterStreamReply } from '../budget/stage.js';
+import { lookupChatCache, storeChatCache, tapChatCacheJson, tapChatCacheStream } from '../cache/chat-stage.js';
+import { completeEmbeddings, lookupEmbeddingsCache, storeEmbeddings } from '../cache/embeddings-stage.js';
+import { guardJsonReply, guardStreamReply } from '../policy/guard.js';
 import { applyLanePolicy } from '../policy/lane.js';
-import { renderPrompt } from '../prompts/stage.js';
+import { renderPrompt, startShadowRun } from '../prompts/stage.js';
 import { planCandidates } from '../routing/candidates.js';
 import { dispatchChat, dispatchEmbeddings } from '../routing/dispatch.js';
 import { resolveModel } from '../routing/resolve.js';
 import { routeRequest } from '../routing/rules.js';
-import type { Stage } from './context.js';
+import { endTrace, priceAnswer, recordMetrics, recordSlo, recordSpend, settleSpend, timeRequest, writeAccessLog, writeAudit } from './finish.js';
+import type { AfterStage, Pipeline, ReplyStage, RequestStage } from './stage.js';
 
-export const chatPipeline: readonly Stage[] = [
-  authenticate, //       key -> app, team
-  admitRequest, //       global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
-  parseChatRequest, //   read, parse, validate (zod)
-  renderPrompt, //       prompt template: pinned version, variables checked, rendered (lanes then scan the result)
-  applyLanePolicy, //    lane (key, header, detectors), block/redact, metadata, offered tools
-  routeRequest, //       route rules: `auto` -> a model, by value
-  resolveModel, //       model name -> configured model
-  planCandidates, //     balance its deployments, then its fallbacks, within the lane
-  lookupChatCache, //    cache hit: reply here, nothing reserved; else wait for an identical request in flight
-  enforceLimits, //      run limits, rate limits, reserve budgets (one store round trip)
-  dispatchChat, //       call providers: retries, breakers, fallback, safe mode
-  meterReply, //         price the answer; streams extend their reservation as they flow
-  guardResponse, //      tool-call guard, approvals, restore redactions
-  storeChatCache, //     store the complete answer (streams: once they end cleanly), off the client's path
+// Request stages. `span`: the child span a traced request runs the stage in.
+const auth: RequestStage = { name: 'authenticate', run: authenticate }; //            key -> app, team
+const admit: RequestStage = { name: 'admitRequest', run: admitRequest }; //           global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
+const parseChat: RequestStage = { name: 'parseChatRequest', run: parseChatRequest }; // read, parse, validate (zod)
+const parseEmbeddings: RequestStage = { name: 'parseEmbeddingsRequest', run: parseEmbeddingsRequest };
+const render: RequestStage = { name: 'renderPrompt', run: renderPrompt }; //          prompt template: pinned version, variables checked, rendered (lanes then scan the result)
+const lanePolicy: RequestStage = { name: 'applyLanePolicy', span: 'lanegate.policy', run: applyLanePolicy }; // lane (key, header, detectors), block/redact, metadata, offered tools
+const route: RequestStage = { name: 'routeRequest', run: routeRequest }; //           route rules: `auto` -> a model, by value
+const resolve: RequestStage = { name: 'resolveModel', run: resolveModel }; //         model name -> configured model
+const plan: RequestStage = { name: 'planCandidates', run: planCandidates }; //        balance its deployments, then its fallbacks, within the lane
+const chatCache: RequestStage = { name: 'lookupChatCache', span: 'lanegate.cache', run: lookupChatCache }; // hit: reply here, nothing reserved; else wait for an identical request in flight
+const embeddingsCache: RequestStage = { name: 'lookupEmbeddingsCache', span: 'lanegate.cache', run: lookupEmbeddingsCache }; // every input cached: reply here; else only the misses go upstream
+const limits: RequestStage = { name: 'enforceLimits', span: 'lanegate.budget', run: enforceLimits }; // run limits, rate limits, reserve budgets (one store round trip)
+const chatDispatch: RequestStage = { name: 'dispatchChat', run: dispatchChat }; //    call providers: retries, breakers, fallback, safe mode
+const embeddingsDispatch: RequestStage = { name: 'dispatchEmbeddings', run: dispatchEmbeddings };
+
+// Reply stages.
+const meter: ReplyStage = { name: 'meterReply', json: meterJsonReply, stream: meterStreamReply }; // price the answer (run limit on tool calls); streams extend their reservation as they flow
+const guard: ReplyStage = { name: 'guardResponse', json: guardJsonReply, stream: guardStreamReply }; // tool-call guard, approvals, restore redactions
+const cacheTap: ReplyStage = { name: 'tapChatCache', json: tapChatCacheJson, stream: tapChatCacheStream }; // note a storable answer (streams: once they end cleanly)
+const embeddingsBatch: ReplyStage = { name: 'completeEmbeddings', json: completeEmbeddings }; // put the batch back together in order, note the new vectors
+
+// After stages.
+const admissionSlot: AfterStage = { name: 'releaseAdmission', run: releaseAdmission }; // give the global slot back first
+const chatStore: AfterStage = { name: 'storeChatCache', run: storeChatCache }; //       store the noted answer; settle the single flight either way
+const embeddingsStore: AfterStage = { name: 'storeEmbeddings', run: storeEmbeddings };
+const shadow: AfterStage = { name: 'startShadowRun', run: startShadowRun }; //        a sampled prompt's shadow run joins its queue
+
+/** What every request records once it is over. */
+const records: readonly AfterStage[] = [
+  timeRequest, //  total time
+  priceAnswer, //  streams and failures are priced from the usage they ended with
+  recordSpend,
+  settleSpend, //  release the reservation, record the spend (async, logged on failure)
+  recordMetrics,
+  recordSlo,
+  writeAudit, //   with the trail on
+  endTrace, //     with tracing on
+  writeAccessLog,
 ];
 
-export const embeddingsPipeline: readonly Stage[] = [
-  authenticate,
-  admitRequest,
-  parseEmbeddingsRequest,
-  applyLanePolicy,
-  routeRequest,
-  resolveModel,
-  planCandidates,
-  lookupEmbeddingsCache, // every input cached: reply here; else only the misses go upstream
-  enforceLimits,
-  dispatchEmbeddings,
-  meterReply,
-  completeEmbeddings, //  store the new vectors, reassemble the batch in order
-];
+export const chatPipeline: Pipeline = {
+  endpoint: 'chat',
+  request: [auth, admit, parseChat, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+  reply: [meter, guard, cacheTap],
+  after: [admissionSlot, chatStore, shadow, ...records],
+};
+
+export const embeddingsPipeline: Pipeline = {
+  endpoint: 'embeddings',
+  request: [auth, admit, parseEmbeddings, lanePolicy, route, resolve, plan, embeddingsCache, limits, embeddingsDispatch],
+  reply: [meter, embeddingsBatch],
+  after: [admissionSlot, embeddingsStore, ...records],
+};
 
 /**
- * Requests the gateway makes itself (prompt shadow runs, `lanegate eval`): the
- * caller sets the identity (there is no key to check), the answer is what the
- * model said (no response guard, so no approvals are ever created), and
- * nothing is cached either way.
+ * `explain` (POST /admin/policy/explain, `lanegate explain`): what the
+ * policies would do with a request, without calling any provider. A prefix of
+ * each endpoint's request stages, minus the ones about the caller (the key is
+ * given) and capacity: the body as the app sent it (a template rendered), then
+ * the policy up to the candidates. Explain notes the offered tools in between.
  */
-export const internalChatPipeline: readonly Stage[] = [
-  parseChatRequest,
-  renderPrompt,
-  applyLanePolicy,
-  routeRequest,
-  resolveModel,
-  planCandidates,
-  enforceLimits,
-  dispatchChat,
-  meterReply,
-];
+export const explainStages = {
+  parse: { chat: [parseChat, render], embeddings: [parseEmbeddings] },
+  policy: [lanePolicy, route, resolve, plan],
+} as const satisfies { parse: Record<'chat' | 'embeddings', readonly RequestStage[]>; policy: readonly RequestStage[] };
+
+const internalRequest: readonly RequestStage[] = [parseChat, render, lanePolicy, route, resolve, plan, limits, chatDispatch];
+
+/**
+ * Requests the gateway makes itself (`lanegate eval`): the caller sets the
+ * identity (there is no key to check), the answer is what the model said (no
+ * response guard, so no approvals are ever created), nothing is cached
+ * either way, and nothing is recorded but the settlement, which the caller
+ * waits for.
+ */
+export const internalChatPipeline: Pipeline = {
+  endpoint: 'chat',
+  request: internalRequest,
+  reply: [meter],
+  after: [settleSpend],
+};
+
+/**
+ * Prompt shadow runs: as internalChatPipeline, but spend counts under the
+ * shadow identity (the run's own audit record is the shadow runner's).
+ */
+export const shadowChatPipeline: Pipeline = {
+  endpoint: 'chat',
+  request: internalRequest,
+  reply: [meter],
+  after: [priceAnswer, settleSpend, recordSpend],
+};

@@ -2,17 +2,13 @@
 // provider: the lane and why, what fired, what would be redacted, which
 // tools go, and which deployments remain. Reviewers use it to test policies
 // before rollout (POST /admin/policy/explain, `lanegate explain`).
-import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { createContext, type Endpoint, type Services, type Stage } from '../pipeline/context.js';
-import { planCandidates } from '../routing/candidates.js';
-import { resolveModel } from '../routing/resolve.js';
-import { routeRequest } from '../routing/rules.js';
+import { createContext, type Endpoint, type Services } from '../pipeline/context.js';
+import { explainStages } from '../pipeline/index.js';
+import { runStages } from '../pipeline/run.js';
 import { createMetrics } from '../telemetry/metrics.js';
-import { renderPrompt } from '../prompts/stage.js';
 import { toolRefusal, type CompiledLane } from './compile.js';
-import { applyLanePolicy } from './lane.js';
 import { toolKey, type ToolKey } from './tool-name.js';
 
 export interface ExplainInput {
@@ -35,15 +31,14 @@ export async function explainRequest(config: CompiledConfig, services: Services,
     readBody: async () => structuredClone(input.body),
   });
   ctx.key = key;
-  // A prompt template is rendered first, as on the request path, so the lane sees the real prompt.
-  const parse: Stage[] = input.endpoint === 'chat' ? [parseChatRequest, renderPrompt] : [parseEmbeddingsRequest];
   // The tools as the app (or its template) offered them, before the lane strips any.
   let asked: string[] = [];
-  const noteTools: Stage = (c) => void (asked = c.chat?.tools?.map((t) => t.function.name) ?? []);
-  const stages: Stage[] = [...parse, noteTools, applyLanePolicy, routeRequest, resolveModel, planCandidates];
   let refusal: GatewayError | undefined;
   try {
-    for (const stage of stages) await stage(ctx);
+    // A prompt template is rendered first, as on the request path, so the lane sees the real prompt.
+    await runStages(explainStages.parse[input.endpoint], ctx);
+    asked = ctx.chat?.tools?.map((t) => t.function.name) ?? [];
+    await runStages(explainStages.policy, ctx);
   } catch (err) {
     refusal = toGatewayError(err);
   }

@@ -5,21 +5,24 @@
 // arguments (a recipients rule), or that is held or blocked, is held back
 // until complete and judged whole. Every chat reply is guarded, whatever the
 // lane: a call to a tool the request did not offer never reaches the app.
+import { mergeToolCallPiece, type ToolCallParts } from '../api/assemble.js';
 import type { ChatChunk, ChatCompletion, ToolCall, ToolCallDelta } from '../api/schemas.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { JsonReply } from '../pipeline/stage.js';
 import { newApprovalId } from './approvals.js';
 import { toolKey, type ToolKey } from './tool-name.js';
 import { judgeToolCall, judgeToolName, type ToolBlockRule } from './tools.js';
 
-export async function guardResponse(ctx: RequestContext): Promise<void> {
-  const policy = ctx.policy;
-  const reply = ctx.reply;
-  if (!policy || !reply || ctx.endpoint !== 'chat') return;
-  if (reply.kind === 'json') {
-    await guardCompletion(ctx, reply.body as ChatCompletion);
-  } else {
-    reply.chunks = guardStream(ctx, reply.chunks);
-  }
+/** Reply stage, JSON part: judges the answer's tool calls and restores redactions in place. */
+export function guardJsonReply(ctx: RequestContext, reply: JsonReply): Promise<void> | undefined {
+  if (!ctx.policy || ctx.endpoint !== 'chat') return undefined;
+  return guardCompletion(ctx, reply.body as ChatCompletion);
+}
+
+/** Reply stage, stream part: content flows, tool calls are relayed or held and judged whole. */
+export function guardStreamReply(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
+  if (!ctx.policy || ctx.endpoint !== 'chat') return chunks;
+  return guardStream(ctx, chunks);
 }
 
 interface Outcome {
@@ -100,10 +103,7 @@ async function guardCompletion(ctx: RequestContext, completion: ChatCompletion):
   }
 }
 
-interface PendingCall {
-  id: string;
-  name: string;
-  args: string;
+interface PendingCall extends ToolCallParts {
   /** Set once the call's name has passed on its own: its argument pieces then flow as they arrive. */
   relay?: { index: number; tail: string };
 }
@@ -176,9 +176,7 @@ function relayDeltas(ctx: RequestContext, pending: Map<number, ChoiceCalls>, cho
       if (piece) out.push({ index: call.relay.index, function: { arguments: relayArguments(call.relay, piece, restore) } });
       continue;
     }
-    if (d.id) call.id = d.id;
-    if (d.function?.name) call.name += d.function.name;
-    call.args += piece;
+    mergeToolCallPiece(call, d);
     if (!piece || !call.name) continue;
     const policy = ctx.policy!;
     const verdict = judgeToolName(policy.lane, { name: call.name, key: toolKey(call.name) }, offeredTools(ctx));

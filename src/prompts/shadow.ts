@@ -16,24 +16,23 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Usage } from '../api/schemas.js';
 import type { AuditSink } from '../audit/transport/writer.js';
 import { AUDIT_RECORD_VERSION } from '../audit/schema.js';
-import { priceRequest, settleBudget } from '../budget/stage.js';
 import { costNano } from '../budget/pricing.js';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { toGatewayError, type GatewayError } from '../errors.js';
 import { outputOf, runPlainChecks, type CompiledCheck, type EvalOutput } from '../evals/checks.js';
 import { deepEqual } from '../evals/json-schema.js';
-import { createContext, type RequestContext, type Services, type ShadowRunner, type Stage } from '../pipeline/context.js';
-import { runPipeline } from '../pipeline/run.js';
+import { createContext, type RequestContext, type Services, type ShadowRunner } from '../pipeline/context.js';
+import { finishRequest, runRequest } from '../pipeline/run.js';
+import type { Pipeline } from '../pipeline/stage.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { ShadowRunRecord, ShadowRunSide } from './audit-events.js';
 import { defaultEvalSet } from './catalog.js';
-import { markInternal } from './stage.js';
 import type { ShadowPlan } from './types.js';
 import { sha256Hex } from '../sha256.js';
 
 export interface ShadowRunnerOptions {
-  /** The stages a shadow run goes through (pipeline/index.ts: internalChatPipeline). */
-  stages: readonly Stage[];
+  /** The pipeline a shadow run goes through (pipeline/index.ts: shadowChatPipeline). */
+  stages: Pipeline;
   services: () => Services;
   audit: AuditSink;
   logger: Logger;
@@ -125,22 +124,20 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       signal: abort.signal,
       // Background work: it waits for a deployment's slot behind every live request, not with its live request's priority.
       priority: 'low',
+      internal: 'shadow',
       readBody: async () => plan.body,
     });
-    markInternal(ctx, 'shadow');
     ctx.key = job.shadowKey;
     const started = performance.now();
     let error: GatewayError | undefined;
     try {
-      await runPipeline(o.stages, ctx);
+      await runRequest(o.stages, ctx);
     } catch (err) {
       error = toGatewayError(err);
-    } finally {
-      for (const cleanup of ctx.cleanups) cleanup();
     }
     const latency = round(performance.now() - started);
-    if (!ctx.cost) priceRequest(ctx);
-    if (ctx.budget) settleBudget(ctx).catch((err: unknown) => o.logger.error({ err: String(err), requestId: ctx.id }, 'shadow budget settlement failed; the reservation expires instead'));
+    // Settlement goes on in the background: the record does not wait for it.
+    void finishRequest(o.stages, ctx, { clientDisconnected: false });
     const reply = ctx.reply;
     const status = error ? error.status : reply?.kind === 'json' ? reply.status : 200;
     const output = !error && reply?.kind === 'json' && reply.status < 300 ? outputOf(reply.body) : undefined;
@@ -192,10 +189,6 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
     if (usage) {
       tokens.labels(plan.prompt, plan.shadowVersion, 'input').inc(usage.prompt_tokens);
       tokens.labels(plan.prompt, plan.shadowVersion, 'output').inc(usage.completion_tokens);
-    }
-    const metrics = ctx.services.metrics;
-    if (ctx.cost && ctx.cost.nano > 0) {
-      metrics.spend.labels(job.shadowKey.team, job.shadowKey.app, job.shadowKey.id, ctx.model?.name ?? 'unknown', ctx.deployment?.providerName ?? 'none', ctx.lane ?? 'none').inc(ctx.cost.usd);
     }
   }
 

@@ -23,17 +23,6 @@ export const PROMPT_MODEL_PREFIX = 'prompt:';
 export const PROMPT_HEADER = 'x-gateway-prompt';
 export const PROMPT_VERSION_HEADER = 'x-gateway-prompt-version';
 
-/**
- * Requests the gateway makes itself: eval runs and shadow runs may name any
- * version, and never sample shadows of their own. Kept beside the context
- * rather than in it, so nothing a client sends can set it.
- */
-const internal = new WeakMap<RequestContext, 'eval' | 'shadow'>();
-
-export function markInternal(ctx: RequestContext, purpose: 'eval' | 'shadow'): void {
-  internal.set(ctx, purpose);
-}
-
 interface Reference {
   name: string;
   version: string | undefined;
@@ -112,7 +101,8 @@ export function renderPrompt(ctx: RequestContext): void {
   if (!versions) {
     throw new GatewayError('model_not_found', `There is no prompt template ${named(ref)} on this gateway; check the name (prompt:<name>[@<version>]).`, { param: ref.param });
   }
-  const purpose = internal.get(ctx);
+  // Requests the gateway makes itself (evals, shadow runs) may name any version and never sample shadows of their own.
+  const purpose = ctx.internal;
   const pin = catalog.pins.get(ref.name);
   const split = pin && splitFor(pin, ctx.key?.app);
   let choice: PinChoice;
@@ -161,10 +151,14 @@ export function renderPrompt(ctx: RequestContext): void {
   ctx.events.push({ stage: 'prompt', prompt: ref.name, version: template.version, variant, ...(replaced.length > 0 ? { overridden: replaced } : {}) });
   if (purpose !== 'eval') ctx.services.metrics.promptRequests.labels(ref.name, template.version, variant).inc();
 
-  const runner = ctx.services.prompts?.shadow;
-  if (original && runner) {
+  if (original && ctx.services.prompts?.shadow) {
     const body = shadowBody(original, `${PROMPT_MODEL_PREFIX}${ref.name}@${choice.shadow}`, sent.value);
-    // Cleanups run once the reply is out: the shadow never competes with it.
-    ctx.cleanups.push(() => runner.afterLive(ctx, { prompt: ref.name, liveVersion: template.version, shadowVersion: choice.shadow!, body, variables: sent.value }));
+    // Handed over by the after phase, once the reply is out: the shadow never competes with it.
+    ctx.shadowPlan = { prompt: ref.name, liveVersion: template.version, shadowVersion: choice.shadow!, body, variables: sent.value };
   }
+}
+
+/** After stage: hands a sampled request's shadow run to the runner's queue. */
+export function startShadowRun(ctx: RequestContext): void {
+  if (ctx.shadowPlan) ctx.services.prompts?.shadow.afterLive(ctx, ctx.shadowPlan);
 }

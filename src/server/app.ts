@@ -8,7 +8,6 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import type { Endpoint, Stage } from '../pipeline/context.js';
 import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
 import { mountAdmin } from './admin.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
@@ -25,10 +24,9 @@ type Env = { Bindings: HttpBindings };
  */
 export function createRequestListener(state: GatewayState): (req: IncomingMessage, res: ServerResponse) => void {
   const hono = getRequestListener(createApp(state).fetch);
-  type HotRoute = { endpoint: Endpoint; stages: readonly Stage[] };
-  const chat: HotRoute = { endpoint: 'chat', stages: chatPipeline };
-  const embeddings: HotRoute = { endpoint: 'embeddings', stages: embeddingsPipeline };
-  const hot = new Map<string, HotRoute>([
+  const chat = chatPipeline;
+  const embeddings = embeddingsPipeline;
+  const hot = new Map([
     ['/v1/chat/completions', chat],
     ['/chat/completions', chat],
     ['/v1/embeddings', embeddings],
@@ -42,9 +40,9 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
     if (req.method === 'POST') {
       const url = req.url ?? '';
       const q = url.indexOf('?');
-      const route = hot.get(q < 0 ? url : url.slice(0, q));
-      if (route) {
-        handleApi(state, req, res, route.endpoint, route.stages).catch((err: unknown) => {
+      const pipeline = hot.get(q < 0 ? url : url.slice(0, q));
+      if (pipeline) {
+        handleApi(state, req, res, pipeline).catch((err: unknown) => {
           state.logger.error({ err }, 'internal error outside the pipeline');
           if (!res.headersSent) res.destroy();
         });
@@ -66,7 +64,7 @@ export function createApp(state: GatewayState): Hono<Env> {
   });
 
   const api = (endpoint: 'chat' | 'embeddings') => async (c: Context<Env>) => {
-    await handleApi(state, c.env.incoming, c.env.outgoing, endpoint, endpoint === 'chat' ? chatPipeline : embeddingsPipeline);
+    await handleApi(state, c.env.incoming, c.env.outgoing, endpoint === 'chat' ? chatPipeline : embeddingsPipeline);
     return RESPONSE_ALREADY_SENT;
   };
   for (const prefix of ['/v1', '']) {

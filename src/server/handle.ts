@@ -1,14 +1,13 @@
 // The bridge between Node's request/response and the pipeline: it builds the
-// request context, runs the stages and writes the reply, then hands the
-// finished context to finishRequest once both the handler and the response
-// are done.
+// request context, runs the request and reply phases and writes the reply,
+// then runs the after phase once both the handler and the response are done.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createMessageAssembler } from '../audit/assemble.js';
+import { StreamAssembler } from '../api/assemble.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { createContext, type Endpoint, type Stage } from '../pipeline/context.js';
-import { finishRequest } from '../pipeline/finish.js';
-import { runPipeline } from '../pipeline/run.js';
+import { createContext } from '../pipeline/context.js';
+import { finishRequest, runRequest } from '../pipeline/run.js';
+import type { Pipeline } from '../pipeline/stage.js';
 import type { GatewayState } from './state.js';
 import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
@@ -19,9 +18,9 @@ export async function handleApi(
   state: GatewayState,
   incoming: IncomingMessage,
   outgoing: ServerResponse,
-  endpoint: Endpoint,
-  stages: readonly Stage[],
+  pipeline: Pipeline,
 ): Promise<void> {
+  const endpoint = pipeline.endpoint;
   const config = state.config();
   const server = config.server;
   const ctx = createContext({
@@ -54,8 +53,7 @@ export async function handleApi(
     if (!handlerDone || !closed) return;
     state.inflight--;
     state.metrics.inflight.labels(endpoint).dec();
-    for (const cleanup of ctx.cleanups) cleanup();
-    finishRequest(state, ctx, disconnected);
+    void finishRequest(pipeline, ctx, { clientDisconnected: disconnected, audit: state.audit, slo: state.slo });
     state.onIdle();
   };
   outgoing.once('close', () => {
@@ -68,19 +66,17 @@ export async function handleApi(
     done();
   });
 
-  // Once per request (an answer that failed before its first byte is promised as the error it became).
-  let promised = false;
+  // Once per request, before its answer's first byte (an answer that failed before then is promised as the error it became).
   const promise = () => {
-    if (promised || !state.audit.enabled) return undefined;
-    promised = true;
-    return state.audit.promise(ctx.id, ctx.lane);
+    if (ctx.auditIntent !== undefined || !state.audit.enabled) return undefined;
+    return (ctx.auditIntent = state.audit.promise(ctx.id, ctx.lane) ?? null);
   };
 
   try {
     refuseAmbiguousHeaders(incoming);
     // audit.on_full: refuse. Nothing runs that could not be audited.
     if (state.audit.refusing()) throw auditUnavailable();
-    const reply = await runPipeline(stages, ctx);
+    const reply = await runRequest(pipeline, ctx);
     // No answer starts before its request is in the intent log: a crash then cannot lose its record unseen.
     await promise();
     if (reply.kind === 'json') {
@@ -92,7 +88,8 @@ export async function handleApi(
       }
     } else {
       ctx.status = 200;
-      if (state.audit.enabled) ctx.assembled = createMessageAssembler();
+      // The audit record keeps a stream as the message the app ended up with (the cache tap may have asked for it already).
+      if (state.audit.enabled) ctx.assembled ??= new StreamAssembler();
       await writeStream(outgoing, ctx, reply, () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt)));
     }
   } catch (err) {

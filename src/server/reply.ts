@@ -59,6 +59,7 @@ export async function writeStream(
       // The provider's own count wins whenever it comes, even after the client left.
       if (chunk.usage) ctx.usage = chunk.usage;
       if (res.destroyed) break;
+      // The request's one assembled answer (audit record, cache entry, trace) sees each chunk as sent.
       ctx.assembled?.add(chunk);
       const usageOnly = chunk.choices.length === 0 && !!chunk.usage;
       if (!reply.includeUsage) {

@@ -12,7 +12,7 @@
 // import()), no context object carries a trace, and the adapters' header hook
 // is a no-op.
 import type { Attributes, Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api';
-import type { AttemptSpan, RequestContext, RequestTrace, Stage } from '../pipeline/context.js';
+import type { AttemptSpan, RequestContext, RequestTrace, TracedStage } from '../pipeline/context.js';
 import type { Deployment } from '../providers/types.js';
 import { signalUrl, type TelemetryConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -23,23 +23,6 @@ export interface Tracing {
   /** Exports what is buffered. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
-}
-
-/**
- * Stages that get a span of their own, by function name: the policy, the
- * budget and the cache lookup (any stage named lookup...Cache). The others
- * are cheap synchronous steps whose spans would cost more than they tell.
- */
-const STAGE_SPANS: Record<string, string> = {
-  applyLanePolicy: 'lanegate.policy',
-  enforceLimits: 'lanegate.budget',
-};
-
-const spanNames = new WeakMap<Stage, string | null>();
-function spanNameOf(stage: Stage): string | undefined {
-  let name = spanNames.get(stage);
-  if (name === undefined) spanNames.set(stage, (name = STAGE_SPANS[stage.name] ?? (/^lookup\w*Cache$/.test(stage.name) ? 'lanegate.cache' : null)));
-  return name ?? undefined;
 }
 
 /** How often spans are sent. */
@@ -119,7 +102,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     return {
       traceId: root.spanContext().traceId,
       spanId: root.spanContext().spanId,
-      stage: (stage, c) => stage(c),
+      stage: (stage, c) => stage.run(c),
       attempt: () => attempt,
       end() {},
     };
@@ -154,12 +137,13 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
       traceId: root.spanContext().traceId,
       spanId: root.spanContext().spanId,
       stage(stage, c) {
-        const name = spanNameOf(stage);
-        if (!name) return stage(c);
+        // The descriptor names the span (pipeline/index.ts): the policy, the budget and the cache lookups; cheap synchronous steps have none.
+        const name = stage.span;
+        if (!name) return stage.run(c);
         const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, rootContext);
-        let result: ReturnType<Stage>;
+        let result: ReturnType<TracedStage['run']>;
         try {
-          result = stage(c);
+          result = stage.run(c);
         } catch (err) {
           endStage(span, name, c, err);
           throw err;

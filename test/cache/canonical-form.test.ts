@@ -7,7 +7,8 @@ import { decodeChatEntry, decodeEmbeddingEntry, decodeVector, encodeVector } fro
 import { canonicalJson, chatKeyHash, embeddingsKeyPrefix } from '../../src/cache/keys.js';
 import { sha256Hex as sha256 } from '../../src/sha256.js';
 import type { RequestContext } from '../../src/pipeline/context.js';
-import { ChunkAssembler, completionToChunks } from '../../src/cache/stream.js';
+import { StreamAssembler } from '../../src/api/assemble.js';
+import { completionToChunks } from '../../src/cache/stream.js';
 
 const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk' as const, created: 1, model: 'm' };
 
@@ -49,9 +50,9 @@ describe('cache canonical forms', () => {
       { ...base, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
       { ...base, choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } },
     ];
-    const assembler = new ChunkAssembler();
+    const assembler = new StreamAssembler();
     for (const c of chunks) assembler.add(c);
-    const completion = assembler.result()!;
+    const completion = assembler.storable()!;
     assert.deepEqual(completion, {
       id: 'chatcmpl-1',
       object: 'chat.completion',
@@ -61,21 +62,21 @@ describe('cache canonical forms', () => {
       choices: [{ index: 0, message: { role: 'assistant', content: 'Hello', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'search', arguments: '{"q":"x"}' } }] }, finish_reason: 'tool_calls' }],
       usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
     });
-    const again = new ChunkAssembler();
+    const again = new StreamAssembler();
     for (const c of completionToChunks(completion)) again.add(c);
-    assert.deepEqual(again.result(), completion);
+    assert.deepEqual(again.storable(), completion);
   });
 
   it('canonical form – unfinished, usage-less or unknown streams are not storable', () => {
-    const unfinished = new ChunkAssembler();
+    const unfinished = new StreamAssembler();
     unfinished.add({ ...base, choices: [{ index: 0, delta: { content: 'x' }, finish_reason: null }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
-    assert.equal(unfinished.result(), undefined);
-    const noUsage = new ChunkAssembler();
+    assert.equal(unfinished.storable(), undefined);
+    const noUsage = new StreamAssembler();
     noUsage.add({ ...base, choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }] });
-    assert.equal(noUsage.result(), undefined);
-    const unknown = new ChunkAssembler();
+    assert.equal(noUsage.storable(), undefined);
+    const unknown = new StreamAssembler();
     unknown.add({ ...base, choices: [{ index: 0, delta: { content: 'x', audio: { data: 'AAA' } }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
-    assert.equal(unknown.result(), undefined);
+    assert.equal(unknown.storable(), undefined);
   });
 
   it('canonical form – entries: scope and lane are checked, malformed ones refused', () => {

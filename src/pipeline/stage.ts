@@ -1,0 +1,58 @@
+// What a pipeline is made of: named stage descriptors in three phases. The
+// runner (run.ts) runs them; pipeline/index.ts declares them per endpoint.
+// A stage is named by its descriptor, never by its function's name, so
+// tracing and errors do not depend on how a function was written or bundled.
+import type { ChatChunk } from '../api/schemas.js';
+import type { AuditSink } from '../audit/transport/writer.js';
+import type { SloTracker } from '../routing/slo.js';
+import type { Endpoint, Reply, RequestContext, StageResult, TracedStage } from './context.js';
+
+export type JsonReply = Extract<Reply, { kind: 'json' }>;
+
+/**
+ * Up to a reply: enriches the context, ends the phase early with a reply (a
+ * cache hit), or throws a GatewayError.
+ */
+export interface RequestStage extends TracedStage {
+  readonly name: string;
+  readonly run: (ctx: RequestContext) => StageResult;
+}
+
+/**
+ * Every reply goes through these, a cache hit's and a stream's included.
+ * `json` sees a JSON reply once; `stream` wraps a stream's chunks, and the
+ * runner wraps in the declared order, so each chunk passes the stages in the
+ * order they are listed. A stage without a part lets that kind through.
+ */
+export interface ReplyStage {
+  readonly name: string;
+  readonly json?: (ctx: RequestContext, reply: JsonReply) => void | Promise<void>;
+  readonly stream?: (ctx: RequestContext, chunks: AsyncIterable<ChatChunk>) => AsyncIterable<ChatChunk>;
+}
+
+/** How the response ended, and where the after stages record it. */
+export interface RequestEnd {
+  /** The client left before the answer was complete. */
+  readonly clientDisconnected: boolean;
+  /** The audit trail and the SLO tracker: requests from the HTTP server record into them; the gateway's own do not. */
+  readonly audit?: AuditSink;
+  readonly slo?: SloTracker;
+}
+
+/**
+ * Once the response is over (sent, failed or abandoned), off the client's
+ * path. A stage that returns a promise is not waited for by the client; the
+ * stage itself logs its failure, so nothing is lost silently.
+ */
+export interface AfterStage {
+  readonly name: string;
+  readonly run: (ctx: RequestContext, end: RequestEnd) => void | Promise<void>;
+}
+
+/** One endpoint's whole request life. */
+export interface Pipeline {
+  readonly endpoint: Endpoint;
+  readonly request: readonly RequestStage[];
+  readonly reply: readonly ReplyStage[];
+  readonly after: readonly AfterStage[];
+}
