@@ -5,11 +5,23 @@
 // require_approval. Pure: the gateway (mcp/govern.ts) acts on the verdict,
 // `lanegate explain --tool` prints it.
 import type { CompiledConfig } from '../config/compile.js';
-import { toolRefusal, type CompiledLane, type DetectorAction } from './compile.js';
+import type { CompiledLane, DetectorAction } from './compile.js';
 import { pathViolation } from './paths.js';
 import { recipientViolation } from './recipients.js';
 import { redactSlot, scanSlots, type SlotFindings, type TextSlot } from './scan.js';
 import { toolKey, type ToolKey } from './tool-name.js';
+
+/**
+ * Whether the lane's lists refuse an upstream MCP tool. Such a tool is
+ * catalogued by its server listing it (the endpoint only routes names its
+ * servers list), not by the policy files' `tools:`, so only `allow` and
+ * `deny` decide, as the endpoint's tools/list filter does (l-core's
+ * mcp/lane.ts mcpToolAllowed: keep the two the same).
+ */
+export function mcpToolRefused(lane: CompiledLane, key: ToolKey): boolean {
+  const t = lane.tools;
+  return t.deny.has(key) || (t.allow !== undefined && !t.allow.has(key));
+}
 
 /** What fired, how often, on the call's arguments or its result (never the values). */
 export interface Finding {
@@ -110,9 +122,7 @@ export function judgeMcpToolCall(config: CompiledConfig, laneName: string, call:
       };
     }
   }
-  const refused = toolRefusal(lane, canonical);
-  if (refused === 'uncatalogued') return refuse(refused, `Tool "${call.name}" is not in the tool catalogue, so lane ${lane.name} does not allow it.`);
-  if (refused) return refuse(refused, `Tool "${call.name}" is not allowed in lane ${lane.name}.`);
+  if (mcpToolRefused(lane, canonical)) return refuse('denied', `Tool "${call.name}" is not allowed in lane ${lane.name}.`);
   const names = { tool: call.name, lane: lane.name };
   if (lane.tools.recipients) {
     const why = recipientViolation(lane.tools.recipients, args, names);

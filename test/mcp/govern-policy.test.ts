@@ -31,8 +31,9 @@ tool_runs:
       assert.equal(d.kind === 'refuse' && d.rule, 'denied');
       assert.match(d.kind === 'refuse' ? d.message : '', /not allowed in lane green/);
     }
-    const unknown = await govern(gw.gateway, { name: 'files__delete', args: {}, runId: 'deny-run' });
-    assert.equal(unknown.kind === 'refuse' && unknown.rule, 'uncatalogued');
+    // Not on amber's allow list: refused there, whatever the policy files' catalogue holds (servers catalogue their own tools).
+    const unlisted = await govern(gw.gateway, { name: 'files__delete', lane: 'amber', args: {}, runId: 'deny-run' });
+    assert.equal(unlisted.kind === 'refuse' && unlisted.rule, 'denied');
     assert.equal(upstream.calls.length, 0);
   });
 
