@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import path from 'node:path';
+import { verifyDir } from '../../src/audit/read/verify.js';
 import { APP_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { countingExecutor, govern, MCP_POLICIES, run, WITH_MCP_POLICIES } from './fixtures.js';
 
@@ -163,5 +165,8 @@ tool_runs:
     const green = records.filter((r) => (r.kind === 'request' ? (r.lane as { name: string } | null)?.name : (r.lane as { name?: string } | undefined)?.name) === 'green');
     for (let i = 1; i < green.length; i++) assert.equal(green[i]!.prev, green[i - 1]!.hash);
     assert.ok(ofRun.every((r) => typeof r.hash === 'string'));
+    const report = await verifyDir(path.join(gw.dir, 'audit'));
+    assert.equal(report.ok, true, JSON.stringify(report.chains));
+    assert.ok(report.chains.some((c) => c.chain === 'green' && c.records >= 4));
   });
 });
