@@ -170,10 +170,11 @@ export async function governToolCall(input: ToolCallInput): Promise<ToolCallDeci
     };
   }
 
-  const run = `${key.id}:${input.runId ?? '-'}`;
+  // "|" cannot occur in a key id, so no key's run id can name another key's run.
+  const run = `${key.id}|${input.runId ?? '-'}`;
   const limits = toolRunLimits(config.raw.tool_runs, { keyId: key.id, lane: lane.name, name: input.name });
   if (limits) {
-    const verdict = await parts.runs.acquire({ run, rate: `${key.id}:${j.canonical}`, limits, now: Date.now() });
+    const verdict = await parts.runs.acquire({ run, rate: `${key.id}|${j.canonical}`, limits, now: Date.now() });
     if (!verdict.ok) {
       const rule = `tool_runs.${verdict.limit}`;
       metric.labels(lane.name, 'blocked', rule).inc();
