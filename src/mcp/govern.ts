@@ -372,10 +372,13 @@ export async function callApprovalTool(input: ApprovalToolInput): Promise<CallTo
   const id = input.args.approval_id;
   const notFound: CallToolResult = { content: [{ type: 'text', text: 'No such approval: pass the approval_id a held call returned.' }], isError: true };
   if (typeof id !== 'string') return notFound;
+  // Another key's approval is "not found", so ids cannot be probed; and it is
+  // checked before the claim, which another key must never take.
+  const owned = await services.approvals.get(id);
+  if (!owned || owned.key_id !== key.id) return notFound;
   const claim = await services.approvals.claim(id, new Date());
-  // Another key's approval is "not found", so ids cannot be probed.
   const approval = claim.approval;
-  if (!approval || approval.key_id !== key.id) return notFound;
+  if (!approval) return notFound;
   if (claim.ok) return runApproved(services, parts, config, approval, input);
   switch (claim.reason) {
     case 'not_mcp':

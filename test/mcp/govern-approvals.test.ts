@@ -63,6 +63,11 @@ describe('MCP draft-first approvals across two replicas (Redis)', () => {
     const approved = await admin(b, `/admin/approvals/${held.approvalId}/approve`, { by: 'alice', reason: 'looks right' });
     assert.equal(approved.status, 200);
     const before = upstream.calls.length;
+    // Another key asking first learns nothing and takes nothing away from the owner.
+    const foreign = await ask(a, held.approvalId, 'beta');
+    assert.equal(foreign.isError, true);
+    assert.match(textOf(foreign), /No such approval/);
+    assert.equal(upstream.calls.length, before);
     // The agent retries on both replicas at once, then again.
     const first = await Promise.all([ask(a, held.approvalId), ask(b, held.approvalId), ask(a, held.approvalId), ask(b, held.approvalId)]);
     const ran = first.filter((r) => statusOf(r) !== 'running');
@@ -81,10 +86,7 @@ describe('MCP draft-first approvals across two replicas (Redis)', () => {
     assert.equal(polled.status, 'approved');
     assert.equal(polled.execution.status, 'done');
     assert.deepEqual(JSON.parse(polled.execution.result), again);
-    // Another key learns nothing.
-    const foreign = await ask(a, held.approvalId, 'beta');
-    assert.equal(foreign.isError, true);
-    assert.match(textOf(foreign), /No such approval/);
+    assert.match(textOf(await ask(a, held.approvalId, 'beta')), /No such approval/);
     const records = [...(await a.auditRecords()), ...(await b.auditRecords())].filter((r) => r.kind === 'tool_call' && r.approval_id === held.approvalId);
     assert.deepEqual(records.map((r) => r.decision).sort(), ['executed', 'held']);
   });
