@@ -131,10 +131,10 @@ export async function governToolCall(input: ToolCallInput): Promise<ToolCallDeci
   const lane = j.lane;
   countPolicy(services, lane.name, j.findings);
   const record = recordBase(input, j);
-  const metric = services.metrics.toolCalls;
+  // Counted by the endpoint (lanegate_mcp_tool_calls_total, by outcome), not in
+  // lanegate_tool_calls_total, which counts the calls models propose.
 
   if (j.verdict.outcome === 'refuse') {
-    metric.labels(lane.name, 'blocked', j.verdict.rule.startsWith('detector:') ? 'detector' : j.verdict.rule).inc();
     writeRecord(parts, record, { decision: 'refused', rule: j.verdict.rule, error: j.verdict.message, latency_ms: performance.now() - started });
     return { kind: 'refuse', rule: j.verdict.rule, message: j.verdict.message };
   }
@@ -161,7 +161,6 @@ export async function governToolCall(input: ToolCallInput): Promise<ToolCallDeci
       kind: 'mcp_tool_call',
       mcp: { server: input.server, tool: input.tool, canonical: j.canonical, run_id: input.runId ?? null, expires_at: new Date(now.getTime() + parts.approvalTtlMs).toISOString() },
     });
-    metric.labels(lane.name, 'held', 'require_approval').inc();
     writeRecord(parts, record, { decision: 'held', rule: 'require_approval', approval_id: id, latency_ms: performance.now() - started });
     return {
       kind: 'held',
@@ -177,7 +176,6 @@ export async function governToolCall(input: ToolCallInput): Promise<ToolCallDeci
     const verdict = await parts.runs.acquire({ run, rate: `${key.id}|${j.canonical}`, limits, now: Date.now() });
     if (!verdict.ok) {
       const rule = `tool_runs.${verdict.limit}`;
-      metric.labels(lane.name, 'blocked', rule).inc();
       writeRecord(parts, record, { decision: 'refused', rule, error: verdict.message, latency_ms: performance.now() - started });
       return { kind: 'refuse', rule, message: verdict.message };
     }
@@ -190,7 +188,6 @@ export async function governToolCall(input: ToolCallInput): Promise<ToolCallDeci
       if (completed) throw new Error('complete() was called twice for one tool call');
       completed = true;
       try {
-        metric.labels(lane.name, 'passed', 'allowed').inc();
         return finishCall(services, parts, lane, record, outcome);
       } finally {
         if (limits) await parts.runs.release(run).catch((err: unknown) => services.logger.warn({ err: String(err) }, 'releasing a tool run slot failed'));
