@@ -231,7 +231,8 @@ function finishCall(services: Services, parts: Attached, lane: CompiledLane, rec
 
 function resultSlots(result: CallToolResult): TextSlot[] {
   const slots: TextSlot[] = [];
-  result.content.forEach((c, i) => {
+  // The SDK's schema defaults content to [], but a result built by hand may lack it.
+  (result.content ?? []).forEach((c, i) => {
     if (c.type === 'text') slots.push({ param: `content[${i}].text`, text: c.text, set: (t) => (c.text = t) });
     else if (c.type === 'resource' && 'text' in c.resource && typeof c.resource.text === 'string') {
       const r = c.resource as { text: string };
