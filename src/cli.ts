@@ -13,7 +13,7 @@ import { GatewayError } from './errors.js';
 import { EVAL_USAGE, evalCommand } from './evals/cli.js';
 import { promoteCommand, PROMPTS_USAGE, rollbackCommand, shadowReportCommand } from './prompts/cli.js';
 import { BUDGETS_USAGE, budgetsCommand } from './budget/cli.js';
-import { explainRequest } from './policy/explain.js';
+import { explainRequest, explainToolCall } from './policy/explain.js';
 import { createHttpClients } from './providers/http.js';
 import { createCommandRedis, createServices } from './services.js';
 
@@ -25,6 +25,7 @@ const COSTS_USAGE = `  costs [--from DATE] [--to DATE] [--by team|app|key|model|
                                  UTC days or ISO 8601 times; --to includes the day it names
                                  (default: the last 30 days up to now)`;
 const EXPLAIN_USAGE = `  explain --key-id ID --request FILE [--header name:value]... [--embeddings] [--config PATH]
+  explain --key-id ID --tool SERVER__TOOL [--args JSON|FILE] [--lane LANE] [--config PATH]
                                  show which lane a request lands in, what the policies
                                  would do with it and which deployments remain,
                                  without calling any provider`;
@@ -70,6 +71,39 @@ async function checkConfig(argv: string[]): Promise<number> {
   }
 }
 
+/** The tool-call form of explain: what the MCP gateway would do with one call. */
+async function explainTool(argv: string[], keyId: string, tool: string): Promise<number> {
+  const raw = flagValues(argv, '--args')[0] ?? '{}';
+  let args: unknown;
+  try {
+    // Inline JSON, or a file holding it.
+    args = JSON.parse(raw.trimStart().startsWith('{') ? raw : await readFile(raw, 'utf8'));
+  } catch (err) {
+    console.error(`--args must be a JSON object or a file holding one: ${(err as Error).message}`);
+    return 2;
+  }
+  if (!args || typeof args !== 'object' || Array.isArray(args)) {
+    console.error('--args must be a JSON object, such as {"path": "src/a.ts"}.');
+    return 2;
+  }
+  const clients = createHttpClients();
+  try {
+    const loaded = await loadConfig(resolveConfigPath(argv, process.env));
+    const config = compileConfig(loaded.config, loaded.file, clients, loaded.policies, loaded.prompts);
+    const result = explainToolCall(config, { keyId, tool, args: args as Record<string, unknown>, lane: flagValues(argv, '--lane')[0] });
+    console.log(JSON.stringify(result, null, 2));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof GatewayError) {
+      console.error(err.message);
+      return err instanceof ConfigError ? 1 : 2;
+    }
+    throw err;
+  } finally {
+    await clients.close();
+  }
+}
+
 function flagValues(argv: string[], flag: string): string[] {
   const out: string[] = [];
   argv.forEach((a, i) => {
@@ -81,8 +115,11 @@ function flagValues(argv: string[], flag: string): string[] {
 async function explain(argv: string[]): Promise<number> {
   const keyId = flagValues(argv, '--key-id')[0];
   const requestFile = flagValues(argv, '--request')[0];
+  const tool = flagValues(argv, '--tool')[0];
+  if (keyId && tool) return explainTool(argv, keyId, tool);
   if (!keyId || !requestFile) {
     console.error('Usage: lanegate explain --key-id ID --request FILE [--header name:value]... [--embeddings]');
+    console.error('       lanegate explain --key-id ID --tool SERVER__TOOL [--args JSON|FILE] [--lane LANE]');
     return 2;
   }
   const headers: Record<string, string> = {};

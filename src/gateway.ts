@@ -18,6 +18,8 @@ import { createRequestListener } from './server/app.js';
 import { promptWatchTargets } from './prompts/load.js';
 import type { GatewayState } from './server/state.js';
 import { createServices } from './services.js';
+import { attachToolGateway } from './mcp/govern.js';
+import type { Services } from './pipeline/context.js';
 import { createLogger, flushAccessLines, type Logger } from './telemetry/logger.js';
 import { initialiseSeries } from './telemetry/initial-series.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
@@ -41,6 +43,8 @@ export interface Gateway {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly audit: AuditSink;
+  /** The long-lived services requests run with (the MCP endpoint and its tests call tool governance with them). */
+  readonly services: Services;
   config(): CompiledConfig;
   /** Loads, validates and swaps in the config file; the old config keeps serving if it is invalid. */
   reload(): Promise<ReloadResult>;
@@ -134,6 +138,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   };
 
   initialiseSeries(state.services, current);
+  // Tool calls through /mcp write their records to the same trail as requests.
+  attachToolGateway(state.services, { audit });
 
   // Budgets start from the usage ledger before the first request, not during it:
   // the first requests then neither wait for the rebuild nor share memory with it.
@@ -179,6 +185,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     logger,
     metrics,
     audit,
+    services: state.services,
     config: () => current,
     reload,
     shutdown() {

@@ -89,6 +89,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     client_disconnected: clientDisconnected,
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
     span_id: ctx.trace?.spanId ?? spanIdFromHeader(ctx.headers.traceparent),
+    run_id: runIdOf(ctx.headers),
   };
 }
 
@@ -134,4 +135,17 @@ function spanIdFromHeader(header: string | string[] | undefined): string | null 
   if (typeof header !== 'string') return null;
   const m = TRACEPARENT.exec(header.trim());
   return m && !/^0+$/.test(m[1]!) && !/^0+$/.test(m[2]!) ? m[2]! : null;
+}
+
+const RUN_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The agent run a request belongs to, from `x-gateway-run-id`: the link
+ * between a run's LLM requests and its MCP tool calls. Printable ASCII of at
+ * most 128 characters; anything else is no run id rather than an error, as
+ * the header only labels the record.
+ */
+export function runIdOf(headers: Record<string, string | string[] | undefined>): string | null {
+  const v = headers['x-gateway-run-id'];
+  return typeof v === 'string' && RUN_ID.test(v) ? v : null;
 }

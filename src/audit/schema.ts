@@ -170,6 +170,55 @@ export const requestRecordSchema = z.object({
   trace_id: z.string().nullable(),
   /** The request's span in that trace: the gateway's server span, or with tracing off the app's span that sent it. */
   span_id: z.string().nullable(),
+  /** The agent run the request belongs to (x-gateway-run-id); its tool_call records carry the same. Absent in older records. */
+  run_id: z.string().nullable().optional(),
+  ...chainFields,
+});
+
+/** What the gateway did with one MCP tool call. */
+export const TOOL_CALL_DECISIONS = ['executed', 'refused', 'held', 'failed'] as const;
+
+/**
+ * One MCP tool call through the gateway (/mcp), in its lane's chain beside
+ * the LLM requests of the same run (run_id). An approved call's execution
+ * is a record of its own, with the approval's id.
+ */
+export const toolCallRecordSchema = z.object({
+  v: z.literal(AUDIT_RECORD_VERSION),
+  kind: z.literal('tool_call'),
+  /** This record's own id. */
+  id: z.string(),
+  time: z.string(),
+  /** The MCP request that carried the call (as in x-request-id). */
+  request_id: z.string(),
+  run_id: z.string().nullable(),
+  key_id: z.string(),
+  app: z.string(),
+  team: z.string(),
+  lane: z.object({ name: z.string(), reasons: z.array(z.string()), bodies: z.enum(BODY_MODES), retention_days: z.number().int() }),
+  server: z.string(),
+  /** The tool's name on its server. */
+  tool: z.string(),
+  /** The namespaced name as the agent called it, and its canonical form. */
+  name: z.string(),
+  canonical: z.string(),
+  decision: z.enum(TOOL_CALL_DECISIONS),
+  /** What refused or held it: denied, uncatalogued, recipients, paths, detector:<name>, tool_runs.<limit>, require_approval. */
+  rule: z.string().nullable(),
+  /** The approval that holds the call, or whose approval let it run. */
+  approval_id: z.string().nullable(),
+  /** Detectors that fired on the arguments and the result (never the values). */
+  findings: z.array(z.object({ detector: z.string(), action: z.string(), count: z.number().int(), on: z.enum(['arguments', 'result']) })),
+  /** The arguments as the lane's audit.bodies allows (JSON text): verbatim, redacted, or null (hash). */
+  arguments: z.string().nullable(),
+  arguments_sha256: sha256,
+  /** The result the agent got (CallToolResult JSON text), as the lane allows; null when none. */
+  result: z.string().nullable(),
+  result_sha256: sha256.nullable(),
+  /** The result said isError, or the call failed. */
+  is_error: z.boolean(),
+  error: z.string().nullable(),
+  latency_ms: z.number().nullable(),
   ...chainFields,
 });
 
@@ -237,6 +286,7 @@ export const auditEntrySchema = z.discriminatedUnion('kind', [
   approvalDecisionRecordSchema,
   purgeRecordSchema,
   lossRecordSchema,
+  toolCallRecordSchema,
   // The prompt lifecycle: promotions, rollbacks and shadow runs (src/prompts/audit-events.ts).
   promptPromotionRecordSchema,
   promptRollbackRecordSchema,
@@ -247,6 +297,7 @@ export type AuditRequestRecord = z.infer<typeof requestRecordSchema>;
 export type AuditApprovalDecision = z.infer<typeof approvalDecisionRecordSchema>;
 export type AuditPurgeRecord = z.infer<typeof purgeRecordSchema>;
 export type AuditLossRecord = z.infer<typeof lossRecordSchema>;
+export type AuditToolCallRecord = z.infer<typeof toolCallRecordSchema>;
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 export type AuditBodies = z.infer<typeof bodiesSchema>;
 export type AuditToolCall = z.infer<typeof toolCallSchema>;
@@ -254,6 +305,7 @@ export type AuditToolCall = z.infer<typeof toolCallSchema>;
 /** The chain (file set, stream) a record belongs to: its lane, or one of the gateway's own. */
 export function chainOf(entry: AuditEntry): string {
   if (entry.kind === 'request') return entry.lane?.name ?? GATEWAY_CHAIN;
+  if (entry.kind === 'tool_call') return entry.lane.name;
   if (entry.kind === 'purge') return PURGE_CHAIN;
   if (entry.kind === 'loss') return GATEWAY_CHAIN;
   // Written by the CLI, beside a running gateway: a chain no gateway appends to.

@@ -7,6 +7,7 @@ import { admissionConfigSchema } from '../admission/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { telemetryConfigSchema } from '../telemetry/config.js';
 import { promptsConfigSchema } from '../prompts/config.js';
+import { toolRunsSchema } from '../mcp/tool-runs.js';
 
 const sha256Hex = z
   .string()
@@ -276,6 +277,8 @@ export const gatewayConfigSchema = z.strictObject({
   budgets: budgetsConfigSchema,
   rate_limits: z.array(rateLimitSchema).default([]),
   run_limits: z.array(runLimitSchema).default([]),
+  /** Run budgets for tool calls through /mcp: per run and per key and tool (src/mcp/tool-runs.ts). */
+  tool_runs: toolRunsSchema,
   /** Response and embeddings cache; who may share an entry is the lane's `cache` scope. */
   cache: cacheConfigSchema,
   redis: z

@@ -35,6 +35,7 @@ export interface CompiledLane {
     onDenied: 'reject' | 'strip';
     requireApproval: ReadonlySet<ToolKey>;
     recipients: LaneConfig['tools']['recipients'];
+    paths: LaneConfig['tools']['paths'];
   };
   requiredMetadata: string[];
 }
@@ -79,6 +80,7 @@ export function compilePolicies(set: PolicySet): CompiledPolicies {
         onDenied: lane.tools.on_denied,
         requireApproval: keys(lane.tools.require_approval),
         recipients: lane.tools.recipients,
+        paths: lane.tools.paths,
       },
       requiredMetadata: lane.required_metadata,
     });

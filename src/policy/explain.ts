@@ -1,6 +1,7 @@
 // Explains what the policies would do with a request, without calling any
 // provider: the lane and why, what fired, what would be redacted, which
-// tools go, and which deployments remain. Reviewers use it to test policies
+// tools go, and which deployments remain; or with one MCP tool call (what
+// the gateway would refuse, hold or run). Reviewers use it to test policies
 // before rollout (POST /admin/policy/explain, `lanegate explain`).
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { GatewayError, toGatewayError } from '../errors.js';
@@ -10,6 +11,8 @@ import { runStages } from '../pipeline/run.js';
 import { createMetrics } from '../telemetry/metrics.js';
 import { toolRefusal, type CompiledLane } from './compile.js';
 import { toolKey, type ToolKey } from './tool-name.js';
+import { judgeMcpToolCall } from './tool-call.js';
+import { toolRunLimits } from '../mcp/tool-runs.js';
 
 export interface ExplainInput {
   keyId: string;
@@ -96,4 +99,54 @@ function findKey(config: CompiledConfig, id: string): KeyInfo {
   if (config.auth.mode === 'none' && id === 'anonymous') return config.auth.anonymous;
   for (const { key } of config.keysByHash.values()) if (key.id === id) return key;
   throw new GatewayError('invalid_request', `No key with id "${id}" in the config.`, { param: 'key_id' });
+}
+
+export interface ExplainToolCallInput {
+  keyId: string;
+  /** The namespaced name the agent would call (`server__tool`). */
+  tool: string;
+  args: Record<string, unknown>;
+  /** A stricter lane the session asks for; the key's lane otherwise. */
+  lane?: string;
+}
+
+/**
+ * What the policy would do with one MCP tool call, without running it or
+ * counting it: the lane and why, the canonical name and catalogue entry, the
+ * verdict and the rule behind it, detector findings, the arguments as they
+ * would reach the server (placeholders, never the values), and the run
+ * budgets that would apply.
+ */
+export function explainToolCall(config: CompiledConfig, input: ExplainToolCallInput): Record<string, unknown> {
+  const key = findKey(config, input.keyId);
+  const laneName = input.lane ?? key.lane;
+  if (!config.policies.lanes.has(laneName)) throw new GatewayError('invalid_request', `No lane "${laneName}" (lanes: ${config.policies.order.join(', ')}).`, { param: 'lane' });
+  if (!key.lanes.has(laneName)) throw new GatewayError('lane_violation', `Key "${key.id}" may not use lane "${laneName}" (it may use: ${[...key.lanes].join(', ')}).`, { param: 'lane' });
+  const j = judgeMcpToolCall(config, laneName, { name: input.tool, args: input.args });
+  const lane = j.lane;
+  const v = j.verdict;
+  const limits = toolRunLimits(config.raw.tool_runs, { keyId: key.id, lane: lane.name, name: input.tool });
+  return {
+    key: { id: key.id, app: key.app, team: key.team, default_lane: key.lane, lanes: [...key.lanes] },
+    tool: { name: input.tool, canonical: j.canonical, catalogued_as: lane.tools.catalogue ? (lane.tools.catalogue.get(j.canonical) ?? null) : null },
+    decision: v.outcome === 'refuse' ? 'refused' : v.outcome === 'hold' ? 'held' : 'executed',
+    rule: v.outcome === 'refuse' ? v.rule : v.outcome === 'hold' ? 'require_approval' : null,
+    ...(v.outcome === 'refuse' ? { message: v.message } : {}),
+    lane: { name: lane.name, rank: lane.rank, reasons: j.reasons },
+    detectors: j.findings,
+    redactions: j.redactions,
+    // As the server would get them; a blocked call's are not shown at all.
+    arguments: j.blocked ? null : j.args,
+    tool_rules: {
+      require_approval: declared(lane, lane.tools.requireApproval),
+      denied: declared(lane, lane.tools.deny),
+      allowed: allowedTools(lane),
+      recipients: lane.tools.recipients ?? null,
+      paths: lane.tools.paths ?? null,
+    },
+    run_budget: limits
+      ? { max_tool_calls: limits.maxToolCalls ?? null, max_runtime_ms: limits.maxRuntimeMs ?? null, max_concurrent: limits.maxConcurrent ?? null, per_minute: limits.perMinute ?? null }
+      : null,
+    audit_bodies: lane.audit.bodies,
+  };
 }

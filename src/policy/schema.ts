@@ -38,6 +38,15 @@ const recipients = z.strictObject({
   max: z.number().int().positive().optional(),
 });
 
+const paths = z.strictObject({
+  /** Argument fields that hold file paths (a string or an array of them); defaults to path, paths, file, files. */
+  fields: z.array(z.string().min(1)).min(1).default(['path', 'paths', 'file', 'files']),
+  /** Absolute folders every path must stay inside; relative paths are taken from the first. */
+  roots: z.array(z.string().regex(/^\//, 'expected an absolute path such as "/srv/repo"')).min(1),
+  /** Most paths (files changed) one call may name, over all fields. */
+  max_files: z.number().int().positive().optional(),
+});
+
 const laneTools = z.strictObject({
   /** Tools the app may offer and the model may call; "*" for every catalogued tool not denied. Names match in canonical form (tool-name.ts). */
   allow: z.array(z.union([z.literal('*'), toolName])).default(['*']),
@@ -48,6 +57,8 @@ const laneTools = z.strictObject({
   require_approval: z.array(toolName).default([]),
   /** Recipient rules for every tool call that carries recipient fields. */
   recipients: recipients.optional(),
+  /** Path rules for every tool call that carries path fields (MCP tools that read or write files). */
+  paths: paths.optional(),
 });
 
 export const laneSchema = z.strictObject({

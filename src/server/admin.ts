@@ -4,7 +4,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { authenticateAdmin } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
-import { explainRequest } from '../policy/explain.js';
+import { explainRequest, explainToolCall } from '../policy/explain.js';
 import { mountApprovals } from './approvals.js';
 import { mountAudit } from './audit.js';
 import { mountBudgets } from './budgets.js';
@@ -57,6 +57,26 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
     if (!parsed.success) throw new GatewayError('invalid_request', 'Send {"key_id": "...", "request": {...}, "headers": {...}, "endpoint": "chat"|"embeddings"}.');
     const { key_id, endpoint, headers, request } = parsed.data;
     return c.json(await explainRequest(state.config(), state.services, { keyId: key_id, endpoint, headers, body: request }));
+  });
+
+  const explainToolBody = z.strictObject({
+    key_id: z.string().min(1),
+    /** The namespaced MCP tool name (`server__tool`). */
+    tool: z.string().min(1).max(256),
+    arguments: z.record(z.string(), z.unknown()).default({}),
+    lane: z.string().optional(),
+  });
+  app.post('/admin/policy/explain-tool', async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new GatewayError('invalid_json', 'Send a JSON body: {"key_id": "...", "tool": "server__tool", "arguments": {...}}.');
+    }
+    const parsed = explainToolBody.safeParse(body);
+    if (!parsed.success) throw new GatewayError('invalid_request', 'Send {"key_id": "...", "tool": "server__tool", "arguments": {...}, "lane": "<optional stricter lane>"}.');
+    const { key_id, tool, arguments: args, lane } = parsed.data;
+    return c.json(explainToolCall(state.config(), { keyId: key_id, tool, args, lane }));
   });
 
   app.post('/admin/reload', async (c) => {

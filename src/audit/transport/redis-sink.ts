@@ -51,7 +51,7 @@ export function createRedisBackend(o: RedisAuditOptions): AuditBackend {
           f.kind,
           new Date(f.time).toISOString(),
           sealed(item.bytes),
-          f.kind === 'request' ? o.retentionMs(item.chain) : 0,
+          f.kind === 'request' || f.kind === 'tool_call' ? o.retentionMs(item.chain) : 0,
         );
       }
       let results: Array<[Error | null, unknown]>;
