@@ -29,13 +29,14 @@ export function createTestMcpServer(hooks: ToolHooks): McpServer {
   });
   server.registerTool('slow', { description: 'Answers after ms.', inputSchema: { ms: z.number() } }, async ({ ms }) => {
     hooks.onCall?.('slow', { ms });
-    await new Promise((r) => setTimeout(r, ms));
+    // Unref'd: a test that gave up on the answer must not wait for it to exit.
+    await new Promise((r) => setTimeout(r, ms).unref());
     return text(`slept ${ms}`);
   });
   server.registerTool('die', { description: 'Goes away mid-call.' }, async () => {
     hooks.onCall?.('die', {});
     hooks.die();
-    await new Promise((r) => setTimeout(r, 60_000));
+    await new Promise((r) => setTimeout(r, 60_000).unref());
     return text('unreachable');
   });
   server.registerTool('huge', { description: 'Answers with bytes of text.', inputSchema: { bytes: z.number() } }, ({ bytes }) => {
