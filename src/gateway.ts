@@ -17,6 +17,7 @@ import { createRequestListener } from './server/app.js';
 import { promptWatchTargets } from './prompts/load.js';
 import type { GatewayState } from './server/state.js';
 import { createServices } from './services.js';
+import { attachToolGateway } from './mcp/govern.js';
 import { createLogger, flushAccessLines, type Logger } from './telemetry/logger.js';
 import { initialiseSeries } from './telemetry/initial-series.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
@@ -128,6 +129,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
   };
 
   initialiseSeries(state.services, current);
+  // Tool calls through /mcp write their records to the same trail as requests.
+  attachToolGateway(state.services, { audit });
 
   // Budgets start from the usage ledger before the first request, not during it:
   // the first requests then neither wait for the rebuild nor share memory with it.

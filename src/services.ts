@@ -12,6 +12,7 @@ import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
+import { attachToolGateway } from './mcp/govern.js';
 import { createMcpUpstreams } from './mcp/upstreams.js';
 import { internalChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
@@ -56,6 +57,8 @@ export function createServices(o: ServicesOptions): Services {
     // Local MCP servers are processes of the server's: started here, stopped at shutdown. Read once, not on reload.
     mcp: server ? createMcpUpstreams({ servers: o.config().raw.mcp_servers, logger, metrics }) : undefined,
   };
+  // Approved calls are run by the gateway later, on the same upstream connections.
+  if (services.mcp) attachToolGateway(services, { execute: services.mcp.callTool });
   return services;
 }
 

@@ -10,7 +10,9 @@ import { z } from 'zod';
 const serverName = z
   .string()
   .regex(/^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/, 'expected a lowercase server name of letters and digits, single "_" between them (tools are named "<server>__<tool>")')
-  .max(32);
+  .max(32)
+  // `lanegate__approval` is the gateway's own tool (govern.ts).
+  .refine((n) => n !== 'lanegate', 'the server name "lanegate" is the gateway\'s own');
 
 const common = {
   /** One tool call (or list/read) may take this long before the agent gets a tool error. */

@@ -26,7 +26,7 @@ import type { Services } from '../pipeline/context.js';
 import type { CompiledLane } from '../policy/compile.js';
 import { toolKey, type ToolKey } from '../policy/tool-name.js';
 import type { Tracing } from '../telemetry/tracing.js';
-import { governToolCall } from './govern.js';
+import { APPROVAL_TOOL, APPROVAL_TOOL_NAME, callApprovalTool, governToolCall, heldResult, refusedResult } from './govern.js';
 import { mcpServerReadable, mcpToolAllowed } from './lane.js';
 import { namespacedKey, namespacedTool, serverOf } from './names.js';
 import type { McpToolEntry, McpUpstreams } from './upstreams.js';
@@ -74,12 +74,17 @@ export function createMcpServer(deps: McpSessionDeps, caller: McpCaller): Server
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     const tools = await upstreams.tools();
-    return { tools: tools.filter((t) => mcpToolAllowed(lane, t.key)).map((t) => ({ ...t.definition, name: t.name })) };
+    // The approval tool is every agent's: how it learns what became of a call that was held.
+    return { tools: [...tools.filter((t) => mcpToolAllowed(lane, t.key)).map((t) => ({ ...t.definition, name: t.name })), APPROVAL_TOOL] };
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const name = request.params.name;
     const key = toolKey(name);
+    if (key === APPROVAL_TOOL_NAME) {
+      const args = request.params.arguments ?? {};
+      return callApprovalTool({ services, config: deps.config, key: caller.key, args, requestId: caller.requestId, signal: signalOf(extra) });
+    }
     const entry = await upstreams.findTool(key);
     const callId = String(extra.requestId);
     if (!entry) {
@@ -113,12 +118,12 @@ export function createMcpServer(deps: McpSessionDeps, caller: McpCaller): Server
     });
     if (decision.kind === 'refuse') {
       count('refused', decision.rule);
-      return errorResult(`Refused by lane ${lane.name} (rule: ${decision.rule}): ${decision.message}`);
+      return refusedResult(decision);
     }
     if (decision.kind === 'held') {
       metrics.mcpHeldCalls.labels(entry.server, entry.tool, lane.name).inc();
       count('held');
-      return { content: [{ type: 'text', text: decision.message }], structuredContent: { status: 'awaiting_approval', approval_id: decision.approvalId } };
+      return heldResult(decision);
     }
     const started = performance.now();
     let outcome: { result?: CallToolResult; error?: Error };
