@@ -1,8 +1,8 @@
 // A remote MCP server over Streamable HTTP on a free port, stateless (a fresh
 // SDK server per request, as the SDK's stateless example does). It records
 // the calls and the Authorization headers it saw; `die` destroys the socket
-// of the request that is mid-call, and `down()` stops it answering at all.
-import { createServer, type Server } from 'node:http';
+// of the request that is mid-call; a call of `bogus` gets a result that is not valid MCP.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { createTestMcpServer } from './mcp-tools.js';
@@ -23,6 +23,18 @@ export async function startFakeMcpHttpServer(): Promise<FakeMcpHttpServer> {
       res.writeHead(405).end();
       return;
     }
+    void answer(req, res);
+  });
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const parts: Buffer[] = [];
+    for await (const chunk of req) parts.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { id?: number; method?: string; params?: { name?: string } };
+    // A misbehaving server: a result that is not a CallToolResult (content must be a list).
+    if (body.method === 'tools/call' && body.params?.name === 'bogus') {
+      calls.push({ tool: 'bogus', args: {} });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: body.id, result: { content: 'not a list' } }));
+      return;
+    }
     const mcp = createTestMcpServer({ die: () => res.socket?.destroy(), onCall: (tool, args) => calls.push({ tool, args }) });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {
@@ -31,9 +43,9 @@ export async function startFakeMcpHttpServer(): Promise<FakeMcpHttpServer> {
     });
     mcp
       .connect(transport)
-      .then(() => transport.handleRequest(req, res))
+      .then(() => transport.handleRequest(req, res, body))
       .catch(() => res.destroy());
-  });
+  }
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const port = (http.address() as AddressInfo).port;
   return {

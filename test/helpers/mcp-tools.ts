@@ -43,6 +43,8 @@ export function createTestMcpServer(hooks: ToolHooks): McpServer {
     hooks.onCall?.('huge', { bytes });
     return text('x'.repeat(bytes));
   });
+  // Listed here; the HTTP server answers its calls itself with an invalid result.
+  server.registerTool('bogus', { description: 'Answers with an invalid result (over HTTP).' }, () => text('valid'));
   server.registerResource('readme', 'file:///readme.md', { description: 'The readme.', mimeType: 'text/markdown' }, (uri) => ({
     contents: [{ uri: uri.href, mimeType: 'text/markdown', text: '# Test server readme' }],
   }));

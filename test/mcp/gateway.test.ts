@@ -200,6 +200,13 @@ describe('/mcp gateway', () => {
     assert.equal(textOf((await green.callTool({ name: 'web__echo', arguments: { text: 'again' } })) as CallToolResult), 'again');
   });
 
+  it('an invalid result – refused as an invalid answer, not passed on', async () => {
+    const r = (await green.callTool({ name: 'web__bogus', arguments: {} })) as CallToolResult;
+    assert.equal(r.isError, true);
+    assert.match(textOf(r), /MCP server "web" gave an invalid answer to tools\/call/);
+    assert.doesNotMatch(textOf(r), /not a list/);
+  });
+
   it('the upstream killed mid-call – a prompt tool error; the next call reconnects', async () => {
     const r = (await green.callTool({ name: 'web__die', arguments: {} })) as CallToolResult;
     assert.equal(r.isError, true);
