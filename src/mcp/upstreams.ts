@@ -67,6 +67,8 @@ export interface McpUpstreamsOptions {
 const VERSION = '1.0.0';
 // A process that stayed up this long has recovered: its next crash restarts it after the shortest delay again.
 const STABLE_AFTER_MS = 30_000;
+// How long tool lists leave out a server whose listing failed before asking it again (a reconnect asks at once).
+const LIST_RETRY_MS = 5_000;
 
 export function createMcpUpstreams(o: McpUpstreamsOptions): McpUpstreams {
   const connections = new Map<string, Connection>();
@@ -118,6 +120,8 @@ class Connection {
   private restartTimer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private toolList: { at: number; entries: McpToolEntry[] } | undefined;
+  /** When listing last failed: a server that is down is not asked again (and waited for) by every tools/list. */
+  private listFailedAt = 0;
   /** Calls in flight on the current connection: a broken connection fails them at once instead of at their timeout. */
   private readonly inflight = new Set<AbortController>();
   /** Why the connection last broke, for the message of the calls it failed. */
@@ -142,6 +146,8 @@ class Connection {
   private connect(): Promise<Client> {
     if (this.closed) return Promise.reject(new GatewayError('upstream_unavailable', `MCP server "${this.name}" is stopped.`));
     if (this.client) return Promise.resolve(this.client);
+    // A local server waiting out its restart backoff is not spawned again by every call.
+    if (this.restartTimer) return Promise.reject(new GatewayError('upstream_unavailable', `MCP server "${this.name}" is restarting after it exited.`));
     this.connecting ??= this.open().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
@@ -153,7 +159,6 @@ class Connection {
     const broken = (why: string) => {
       if (this.client !== client) return;
       this.client = undefined;
-      this.toolList = undefined;
       this.fault = why;
       for (const c of this.inflight) c.abort();
       void client.close().catch(() => {});
@@ -188,6 +193,9 @@ class Connection {
     }
     this.client = client;
     this.fault = undefined;
+    this.listFailedAt = 0;
+    // A new connection (a restarted process) may serve other tools.
+    this.toolList = undefined;
     this.startedAt = Date.now();
     this.o.logger.info({ mcpServer: this.name, local: this.local }, 'MCP server connected');
     return client;
@@ -235,6 +243,7 @@ class Connection {
   async tools(): Promise<McpToolEntry[]> {
     const ttl = this.o.toolsTtlMs ?? 30_000;
     if (this.toolList && Date.now() - this.toolList.at < ttl) return this.toolList.entries;
+    if (Date.now() - this.listFailedAt < LIST_RETRY_MS) return this.toolList?.entries ?? [];
     try {
       const entries: McpToolEntry[] = [];
       const seen = new Set<ToolKey>();
@@ -258,6 +267,7 @@ class Connection {
       this.toolList = { at: Date.now(), entries };
       return entries;
     } catch (err) {
+      this.listFailedAt = Date.now();
       this.o.logger.warn({ mcpServer: this.name, err: String(err) }, 'MCP server tools could not be listed; they are left out');
       return this.toolList?.entries ?? [];
     }
@@ -302,6 +312,8 @@ class Connection {
       this.inflight.add(controller);
       try {
         const result = await fn(client, { signal: controller.signal, timeout: timeoutMs });
+        // A fault is about the answer it broke, not the ones that come after it.
+        this.fault = undefined;
         const size = Buffer.byteLength(JSON.stringify(result));
         if (size > this.config.max_result_bytes) {
           outcome = 'too_large';
