@@ -206,6 +206,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         trail.sweeper?.stop();
         // Shadow runs started by the last replies get a moment to finish and be recorded.
         await state.services.prompts?.shadow.drain(current.prompts.shadow.shutdown_wait_ms);
+        await state.services.mcp?.close();
         await audit.close();
         await tracing?.shutdown();
         // Cache writes still under way finish before their connection goes.

@@ -12,6 +12,8 @@ import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
+import { attachToolGateway } from './mcp/govern.js';
+import { createMcpUpstreams } from './mcp/upstreams.js';
 import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createPromptServices } from './prompts/services.js';
@@ -52,7 +54,11 @@ export function createServices(o: ServicesOptions): Services {
     cache: server ? createCacheService({ config: o.config().raw.cache, redis, registry, logger }) : undefined,
     prompts: server ? createPromptServices({ stages: shadowChatPipeline, services: () => services, audit: server.audit, logger, registry }) : undefined,
     admission: server ? createAdmissionControl(registry) : undefined,
+    // Local MCP servers are processes of the server's: started here, stopped at shutdown. Read once, not on reload.
+    mcp: server ? createMcpUpstreams({ servers: o.config().raw.mcp_servers, logger, metrics }) : undefined,
   };
+  // Approved calls are run by the gateway later, on the same upstream connections.
+  if (services.mcp) attachToolGateway(services, { execute: services.mcp.callTool });
   return services;
 }
 

@@ -8,6 +8,7 @@ import { auditConfigSchema } from '../audit/config.js';
 import { telemetryConfigSchema } from '../telemetry/config.js';
 import { promptsConfigSchema } from '../prompts/config.js';
 import { toolRunsSchema } from '../mcp/tool-runs.js';
+import { mcpServersSchema } from '../mcp/config.js';
 
 const sha256Hex = z
   .string()
@@ -302,6 +303,8 @@ export const gatewayConfigSchema = z.strictObject({
   telemetry: telemetryConfigSchema,
   /** Prompt templates, tool schemas, eval sets and pins (src/prompts/config.ts). */
   prompts: promptsConfigSchema,
+  /** Upstream MCP servers served behind /mcp (src/mcp/config.ts); their tools are named `<server>__<tool>`. */
+  mcp_servers: mcpServersSchema,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

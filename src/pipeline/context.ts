@@ -1,5 +1,6 @@
 // The one object a request carries through the pipeline. Stages enrich it;
 // the server and the audit read it when the request is over.
+import type { McpUpstreams } from '../mcp/upstreams.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/schemas.js';
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
@@ -35,6 +36,8 @@ export interface Services {
   prompts?: PromptServices;
   /** Admission gates (global, per deployment); absent where nothing is admitted (the CLI). */
   admission?: AdmissionControl;
+  /** Upstream MCP servers behind /mcp; absent where none are served (the CLI). */
+  mcp?: McpUpstreams;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */

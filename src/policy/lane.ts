@@ -4,18 +4,19 @@
 // redactions, required metadata and the tools the app offers.
 import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { toolRefusal, type CompiledLane, type DetectorAction } from './compile.js';
+import type { KeyInfo } from '../config/compile.js';
+import { toolRefusal, type CompiledLane, type CompiledPolicies, type DetectorAction } from './compile.js';
 import { chatSlots, embeddingSlots, redactSlot, scanSlots, type SlotFindings } from './scan.js';
 import type { PolicyOutcome } from './outcome.js';
 import { toolKey } from './tool-name.js';
 
-export function applyLanePolicy(ctx: RequestContext): void {
-  const policies = ctx.config.policies;
-  const key = ctx.key!;
+/**
+ * The lane a request starts in: its key's, or the stricter one it asks for
+ * with `x-gateway-lane` (every ingress, MCP included, takes the same rule).
+ */
+export function startingLane(policies: CompiledPolicies, key: KeyInfo, asked: string | string[] | undefined): { lane: CompiledLane; reasons: string[] } {
   let lane = policies.lanes.get(key.lane)!;
   const reasons = [`key "${key.id}" starts in ${lane.name}`];
-
-  const asked = ctx.headers['x-gateway-lane'];
   if (typeof asked === 'string' && asked !== '') {
     const target = policies.lanes.get(asked);
     const known = policies.order.join(', ');
@@ -31,6 +32,14 @@ export function applyLanePolicy(ctx: RequestContext): void {
       reasons.push(`x-gateway-lane asked for ${asked}`);
     }
   }
+  return { lane, reasons };
+}
+
+export function applyLanePolicy(ctx: RequestContext): void {
+  const policies = ctx.config.policies;
+  const start = startingLane(policies, ctx.key!, ctx.headers['x-gateway-lane']);
+  let lane = start.lane;
+  const reasons = start.reasons;
 
   const slots = ctx.chat ? chatSlots(ctx.chat) : ctx.embeddings ? embeddingSlots(ctx.embeddings) : [];
   // Detectors may raise the lane; the stricter lane's own detectors then run.

@@ -10,7 +10,8 @@ import type { GatewayConfig } from '../config/schema.js';
 import { formatIssuePath } from '../errors.js';
 import { BUILTIN_DETECTOR_NAMES, createRegexDetector, RegexDetectorError } from './detectors.js';
 import { policyFileSchema, type LaneConfig, type PolicyFile } from './schema.js';
-import { TOOL_NAME_RULE, toolKey } from './tool-name.js';
+import { TOOL_NAME_RULE, toolKey, type ToolKey } from './tool-name.js';
+import { serverOf } from '../mcp/names.js';
 
 export interface PolicySet {
   dir: string;
@@ -124,6 +125,9 @@ export function checkPolicies(set: PolicySet, config: GatewayConfig, configFile:
 
   const ranks = new Map<number, string>();
   const tools = new Set(Object.keys(set.tools).map(toolKey));
+  // The tools of mcp_servers are catalogued by their server's tool list, under `<server>__<tool>` (src/mcp/names.ts).
+  const mcpServers = new Set(Object.keys(config.mcp_servers));
+  const catalogued = (key: ToolKey) => tools.has(key) || mcpServers.has(serverOf(key) ?? '');
   for (const [name, lane] of Object.entries(lanes)) {
     const file = set.laneFiles[name] ?? set.dir;
     const at = `lanes.${name}`;
@@ -145,7 +149,9 @@ export function checkPolicies(set: PolicySet, config: GatewayConfig, configFile:
     const t = lane.tools;
     const checkTool = (list: string[], field: string) =>
       list.forEach((tool, i) => {
-        if (tool !== '*' && !tools.has(toolKey(tool))) add(file, `${at}.tools.${field}[${i}]`, `unknown tool "${tool}" (declare it under tools:)`);
+        if (tool !== '*' && !catalogued(toolKey(tool))) {
+          add(file, `${at}.tools.${field}[${i}]`, `unknown tool "${tool}" (declare it under tools:, or name an MCP server's tool as "<server>__<tool>")`);
+        }
       });
     checkTool(t.allow, 'allow');
     checkTool(t.deny, 'deny');

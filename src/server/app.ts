@@ -10,6 +10,7 @@ import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
 import { mountAdmin } from './admin.js';
+import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
 import { handleApi } from './handle.js';
@@ -100,6 +101,7 @@ export function createApp(state: GatewayState): Hono<Env> {
   });
 
   mountAdmin(app, state);
+  mountMcp(app, state);
 
   app.notFound(() => {
     const err = new GatewayError('not_found', 'Unknown path. The API lives under /v1 (e.g. POST /v1/chat/completions).');

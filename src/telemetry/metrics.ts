@@ -36,6 +36,14 @@ export interface Metrics {
   promptRequests: Counter<'prompt' | 'version' | 'variant'>;
   redisUp: Gauge<'connection'>;
   redisConnectionErrors: Counter<'connection'>;
+  /** MCP tool calls through /mcp: outcome ok, tool_error, refused, held or an upstream error kind. */
+  mcpToolCalls: Counter<'server' | 'tool' | 'lane' | 'outcome'>;
+  /** Each request to an upstream MCP server (tool calls, lists, reads). */
+  mcpUpstreamDuration: Histogram<'server' | 'operation' | 'outcome'>;
+  /** MCP tool calls held for a human's approval (draft-first). */
+  mcpHeldCalls: Counter<'server' | 'tool' | 'lane'>;
+  /** Restarts of local (stdio) MCP servers after they exited. */
+  mcpRestarts: Counter<'server'>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -186,6 +194,26 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
     redisUp: new FastGauge({ name: 'lanegate_redis_up', help: '1 while the Redis connection is ready.', labelNames: ['connection'], registers: [registry] }),
+    mcpToolCalls: new FastCounter({
+      name: 'lanegate_mcp_tool_calls_total',
+      help: 'MCP tool calls through /mcp, by server, upstream tool, lane and outcome (ok, tool_error, refused, held, timeout, unavailable, error).',
+      labelNames: ['server', 'tool', 'lane', 'outcome'],
+      registers: [registry],
+    }),
+    mcpUpstreamDuration: new FastHistogram({
+      name: 'lanegate_mcp_upstream_duration_seconds',
+      help: 'Time of each request to an upstream MCP server, by operation (tools/call, tools/list, ...) and outcome.',
+      labelNames: ['server', 'operation', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    mcpHeldCalls: new FastCounter({
+      name: 'lanegate_mcp_held_calls_total',
+      help: 'MCP tool calls held for approval instead of executed.',
+      labelNames: ['server', 'tool', 'lane'],
+      registers: [registry],
+    }),
+    mcpRestarts: new FastCounter({ name: 'lanegate_mcp_server_restarts_total', help: 'Restarts of local MCP server processes after they exited.', labelNames: ['server'], registers: [registry] }),
     redisConnectionErrors: new FastCounter({
       name: 'lanegate_redis_connection_errors_total',
       help: 'Redis connection errors (refused, reset, timed out).',

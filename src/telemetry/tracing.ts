@@ -20,9 +20,27 @@ import { withTraceHeaders } from './propagation.js';
 
 export interface Tracing {
   startRequest(ctx: RequestContext): RequestTrace;
+  /** An MCP tool call's `execute_tool {tool}` span (GenAI conventions), continuing the agent's traceparent. */
+  startToolCall(call: ToolCallTraceInfo): ToolCallSpan;
   /** Exports what is buffered. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
+}
+
+export interface ToolCallTraceInfo {
+  /** The namespaced name the agent called. */
+  tool: string;
+  /** The JSON-RPC id of the call: MCP's tool call id. */
+  callId: string;
+  server: string;
+  lane: string;
+  requestId: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface ToolCallSpan {
+  /** `error`: the error code or outcome when the call did not succeed. */
+  end(o: { outcome: string; error?: string }): void;
 }
 
 /** How often spans are sent. */
@@ -222,8 +240,36 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
     };
   }
 
+  function startToolCall(call: ToolCallTraceInfo): ToolCallSpan {
+    const parent: Context = call.headers.traceparent ? propagator.extract(ROOT_CONTEXT, call.headers, defaultTextMapGetter) : ROOT_CONTEXT;
+    const span = tracer.startSpan(
+      `execute_tool ${call.tool}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': call.tool,
+          'gen_ai.tool.call.id': call.callId,
+          'gen_ai.tool.type': 'extension',
+          'lanegate.mcp.server': call.server,
+          'lanegate.lane': call.lane,
+          'lanegate.request_id': call.requestId,
+        },
+      },
+      parent,
+    );
+    return {
+      end(o) {
+        span.setAttribute('lanegate.mcp.outcome', o.outcome);
+        if (o.error) fail(span, o.error);
+        span.end();
+      },
+    };
+  }
+
   return {
     startRequest,
+    startToolCall,
     flush: () => provider.forceFlush(),
     async shutdown() {
       await provider.shutdown().catch((err: unknown) => logger.warn({ err: String(err) }, 'exporting the last spans failed'));
