@@ -30,6 +30,9 @@ Commands:
 ${BUDGETS_USAGE}
   audit verify [--dir DIR]       check the audit trail's hash chains (first bad record per chain)
   audit purge --before DATE      remove audit records written before DATE; the purge is recorded
+  audit list [--team T] [--lane L] [--status 5xx] ... [--limit N] [--after CURSOR]
+                                 audit records by the filters of GET /admin/audit, one JSON line each
+  audit show ID                  one audit record, as GET /admin/audit/{id} returns it
 ${EVAL_USAGE}
 ${PROMPTS_USAGE}
 
