@@ -143,9 +143,11 @@ async function costs(argv: string[]): Promise<number> {
   }
   const rows = [...report.rows, report.total];
   const width = Math.max(by.length, ...rows.map((r) => r.group.length));
-  console.log(`${by.padEnd(width)}  ${'requests'.padStart(9)}  ${'input tok'.padStart(12)}  ${'output tok'.padStart(12)}  ${'USD'.padStart(14)}`);
+  // Cache hits' tokens are saved, not used: their own column, as the metrics count them apart.
+  console.log(`${by.padEnd(width)}  ${'requests'.padStart(9)}  ${'input tok'.padStart(12)}  ${'output tok'.padStart(12)}  ${'USD'.padStart(14)}  ${'saved tok'.padStart(12)}`);
   for (const r of rows) {
-    console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}`);
+    const saved = r.saved_input_tokens + r.saved_output_tokens;
+    console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}  ${String(saved).padStart(12)}`);
   }
   const bad = report.integrity;
   if (bad.mismatched > 0) console.log(`EXCLUDED: ${bad.mismatched} record(s) fail their hash check (changed after they were written), claiming ${bad.claimed_usd} USD: ${bad.ids.join(', ')}`);
