@@ -7,7 +7,9 @@ import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import { toGatewayError, type GatewayError } from '../errors.js';
 import { createContext, type Services, type Stage } from '../pipeline/context.js';
 import { runPipeline } from '../pipeline/run.js';
-import { settleBudget } from '../budget/stage.js';
+import { buildAuditRecord } from '../audit/record.js';
+import { EVAL_IDENTITY, type AuditRequestRecord } from '../audit/schema.js';
+import { priceRequest, settleBudget } from '../budget/stage.js';
 import { markInternal, PROMPT_MODEL_PREFIX } from '../prompts/stage.js';
 import { outputOf, runChecks, type CheckResult, type CompiledCheck, type EvalOutput, type Judge } from './checks.js';
 import type { EvalSet } from './load.js';
@@ -65,6 +67,8 @@ export interface EvalRunOptions {
   concurrency?: number;
   onCase?: (result: CaseResult) => void;
   signal?: AbortSignal;
+  /** Collects each call's request record (cases and judges: they spend real money), for the caller to write. */
+  records?: AuditRequestRecord[];
 }
 
 const JUDGE_SYSTEM = `You grade one answer of an AI assistant against a rubric.
@@ -81,7 +85,7 @@ export function parseVerdict(text: string): 'pass' | 'fail' | undefined {
 /** The identity evals run as: in the default lane, allowed every model. */
 export function evalKey(config: CompiledConfig): KeyInfo {
   const lane = config.policies.defaultLane;
-  return { id: 'eval', app: 'eval', team: 'eval', models: undefined, lane, lanes: new Set([lane]) };
+  return { id: EVAL_IDENTITY, app: EVAL_IDENTITY, team: EVAL_IDENTITY, models: undefined, lane, lanes: new Set([lane]) };
 }
 
 interface Call {
@@ -94,7 +98,7 @@ interface Call {
   costUsd: number | null;
 }
 
-export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' | 'stages' | 'signal'>, id: string, body: Record<string, unknown>): Promise<Call> {
+export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' | 'stages' | 'signal' | 'records'>, id: string, body: Record<string, unknown>): Promise<Call> {
   const ctx = createContext({
     id,
     endpoint: 'chat',
@@ -116,6 +120,10 @@ export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' 
     for (const cleanup of ctx.cleanups) cleanup();
   }
   if (ctx.budget) await settleBudget(ctx).catch(() => {});
+  if (!ctx.cost) priceRequest(ctx);
+  ctx.error = error;
+  ctx.status = error ? error.status : ctx.reply?.kind === 'json' ? ctx.reply.status : 200;
+  o.records?.push(buildAuditRecord(ctx, false));
   const reply = ctx.reply;
   const u = ctx.usage;
   return {

@@ -16,6 +16,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Usage } from '../api/schemas.js';
 import type { AuditSink } from '../audit/transport/writer.js';
 import { AUDIT_RECORD_VERSION } from '../audit/schema.js';
+import { buildAuditRecord } from '../audit/record.js';
 import { priceRequest, settleBudget } from '../budget/stage.js';
 import { costNano } from '../budget/pricing.js';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
@@ -144,6 +145,12 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
     const reply = ctx.reply;
     const status = error ? error.status : reply?.kind === 'json' ? reply.status : 200;
     const output = !error && reply?.kind === 'json' && reply.status < 300 ? outputOf(reply.body) : undefined;
+    // A shadow call spends real money: it is a request record too (key, app and
+    // team `shadow:<live one's>`, as the spend metric labels it), so costs and
+    // /admin/usage count it apart from the live request.
+    ctx.error = error;
+    ctx.status = status;
+    o.audit.write(buildAuditRecord(ctx, false));
 
     const set = defaultEvalSet(job.config.prompts, plan.prompt);
     const matched = set?.cases.find((c) => deepEqual(c.variables, plan.variables ?? {}));
