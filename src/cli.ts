@@ -41,6 +41,9 @@ ${EXPLAIN_USAGE}
 ${BUDGETS_USAGE}
   audit verify [--dir DIR]       check the audit trail's hash chains (first bad record per chain)
   audit purge --before DATE      remove audit records written before DATE; the purge is recorded
+  audit list [--team T] [--lane L] [--status 5xx] ... [--limit N] [--after CURSOR]
+                                 audit records by the filters of GET /admin/audit, one JSON line each
+  audit show ID                  one audit record, as GET /admin/audit/{id} returns it
 ${EVAL_USAGE}
 ${PROMPTS_USAGE}
 
@@ -191,9 +194,11 @@ async function costs(argv: string[]): Promise<number> {
   }
   const rows = [...report.rows, report.total];
   const width = Math.max(by.length, ...rows.map((r) => r.group.length));
-  console.log(`${by.padEnd(width)}  ${'requests'.padStart(9)}  ${'input tok'.padStart(12)}  ${'output tok'.padStart(12)}  ${'USD'.padStart(14)}`);
+  // Cache hits' tokens are saved, not used: their own column, as the metrics count them apart.
+  console.log(`${by.padEnd(width)}  ${'requests'.padStart(9)}  ${'input tok'.padStart(12)}  ${'output tok'.padStart(12)}  ${'USD'.padStart(14)}  ${'saved tok'.padStart(12)}`);
   for (const r of rows) {
-    console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}`);
+    const saved = r.saved_input_tokens + r.saved_output_tokens;
+    console.log(`${r.group.padEnd(width)}  ${String(r.requests).padStart(9)}  ${String(r.input_tokens).padStart(12)}  ${String(r.output_tokens).padStart(12)}  ${r.usd.padStart(14)}  ${String(saved).padStart(12)}`);
   }
   const bad = report.integrity;
   if (bad.mismatched > 0) console.log(`EXCLUDED: ${bad.mismatched} record(s) fail their hash check (changed after they were written), claiming ${bad.claimed_usd} USD: ${bad.ids.join(', ')}`);

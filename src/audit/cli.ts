@@ -1,9 +1,10 @@
 // `lanegate audit verify` and `lanegate audit purge`: thin commands over
-// read/verify.ts and read/retention.ts.
+// read/verify.ts and read/retention.ts (`list` and `show` are query-cli.ts).
 import { ConfigError, loadConfig, resolveConfigPath } from '../config/load.js';
 import { createRedisClient } from '../stores/redis.js';
 import { createLogger } from '../telemetry/logger.js';
 import { spoolDir, type AuditConfig } from './config.js';
+import { AUDIT_QUERY_USAGE, auditQueryCommand } from './query-cli.js';
 import { purge } from './read/retention.js';
 import { spoolBacklog } from './transport/spool.js';
 import { formatReport, verifyDir } from './read/verify.js';
@@ -15,7 +16,8 @@ export const AUDIT_USAGE = `Usage:
       broken chain and each lost request, and exits 1 if there is one
   lanegate audit purge --before DATE [--dir DIR] [--config PATH]
       remove audit records written before DATE (YYYY-MM-DD, UTC midnight, or
-      an ISO 8601 time; files go by whole UTC days), and record the purge`;
+      an ISO 8601 time; files go by whole UTC days), and record the purge
+${AUDIT_QUERY_USAGE}`;
 
 function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
@@ -39,6 +41,7 @@ export async function auditCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'verify') return verify(rest);
   if (sub === 'purge') return purgeCommand(rest);
+  if (sub === 'list' || sub === 'show') return auditQueryCommand(sub, rest);
   console.error(AUDIT_USAGE);
   return 2;
 }

@@ -17,6 +17,13 @@ export type BodyMode = (typeof BODY_MODES)[number];
 
 /** The chain of records that belong to no lane (refused before a lane was chosen). */
 export const GATEWAY_CHAIN = '_gateway';
+/**
+ * Who `lanegate eval` and `promote`'s gate run as: key, app and team `_eval`,
+ * so their spend shows apart in costs, /admin/usage and the spend metric.
+ * Their request records have their own chain, `_eval`: the CLI writes them
+ * beside a running gateway, which never appends to it.
+ */
+export const EVAL_IDENTITY = '_eval';
 /** The chain of purge records; never swept. */
 export const PURGE_CHAIN = '_purges';
 
@@ -304,7 +311,7 @@ export type AuditToolCall = z.infer<typeof toolCallSchema>;
 
 /** The chain (file set, stream) a record belongs to: its lane, or one of the gateway's own. */
 export function chainOf(entry: AuditEntry): string {
-  if (entry.kind === 'request') return entry.lane?.name ?? GATEWAY_CHAIN;
+  if (entry.kind === 'request') return entry.key_id === EVAL_IDENTITY ? EVAL_IDENTITY : (entry.lane?.name ?? GATEWAY_CHAIN);
   if (entry.kind === 'tool_call') return entry.lane.name;
   if (entry.kind === 'purge') return PURGE_CHAIN;
   if (entry.kind === 'loss') return GATEWAY_CHAIN;

@@ -20,7 +20,7 @@ import { createRedisQuery } from './read/redis-query.js';
 import { createRedisReader } from './read/redis-reader.js';
 import { createRedisBackend } from './transport/redis-sink.js';
 import { startSweeper, type Sweeper } from './read/retention.js';
-import { AUDIT_RECORD_VERSION, GATEWAY_CHAIN } from './schema.js';
+import { AUDIT_RECORD_VERSION } from './schema.js';
 import { openSpool } from './transport/spool.js';
 import { createAuditWriter, createNullSink, type AuditBackend, type AuditSink } from './transport/writer.js';
 
@@ -75,7 +75,7 @@ export async function startAuditTrail(o: AuditTrailOptions): Promise<AuditTrail>
     if (!o.redis) throw new Error('audit.sink redis needs redis.url');
     const redis = o.redis;
     const backend = createRedisBackend({ redis, maxLen: config.redis.max_len, retentionMs: (chain) => (laneDays(chain) ?? config.retention_days) * DAY_MS });
-    const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createRedisQuery(redis, () => [...o.lanes().keys(), GATEWAY_CHAIN]) });
+    const sink = createAuditWriter({ ...common, backend: withMirror(backend), query: createRedisQuery(redis) });
     await reportCrashLoss(previous, sink, metrics, logger, async (missing) => {
       await findInFiles(missing, { dir: config.dir, spoolDir: spool?.dir, since: previous.since });
       for await (const { line } of createRedisReader(redis).lines({ from: previous.since - 1000 })) {

@@ -22,13 +22,18 @@ export interface LedgerEntry {
   key: string;
   app: string;
   team: string;
+  /** The model that answered (a route's choice, not the route's name), as lanegate_spend_usd_total labels it. */
   model: string;
   provider: string;
   lane: string;
   nanoUsd: number;
+  /** Tokens used upstream: none for a cache hit, whose tokens are `saved*` instead (as the metrics count them). */
   inputTokens: number;
   outputTokens: number;
   tokens: number;
+  cacheHit: boolean;
+  savedInputTokens: number;
+  savedOutputTokens: number;
 }
 
 interface RawRecord {
@@ -39,8 +44,10 @@ interface RawRecord {
   app?: string;
   team?: string;
   model?: string;
+  route?: { model?: string } | null;
   provider?: string;
   lane?: { name?: string } | string | null;
+  cache?: { status?: string } | null;
   usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
   cost?: { nano_usd?: number; usd?: number } | null;
 }
@@ -67,6 +74,9 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
     const r = s.record as RawRecord;
     if (!r.cost) continue;
     const nano = typeof r.cost.nano_usd === 'number' ? r.cost.nano_usd : Math.round((r.cost.usd ?? 0) * 1e9);
+    const hit = r.cache?.status === 'hit';
+    const input = r.usage?.prompt_tokens ?? 0;
+    const output = r.usage?.completion_tokens ?? 0;
     yield {
       id: r.id ?? '',
       // The whole line is hashed (bodies too): linear in what is read, like the read itself.
@@ -75,13 +85,16 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
       key: r.key_id ?? '',
       app: r.app ?? '',
       team: r.team ?? '',
-      model: r.model ?? '',
+      model: r.route?.model ?? r.model ?? '',
       provider: r.provider ?? '',
       lane: typeof r.lane === 'string' ? r.lane : (r.lane?.name ?? ''),
       nanoUsd: nano,
-      inputTokens: r.usage?.prompt_tokens ?? 0,
-      outputTokens: r.usage?.completion_tokens ?? 0,
-      tokens: r.usage?.total_tokens ?? 0,
+      inputTokens: hit ? 0 : input,
+      outputTokens: hit ? 0 : output,
+      tokens: hit ? 0 : (r.usage?.total_tokens ?? 0),
+      cacheHit: hit,
+      savedInputTokens: hit ? input : 0,
+      savedOutputTokens: hit ? output : 0,
     };
   }
 }
@@ -123,6 +136,8 @@ export async function rebuildCounters(
     const total: LedgerTotal = { source: describeSource(ledger), records: 0, nanoUsd: 0 };
     sources.push(total);
     for await (const e of readLedger(ledger, from, now + 1)) {
+      // A cache hit is answered before the budgets are reserved: the live counters never hold it.
+      if (e.cacheHit) continue;
       let current = false;
       for (const b of limits.budgets) {
         if (b.period === 'minute' || !periods.includes(b.period)) continue;
@@ -154,6 +169,9 @@ export interface UsageRow {
   requests: number;
   input_tokens: number;
   output_tokens: number;
+  /** Cache hits' tokens: answered without an upstream call, so neither used nor paid for. */
+  saved_input_tokens: number;
+  saved_output_tokens: number;
   nano_usd: number;
   usd: string;
 }
@@ -177,7 +195,7 @@ export async function usageReport(
   by: GroupBy,
 ): Promise<{ rows: UsageRow[]; total: UsageRow; integrity: UsageIntegrity }> {
   const groups = new Map<string, UsageRow>();
-  const total: UsageRow = { group: 'total', requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' };
+  const total: UsageRow = { group: 'total', requests: 0, input_tokens: 0, output_tokens: 0, saved_input_tokens: 0, saved_output_tokens: 0, nano_usd: 0, usd: '' };
   const integrity: UsageIntegrity = { mismatched: 0, claimed_nano_usd: 0, claimed_usd: '', ids: [] };
   for await (const e of readLedger(source, from, to)) {
     if (e.integrity === 'mismatch') {
@@ -189,11 +207,13 @@ export async function usageReport(
     }
     const name = e[by] || '(none)';
     let row = groups.get(name);
-    if (!row) groups.set(name, (row = { group: name, requests: 0, input_tokens: 0, output_tokens: 0, nano_usd: 0, usd: '' }));
+    if (!row) groups.set(name, (row = { group: name, requests: 0, input_tokens: 0, output_tokens: 0, saved_input_tokens: 0, saved_output_tokens: 0, nano_usd: 0, usd: '' }));
     for (const r of [row, total]) {
       r.requests++;
       r.input_tokens += e.inputTokens;
       r.output_tokens += e.outputTokens;
+      r.saved_input_tokens += e.savedInputTokens;
+      r.saved_output_tokens += e.savedOutputTokens;
       r.nano_usd += e.nanoUsd;
     }
   }
@@ -205,8 +225,8 @@ export async function usageReport(
 
 export function toCsv(report: { rows: UsageRow[]; total: UsageRow; integrity?: UsageIntegrity }, by: GroupBy): string {
   const esc = (v: string | number) => (typeof v === 'string' && /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : String(v));
-  const lines = [`${by},requests,input_tokens,output_tokens,usd`];
-  for (const r of [...report.rows, report.total]) lines.push([r.group, r.requests, r.input_tokens, r.output_tokens, r.usd].map(esc).join(','));
+  const lines = [`${by},requests,input_tokens,output_tokens,usd,saved_input_tokens,saved_output_tokens`];
+  for (const r of [...report.rows, report.total]) lines.push([r.group, r.requests, r.input_tokens, r.output_tokens, r.usd, r.saved_input_tokens, r.saved_output_tokens].map(esc).join(','));
   // After the total and named so it cannot be read as a group: what the changed records claim.
   const bad = report.integrity;
   if (bad && bad.mismatched > 0) lines.push(['EXCLUDED: records failing their hash check', bad.mismatched, '', '', bad.claimed_usd].map(esc).join(','));

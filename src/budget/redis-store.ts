@@ -26,7 +26,8 @@ end
 // (1: a check is kept from the ledger), then per check 9 values:
 //   limit u, t, r (-1: none), amount u, t, r, previous weight (0..1), ttlMs, commit (0/1)
 // Refused: {0, check, dimension, limit, used, then per check the counter's and
-// the previous minute's spent plus reserved: u, t, r, u, t, r}.
+// the previous minute's spent plus reserved: u, t, r, u, t, r}. Reserved: {1,
+// then the same six per check, after the reservation}.
 const RESERVE = `${RELEASE_EXPIRED}
 if ARGV[5] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = tonumber(ARGV[1])
@@ -92,7 +93,14 @@ for i = 1, n do
   redis.call('HSETNX', id, 'u', 0)
   redis.call('PEXPIRE', id, ttl)
 end
-return {1}
+local ok = {1}
+for i = 1, n do
+  local id = KEYS[2 * i]
+  local prev = KEYS[2 * i + 1]
+  for _, d in ipairs(dims) do table.insert(ok, held(id, d)) end
+  for _, d in ipairs(dims) do table.insert(ok, prev ~= id and held(prev, d) or 0) end
+end
+return ok
 `;
 
 // KEYS: counters. ARGV: now, reservation, then per counter: actual u, t, r and ttlMs.
@@ -151,9 +159,10 @@ export function createRedisBudgetStore(store: RedisStore): BudgetStore {
       }
       const result = (await scripts[reserveScript]!(keys.length, ...keys, ...args)) as number[];
       if (result[0] === -1) return { ok: false, reset: true };
-      if (result[0] === 1) return { ok: true };
       const amountAt = (at: number): Amount => ({ usd: result[at]!, tokens: result[at + 1]!, requests: result[at + 2]! });
-      const windows = checks.map((_, i) => ({ current: amountAt(5 + i * 6), previous: amountAt(8 + i * 6) }));
+      const windowsFrom = (start: number) => checks.map((_, i) => ({ current: amountAt(start + i * 6), previous: amountAt(start + 3 + i * 6) }));
+      if (result[0] === 1) return { ok: true, windows: windowsFrom(1) };
+      const windows = windowsFrom(5);
       return { ok: false, reset: false, index: result[1]! - 1, dimension: DIMENSIONS[result[2]! - 1]!, limit: result[3]!, used: result[4]!, windows };
     },
     async settle(reservation, counters, now) {

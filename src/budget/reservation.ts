@@ -11,6 +11,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { embeddingTokenEstimate, promptTokenBound, promptTokens } from '../providers/tokens.js';
 import { periodId, previousMinuteId, previousMinuteWeight, type Period } from './periods.js';
 import { costNano } from './pricing.js';
+import { rateLimitHeaders } from './rate-headers.js';
 import { limitRefusal } from './refusal.js';
 import type { Amount, CounterCheck } from './store.js';
 import type { BudgetHold } from './types.js';
@@ -145,6 +146,7 @@ export async function reserveLimits(ctx: RequestContext): Promise<void> {
     if (result.reset) throw new GatewayError('service_unavailable', 'Budgets are being rebuilt from the usage ledger. Retry in a moment.', { retryAfter: 1 });
     throw limitRefusal(ctx, checks, names, result, rates.length, now);
   }
+  if (rates.length > 0) Object.assign(ctx.responseHeaders, rateLimitHeaders(checks.slice(0, rates.length), result.windows, now));
   ctx.budget = { reservation, store, budgetChecks: checks.slice(rates.length), counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
 }
 

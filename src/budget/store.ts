@@ -43,14 +43,19 @@ export interface CounterCheck {
   fromLedger?: boolean;
 }
 
-/** What a counter and its previous minute hold (spent plus reserved), as a refused reserve saw them. */
+/** What a counter and its previous minute hold (spent plus reserved), as a reserve saw them. */
 export interface CounterWindow {
   current: Amount;
   previous: Amount;
 }
 
 export type ReserveResult =
-  | { ok: true }
+  /**
+   * `windows`: every check's counters after this reservation (this request
+   * included), read in the same call, so the answer's `x-ratelimit-remaining-*`
+   * needs no second round trip.
+   */
+  | { ok: true; windows: CounterWindow[] }
   /** `windows`: every check's counters, so the caller can tell when the request would fit. */
   | { ok: false; reset: false; index: number; dimension: Dimension; limit: number; used: number; windows: CounterWindow[] }
   /** The store lost its data (Redis restarted without persistence): rebuild first. */
@@ -181,7 +186,11 @@ export function createMemoryBudgetStore(): BudgetStore {
           c.reserved[d] += check.amount[d];
         }
       }
-      return { ok: true };
+      const windows = checks.map((check, index) => {
+        const prev = check.previous ? peek(check.previous.id, now) : undefined;
+        return { current: sum(states[index]!), previous: prev ? sum(prev) : ZERO() };
+      });
+      return { ok: true, windows };
     },
     async settle(reservation, settled, now) {
       for (const { id, ttlMs, actual } of settled) {

@@ -9,6 +9,8 @@ import { openInProcess, type InProcessGateway } from './in-process.js';
 import type { EvalSet } from './load.js';
 import { formatReport, writeReport, type WrittenReport } from './report.js';
 import { runEval, type EvalReport } from './run.js';
+import type { AuditRequestRecord } from '../audit/schema.js';
+import { writeAuditRecords } from '../prompts/audit-write.js';
 
 export const EVAL_USAGE = `  eval <prompt>[@<version>] [--set [<name>@]<version>] [--out FILE] [--concurrency N] [--config PATH]
                                  run an eval set against a prompt version (default: the
@@ -75,7 +77,9 @@ export async function runGate(
   if (set.cases.length < 10 || set.cases.length > 30) progress(`note: ${set.name}@${set.version} has ${set.cases.length} cases; 10 to 30 is the usual size`);
   progress(`running ${set.name}@${set.version} (${set.cases.length} cases) against ${target.prompt}@${target.version}...`);
   let done = 0;
+  const records: AuditRequestRecord[] = [];
   const report = await runEval({
+    records,
     config: gw.config,
     services: gw.services,
     stages: internalChatPipeline,
@@ -85,6 +89,11 @@ export async function runGate(
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     onCase: (r) => progress(`  [${++done}/${set.cases.length}] ${r.id}: ${r.error ? 'error' : r.pass ? 'pass' : 'FAIL'}`),
   });
+  // Eval calls spend real money: each is a request record (key, app and team _eval), in costs like any other.
+  if (records.length > 0 && gw.loaded.config.audit.sink !== 'off') {
+    const kept = await writeAuditRecords(gw.loaded.config, records);
+    progress(kept.ok ? `audit: ${records.length} request records written to the _eval chain (${kept.where})` : `audit: the eval's request records could not be written: ${kept.reason}`);
+  }
   o.log(formatReport(report));
   const written = await writeReport(report, { ...(o.out ? { out: o.out } : {}), dir: gw.config.prompts.reportsDir });
   o.log(`report: ${written.file} (sha256 ${written.sha256})`);

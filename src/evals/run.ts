@@ -8,6 +8,7 @@ import { toGatewayError, type GatewayError } from '../errors.js';
 import { createContext, type Services } from '../pipeline/context.js';
 import { finishRequest, runRequest } from '../pipeline/run.js';
 import type { Pipeline } from '../pipeline/stage.js';
+import { EVAL_IDENTITY, type AuditRequestRecord } from '../audit/schema.js';
 import { PROMPT_MODEL_PREFIX } from '../prompts/stage.js';
 import { outputOf, runChecks, type CheckResult, type CompiledCheck, type EvalOutput, type Judge } from './checks.js';
 import type { EvalSet } from './load.js';
@@ -65,6 +66,8 @@ export interface EvalRunOptions {
   concurrency?: number;
   onCase?: (result: CaseResult) => void;
   signal?: AbortSignal;
+  /** Collects each call's request record (cases and judges: they spend real money), for the caller to write. */
+  records?: AuditRequestRecord[];
 }
 
 const JUDGE_SYSTEM = `You grade one answer of an AI assistant against a rubric.
@@ -81,7 +84,7 @@ export function parseVerdict(text: string): 'pass' | 'fail' | undefined {
 /** The identity evals run as: in the default lane, allowed every model. */
 export function evalKey(config: CompiledConfig): KeyInfo {
   const lane = config.policies.defaultLane;
-  return { id: 'eval', app: 'eval', team: 'eval', models: undefined, lane, lanes: new Set([lane]) };
+  return { id: EVAL_IDENTITY, app: EVAL_IDENTITY, team: EVAL_IDENTITY, models: undefined, lane, lanes: new Set([lane]) };
 }
 
 interface Call {
@@ -94,7 +97,7 @@ interface Call {
   costUsd: number | null;
 }
 
-export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' | 'stages' | 'signal'>, id: string, body: Record<string, unknown>): Promise<Call> {
+export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' | 'stages' | 'signal' | 'records'>, id: string, body: Record<string, unknown>): Promise<Call> {
   const ctx = createContext({
     id,
     endpoint: 'chat',
@@ -113,8 +116,13 @@ export async function runInternal(o: Pick<EvalRunOptions, 'config' | 'services' 
   } catch (err) {
     error = toGatewayError(err);
   }
-  // The report's spend is settled before the next case reserves.
-  await finishRequest(o.stages, ctx, { clientDisconnected: false });
+  ctx.error = error;
+  ctx.status = error ? error.status : ctx.reply?.kind === 'json' ? ctx.reply.status : 200;
+  // The report's spend is settled before the next case reserves. Eval calls
+  // spend real money, so each is a request record (identity _eval), collected
+  // for the caller to write to the _eval chain.
+  const records = o.records;
+  await finishRequest(o.stages, ctx, { clientDisconnected: false, audit: records && { enabled: true, write: (entry) => records.push(entry as AuditRequestRecord) } });
   const reply = ctx.reply;
   const u = ctx.usage;
   return {

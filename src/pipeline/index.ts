@@ -107,23 +107,24 @@ const internalRequest: readonly RequestStage[] = [parseChat, render, lanePolicy,
  * Requests the gateway makes itself (`lanegate eval`): the caller sets the
  * identity (there is no key to check), the answer is what the model said (no
  * response guard, so no approvals are ever created), nothing is cached
- * either way, and nothing is recorded but the settlement, which the caller
- * waits for.
+ * either way. The caller waits for settlement, and collects the request
+ * record (identity _eval) to write to the _eval chain: eval calls spend real money.
  */
 export const internalChatPipeline: Pipeline = {
   endpoint: 'chat',
   request: internalRequest,
   reply: [meter],
-  after: [settleSpend],
+  after: [priceAnswer, settleSpend, writeAudit],
 };
 
 /**
  * Prompt shadow runs: as internalChatPipeline, but spend counts under the
- * shadow identity (the run's own audit record is the shadow runner's).
+ * shadow identity and the request record goes to the lane's trail (beside
+ * the shadow runner's own shadow_run record).
  */
 export const shadowChatPipeline: Pipeline = {
   endpoint: 'chat',
   request: internalRequest,
   reply: [meter],
-  after: [priceAnswer, settleSpend, recordSpend],
+  after: [priceAnswer, settleSpend, recordSpend, writeAudit],
 };

@@ -35,7 +35,7 @@ export interface RequestEnd {
   /** The client left before the answer was complete. */
   readonly clientDisconnected: boolean;
   /** The audit trail and the SLO tracker: requests from the HTTP server record into them; the gateway's own do not. */
-  readonly audit?: AuditSink;
+  readonly audit?: Pick<AuditSink, 'enabled' | 'write'>;
   readonly slo?: SloTracker;
 }
 

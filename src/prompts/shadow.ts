@@ -136,11 +136,16 @@ export function createShadowRunner(o: ShadowRunnerOptions): ShadowRunner {
       error = toGatewayError(err);
     }
     const latency = round(performance.now() - started);
-    // Settlement goes on in the background: the record does not wait for it.
-    void finishRequest(o.stages, ctx, { clientDisconnected: false });
     const reply = ctx.reply;
     const status = error ? error.status : reply?.kind === 'json' ? reply.status : 200;
     const output = !error && reply?.kind === 'json' && reply.status < 300 ? outputOf(reply.body) : undefined;
+    ctx.error = error;
+    ctx.status = status;
+    // A shadow call spends real money: the after phase writes it as a request
+    // record too (key, app and team `shadow:<live one's>`, as the spend metric
+    // labels it), so costs and /admin/usage count it apart from the live
+    // request. Settlement goes on in the background: the record does not wait for it.
+    void finishRequest(o.stages, ctx, { clientDisconnected: false, audit: o.audit });
 
     const set = defaultEvalSet(job.config.prompts, plan.prompt);
     const matched = set?.cases.find((c) => deepEqual(c.variables, plan.variables ?? {}));

@@ -5,20 +5,12 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { integrityCounts } from '../audit/read/integrity.js';
-import { decodeCursor, restrictBodies, type AuditFilter } from '../audit/read/query.js';
+import { parseAuditFilter } from '../audit/read/filter.js';
+import { restrictBodies } from '../audit/read/query.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
-
-const MAX_LIMIT = 1000;
-
-function instant(raw: string | undefined, param: string): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(ms)) throw new GatewayError('invalid_request', `${param} must be an ISO 8601 time (2025-01-31T12:00:00Z) or milliseconds since the epoch.`, { param });
-  return ms;
-}
 
 export function mountAudit(app: Hono<Env>, state: GatewayState): void {
   const query = () => {
@@ -38,29 +30,7 @@ export function mountAudit(app: Hono<Env>, state: GatewayState): void {
   });
 
   app.get('/admin/audit', async (c) => {
-    const q = (name: string) => c.req.query(name) || undefined;
-    const status = q('status');
-    if (status !== undefined && !/^([1-5]xx|[1-5]\d\d)$/i.test(status)) {
-      throw new GatewayError('invalid_request', 'status must be an HTTP status (429) or a class (5xx).', { param: 'status' });
-    }
-    const rawLimit = q('limit');
-    const limit = rawLimit === undefined ? 100 : Number(rawLimit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new GatewayError('invalid_request', `limit must be a whole number from 1 to ${MAX_LIMIT}.`, { param: 'limit' });
-    const after = q('after');
-    const cursor = after === undefined ? undefined : decodeCursor(after);
-    if (after !== undefined && !cursor) throw new GatewayError('invalid_request', 'after must be the `next` value of a previous page.', { param: 'after' });
-    const filter: AuditFilter = {
-      from: instant(q('from'), 'from'),
-      to: instant(q('to'), 'to'),
-      team: q('team'),
-      app: q('app'),
-      lane: q('lane'),
-      model: q('model'),
-      status,
-      kind: q('kind'),
-      limit,
-      after: cursor,
-    };
+    const filter = parseAuditFilter((name) => c.req.query(name));
     const page = await query().list(filter);
     // Each record is checked against its hash as it is read (integrity.ts); the page says how many failed.
     return c.json({ object: 'list', data: page.data.map(visible), integrity: integrityCounts(page.data), ...(page.next ? { next: page.next } : {}) });

@@ -1,6 +1,7 @@
 // Writes responses straight to Node's ServerResponse: one writeHead and one
 // end for JSON, chunk-by-chunk SSE with backpressure for streams.
 import type { ServerResponse } from 'node:http';
+import { formatUsd, priceRequest } from '../budget/pricing.js';
 import { chargeDelivered } from '../budget/stream-meter.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
@@ -74,7 +75,7 @@ export async function writeStream(
       }
       if (!ok) await drained(res);
     }
-    if (!res.destroyed) res.end(DONE);
+    if (!res.destroyed) res.end(`${costComment(ctx)}${DONE}`);
   } catch (err) {
     // A run limit that ended the stream, or the client leaving, says so rather than "cancelled".
     const reason: unknown = ctx.signal.aborted ? ctx.signal.reason : undefined;
@@ -84,6 +85,17 @@ export async function writeStream(
   }
   if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
   if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
+}
+
+/**
+ * A stream's cost cannot be a header (those left before it was known) and
+ * trailers are unreliable through proxies and clients, so it is the last
+ * thing before [DONE]: an SSE comment, `: x-gateway-cost-usd=0.000123`, which
+ * SSE parsers (the OpenAI SDKs' included) skip. A cache hit says 0.
+ */
+function costComment(ctx: RequestContext): string {
+  if (!ctx.cost) priceRequest(ctx);
+  return ctx.cost ? `: x-gateway-cost-usd=${formatUsd(ctx.cost.nano)}\n\n` : '';
 }
 
 function drained(res: ServerResponse): Promise<void> {

@@ -150,7 +150,7 @@ describe('budgets across two gateways on one Redis', () => {
     assert.equal(report.total.nano_usd, nano);
     assert.equal(report.total.requests, records.length);
     const csv = await (await fetch(`${a.url}/admin/usage?group_by=team&format=csv`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
-    assert.match(csv.split('\n')[0]!, /^team,requests,input_tokens,output_tokens,usd$/);
+    assert.match(csv.split('\n')[0]!, /^team,requests,input_tokens,output_tokens,usd,saved_input_tokens,saved_output_tokens$/);
     assert.match(csv, /\ntotal,/);
   });
 

@@ -125,6 +125,23 @@ describe('eval gates', () => {
     assert.match(unknown.stderr, /triage has no version v9/);
   });
 
+  it('cli – eval calls are request records of key, app and team _eval (in their own _eval chain), so `lanegate costs` counts them', async () => {
+    const run = await runCli(['eval', 'triage', '--set', 'triage@v1', '--out', path.join(dir, 'report-costs.json'), '--config', configFile], dir);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /audit: 12 request records written to the _eval chain/);
+    const costs = await runCli(['costs', '--by', 'app', '--csv', '--config', configFile], dir);
+    assert.equal(costs.code, 0, costs.stderr);
+    const row = costs.stdout.split('\n').find((l) => l.startsWith('_eval,'));
+    assert.ok(row, costs.stdout);
+    // This run's 12 cases, and those of the earlier runs in this file.
+    assert.ok(Number(row.split(',')[1]) >= 12, row);
+    const listed = await runCli(['audit', 'list', '--lane', '_eval', '--limit', '1000', '--config', configFile], dir);
+    assert.equal(listed.code, 0, listed.stderr);
+    const records = listed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; key_id: string; app: string; team: string });
+    assert.ok(records.length >= 12);
+    for (const r of records) assert.deepEqual([r.kind, r.key_id, r.app, r.team], ['request', '_eval', '_eval', '_eval']);
+  });
+
   it('checks – the JSON schema subset validator and the verdict parser', () => {
     const validate = compileJsonSchema({
       type: 'object',

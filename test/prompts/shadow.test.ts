@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ShadowRunRecord } from '../../src/prompts/audit-events.js';
 import { formatShadowReport, parseSince, shadowReport } from '../../src/prompts/shadow-report.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { metricValue, postChat, waitFor } from '../helpers/routing.js';
 import { promptConfig, simpleTemplate } from './fixtures.js';
 
@@ -150,6 +150,22 @@ describe('shadow runs', () => {
     assert.ok(summary!.live.cost_usd > 0, 'live is priced (mock-fast has a price)');
     assert.match(formatShadowReport('triage', parseSince('1d'), [summary!]), /live v1 vs shadow v2/);
     assert.deepEqual(await shadowReport(dir, 'triage', Date.now() + 60_000), []);
+  });
+
+  it('a shadow call is a request record of key, app and team shadow:<live one\'s>, and /admin/usage counts it apart', async () => {
+    const res = await postChat(gw, { model: 'prompt:triage', messages: [], variables: { ticket: 'what does it cost' } });
+    await res.text();
+    const id = res.headers.get('x-request-id')!;
+    const record = await waitFor('the shadow request record', async () => (await gw.auditRecords()).find((r) => r.id === `${id}/shadow` && r.kind === 'request'), 5000);
+    assert.equal(record.key_id, 'shadow:alpha');
+    assert.equal(record.app, 'shadow:app-alpha');
+    assert.equal(record.team, 'shadow:team-alpha');
+    const cost = record.cost as { nano_usd: number } | null;
+    assert.ok(cost && cost.nano_usd > 0, JSON.stringify(record.cost));
+    const usage = await fetch(`${gw.url}/admin/usage?group_by=app`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const rows = ((await usage.json()) as { data: Array<{ group: string; requests: number; nano_usd: number }> }).data;
+    const shadow = rows.find((r) => r.group === 'shadow:app-alpha');
+    assert.ok(shadow && shadow.requests >= 1 && shadow.nano_usd >= cost.nano_usd, JSON.stringify(rows));
   });
 });
 

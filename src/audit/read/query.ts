@@ -15,6 +15,10 @@ export interface AuditFilter {
   to?: number;
   team?: string;
   app?: string;
+  /**
+   * The chain: a lane, or the gateway's own (`_gateway`: requests refused
+   * before a lane was chosen, loss records; `_purges`; `_prompts`).
+   */
   lane?: string;
   model?: string;
   /** An exact status (`429`) or a class (`5xx`). */
@@ -51,7 +55,6 @@ function matches(f: AuditFilter, r: Row): boolean {
   if (f.to !== undefined && r.time > f.to) return false;
   if (f.team !== undefined && r.team !== f.team) return false;
   if (f.app !== undefined && r.app !== f.app) return false;
-  if (f.lane !== undefined && r.lane !== f.lane) return false;
   if (f.model !== undefined && r.model !== f.model) return false;
   if (f.kind !== undefined && r.kind !== f.kind) return false;
   if (!statusMatches(f.status, r.status)) return false;
@@ -76,13 +79,18 @@ function rowView(r: IndexRow): Row {
   return { id: r[0], time: r[2], kind: r[3], team: r[4], app: r[5], lane: r[6], model: r[7], status: r[8] };
 }
 
-/** Queries over the file sink's folder. */
-export function createFileQuery(backend: FileBackend): AuditQuery {
+/**
+ * Queries over the file sink's folder: the running sink's (which knows the
+ * rows of the files it has open), or a folder read from outside (the CLI,
+ * beside a running gateway: it builds indexes in memory and saves none).
+ */
+export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick<FileBackend, 'activeRows'>>): AuditQuery {
   const dir = backend.dir;
+  const save = backend.activeRows !== undefined;
   // Read from disk each time, never cached: a full file's index is some
   // 30,000 rows, several MB of heap, that every major GC would walk.
   async function rowsOf(f: AuditFile): Promise<IndexRow[]> {
-    return backend.activeRows(f.path) ?? (await loadIndex(f.path, { save: true })).rows;
+    return backend.activeRows?.(f.path) ?? (await loadIndex(f.path, { save })).rows;
   }
 
   /** `next`: the row written after it in the same file, whose `prev` must name it. */
@@ -122,6 +130,7 @@ export function createFileQuery(backend: FileBackend): AuditQuery {
       const lastDay = filter.to !== undefined ? utcDay(filter.to + 86_400_000) : '9999';
       const found: Array<{ f: AuditFile; row: IndexRow; next: IndexRow | undefined; view: Row }> = [];
       for (const [chain, files] of chains) {
+        // The lane filter names a chain, so `_gateway` finds the records no lane holds.
         if (filter.lane !== undefined && chain !== filter.lane) continue;
         for (const f of files) {
           if (f.day < firstDay || f.day > lastDay) continue;

@@ -18,10 +18,12 @@ function parseEntry(fields: string[]): Record<string, unknown> | undefined {
 
 const SCAN_LIMIT = 100_000;
 
-export function createRedisQuery(redis: RedisStore, chains: () => string[]): AuditQuery {
+export function createRedisQuery(redis: RedisStore): AuditQuery {
   return {
     async get(id) {
-      const names = chains();
+      // Every stream there is, not the configured lanes: lanes since removed,
+      // and the gateway's own chains (_gateway, _purges, _prompts), hold records too.
+      const names = [...(await auditStreams(redis)).keys()];
       const keys = names.map((c) => idKey(redis, c, id));
       const entries = await Promise.all(keys.map((k) => redis.client.get(k)));
       for (let i = 0; i < names.length; i++) {
