@@ -127,6 +127,8 @@ export async function readSse(res: Response): Promise<{ content: string; events:
   const events: unknown[] = [];
   let content = '';
   for (const block of text.split('\n\n')) {
+    // A line starting with ':' is an SSE comment (the stream's cost, x-gateway-cost-usd): clients skip it.
+    if (block.startsWith(':')) continue;
     const data = block.replace(/^data: /, '').trim();
     if (!data || data === '[DONE]') continue;
     const event = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> };

@@ -57,7 +57,8 @@ describe('config reload', () => {
       if (done) break;
       text += decoder.decode(value, { stream: true });
     }
-    const events = text.split('\n\n').filter(Boolean);
+    // SSE comments (the stream's cost, x-gateway-cost-usd) are not events.
+    const events = text.split('\n\n').filter((e) => e && !e.startsWith(':'));
     assert.equal(events.at(-1), 'data: [DONE]');
     assert.ok(!text.includes('"error"'), text);
     const content = events
