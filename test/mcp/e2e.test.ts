@@ -102,7 +102,7 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
   it('a recipient outside the allowed domains – an error result naming the rule, never executed', async () => {
     const r = await call(agentA, 'web__send-email', { to: 'boss@evil.test', subject: 'outside', body: 'x' });
     assert.equal(r.isError, true);
-    assert.match(textOf(r), /recipients/);
+    assert.match(textOf(r), /rule: recipients\)/);
     assert.match(textOf(r), /evil\.test/);
     assert.equal(executed('send-email'), 0);
   });
@@ -111,7 +111,7 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
     for (const path of ['/etc/passwd', '/srv/repo/../../etc/shadow']) {
       const r = await call(agentA, 'web__write_file', { path, content: 'x' });
       assert.equal(r.isError, true, path);
-      assert.match(textOf(r), /paths/, path);
+      assert.match(textOf(r), /rule: paths\)/, path);
     }
     assert.equal(executed('write_file'), 0);
     const ok = await call(agentA, 'web__write_file', { path: '/srv/repo/notes.txt', content: 'fine' });
@@ -166,7 +166,7 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
     for (let i = 0; i < 2; i++) assert.equal(textOf(await call(agent, 'web__echo', { text: `budget ${i}` })), `budget ${i}`);
     const over = await call(agent, 'web__echo', { text: 'budget 2' });
     assert.equal(over.isError, true);
-    assert.match(textOf(over), /tool_runs\.max_tool_calls/);
+    assert.match(textOf(over), /rule: tool_runs\.max_tool_calls\)/);
     assert.match(textOf(over), /allows 2/);
     assert.equal(executed('echo', (x) => x.text === 'budget 2'), 0);
     // The budget is the run's, shared by the replicas through Redis.
@@ -198,10 +198,31 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
     clients.push(agent);
     await call(agent, 'web__write_file', { path: '/srv/repo/a.ts', content: 'x' });
     await call(agent, 'web__write_file', { path: '/etc/hosts', content: 'x' });
-    const records = (await a.auditRecords()).filter((r) => r.run_id === runId);
+    // A held call of the run, approved, then run through the other replica: both records carry the run id.
+    const held = await call(agent, 'web__send-email', { to: 'ops@example.com', subject: 'linked', body: 'x' });
+    const id = (held.structuredContent as { approval_id: string }).approval_id;
+    assert.equal((await admin(a, `/admin/approvals/${id}/approve`, { by: 'alice' })).status, 200);
+    const other = await connect(b, APP_KEY);
+    clients.push(other);
+    assert.equal(textOf(await call(other, 'lanegate__approval', { approval_id: id })), 'sent to ops@example.com');
+    const records = [...(await a.auditRecords()), ...(await b.auditRecords())].filter((r) => r.run_id === runId);
     assert.deepEqual(
       records.map((r) => (r.kind === 'tool_call' ? `tool_call ${String(r.name)} ${String(r.decision)} ${String(r.rule)}` : `${String(r.kind)} ${String(r.endpoint)}`)),
-      ['request chat', 'tool_call web__write_file executed null', 'tool_call web__write_file refused paths'],
+      [
+        'request chat',
+        'tool_call web__write_file executed null',
+        'tool_call web__write_file refused paths',
+        'tool_call web__send-email held require_approval',
+        'tool_call web__send-email executed null',
+      ],
     );
+    assert.deepEqual(records.slice(3).map((r) => r.approval_id), [id, id]);
+    assert.deepEqual(new Set(records.map((r) => r.key_id)), new Set(['alpha']));
+    // The admin API lists the run's tool calls too.
+    const listed = (await (await fetch(`${a.url}/admin/audit?kind=tool_call&limit=100`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as {
+      data: Array<Record<string, unknown>>;
+    };
+    const ids = new Set(listed.data.filter((r) => r.run_id === runId).map((r) => r.id));
+    for (const r of (await a.auditRecords()).filter((x) => x.run_id === runId && x.kind === 'tool_call')) assert.ok(ids.has(r.id), `listed: ${String(r.id)}`);
   });
 });
