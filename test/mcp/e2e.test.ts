@@ -25,6 +25,12 @@ lanes:
       require_approval: [web__send_email]
       recipients: { fields: [to], allow_domains: [example.com] }
       paths: { fields: [path], roots: [/srv/repo] }
+  amber:
+    rank: 20
+    detectors:
+      card: redact
+    tools:
+      require_approval: [web__card]
 `;
 
 function config(webUrl: string, redisUrl: string): string {
@@ -78,7 +84,7 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
   before(async () => {
     web = await startFakeMcpHttpServer();
     redis = await startRedis();
-    const options = () => ({ extra: config(web.url, redis.url), files: { 'policies/lanes.yaml': POLICIES } });
+    const options = () => ({ extra: config(web.url, redis.url), files: { 'policies/lanes.yaml': POLICIES }, betaLane: 'amber' });
     a = await startTestGateway(options());
     b = await startTestGateway(options());
     agentA = await connect(a, APP_KEY);
@@ -187,6 +193,22 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
     assert.equal(executed('card'), 1);
     assert.ok(!textOf(card).includes('4111'), textOf(card));
     assert.match(textOf(card), /\[CARD_1\]/);
+  });
+
+  it('a held call approved and run later – its result is redacted too, for the agent and in the approvals API', async () => {
+    const agent = await connect(b, OTHER_KEY);
+    clients.push(agent);
+    const held = await call(agent, 'web__card', {});
+    assert.equal(statusOf(held), 'pending_approval', textOf(held));
+    const id = (held.structuredContent as { approval_id: string }).approval_id;
+    const before = executed('card');
+    assert.equal((await admin(a, `/admin/approvals/${id}/approve`, { by: 'alice' })).status, 200);
+    const r = await call(agent, 'lanegate__approval', { approval_id: id });
+    assert.equal(executed('card'), before + 1);
+    assert.ok(!textOf(r).includes('4111'), textOf(r));
+    assert.match(textOf(r), /\[CARD_1\]/);
+    const polled = (await (await fetch(`${a.baseURL}/approvals/${id}`, { headers: { authorization: `Bearer ${OTHER_KEY}` } })).json()) as { execution: { result: string } };
+    assert.ok(!polled.execution.result.includes('4111'), polled.execution.result);
   });
 
   it('audit – the tool calls and the LLM request of one run share its run id', async () => {
