@@ -19,9 +19,19 @@ export function createTestMcpServer(hooks: ToolHooks): McpServer {
     hooks.onCall?.('echo', { text: t });
     return text(t);
   });
-  server.registerTool('send-email', { description: 'Sends mail (a side effect).', inputSchema: { to: z.string(), body: z.string().optional() } }, (args) => {
+  server.registerTool('send-email', { description: 'Sends mail (a side effect).', inputSchema: { to: z.string(), subject: z.string().optional(), body: z.string().optional() } }, (args) => {
     hooks.onCall?.('send-email', args);
     return text(`sent to ${args.to}`);
+  });
+  // A side effect the governance tests count executions of, beside send-email.
+  server.registerTool('write_file', { description: 'Writes a file.', inputSchema: { path: z.string(), content: z.string() } }, (args) => {
+    hooks.onCall?.('write_file', args);
+    return text(`wrote ${args.content.length} bytes to ${args.path}`);
+  });
+  // Sensitive data that only the server's answer holds, for result detectors.
+  server.registerTool('card', { description: 'The card on file.' }, () => {
+    hooks.onCall?.('card', {});
+    return text('Card on file: 4111 1111 1111 1111, expires 12/29');
   });
   server.registerTool('whoami', { description: 'The process id of the server.' }, () => {
     hooks.onCall?.('whoami', {});
