@@ -6,6 +6,7 @@
 // the response cache, prompt shadow runs and admission gates. Commands that
 // only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
+import { createResponsesStore } from './api/responses/store.js';
 import type { AuditSink } from './audit/transport/writer.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
@@ -52,6 +53,8 @@ export function createServices(o: ServicesOptions): Services {
     cache: server ? createCacheService({ config: o.config().raw.cache, redis, registry, logger }) : undefined,
     prompts: server ? createPromptServices({ stages: shadowChatPipeline, services: () => services, audit: server.audit, logger, registry }) : undefined,
     admission: server ? createAdmissionControl(registry) : undefined,
+    // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
+    responses: server ? createResponsesStore({ redis }) : undefined,
   };
   return services;
 }

@@ -50,7 +50,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     kind: 'request',
     id: ctx.id,
     time: new Date(ctx.time).toISOString(),
-    endpoint: ctx.endpoint,
+    endpoint: ctx.ingress,
     key_id: ctx.key?.id ?? null,
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
@@ -89,6 +89,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     client_disconnected: clientDisconnected,
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
     span_id: ctx.trace?.spanId ?? spanIdFromHeader(ctx.headers.traceparent),
+    client: ctx.client,
   };
 }
 

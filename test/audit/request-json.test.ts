@@ -97,6 +97,7 @@ function record(seed: number): AuditRequestRecord {
     client_disconnected: r() < 0.5,
     trace_id: maybe(s),
     span_id: maybe(s),
+    client: s(),
   };
 }
 
