@@ -34,7 +34,7 @@ export async function parseResponses(ctx: RequestContext): Promise<void> {
   // A gateway template (model "prompt:<name>") takes its variables as chat does.
   if (request.model.startsWith(PROMPT_MODEL_PREFIX) && request.variables !== undefined) chat.variables = request.variables;
   ctx.chat = chat;
-  ctx.responses = { request, previous, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
+  ctx.responses = { request, previous, chat, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
 }
 
 function storeOf(ctx: RequestContext) {

@@ -1,6 +1,7 @@
 // What a Responses API request keeps on its context (ctx.responses): the
 // ingress's parse stage fills it, its renderer and the store's after stage
 // read it. The governance stages never do: they work on ctx.chat.
+import type { ChatRequest } from '../schemas.js';
 import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
 import type { ResponseObject } from './types.js';
 
@@ -9,6 +10,8 @@ export interface ResponsesTurn {
   request: ResponsesRequest;
   /** The conversation `previous_response_id` continues (earlier input and output items), or []. */
   previous: ResponsesInputItem[];
+  /** The chat translation as parsed: a governance stage that replaced it (a template, safe mode) keeps the request translated (native.ts). */
+  chat: ChatRequest;
   /** The Response's id, fixed before the answer so a stream's first event carries it. */
   id: string;
   /** Unix seconds. */
