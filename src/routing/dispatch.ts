@@ -37,8 +37,8 @@ export async function dispatchChat(ctx: RequestContext): Promise<void> {
   }
   const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => {
     // A Responses request to an upstream that speaks the API goes out as itself.
-    const native = ctx.responses && adapter.responses ? nativeResponsesRequest(ctx, d) : undefined;
-    return native ? adapter.responses!(native, d, lease.deadline) : adapter.chat(ctx.chat!, d, lease.deadline);
+    const native = ctx.responses ? nativeResponsesRequest(ctx, d) : undefined;
+    return native && adapter.responses ? adapter.responses(native, d, lease.deadline) : adapter.chat(ctx.chat!, d, lease.deadline);
   });
   ctx.usage = completion.usage;
   ctx.reply = { kind: 'json', status: 200, body: completion };
@@ -214,8 +214,8 @@ function retryDelay(error: GatewayError, retry: number, deployment: Deployment):
  */
 function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
   return async (adapter, deployment, lease) => {
-    const native = ctx.responses && adapter.responsesStream ? nativeResponsesRequest(ctx, deployment) : undefined;
-    const chunks = native ? adapter.responsesStream!(native, deployment, lease.deadline) : adapter.chatStream(ctx.chat!, deployment, lease.deadline);
+    const native = ctx.responses ? nativeResponsesRequest(ctx, deployment) : undefined;
+    const chunks = native && adapter.responsesStream ? adapter.responsesStream(native, deployment, lease.deadline) : adapter.chatStream(ctx.chat!, deployment, lease.deadline);
     const iterator = chunks[Symbol.asyncIterator]();
     const head: ChatChunk[] = [];
     try {

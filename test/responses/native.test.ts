@@ -49,6 +49,20 @@ describe('responses API to a Responses-native upstream', () => {
     assert.equal((body.input as unknown[]).length, 3);
   });
 
+  it('native – a hosted tool goes to the Responses upstream; to a chat-only model it is a 400 with no upstream call', async () => {
+    const r = await client.responses.create({ model: 'gpt-native', input: 'what is new?', tools: [{ type: 'web_search' }], reasoning: { summary: 'auto' } });
+    assert.equal(r.status, 'completed');
+    const sent = upstream.calls.at(-1)!.body;
+    assert.deepEqual(sent.tools, [{ type: 'web_search' }]);
+    assert.deepEqual(sent.reasoning, { summary: 'auto' });
+    const calls = upstream.calls.length;
+    await assert.rejects(
+      client.responses.create({ model: 'gpt-fake', input: 'what is new?', tools: [{ type: 'web_search' }] }),
+      (err: OpenAI.APIError) => err.status === 400 && (err.error as { param?: string }).param === 'tools[0]',
+    );
+    assert.equal(upstream.calls.length, calls);
+  });
+
   it('native – streamed, as the typed event sequence', async () => {
     const stream = client.responses.stream({ model: 'gpt-native', input: 'stream natively' });
     let text = '';

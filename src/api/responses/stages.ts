@@ -10,7 +10,9 @@ import { buildStoredRecord, continueFrom } from './conversation.js';
 import { parseResponsesRequest } from './parse.js';
 import { createItemId } from './reply.js';
 import { storedBodies, storedResponseTtlMs } from './store.js';
-import { responsesToChat, unsupportedError } from './to-chat.js';
+import type { ChatRequest } from '../schemas.js';
+import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
+import { responsesToChat, unsupportedError, type UnsupportedFeature } from './to-chat.js';
 
 /**
  * Request stage: read and validate the body, load the conversation a
@@ -28,13 +30,42 @@ export async function parseResponses(ctx: RequestContext): Promise<void> {
     const store = storeOf(ctx);
     previous = continueFrom(await store.get(ctx.key!.team, prevId), prevId);
   }
-  const translated = responsesToChat(request, { previous });
-  if (!translated.ok) throw unsupportedError(translated.unsupported);
-  const chat = translated.chat;
+  const { chat, unsupported } = translateForGovernance(request, previous);
   // A gateway template (model "prompt:<name>") takes its variables as chat does.
   if (request.model.startsWith(PROMPT_MODEL_PREFIX) && request.variables !== undefined) chat.variables = request.variables;
   ctx.chat = chat;
-  ctx.responses = { request, previous, chat, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
+  ctx.responses = { request, previous, chat, unsupported, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
+}
+
+/**
+ * The chat request the governance stages read. A request chat cannot carry
+ * (hosted tools, reasoning summaries, truncation "auto"...) may still be
+ * served by an upstream that speaks the Responses API: the governance stages
+ * then read a chat copy without those settings, with each hosted tool as a
+ * tool named by its type so the lane's tool policy allows, strips or refuses
+ * it like any other; dispatch sends it natively or refuses it with the
+ * translation's 400 (native.ts). Input chat cannot read (an item reference,
+ * a file part) is refused here: detectors cannot judge what they cannot read.
+ */
+function translateForGovernance(request: ResponsesRequest, previous: ResponsesInputItem[]): { chat: ChatRequest; unsupported?: UnsupportedFeature } {
+  const first = responsesToChat(request, { previous });
+  if (first.ok) return { chat: first.chat };
+  const unsupported = first.unsupported;
+  const hosted = (request.tools ?? []).filter((t) => t.type !== 'function');
+  const copy: Record<string, unknown> = { ...request, tools: (request.tools ?? []).filter((t) => t.type === 'function') };
+  if (typeof request.tool_choice === 'object' && request.tool_choice.type !== 'function') delete copy.tool_choice;
+  for (let round = 0; round < 16; round++) {
+    const t = responsesToChat(copy as ResponsesRequest, { previous });
+    if (t.ok) {
+      const named = hosted.map((h) => ({ type: 'function' as const, function: { name: h.type } }));
+      if (named.length > 0) t.chat.tools = [...(t.chat.tools ?? []), ...named];
+      return { chat: t.chat, unsupported };
+    }
+    const field = t.unsupported.param.split(/[.[]/)[0]!;
+    if (field === 'input' || field.startsWith('previous_response_id') || !(field in copy)) break;
+    delete copy[field];
+  }
+  throw unsupportedError(unsupported);
 }
 
 function storeOf(ctx: RequestContext) {

@@ -3,6 +3,7 @@
 // read it. The governance stages never do: they work on ctx.chat.
 import type { ChatRequest } from '../schemas.js';
 import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
+import type { UnsupportedFeature } from './to-chat.js';
 import type { ResponseObject } from './types.js';
 
 export interface ResponsesTurn {
@@ -12,6 +13,8 @@ export interface ResponsesTurn {
   previous: ResponsesInputItem[];
   /** The chat translation as parsed: a governance stage that replaced it (a template, safe mode) keeps the request translated (native.ts). */
   chat: ChatRequest;
+  /** What chat cannot carry: only an upstream that speaks the Responses API may serve this request (native.ts). */
+  unsupported?: UnsupportedFeature;
   /** The Response's id, fixed before the answer so a stream's first event carries it. */
   id: string;
   /** Unix seconds. */
