@@ -17,7 +17,8 @@ describe('OpenAI Agents SDK through the gateway', () => {
     gw = await startTestGateway({ openaiUrl: upstream.url });
     // No trace export to OpenAI from a test, and the SDK's client points at the gateway.
     setTracingDisabled(true);
-    setDefaultOpenAIClient(new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 }));
+    // @openai/agents types the client with the openai version it bundles; the instance is the same API.
+    setDefaultOpenAIClient(new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 }) as unknown as Parameters<typeof setDefaultOpenAIClient>[0]);
   });
   after(async () => {
     await gw.close();

@@ -3,7 +3,7 @@
 // stored responses scoped to the key's team and its lane's audit rule.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import OpenAI from 'openai';
+import OpenAI, { type APIError } from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { TEST_POLICIES, WITH_POLICIES } from '../policy/fixtures.js';
@@ -35,7 +35,7 @@ describe('responses API under the gateway\'s governance', () => {
     const input = [{ role: 'user' as const, content: [{ type: 'input_text' as const, text: `my card is ${card}` }] }];
     const calls = upstream.calls.length;
     // red allows only the mock deployment.
-    await assert.rejects(client.responses.create({ model: 'gpt-fake', input, metadata: { purpose: 'billing' } }), (err: OpenAI.APIError) => err.status === 403);
+    await assert.rejects(client.responses.create({ model: 'gpt-fake', input, metadata: { purpose: 'billing' } }), (err: APIError) => err.status === 403);
     assert.equal(upstream.calls.length, calls, 'nothing went upstream');
     const { data, response } = await client.responses.create({ model: 'fast', input, metadata: { purpose: 'billing' } }).withResponse();
     assert.equal(response.headers.get('x-gateway-lane'), 'red');
@@ -51,7 +51,7 @@ describe('responses API under the gateway\'s governance', () => {
     assert.ok(!JSON.stringify(stored).includes('4111'));
     await assert.rejects(
       client.responses.create({ model: 'fast', input: 'go on', previous_response_id: data.id, metadata: { purpose: 'billing' } }),
-      (err: OpenAI.APIError) => err.status === 400 && (err.error as { param?: string }).param === 'previous_response_id',
+      (err: APIError) => err.status === 400 && (err.error as { param?: string }).param === 'previous_response_id',
     );
   });
 
@@ -59,7 +59,7 @@ describe('responses API under the gateway\'s governance', () => {
     const calls = upstream.calls.length;
     await assert.rejects(
       client.responses.create({ model: 'gpt-fake', input: 'hi', tools: [{ type: 'function', name: 'shell', parameters: { type: 'object' }, strict: false }] }),
-      (err: OpenAI.APIError) => err.status === 403 && /does not allow the tool "shell"/.test(err.message),
+      (err: APIError) => err.status === 403 && /does not allow the tool "shell"/.test(err.message),
     );
     assert.equal(upstream.calls.length, calls);
   });
@@ -108,12 +108,12 @@ describe('responses API under the gateway\'s governance', () => {
   it('stored responses – another team reads, lists and deletes nothing (404)', async () => {
     const r = await client.responses.create({ model: 'gpt-fake', input: 'mine only' });
     const other = new OpenAI({ apiKey: OTHER_KEY, baseURL: gw.baseURL, maxRetries: 0 });
-    await assert.rejects(other.responses.retrieve(r.id), (err: OpenAI.APIError) => err.status === 404);
-    await assert.rejects(other.responses.inputItems.list(r.id), (err: OpenAI.APIError) => err.status === 404);
-    await assert.rejects(other.responses.delete(r.id), (err: OpenAI.APIError) => err.status === 404);
+    await assert.rejects(other.responses.retrieve(r.id), (err: APIError) => err.status === 404);
+    await assert.rejects(other.responses.inputItems.list(r.id), (err: APIError) => err.status === 404);
+    await assert.rejects(other.responses.delete(r.id), (err: APIError) => err.status === 404);
     await assert.rejects(
       other.responses.create({ model: 'fast', input: 'continue', previous_response_id: r.id }),
-      (err: OpenAI.APIError) => err.status === 404 && (err.error as { param?: string }).param === 'previous_response_id',
+      (err: APIError) => err.status === 404 && (err.error as { param?: string }).param === 'previous_response_id',
     );
     assert.equal((await client.responses.retrieve(r.id)).id, r.id, 'still there for its own team');
   });

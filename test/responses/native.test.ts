@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Agent, run, setDefaultOpenAIClient, setTracingDisabled, tool } from '@openai/agents';
-import OpenAI from 'openai';
+import OpenAI, { type APIError } from 'openai';
 import { z } from 'zod';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { APP_KEY, defaultTestConfig, startTestGateway, UPSTREAM_SECRET, type TestGateway } from '../helpers/gateway.js';
@@ -58,7 +58,7 @@ describe('responses API to a Responses-native upstream', () => {
     const calls = upstream.calls.length;
     await assert.rejects(
       client.responses.create({ model: 'gpt-fake', input: 'what is new?', tools: [{ type: 'web_search' }] }),
-      (err: OpenAI.APIError) => err.status === 400 && (err.error as { param?: string }).param === 'tools[0]',
+      (err: APIError) => err.status === 400 && (err.error as { param?: string }).param === 'tools[0]',
     );
     assert.equal(upstream.calls.length, calls);
   });
@@ -85,7 +85,8 @@ describe('responses API to a Responses-native upstream', () => {
 
   it('native – the Agents SDK runs a function tool to completion', async () => {
     setTracingDisabled(true);
-    setDefaultOpenAIClient(new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 }));
+    // @openai/agents types the client with the openai version it bundles; the instance is the same API.
+    setDefaultOpenAIClient(new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 }) as unknown as Parameters<typeof setDefaultOpenAIClient>[0]);
     const seen: string[] = [];
     const lookup = tool({
       name: 'lookup',

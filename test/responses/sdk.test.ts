@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
+import type { APIError } from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -109,22 +110,22 @@ describe('responses API through the gateway (chat-only upstream)', () => {
     assert.ok(item.type === 'message');
     assert.deepEqual(item.content, [{ type: 'input_text', text: 'keep me' }]);
     // Another team's key sees nothing, as if it never existed.
-    await assert.rejects(gw.client(OTHER_KEY).responses.retrieve(r.id), (err: OpenAI.APIError) => err.status === 404);
+    await assert.rejects(gw.client(OTHER_KEY).responses.retrieve(r.id), (err: APIError) => err.status === 404);
     await client.responses.delete(r.id);
-    await assert.rejects(client.responses.retrieve(r.id), (err: OpenAI.APIError) => err.status === 404 && (err.error as { type?: string }).type === 'invalid_request_error');
+    await assert.rejects(client.responses.retrieve(r.id), (err: APIError) => err.status === 404 && (err.error as { type?: string }).type === 'invalid_request_error');
   });
 
   it('store: false – nothing to retrieve', async () => {
     const r = await client.responses.create({ model: 'gpt-fake', input: 'forget me', store: false });
-    assert.equal(r.store, false);
-    await assert.rejects(client.responses.retrieve(r.id), (err: OpenAI.APIError) => err.status === 404);
+    assert.equal((r as { store?: boolean }).store, false);
+    await assert.rejects(client.responses.retrieve(r.id), (err: APIError) => err.status === 404);
   });
 
   it('hosted tools on a chat-only upstream – a 400 naming the tool, no upstream call', async () => {
     const calls = upstream.calls.length;
     await assert.rejects(
       client.responses.create({ model: 'gpt-fake', input: 'search', tools: [{ type: 'web_search' }] }),
-      (err: OpenAI.APIError) => err.status === 400 && (err.error as { param?: string }).param === 'tools[0]',
+      (err: APIError) => err.status === 400 && (err.error as { param?: string }).param === 'tools[0]',
     );
     assert.equal(upstream.calls.length, calls);
   });
@@ -134,7 +135,7 @@ describe('responses API through the gateway (chat-only upstream)', () => {
     assert.equal(m.id, 'gpt-fake');
     assert.equal(m.object, 'model');
     // beta's key may call only "fast".
-    await assert.rejects(gw.client(OTHER_KEY).models.retrieve('gpt-fake'), (err: OpenAI.APIError) => err.status === 404 && (err.error as { code?: string }).code === 'model_not_found');
+    await assert.rejects(gw.client(OTHER_KEY).models.retrieve('gpt-fake'), (err: APIError) => err.status === 404 && (err.error as { code?: string }).code === 'model_not_found');
   });
 
   it('audit and metrics – endpoint responses and the client family', async () => {
