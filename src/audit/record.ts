@@ -50,7 +50,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     kind: 'request',
     id: ctx.id,
     time: new Date(ctx.time).toISOString(),
-    endpoint: ctx.endpoint,
+    endpoint: ctx.ingress,
     key_id: ctx.key?.id ?? null,
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
@@ -90,6 +90,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
     span_id: ctx.trace?.spanId ?? spanIdFromHeader(ctx.headers.traceparent),
     run_id: runIdOf(ctx.headers),
+    client: ctx.client,
   };
 }
 

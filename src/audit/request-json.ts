@@ -61,7 +61,7 @@ function list(value: readonly unknown[]): string {
 export const REQUEST_RECORD_MEMBERS = [
   'v', 'kind', 'id', 'time', 'endpoint', 'key_id', 'app', 'team', 'model', 'lane', 'policy', 'prompt', 'route',
   'deployment', 'provider', 'response_model', 'degraded', 'stream', 'status', 'error_code', 'attempts', 'cache',
-  'usage', 'cost', 'budgets', 'tools', 'timings', 'client_disconnected', 'trace_id', 'span_id', 'run_id', 'bodies',
+  'usage', 'cost', 'budgets', 'tools', 'timings', 'client_disconnected', 'trace_id', 'span_id', 'run_id', 'client', 'bodies',
 ] as const;
 
 /** A request record (without prev/hash) as one line of JSON; bodies go in as raw-json.ts writes them. */
@@ -92,6 +92,7 @@ export function requestRecordJson(r: AuditRequestRecord): string {
     `,"budgets":${strings(r.budgets)},"tools":{"offered":${strings(r.tools.offered)},"called":${list(r.tools.called)}}` +
     `,"timings":{"queue_ms":${numOrNull(t.queue_ms)},"first_byte_ms":${numOrNull(t.first_byte_ms)},"total_ms":${numOrNull(t.total_ms)}}` +
     `,"client_disconnected":${bool(r.client_disconnected)},"trace_id":${strOrNull(r.trace_id)},"span_id":${strOrNull(r.span_id)}${r.run_id === undefined ? '' : `,"run_id":${strOrNull(r.run_id)}`}` +
+    (r.client !== undefined ? `,"client":${str(r.client)}` : '') +
     `,"bodies":${bodiesJson(r.bodies as unknown as Record<string, unknown>)}}`
   );
 }

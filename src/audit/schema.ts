@@ -91,7 +91,10 @@ export const requestRecordSchema = z.object({
   id: z.string(),
   /** When the request arrived (ISO 8601, UTC). */
   time: z.string(),
-  endpoint: z.enum(['chat', 'embeddings']),
+  /** The API the client called: chat, embeddings, responses (the Responses API) or messages (Anthropic's). */
+  endpoint: z.enum(['chat', 'embeddings', 'responses', 'messages']),
+  /** The client's user-agent family (api/client-family.ts); absent in records written before it was kept. */
+  client: z.string().optional(),
   key_id: z.string().nullable(),
   app: z.string().nullable(),
   team: z.string().nullable(),

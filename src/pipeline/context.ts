@@ -6,6 +6,7 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/sc
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
+import { clientFamily } from '../api/client-family.js';
 import type { Deployment } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
@@ -20,6 +21,9 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { StreamAssembler } from '../api/assemble.js';
 import type { PromptUse, ShadowPlan } from '../prompts/types.js';
 import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
+import type { ResponsesStore } from '../api/responses/store.js';
+import type { ResponsesTurn } from '../api/responses/turn.js';
+import type { ClientFamily } from '../api/client-family.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -38,6 +42,8 @@ export interface Services {
   admission?: AdmissionControl;
   /** Upstream MCP servers behind /mcp; absent where none are served (the CLI). */
   mcp?: McpUpstreams;
+  /** Stored responses (POST /v1/responses with store); absent where none are kept (the CLI). */
+  responses?: ResponsesStore;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */
@@ -78,6 +84,13 @@ export interface AttemptSpan {
 
 export type Endpoint = 'chat' | 'embeddings';
 
+/**
+ * The API the client spoke. Governance stages read `endpoint`, the internal
+ * shape the request was parsed into (a Responses or Messages request is a
+ * chat request inside); only the ingress's own parse and render read this.
+ */
+export type Ingress = Endpoint | 'responses' | 'messages';
+
 export interface Attempt {
   deployment: string;
   provider: string;
@@ -103,6 +116,10 @@ export interface RequestEvent {
 export interface RequestContext {
   readonly id: string;
   readonly endpoint: Endpoint;
+  /** The API the client spoke (audit `endpoint`, metrics `endpoint` label). */
+  readonly ingress: Ingress;
+  /** The client's user-agent family, low cardinality (audit, lanegate_client_requests_total). */
+  readonly client: ClientFamily;
   /** The config this request started with; a reload does not change it. */
   readonly config: CompiledConfig;
   readonly services: Services;
@@ -189,6 +206,8 @@ export interface RequestContext {
   embeddingsCache?: PendingEmbeddings;
   /** A sampled shadow run to start once the reply is out (render stage, after phase). */
   shadowPlan?: ShadowPlan;
+  /** A Responses API request: the request as parsed, the conversation it continues, the Response sent (api/responses). */
+  responses?: ResponsesTurn;
 }
 
 export type Reply =
@@ -208,6 +227,8 @@ export interface TracedStage {
 export interface NewContext {
   id: string;
   endpoint: Endpoint;
+  /** Default: the endpoint. */
+  ingress?: Ingress;
   config: CompiledConfig;
   services: Services;
   headers: IncomingHttpHeaders;
@@ -229,6 +250,8 @@ export interface NewContext {
 class Context implements RequestContext {
   readonly id: string;
   readonly endpoint: Endpoint;
+  readonly ingress: Ingress;
+  readonly client: ClientFamily;
   readonly config: CompiledConfig;
   readonly services: Services;
   readonly time = Date.now();
@@ -277,10 +300,13 @@ class Context implements RequestContext {
   cacheFlight: ((value: string | undefined) => void) | undefined = undefined;
   embeddingsCache: PendingEmbeddings | undefined = undefined;
   shadowPlan: ShadowPlan | undefined = undefined;
+  responses: ResponsesTurn | undefined = undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
     this.endpoint = init.endpoint;
+    this.ingress = init.ingress ?? init.endpoint;
+    this.client = clientFamily(init.headers['user-agent']);
     this.config = init.config;
     this.services = init.services;
     this.headers = init.headers;

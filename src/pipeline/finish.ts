@@ -60,8 +60,9 @@ export const recordMetrics: AfterStage = {
     // The route is only a label once it resolved to a configured model: before that it is whatever the app sent.
     const route = ctx.model ? (ctx.route?.name ?? model) : 'unknown';
     const lane = ctx.lane ?? 'none';
-    metrics.requests.labels(ctx.endpoint, route, model, provider, lane, cls).inc();
-    metrics.duration.labels(ctx.endpoint, route, model, provider, lane, cls).observe(ctx.timings.totalMs! / 1000);
+    metrics.requests.labels(ctx.ingress, route, model, provider, lane, cls).inc();
+    metrics.duration.labels(ctx.ingress, route, model, provider, lane, cls).observe(ctx.timings.totalMs! / 1000);
+    metrics.clientRequests.labels(ctx.ingress, ctx.client).inc();
     if (ctx.stream && ctx.timings.firstByteMs !== undefined) {
       metrics.timeToFirstToken.labels(route, model, provider, lane).observe(ctx.timings.firstByteMs / 1000);
     }

@@ -20,6 +20,8 @@
 // cannot make the gateway buffer megabytes.
 import { admitRequest, releaseAdmission } from '../admission/stage.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
+import { responsesRenderer } from '../api/responses/render.js';
+import { parseResponses, storeResponse } from '../api/responses/stages.js';
 import { authenticate } from '../auth/stage.js';
 import { enforceLimits, meterJsonReply, meterStreamReply } from '../budget/stage.js';
 import { lookupChatCache, storeChatCache, tapChatCacheJson, tapChatCacheStream } from '../cache/chat-stage.js';
@@ -39,6 +41,7 @@ const auth: RequestStage = { name: 'authenticate', run: authenticate }; //      
 const admit: RequestStage = { name: 'admitRequest', run: admitRequest }; //           global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
 const parseChat: RequestStage = { name: 'parseChatRequest', run: parseChatRequest }; // read, parse, validate (zod)
 const parseEmbeddings: RequestStage = { name: 'parseEmbeddingsRequest', run: parseEmbeddingsRequest };
+const parseResponsesIngress: RequestStage = { name: 'parseResponsesRequest', run: parseResponses }; // Responses request -> chat request (previous_response_id loaded for the team), unsupported features refused
 const render: RequestStage = { name: 'renderPrompt', run: renderPrompt }; //          prompt template: pinned version, variables checked, rendered (lanes then scan the result)
 const lanePolicy: RequestStage = { name: 'applyLanePolicy', span: 'lanegate.policy', run: applyLanePolicy }; // lane (key, header, detectors), block/redact, metadata, offered tools
 const route: RequestStage = { name: 'routeRequest', run: routeRequest }; //           route rules: `auto` -> a model, by value
@@ -61,6 +64,7 @@ const admissionSlot: AfterStage = { name: 'releaseAdmission', run: releaseAdmiss
 const chatStore: AfterStage = { name: 'storeChatCache', run: storeChatCache }; //       store the noted answer; settle the single flight either way
 const embeddingsStore: AfterStage = { name: 'storeEmbeddings', run: storeEmbeddings };
 const shadow: AfterStage = { name: 'startShadowRun', run: startShadowRun }; //        a sampled prompt's shadow run joins its queue
+// storeResponse: the Response as sent, per `store`, for the key's team, within the lane's retention and audit rule (api/responses/stages.ts)
 
 /** What every request records once it is over. */
 const records: readonly AfterStage[] = [
@@ -80,6 +84,21 @@ export const chatPipeline: Pipeline = {
   request: [auth, admit, parseChat, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
   reply: [meter, guard, cacheTap],
   after: [admissionSlot, chatStore, shadow, ...records],
+};
+
+/**
+ * POST /v1/responses: the chat pipeline with the Responses ingress at both
+ * ends. The request is parsed into the same context (a chat request inside,
+ * the Responses request beside it), so every governance stage applies
+ * unchanged; the renderer gives the client a Response or its event stream.
+ */
+export const responsesPipeline: Pipeline = {
+  endpoint: 'chat',
+  ingress: 'responses',
+  render: responsesRenderer,
+  request: [auth, admit, parseResponsesIngress, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+  reply: [meter, guard, cacheTap],
+  after: [admissionSlot, storeResponse, chatStore, shadow, ...records],
 };
 
 export const embeddingsPipeline: Pipeline = {

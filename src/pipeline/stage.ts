@@ -5,7 +5,7 @@
 import type { ChatChunk } from '../api/schemas.js';
 import type { AuditSink } from '../audit/transport/writer.js';
 import type { SloTracker } from '../routing/slo.js';
-import type { Endpoint, Reply, RequestContext, StageResult, TracedStage } from './context.js';
+import type { Endpoint, Ingress, Reply, RequestContext, StageResult, TracedStage } from './context.js';
 
 export type JsonReply = Extract<Reply, { kind: 'json' }>;
 
@@ -49,9 +49,31 @@ export interface AfterStage {
   readonly run: (ctx: RequestContext, end: RequestEnd) => void | Promise<void>;
 }
 
+/**
+ * How an ingress that is not Chat Completions gives the client its own API's
+ * shape. The pipeline's reply (chat, after every reply stage) is turned into
+ * it as the server writes it, so the reply stages, the audit's assembled
+ * answer and the cache all keep seeing chat.
+ */
+export interface Renderer {
+  /** A successful JSON reply's body as the client gets it. */
+  json(ctx: RequestContext, reply: JsonReply): unknown;
+  /**
+   * A stream as SSE frames. The first frame comes only once the first chunk
+   * did: a failure before it still throws, so the client gets an HTTP error.
+   * A failure after it ends with the API's own error events, never a throw.
+   */
+  stream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<string>;
+}
+
 /** One endpoint's whole request life. */
 export interface Pipeline {
+  /** The internal shape the request is parsed into, which the governance stages read. */
   readonly endpoint: Endpoint;
+  /** The API the client speaks, when it is not the endpoint's own. */
+  readonly ingress?: Ingress;
+  /** Present with `ingress`: its reply shape. */
+  readonly render?: Renderer;
   readonly request: readonly RequestStage[];
   readonly reply: readonly ReplyStage[];
   readonly after: readonly AfterStage[];

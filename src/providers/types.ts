@@ -31,7 +31,21 @@ export interface ProviderAdapter {
    */
   chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncIterable<ChatChunk>;
   embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel): Promise<EmbeddingsResponse>;
+  /**
+   * Upstreams that speak the Responses API (openai providers with
+   * `responses_api: true`): the Responses request goes out as it is, the
+   * answer comes back in chat's shape for the reply stages. `chat` is the same
+   * request as chat, for counting tokens when the upstream reports none.
+   */
+  responses?(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel): Promise<ChatCompletion>;
+  responsesStream?(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel): AsyncIterable<ChatChunk>;
   close?(): Promise<void>;
+}
+
+export interface NativeResponsesRequest {
+  /** The Responses request body, validated; the adapter sets the model and stream. */
+  body: Record<string, unknown>;
+  chat: ChatRequest;
 }
 
 /** Fills in the deployment's default params and its upstream model name. */

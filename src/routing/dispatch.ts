@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { admitAttempt } from '../admission/stage.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
+import { nativeResponsesRequest } from '../api/responses/native.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Attempt, AttemptSpan, RequestContext } from '../pipeline/context.js';
@@ -34,7 +35,11 @@ export async function dispatchChat(ctx: RequestContext): Promise<void> {
     ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
     return;
   }
-  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline));
+  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => {
+    // A Responses request to an upstream that speaks the API goes out as itself.
+    const native = ctx.responses ? nativeResponsesRequest(ctx, d) : undefined;
+    return native && adapter.responses ? adapter.responses(native, d, lease.deadline) : adapter.chat(ctx.chat!, d, lease.deadline);
+  });
   ctx.usage = completion.usage;
   ctx.reply = { kind: 'json', status: 200, body: completion };
 }
@@ -209,7 +214,9 @@ function retryDelay(error: GatewayError, retry: number, deployment: Deployment):
  */
 function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
   return async (adapter, deployment, lease) => {
-    const iterator = adapter.chatStream(ctx.chat!, deployment, lease.deadline)[Symbol.asyncIterator]();
+    const native = ctx.responses ? nativeResponsesRequest(ctx, deployment) : undefined;
+    const chunks = native && adapter.responsesStream ? adapter.responsesStream(native, deployment, lease.deadline) : adapter.chatStream(ctx.chat!, deployment, lease.deadline);
+    const iterator = chunks[Symbol.asyncIterator]();
     const head: ChatChunk[] = [];
     try {
       lease.deadline.armFirstByte(deployment.timeouts.first_byte_ms);

@@ -7,6 +7,8 @@ import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.js';
 export interface Metrics {
   registry: Registry;
   requests: Counter<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
+  /** Requests by the API called and the client's user-agent family (what coding agents and SDKs send). */
+  clientRequests: Counter<'endpoint' | 'client'>;
   duration: Histogram<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
   timeToFirstToken: Histogram<'route' | 'model' | 'provider' | 'lane'>;
   inflight: Gauge<'endpoint'>;
@@ -55,6 +57,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return {
     registry,
+    clientRequests: new FastCounter({
+      name: 'lanegate_client_requests_total',
+      help: 'Requests handled, by the API called (chat, embeddings, responses, messages) and the client user-agent family (claude-cli, openai-agents, openai-node, ...).',
+      labelNames: ['endpoint', 'client'],
+      registers: [registry],
+    }),
     requests: new FastCounter({
       name: 'lanegate_requests_total',
       help: 'Requests handled, by endpoint, route (or model) asked for, model, provider that answered, final lane and HTTP status class.',

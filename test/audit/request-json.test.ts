@@ -98,6 +98,7 @@ function record(seed: number): AuditRequestRecord {
     trace_id: maybe(s),
     span_id: maybe(s),
     run_id: maybe(s),
+    client: s(),
   };
 }
 
