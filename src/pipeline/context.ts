@@ -5,7 +5,7 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/sc
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
-import type { Deployment } from '../providers/types.js';
+import type { Deployment, NativeRequest } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
 import type { Priority } from '../admission/gate.js';
@@ -73,7 +73,7 @@ export interface AttemptSpan {
   end(attempt: Attempt): void;
 }
 
-export type Endpoint = 'chat' | 'embeddings';
+export type Endpoint = 'chat' | 'embeddings' | 'messages' | 'count_tokens';
 
 export interface Attempt {
   deployment: string;
@@ -124,6 +124,14 @@ export interface RequestContext {
   key?: KeyInfo;
   chat?: ChatRequest;
   embeddings?: EmbeddingsRequest;
+  /**
+   * The request in the API the app spoke, for upstreams that speak it too (an
+   * Anthropic Messages request to an Anthropic upstream), kept governed beside
+   * `chat`: stages govern `chat`; the ingress carries their decisions over.
+   */
+  native?: NativeRequest;
+  /** Anthropic Messages ingress: what the translation to chat could not carry. */
+  messages?: MessagesIngress;
   stream: boolean;
   /** The model (or route) name the app asked for. */
   requestedModel?: string;
@@ -188,6 +196,14 @@ export interface RequestContext {
   shadowPlan?: ShadowPlan;
 }
 
+/** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
+export interface MessagesIngress {
+  /** `cache_control` markers a chat upstream cannot take (logged and counted when the request goes out translated). */
+  droppedCacheMarkers: number;
+  /** The app's own `anthropic-version` / `anthropic-beta`, for an Anthropic upstream. */
+  anthropicHeaders: Record<string, string>;
+}
+
 export type Reply =
   | { kind: 'json'; status: number; body: unknown }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
@@ -237,6 +253,8 @@ class Context implements RequestContext {
   key: KeyInfo | undefined = undefined;
   chat: ChatRequest | undefined = undefined;
   embeddings: EmbeddingsRequest | undefined = undefined;
+  native: NativeRequest | undefined = undefined;
+  messages: MessagesIngress | undefined = undefined;
   stream = false;
   requestedModel: string | undefined = undefined;
   lane: string | undefined = undefined;

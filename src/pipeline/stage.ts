@@ -4,6 +4,7 @@
 // tracing and errors do not depend on how a function was written or bundled.
 import type { ChatChunk } from '../api/schemas.js';
 import type { AuditSink } from '../audit/transport/writer.js';
+import type { GatewayError } from '../errors.js';
 import type { SloTracker } from '../routing/slo.js';
 import type { Endpoint, Reply, RequestContext, StageResult, TracedStage } from './context.js';
 
@@ -49,9 +50,25 @@ export interface AfterStage {
   readonly run: (ctx: RequestContext, end: RequestEnd) => void | Promise<void>;
 }
 
+/**
+ * How an ingress with an API of its own (Anthropic Messages) shows the
+ * gateway's reply, which every stage sees in chat's shape, and its errors.
+ * The server calls it as it writes; without one, the reply is chat's.
+ */
+export interface ReplyRenderer {
+  /** A JSON reply's body as the app's API has it. */
+  readonly json: (ctx: RequestContext, body: unknown) => unknown;
+  /** A stream's chunks as that API's SSE text. Awaits the first chunk before yielding anything, so a failure before the first byte is still an HTTP error; a later failure ends with the API's own error event. */
+  readonly stream: (ctx: RequestContext, chunks: AsyncIterable<ChatChunk>) => AsyncIterable<string>;
+  /** An error's body in that API's shape (the status stays the gateway's). */
+  readonly error: (ctx: RequestContext, err: GatewayError) => unknown;
+}
+
 /** One endpoint's whole request life. */
 export interface Pipeline {
   readonly endpoint: Endpoint;
+  /** The app's API's reply and error shape, when it is not chat's. */
+  readonly render?: ReplyRenderer;
   readonly request: readonly RequestStage[];
   readonly reply: readonly ReplyStage[];
   readonly after: readonly AfterStage[];

@@ -8,7 +8,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
+import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline } from '../pipeline/index.js';
 import { mountAdmin } from './admin.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
@@ -31,6 +31,9 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
     ['/chat/completions', chat],
     ['/v1/embeddings', embeddings],
     ['/embeddings', embeddings],
+    // Anthropic's clients append /v1/messages to their base URL.
+    ['/v1/messages', messagesPipeline],
+    ['/v1/messages/count_tokens', countTokensPipeline],
   ]);
   return (req, res) => {
     // Every answer is for one key at one moment (completions, usage, budgets,
@@ -84,6 +87,12 @@ export function createApp(state: GatewayState): Hono<Env> {
         throw new GatewayError('method_not_allowed', `Use POST for ${prefix}${path}.`);
       });
     }
+  }
+
+  for (const path of ['/v1/messages', '/v1/messages/count_tokens']) {
+    app.all(path, () => {
+      throw new GatewayError('method_not_allowed', `Use POST for ${path}.`);
+    });
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -3,6 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import { chargeDelivered } from '../budget/stream-meter.js';
 import { GatewayError, toGatewayError } from '../errors.js';
+import type { ChatChunk } from '../api/schemas.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
 import { deltaText } from '../providers/usage.js';
 
@@ -22,10 +23,11 @@ export function errorHeaders(err: GatewayError, requestId: string): Headers {
   return headers;
 }
 
-export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false): void {
+/** `body`: the error in the app's API's shape, when that is not OpenAI's. */
+export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false, body: unknown = err.toJSON()): void {
   const headers = { ...extra, ...errorHeaders(err, requestId) };
   if (close) headers.connection = 'close';
-  writeJson(res, err.status, err.toJSON(), headers);
+  writeJson(res, err.status, body, headers);
 }
 
 const DONE = 'data: [DONE]\n\n';
@@ -81,6 +83,51 @@ export async function writeStream(
     const error = reason instanceof GatewayError ? reason : toGatewayError(err);
     ctx.error = error;
     if (!res.destroyed) res.end(`data: ${JSON.stringify(error.toJSON())}\n\n${DONE}`);
+  }
+  if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
+  if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
+}
+
+/**
+ * A stream in the app's own API's shape (`render`): the chunks, as every
+ * stage saw them, feed the usage and the assembled answer as writeStream's
+ * do; the renderer turns them into that API's events. Its first event is
+ * awaited before the status line, so a failure before then is an HTTP error.
+ */
+export async function writeRenderedStream(
+  res: ServerResponse,
+  ctx: RequestContext,
+  reply: Extract<Reply, { kind: 'stream' }>,
+  render: (ctx: RequestContext, chunks: AsyncIterable<ChatChunk>) => AsyncIterable<string>,
+  onFirstByte: () => void,
+): Promise<void> {
+  let delivered = '';
+  async function* tap(): AsyncGenerator<ChatChunk> {
+    for await (const chunk of reply.chunks) {
+      if (chunk.usage) ctx.usage = chunk.usage;
+      ctx.assembled?.add(chunk);
+      delivered += deltaText(chunk);
+      yield chunk;
+    }
+  }
+  const events = render(ctx, tap())[Symbol.asyncIterator]();
+  try {
+    const first = await events.next();
+    res.writeHead(200, {
+      ...ctx.responseHeaders,
+      'x-request-id': ctx.id,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    onFirstByte();
+    for (let next = first; !next.done; next = await events.next()) {
+      if (res.destroyed) break;
+      if (!res.write(next.value)) await drained(res);
+    }
+  } finally {
+    if (!res.destroyed && res.headersSent) res.end();
+    void events.return?.(undefined);
   }
   if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
   if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);

@@ -5,7 +5,7 @@ import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
-import type { Deployment, ProviderAdapter } from '../types.js';
+import type { Deployment, NativeRequest, ProviderAdapter } from '../types.js';
 import { buildMessagesRequest, type AnthropicProvider } from './request.js';
 import { readMessage } from './response.js';
 import { readMessageStream } from './stream.js';
@@ -20,12 +20,12 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
   const upstream = createUpstreamCaller(name, pool);
 
   return {
-    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
-      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false), cancel, deployment), request);
+    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest) {
+      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false, native), cancel, deployment), request);
     },
 
-    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), cancel, deployment);
+    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): AsyncGenerator<ChatChunk> {
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true, native), cancel, deployment);
       try {
         yield* readMessageStream(name, res.body, request, deployment.responseLimits);
       } catch (err) {
