@@ -120,6 +120,8 @@ function cacheOf(c: NonNullable<RequestContext['cache']>): NonNullable<AuditRequ
 /** The answer the app got: a JSON body, or the stream put back together. */
 function answerOf(ctx: RequestContext): ChatCompletion | EmbeddingsResponse | undefined {
   const reply = ctx.reply;
+  // A token count is no model's answer; the request body holds what was counted.
+  if (ctx.endpoint === 'count_tokens') return undefined;
   if (!reply || ctx.error) {
     // A stream that failed midway still delivered what it delivered.
     return reply?.kind === 'stream' ? ctx.assembled?.result() : undefined;

@@ -127,7 +127,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
 
   const answer = answerFor(body);
   const model = body.model ?? 'claude-fake';
-  const usage = { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  // A request with a cache_control marker reads 1000 prompt tokens from the cache and writes 200, as a warm Anthropic cache would.
+  const cached = raw(body).includes('"cache_control"');
+  const usage = { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens, cache_creation_input_tokens: cached ? 200 : 0, cache_read_input_tokens: cached ? 1000 : 0 };
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_fake_1' });
     res.end(JSON.stringify({ id: 'msg_fake_1', type: 'message', role: 'assistant', model, content: [answer.block], stop_reason: answer.stopReason, stop_sequence: null, usage }));
@@ -192,6 +194,10 @@ function textOf(content: string | Block[] | unknown): string {
     .map((b) => (b.type === 'text' && typeof b.text === 'string' ? b.text : b.type === 'tool_result' ? textOf(b.content) : ''))
     .filter(Boolean)
     .join(' ');
+}
+
+function raw(body: MessagesBody): string {
+  return JSON.stringify(body);
 }
 
 function countWords(text: string): number {
