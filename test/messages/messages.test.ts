@@ -126,10 +126,16 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
 
   it('messages – a feature a chat upstream cannot serve is a clear 400, nothing sent', async () => {
     const before = openai.calls.length;
-    await assert.rejects(
-      client().messages.create({ model: 'claude-on-openai', max_tokens: 50, top_k: 5, messages: [{ role: 'user', content: 'hi' }] }),
-      (err: unknown) => err instanceof Anthropic.BadRequestError && /top_k/.test(err.message),
-    );
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': APP_KEY },
+      body: JSON.stringify({ model: 'claude-on-openai', max_tokens: 50, top_k: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { type: string; error: { type: string; message: string; param: string } };
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.equal(body.error.param, 'top_k');
+    assert.match(body.error.message, /top_k/);
     assert.equal(openai.calls.length, before);
   });
 
