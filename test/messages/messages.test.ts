@@ -218,3 +218,47 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.ok(body.input_tokens > 5 && body.input_tokens < 40, String(body.input_tokens));
   });
 });
+
+// A lane that redacts email addresses and may use Anthropic: the native request is redacted as the chat form is.
+const REDACTING_POLICIES = `
+default_lane: green
+tools:
+  search: {}
+lanes:
+  green:
+    rank: 10
+    deployments: ["*"]
+    detectors:
+      email: redact
+    restore_redactions: true
+`;
+
+describe('messages – redaction on the native path', () => {
+  let anthropic: FakeAnthropic;
+  let gw: TestGateway;
+  before(async () => {
+    anthropic = await startFakeAnthropic();
+    const yaml = defaultTestConfig({ anthropicUrl: anthropic.url }).replace('models:\n', MODELS) + WITH_POLICIES;
+    gw = await startTestGateway({ yaml, files: { 'policies/lanes.yaml': REDACTING_POLICIES } });
+  });
+  after(async () => {
+    await gw.close();
+    await anthropic.close();
+  });
+
+  it('messages – an email in a cached system block and a message is redacted before Anthropic sees it, the marker kept, and restored in the answer', async () => {
+    const message = await new Anthropic({ apiKey: APP_KEY, baseURL: gw.url, maxRetries: 0 }).messages.create({
+      model: 'claude-sonnet-4-5',
+      max_tokens: 100,
+      system: [{ type: 'text', text: 'Customer: jane@example.com', cache_control: { type: 'ephemeral' } }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'write to jane@example.com' }] }],
+    });
+    const sent = JSON.stringify(anthropic.calls.at(-1)!.body);
+    assert.ok(!sent.includes('jane@example.com'), sent);
+    const body = anthropic.calls.at(-1)!.body as { system: Array<{ text: string; cache_control?: unknown }> };
+    assert.match(body.system[0]!.text, /^Customer: \[EMAIL_1\]$/);
+    assert.deepEqual(body.system[0]!.cache_control, { type: 'ephemeral' });
+    // The fake echoes the (redacted) user text; the gateway restores it for the app.
+    assert.deepEqual(message.content, [{ type: 'text', text: 'Anthropic echo: write to jane@example.com' }]);
+  });
+});
