@@ -47,6 +47,8 @@ export interface ProviderAdapter {
    */
   chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): AsyncIterable<ChatChunk>;
   embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel): Promise<EmbeddingsResponse>;
+  /** The upstream's own count of a native request's prompt tokens, where its API has one (Anthropic's count_tokens). */
+  countTokens?(native: NativeRequest, deployment: Deployment, cancel: Cancel): Promise<number>;
   close?(): Promise<void>;
 }
 

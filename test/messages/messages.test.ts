@@ -207,6 +207,16 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.equal(anthropic.calls.length, before);
   });
 
+  it('messages – count_tokens to an Anthropic model is the upstream own count of the request', async () => {
+    const before = anthropic.calls.length;
+    const counted = await client().messages.countTokens({ model: 'claude-sonnet-4-5', system: 'Be brief.', messages: [{ role: 'user', content: 'count these four' }] });
+    assert.equal(counted.input_tokens, 900 + 5, JSON.stringify(anthropic.calls.at(-1)));
+    assert.equal(anthropic.calls.length, before + 1);
+    const call = anthropic.calls.at(-1)!;
+    assert.equal(call.path, '/v1/messages/count_tokens');
+    assert.equal(call.body.model, 'claude-sonnet-4-5-20250929');
+  });
+
   it('messages – count_tokens answers with an estimate; a Bearer gateway key works too', async () => {
     const res = await fetch(`${gw.url}/v1/messages/count_tokens`, {
       method: 'POST',

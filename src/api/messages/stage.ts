@@ -162,8 +162,24 @@ export function noteDroppedCacheMarkers(ctx: RequestContext): void {
   ctx.services.logger.info({ requestId: ctx.id, deployment: deployment.id, dropped }, 'cache_control markers dropped: the upstream does not speak the Messages API');
 }
 
-/** count_tokens ends here: the estimate over the governed request. */
+/**
+ * count_tokens ends here: the first candidate that can count natively (an
+ * Anthropic upstream, its own tokenizer) counts the governed request; when
+ * none can, or its count fails, the gateway's estimate answers instead.
+ */
 export async function countTokens(ctx: RequestContext): Promise<Reply> {
-  const body = await countMessagesTokens(ctx.native!.body as CountTokensRequest, { signal: ctx.signal });
+  const native = ctx.native!;
+  const counter = ctx.candidates.find((d) => d.provider.type === native.provider && ctx.config.adapters.get(d.providerName)?.countTokens);
+  if (counter) {
+    try {
+      const n = await ctx.config.adapters.get(counter.providerName)!.countTokens!(native, counter, ctx.cancel);
+      ctx.deployment = counter;
+      return { kind: 'json', status: 200, body: { input_tokens: n } };
+    } catch (err) {
+      if (ctx.cancel.aborted) throw err;
+      ctx.services.logger.warn({ err: String(err), requestId: ctx.id, deployment: counter.id }, 'native token count failed; answering with the estimate');
+    }
+  }
+  const body = await countMessagesTokens(native.body as CountTokensRequest, { signal: ctx.signal });
   return { kind: 'json', status: 200, body };
 }

@@ -1,7 +1,7 @@
 // Anthropic's Messages API behind the OpenAI-shaped ProviderAdapter.
 import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
 import { GatewayError } from '../../errors.js';
-import { upstreamStreamError } from '../errors.js';
+import { upstreamProtocolError, upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
@@ -33,6 +33,13 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }
+    },
+
+    async countTokens(native: NativeRequest, deployment: Deployment, cancel: Cancel) {
+      const answer = (await upstream.json(buildMessagesRequest(provider, { model: deployment.model, messages: [] }, deployment, 'count', native), cancel, deployment)) as { input_tokens?: unknown } | null;
+      const n = answer?.input_tokens;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw upstreamProtocolError(name, 'a token count that is not a count');
+      return n;
     },
 
     async embed() {

@@ -54,7 +54,7 @@ export interface MessagesBody {
  * cache_control, thinking and every block type reach Anthropic intact; a
  * chat request is translated.
  */
-export function buildMessagesRequest(provider: AnthropicProvider, request: ChatRequest, deployment: Deployment, stream: boolean, native?: NativeRequest): UpstreamRequest {
+export function buildMessagesRequest(provider: AnthropicProvider, request: ChatRequest, deployment: Deployment, stream: boolean | 'count', native?: NativeRequest): UpstreamRequest {
   const url = new URL(provider.base_url);
   // Accept base URLs written with or without the API version segment.
   const base = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -65,8 +65,13 @@ export function buildMessagesRequest(provider: AnthropicProvider, request: ChatR
   };
   if (native?.provider === 'anthropic') Object.assign(headers, native.headers);
   if (provider.api_key) headers['x-api-key'] = provider.api_key;
-  if (stream) headers.accept = 'text/event-stream';
+  if (stream === true) headers.accept = 'text/event-stream';
   addTraceHeaders(headers);
+  if (stream === 'count') {
+    // A count takes the request without the answer's settings.
+    const { model: _model, max_tokens: _max, stream: _stream, ...counted } = native?.body ?? {};
+    return { origin: url.origin, path: `${base}/v1/messages/count_tokens`, headers, body: JSON.stringify({ ...counted, model: deployment.model }) };
+  }
   return { origin: url.origin, path: `${base}/v1/messages`, headers, body: JSON.stringify(native?.provider === 'anthropic' ? nativeBody(native, deployment, stream) : buildMessagesBody(request, deployment, stream)) };
 }
 
