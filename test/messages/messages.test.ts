@@ -139,6 +139,18 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.equal(openai.calls.length, before);
   });
 
+  it('messages – what only Anthropic serves (top_k, thinking) goes natively to an Anthropic upstream', async () => {
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': APP_KEY },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 2000, top_k: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    const call = anthropic.calls.at(-1)!;
+    assert.equal(call.body.top_k, 5);
+    assert.deepEqual(call.body.thinking, { type: 'enabled', budget_tokens: 1024 });
+  });
+
   it('messages – a card number in a system block escalates the lane (and is redacted there)', async () => {
     const { data, response } = await client(APP_KEY, { 'x-gateway-meta-purpose': 'support' })
       .messages.create({ model: 'fast', max_tokens: 50, system: [{ type: 'text', text: `The customer card is ${CARD}.` }], messages: [{ role: 'user', content: 'hello' }] })
