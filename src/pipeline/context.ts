@@ -7,7 +7,7 @@ import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.j
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
 import { clientFamily } from '../api/client-family.js';
-import type { Deployment } from '../providers/types.js';
+import type { Deployment, NativeRequest } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
 import type { Priority } from '../admission/gate.js';
@@ -82,14 +82,16 @@ export interface AttemptSpan {
   end(attempt: Attempt): void;
 }
 
-export type Endpoint = 'chat' | 'embeddings';
+export type Endpoint = 'chat' | 'embeddings' | 'messages' | 'count_tokens';
 
 /**
- * The API the client spoke. Governance stages read `endpoint`, the internal
- * shape the request was parsed into (a Responses or Messages request is a
- * chat request inside); only the ingress's own parse and render read this.
+ * The API the client spoke, which the audit's `endpoint` and the metrics
+ * record. Stages read `endpoint`, the internal shape the request was parsed
+ * into: a Responses request is a chat request inside (endpoint 'chat'); a
+ * Messages request keeps its own endpoint ('messages', 'count_tokens') and
+ * stages that govern chat key on `ctx.chat`, not on endpoint === 'chat'.
  */
-export type Ingress = Endpoint | 'responses' | 'messages';
+export type Ingress = Endpoint | 'responses';
 
 export interface Attempt {
   deployment: string;
@@ -144,6 +146,14 @@ export interface RequestContext {
   key?: KeyInfo;
   chat?: ChatRequest;
   embeddings?: EmbeddingsRequest;
+  /**
+   * The request in the API the app spoke, for upstreams that speak it too (an
+   * Anthropic Messages request to an Anthropic upstream), kept governed beside
+   * `chat`: stages govern `chat`; the ingress carries their decisions over.
+   */
+  native?: NativeRequest;
+  /** Anthropic Messages ingress: what the translation to chat could not carry. */
+  messages?: MessagesIngress;
   stream: boolean;
   /** The model (or route) name the app asked for. */
   requestedModel?: string;
@@ -210,6 +220,14 @@ export interface RequestContext {
   responses?: ResponsesTurn;
 }
 
+/** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
+export interface MessagesIngress {
+  /** `cache_control` markers a chat upstream cannot take (logged and counted when the request goes out translated). */
+  droppedCacheMarkers: number;
+  /** The app's own `anthropic-version` / `anthropic-beta`, for an Anthropic upstream. */
+  anthropicHeaders: Record<string, string>;
+}
+
 export type Reply =
   | { kind: 'json'; status: number; body: unknown }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
@@ -263,6 +281,8 @@ class Context implements RequestContext {
   key: KeyInfo | undefined = undefined;
   chat: ChatRequest | undefined = undefined;
   embeddings: EmbeddingsRequest | undefined = undefined;
+  native: NativeRequest | undefined = undefined;
+  messages: MessagesIngress | undefined = undefined;
   stream = false;
   requestedModel: string | undefined = undefined;
   lane: string | undefined = undefined;

@@ -8,7 +8,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { chatPipeline, embeddingsPipeline, responsesPipeline } from '../pipeline/index.js';
+import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline, responsesPipeline } from '../pipeline/index.js';
 import type { Pipeline } from '../pipeline/stage.js';
 import { mountAdmin } from './admin.js';
 import { mountMcp } from './mcp.js';
@@ -36,6 +36,9 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
     ['/embeddings', embeddings],
     ['/v1/responses', responsesPipeline],
     ['/responses', responsesPipeline],
+    // Anthropic's clients append /v1/messages to their base URL.
+    ['/v1/messages', messagesPipeline],
+    ['/v1/messages/count_tokens', countTokensPipeline],
   ]);
   return (req, res) => {
     // Every answer is for one key at one moment (completions, usage, budgets,
@@ -98,6 +101,12 @@ export function createApp(state: GatewayState): Hono<Env> {
         throw new GatewayError('method_not_allowed', `Use POST for ${prefix}${path}.`);
       });
     }
+  }
+
+  for (const path of ['/v1/messages', '/v1/messages/count_tokens']) {
+    app.all(path, () => {
+      throw new GatewayError('method_not_allowed', `Use POST for ${path}.`);
+    });
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

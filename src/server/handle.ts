@@ -107,7 +107,7 @@ export async function handleApi(
       // connection alive; close it instead, once the answer is delivered.
       const close = shouldCloseConnection(err) || !incoming.complete;
       if (close) lingerBeforeClose(incoming, { timeoutMs: server.drain_timeout_ms, maxBytes: server.drain_max_bytes });
-      writeError(outgoing, error, ctx.id, ctx.responseHeaders, close);
+      writeError(outgoing, error, ctx.id, ctx.responseHeaders, close, pipeline.render?.error?.(ctx, error));
     }
   } finally {
     handlerDone = true;

@@ -25,10 +25,11 @@ export function errorHeaders(err: GatewayError, requestId: string): Headers {
   return headers;
 }
 
-export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false): void {
+/** `body`: the error in the app's API's shape, when that is not OpenAI's. */
+export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false, body: unknown = err.toJSON()): void {
   const headers = { ...extra, ...errorHeaders(err, requestId) };
   if (close) headers.connection = 'close';
-  writeJson(res, err.status, err.toJSON(), headers);
+  writeJson(res, err.status, body, headers);
 }
 
 const DONE = 'data: [DONE]\n\n';
@@ -102,10 +103,11 @@ function costComment(ctx: RequestContext): string {
 
 /**
  * A stream in another ingress's shape (Responses events, Anthropic events):
- * the renderer turns the chat chunks into SSE frames, the writer keeps the
- * same books as for chat (the provider's usage, the assembled answer, what
- * was delivered to charge when no usage came). The head is written with the
- * first frame, so a failure before it is still an HTTP error (thrown).
+ * the renderer turns the chat chunks, as every stage saw them, into SSE
+ * frames; the writer keeps the same books as writeStream (the provider's
+ * usage, the assembled answer, what was delivered to charge when no usage
+ * came). The head is written with the first frame, so a failure before it is
+ * still an HTTP error (thrown).
  */
 export async function writeRendered(
   res: ServerResponse,
@@ -138,9 +140,10 @@ export async function writeRendered(
       if (res.destroyed) break;
       if (!res.write(next.value)) await drained(res);
     }
-    if (!res.destroyed) res.end();
   } finally {
-    if (res.destroyed) await frames.return?.();
+    if (!res.destroyed && res.headersSent) res.end();
+    // A client that left: the renderer's generator (and the upstream stream under it) is closed.
+    if (res.destroyed) await frames.return?.(undefined);
     if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
     if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
   }

@@ -19,6 +19,8 @@ export interface ResponsesTurn {
   id: string;
   /** Unix seconds. */
   createdAt: number;
+  /** Whether the last attempt sent the Responses request itself (true) or its chat translation; the audit's `api.upstream`. */
+  sentNative?: boolean;
   /** The Response the client got (a stream's final one, failed or not); what gets stored. */
   response?: ResponseObject;
 }
