@@ -127,6 +127,8 @@ export async function readSse(res: Response): Promise<{ content: string; events:
   const events: unknown[] = [];
   let content = '';
   for (const block of text.split('\n\n')) {
+    // SSE comments (the stream's `: x-gateway-cost-usd=...` before [DONE]) are for parsers to skip.
+    if (block.startsWith(':')) continue;
     const data = block.replace(/^data: /, '').trim();
     if (!data || data === '[DONE]') continue;
     const event = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> };
