@@ -31,6 +31,9 @@ const MESSAGES = [{ role: 'user', content: 'Say hello, request {n}.' }];
 export const chatBody = (model: string, stream: boolean): string =>
   JSON.stringify(stream ? { model, stream, messages: MESSAGES } : { model, messages: MESSAGES });
 
+// The same request through the Responses API, translated to the same chat upstream (stored, as clients leave `store` on).
+export const responsesBody = (model: string): string => JSON.stringify({ model, input: [{ role: 'user', content: 'Say hello, request {n}.' }] });
+
 async function smokeTest(server: Server, target: TargetSpec): Promise<void> {
   for (const stream of [false, true]) {
     const res = await fetch(`${server.url}/v1/chat/completions`, {
@@ -79,6 +82,12 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
   const warm = settings.warmupS > 0 ? await wrk(ctx, server, target, 32, settings.warmupS) : undefined;
   log(`wrk, ${settings.durationS} s at 32 connections`);
   const c32 = await wrk(ctx, server, target, 32, settings.durationS);
+  // The Responses ingress, side by side with chat in the same run (the bare proxy has no such ingress).
+  let responses: Awaited<ReturnType<typeof wrkChat>> | undefined;
+  if (target.key !== 'bare') {
+    log(`wrk /v1/responses, ${settings.durationS} s at 32 connections`);
+    responses = await wrkChat(server, { targetCpu: settings.targetCpu, loadCpu: settings.loadCpu, connections: 32, seconds: settings.durationS, body: responsesBody('bench'), auth: target.auth, path: '/v1/responses' });
+  }
   log(`wrk, ${settings.durationS} s at 128 connections`);
   const c128 = await wrk(ctx, server, target, 128, settings.durationS);
   log(`open loop, ${settings.rate} req/s for ${settings.durationS} s (after 2 s at the same rate)`);
@@ -104,7 +113,8 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
     const refusals = refusalsInLog(logged.logFile);
     if (refusals.counts.length > 0) anomalies.push(`${target.label} logged failed answers: ${refusals.counts.join(', ')}; the first: ${refusals.example}`);
   }
-  const phases = [c32.phase, c128.phase, fixed, ttfb, hold];
+  const responsesPhase: Phase[] = responses ? [{ name: 'wrk /v1/responses 32 connections', failed: responses.failed, cpu: responses.cpu, result: responses.result }] : [];
+  const phases = [c32.phase, ...responsesPhase, c128.phase, fixed, ttfb, hold];
   for (const phase of phases) {
     const where = `${target.label}, ${phase.name}`;
     if (phase.failed > 0) anomalies.push(`${where}: ${phase.failed} failed or non-2xx requests`);
@@ -133,6 +143,7 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
     p99_c128_ms: c128.p99Ms,
     cpu_us_per_req_c32: c32.cpuUsPerRequest,
     cpu_us_per_req_c128: c128.cpuUsPerRequest,
+    responses_cpu_us_per_req_c32: responses ? responses.cpuUsPerRequest : Number.NaN,
     capacity_per_core: 1e6 / c32.cpuUsPerRequest,
     cpu_util_c32: c32.phase.cpu.targetPct,
     fixed_p50_ms: latency(fixed.result, 'p50Ms'),
@@ -146,7 +157,7 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
   };
   // A lower bound on what the gateway should have audited (wrk does not count
   // the requests still in flight when it stops).
-  const sent = 2 + (warm?.requests ?? 0) + c32.requests + c128.requests + settings.rate * (settings.durationS + 2) + settings.ttfbCount + 20 + settings.streams;
+  const sent = 2 + (warm?.requests ?? 0) + c32.requests + (responses?.requests ?? 0) + c128.requests + settings.rate * (settings.durationS + 2) + settings.ttfbCount + 20 + settings.streams;
   const raw = {
     phases: [...(warm ? [{ ...warm.phase, name: 'wrk warm-up' }] : []), ...phases],
     rssAfterLoadKb,

@@ -13,6 +13,8 @@ export interface WrkOptions {
   body: string;
   /** The Authorization header value ('' for none). */
   auth: string;
+  /** Default: /v1/chat/completions. */
+  path?: string;
 }
 
 export interface WrkRun {
@@ -33,7 +35,7 @@ export async function wrkChat(server: Server, o: WrkOptions): Promise<WrkRun> {
   const result = await runTool({
     cpu: o.loadCpu,
     command: 'wrk',
-    args: ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(BENCH_DIR, 'chat.lua'), `${server.url}/v1/chat/completions`],
+    args: ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(BENCH_DIR, 'chat.lua'), `${server.url}${o.path ?? '/v1/chat/completions'}`],
     env: { ...process.env, BENCH_BODY: o.body, BENCH_AUTH: o.auth },
     timeoutMs: (o.seconds + 30) * 1000,
   });

@@ -6,6 +6,7 @@
 // the response cache, prompt shadow runs and admission gates. Commands that
 // only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
+import { createResponsesStore } from './api/responses/store.js';
 import type { AuditSink } from './audit/transport/writer.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
@@ -56,6 +57,8 @@ export function createServices(o: ServicesOptions): Services {
     admission: server ? createAdmissionControl(registry) : undefined,
     // Local MCP servers are processes of the server's: started here, stopped at shutdown. Read once, not on reload.
     mcp: server ? createMcpUpstreams({ servers: o.config().raw.mcp_servers, logger, metrics }) : undefined,
+    // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
+    responses: server ? createResponsesStore({ redis }) : undefined,
   };
   // Approved calls are run by the gateway later, on the same upstream connections.
   if (services.mcp) attachToolGateway(services, { execute: services.mcp.callTool });

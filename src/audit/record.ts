@@ -3,7 +3,8 @@
 // been sent, and only while the audit trail is on. Fields other engineers'
 // stages add to the context (the prompt template) are read defensively, so a
 // record never depends on a stage being present.
-import type { ChatCompletion, EmbeddingsResponse } from '../api/schemas.js';
+import type { ChatCompletion, EmbeddingsResponse, Usage } from '../api/schemas.js';
+import { cacheTokens } from '../budget/pricing.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { PromptPromotionRecord, PromptRollbackRecord, ShadowRunRecord } from '../prompts/audit-events.js';
 import { recordBodies } from './bodies.js';
@@ -24,6 +25,23 @@ export type AuditEvent = AuditApprovalDecision | AuditPurgeRecord | PromptPromot
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
 
+function apiOf(ctx: RequestContext): NonNullable<AuditRequestRecord['api']> {
+  const shape = ctx.endpoint === 'messages' || ctx.endpoint === 'count_tokens' ? 'anthropic' : 'openai';
+  if (!ctx.deployment) return { shape, upstream: null };
+  // A Responses request reached the upstream as itself only on a Responses-native deployment; chat is always chat upstream.
+  const native = ctx.native
+    ? ctx.native.provider === ctx.deployment.provider.type
+    : ctx.responses
+      ? ctx.responses.sentNative === true
+      : shape === 'openai';
+  return { shape, upstream: native ? 'native' : 'translated' };
+}
+
+function cacheOfUsage(u: Usage): { cache_read_tokens?: number; cache_write_tokens?: number } {
+  const { read, write } = cacheTokens(u);
+  return read > 0 || write > 0 ? { cache_read_tokens: read, cache_write_tokens: write } : {};
+}
+
 export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolean): AuditRequestRecord {
   const u = ctx.usage;
   const policy = ctx.policy;
@@ -33,7 +51,8 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
   const response = answerOf(ctx);
   const { bodies, called } = recordBodies({
     mode,
-    endpoint: ctx.endpoint,
+    // Other ingresses keep the chat request the gateway governed, and its answer.
+    endpoint: ctx.endpoint === 'embeddings' ? 'embeddings' : 'chat',
     lane,
     restore: policy?.restore,
     raw: ctx.rawBody,
@@ -50,7 +69,8 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     kind: 'request',
     id: ctx.id,
     time: new Date(ctx.time).toISOString(),
-    endpoint: ctx.endpoint,
+    endpoint: ctx.ingress,
+    api: apiOf(ctx),
     key_id: ctx.key?.id ?? null,
     app: ctx.key?.app ?? null,
     team: ctx.key?.team ?? null,
@@ -76,7 +96,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     error_code: ctx.error?.code ?? null,
     attempts: ctx.attempts,
     cache: c ? cacheOf(c) : null,
-    usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens } : null,
+    usage: u ? { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens, ...cacheOfUsage(u) } : null,
     cost: ctx.cost ? { usd: ctx.cost.usd, nano_usd: ctx.cost.nano, priced: ctx.cost.priced } : null,
     budgets: ctx.budget?.names ?? [],
     tools: { offered: ctx.chat?.tools?.map((t) => t.function.name) ?? [], called },
@@ -90,6 +110,7 @@ export function buildAuditRecord(ctx: RequestContext, clientDisconnected: boolea
     trace_id: ctx.trace?.traceId ?? traceIdFromHeader(ctx.headers.traceparent),
     span_id: ctx.trace?.spanId ?? spanIdFromHeader(ctx.headers.traceparent),
     run_id: runIdOf(ctx.headers),
+    client: ctx.client,
   };
 }
 
@@ -106,6 +127,8 @@ function cacheOf(c: NonNullable<RequestContext['cache']>): NonNullable<AuditRequ
 /** The answer the app got: a JSON body, or the stream put back together. */
 function answerOf(ctx: RequestContext): ChatCompletion | EmbeddingsResponse | undefined {
   const reply = ctx.reply;
+  // A token count is no model's answer; the request body holds what was counted.
+  if (ctx.endpoint === 'count_tokens') return undefined;
   if (!reply || ctx.error) {
     // A stream that failed midway still delivered what it delivered.
     return reply?.kind === 'stream' ? ctx.assembled?.result() : undefined;

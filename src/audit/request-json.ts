@@ -59,10 +59,14 @@ function list(value: readonly unknown[]): string {
 
 /** The members of a request record, in the order they are written (bodies last, see raw-json.ts). */
 export const REQUEST_RECORD_MEMBERS = [
-  'v', 'kind', 'id', 'time', 'endpoint', 'key_id', 'app', 'team', 'model', 'lane', 'policy', 'prompt', 'route',
+  'v', 'kind', 'id', 'time', 'endpoint', 'api', 'key_id', 'app', 'team', 'model', 'lane', 'policy', 'prompt', 'route',
   'deployment', 'provider', 'response_model', 'degraded', 'stream', 'status', 'error_code', 'attempts', 'cache',
-  'usage', 'cost', 'budgets', 'tools', 'timings', 'client_disconnected', 'trace_id', 'span_id', 'run_id', 'bodies',
+  'usage', 'cost', 'budgets', 'tools', 'timings', 'client_disconnected', 'trace_id', 'span_id', 'run_id', 'client', 'bodies',
 ] as const;
+
+function cacheUsage(u: NonNullable<AuditRequestRecord['usage']>): string {
+  return u.cache_read_tokens === undefined ? '' : `,"cache_read_tokens":${num(u.cache_read_tokens)},"cache_write_tokens":${num(u.cache_write_tokens ?? 0)}`;
+}
 
 /** A request record (without prev/hash) as one line of JSON; bodies go in as raw-json.ts writes them. */
 export function requestRecordJson(r: AuditRequestRecord): string {
@@ -75,6 +79,7 @@ export function requestRecordJson(r: AuditRequestRecord): string {
   const t = r.timings;
   return (
     `{"v":${num(r.v)},"kind":"request","id":${str(r.id)},"time":${str(r.time)},"endpoint":${str(r.endpoint)}` +
+    (r.api ? `,"api":{"shape":${str(r.api.shape)},"upstream":${strOrNull(r.api.upstream)}}` : '') +
     `,"key_id":${strOrNull(r.key_id)},"app":${strOrNull(r.app)},"team":${strOrNull(r.team)},"model":${strOrNull(r.model)}` +
     `,"lane":${lane ? `{"name":${str(lane.name)},"reasons":${strings(lane.reasons)},"bodies":${str(lane.bodies)},"retention_days":${num(lane.retention_days)}}` : 'null'}` +
     `,"policy":${
@@ -87,11 +92,12 @@ export function requestRecordJson(r: AuditRequestRecord): string {
     `,"deployment":${strOrNull(r.deployment)},"provider":${strOrNull(r.provider)},"response_model":${strOrNull(r.response_model)}` +
     `,"degraded":${bool(r.degraded)},"stream":${bool(r.stream)},"status":${num(r.status)},"error_code":${strOrNull(r.error_code)}` +
     `,"attempts":${attempts(r.attempts)},"cache":${r.cache ? cache(r.cache) : 'null'}` +
-    `,"usage":${usage ? `{"prompt_tokens":${num(usage.prompt_tokens)},"completion_tokens":${num(usage.completion_tokens)},"total_tokens":${num(usage.total_tokens)}}` : 'null'}` +
+    `,"usage":${usage ? `{"prompt_tokens":${num(usage.prompt_tokens)},"completion_tokens":${num(usage.completion_tokens)},"total_tokens":${num(usage.total_tokens)}${cacheUsage(usage)}}` : 'null'}` +
     `,"cost":${cost ? `{"usd":${num(cost.usd)},"nano_usd":${num(cost.nano_usd)},"priced":${bool(cost.priced)}}` : 'null'}` +
     `,"budgets":${strings(r.budgets)},"tools":{"offered":${strings(r.tools.offered)},"called":${list(r.tools.called)}}` +
     `,"timings":{"queue_ms":${numOrNull(t.queue_ms)},"first_byte_ms":${numOrNull(t.first_byte_ms)},"total_ms":${numOrNull(t.total_ms)}}` +
     `,"client_disconnected":${bool(r.client_disconnected)},"trace_id":${strOrNull(r.trace_id)},"span_id":${strOrNull(r.span_id)}${r.run_id === undefined ? '' : `,"run_id":${strOrNull(r.run_id)}`}` +
+    (r.client !== undefined ? `,"client":${str(r.client)}` : '') +
     `,"bodies":${bodiesJson(r.bodies as unknown as Record<string, unknown>)}}`
   );
 }

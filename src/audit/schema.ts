@@ -91,7 +91,12 @@ export const requestRecordSchema = z.object({
   id: z.string(),
   /** When the request arrived (ISO 8601, UTC). */
   time: z.string(),
-  endpoint: z.enum(['chat', 'embeddings']),
+  /** The API the client called (ctx.ingress): chat, embeddings, responses (OpenAI's Responses API), messages or count_tokens (Anthropic's). */
+  endpoint: z.enum(['chat', 'embeddings', 'responses', 'messages', 'count_tokens']),
+  /** The API shape the app spoke (openai, anthropic) and whether the upstream got it in that shape (native) or translated; absent in older records. */
+  api: z.object({ shape: z.enum(['openai', 'anthropic']), upstream: z.enum(['native', 'translated']).nullable() }).optional(),
+  /** The client's user-agent family (api/client-family.ts); written after run_id; absent in records written before it was kept. */
+  client: z.string().optional(),
   key_id: z.string().nullable(),
   app: z.string().nullable(),
   team: z.string().nullable(),
@@ -153,7 +158,16 @@ export const requestRecordSchema = z.object({
       items: z.object({ hits: z.number(), total: z.number() }).optional(),
     })
     .nullable(),
-  usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }).nullable(),
+  usage: z
+    .object({
+      prompt_tokens: z.number(),
+      completion_tokens: z.number(),
+      total_tokens: z.number(),
+      /** Prompt tokens read from and written to the provider's prompt cache (inside prompt_tokens), priced at their own rates. */
+      cache_read_tokens: z.number().optional(),
+      cache_write_tokens: z.number().optional(),
+    })
+    .nullable(),
   /** What the request cost, from the provider's usage; nano_usd is exact (1e-9 USD). */
   cost: z.object({ usd: z.number(), nano_usd: z.number(), priced: z.boolean() }).nullable(),
   /** The budgets the request was counted against. */

@@ -11,19 +11,22 @@ export function hashKey(key: string): string {
   return sha256Hex(key);
 }
 
+/** Where a client may put its key besides `Authorization: Bearer`: `api-key` as Azure clients send it, `x-api-key` as Anthropic's do. */
+export type KeyHeader = 'api-key' | 'x-api-key';
+
 /**
- * The key from `Authorization: Bearer ...`, or `api-key` as Azure clients
- * send it. Both naming different keys is refused rather than one picked: a
- * proxy in front may have checked the other one.
+ * The key from `Authorization: Bearer ...`, or the API's own key header.
+ * Both naming different keys is refused rather than one picked: a proxy in
+ * front may have checked the other one.
  */
-export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
-  const apiKeyHeader = headers['api-key'];
+export function presentedKey(headers: IncomingHttpHeaders, keyHeader: KeyHeader = 'api-key'): string | undefined {
+  const apiKeyHeader = headers[keyHeader];
   const apiKey = typeof apiKeyHeader === 'string' && apiKeyHeader.trim().length > 0 ? apiKeyHeader.trim() : undefined;
   const auth = headers.authorization;
   if (auth) {
     const bearer = auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ' ? auth.slice(7).trim() || undefined : undefined;
     if (apiKey !== undefined && bearer !== apiKey) {
-      throw new GatewayError('invalid_api_key', 'The request sends two different keys, in Authorization and in api-key; send one.');
+      throw new GatewayError('invalid_api_key', `The request sends two different keys, in Authorization and in ${keyHeader}; send one.`);
     }
     return bearer;
   }
@@ -31,12 +34,13 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 }
 
 const MISSING = 'Missing API key. Send it as "Authorization: Bearer <key>".';
+const MISSING_ANTHROPIC = 'Missing API key. Send your gateway key as "x-api-key: <key>" or "Authorization: Bearer <key>".';
 const INVALID = 'Invalid API key. Check the key you were given for this gateway.';
 
-export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHeaders): KeyInfo {
+export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHeaders, keyHeader: KeyHeader = 'api-key'): KeyInfo {
   if (config.auth.mode === 'none') return config.auth.anonymous;
-  const key = presentedKey(headers);
-  if (!key) throw new GatewayError('invalid_api_key', MISSING);
+  const key = presentedKey(headers, keyHeader);
+  if (!key) throw new GatewayError('invalid_api_key', keyHeader === 'x-api-key' ? MISSING_ANTHROPIC : MISSING);
   if (key.length > 512) throw new GatewayError('invalid_api_key', INVALID);
   const digest = hash('sha256', key, 'buffer');
   const entry = config.keysByHash.get(digest.toString('hex'));

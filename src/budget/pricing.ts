@@ -27,7 +27,10 @@ export const DEFAULT_PRICES: Record<string, Omit<PriceConfig, 'per_request' | 'm
 
 export interface Price {
   input: number;
+  /** Input read from the provider's prompt cache. */
   cachedInput: number;
+  /** Input written to the provider's prompt cache (Anthropic's cache_creation_input_tokens). */
+  cacheWrite: number;
   output: number;
   perRequest: number;
   maxOutputTokens: number;
@@ -39,15 +42,38 @@ export interface PriceBook {
   priceOf(deployment: Deployment): Price;
 }
 
-const UNKNOWN: Price = { input: 0, cachedInput: 0, output: 0, perRequest: 0, maxOutputTokens: 16_384, known: false };
+const UNKNOWN: Price = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, perRequest: 0, maxOutputTokens: 16_384, known: false };
+
+/**
+ * Cache rates a price leaves unset, as the providers charge them: Anthropic
+ * reads at 0.1x input and writes (5-minute cache) at 1.25x; OpenAI reads
+ * cached input at 0.5x and has no write charge.
+ */
+const CACHE_DEFAULTS = { anthropic: { read: 0.1, write: 1.25 }, other: { read: 0.5, write: 1 } } as const;
+
+type PriceRow = Omit<Price, 'cachedInput' | 'cacheWrite'> & { cacheRead?: number; cacheWrite?: number };
+
+function withCacheRates(row: PriceRow, deployment: Deployment): Price {
+  const d = deployment.provider.type === 'anthropic' ? CACHE_DEFAULTS.anthropic : CACHE_DEFAULTS.other;
+  return {
+    input: row.input,
+    cachedInput: row.cacheRead ?? row.input * d.read,
+    cacheWrite: row.cacheWrite ?? row.input * d.write,
+    output: row.output,
+    perRequest: row.perRequest,
+    maxOutputTokens: row.maxOutputTokens,
+    known: row.known,
+  };
+}
 
 export function createPriceBook(configured: Record<string, PriceConfig>): PriceBook {
-  const table = new Map<string, Price>();
+  const table = new Map<string, PriceRow>();
   for (const [name, p] of Object.entries(DEFAULT_PRICES)) {
-    table.set(name, { input: p.input, cachedInput: p.cached_input ?? p.input, output: p.output, perRequest: 0, maxOutputTokens: p.max_output_tokens ?? 16_384, known: true });
+    table.set(name, { input: p.input, cacheRead: p.cached_input, output: p.output, perRequest: 0, maxOutputTokens: p.max_output_tokens ?? 16_384, known: true });
   }
   for (const [name, p] of Object.entries(configured)) {
-    table.set(name, { input: p.input, cachedInput: p.cached_input ?? p.input, output: p.output, perRequest: p.per_request, maxOutputTokens: p.max_output_tokens, known: true });
+    const cacheRead = p.cache_read ?? p.cached_input;
+    table.set(name, { input: p.input, cacheRead, cacheWrite: p.cache_write, output: p.output, perRequest: p.per_request, maxOutputTokens: p.max_output_tokens, known: true });
   }
   // Longest names first, so "gpt-4o-mini-2024-07-18" finds gpt-4o-mini, not gpt-4o.
   const names = [...table.keys()].sort((a, b) => b.length - a.length);
@@ -56,11 +82,12 @@ export function createPriceBook(configured: Record<string, PriceConfig>): PriceB
     priceOf(deployment) {
       let price = cache.get(deployment.id);
       if (price) return price;
-      price = table.get(deployment.id) ?? table.get(deployment.model);
-      if (!price) {
+      let row = table.get(deployment.id) ?? table.get(deployment.model);
+      if (!row) {
         const prefix = names.find((n) => deployment.model.startsWith(n) && !n.includes('/'));
-        price = prefix ? table.get(prefix)! : UNKNOWN;
+        row = prefix ? table.get(prefix) : undefined;
       }
+      price = row ? withCacheRates(row, deployment) : UNKNOWN;
       cache.set(deployment.id, price);
       return price;
     },
@@ -70,11 +97,23 @@ export function createPriceBook(configured: Record<string, PriceConfig>): PriceB
 /** nano-USD (1e-9 USD) per token = USD per million tokens × 1000. */
 const NANO_PER_TOKEN = 1000;
 
+/** Prompt tokens read from and written to the provider's prompt cache (both are inside prompt_tokens). */
+export function cacheTokens(usage: Pick<Usage, 'prompt_tokens' | 'prompt_tokens_details'>): { read: number; write: number } {
+  const details = usage.prompt_tokens_details;
+  const read = Math.min(count(details?.cached_tokens), usage.prompt_tokens);
+  const write = Math.min(count(details?.cache_write_tokens), usage.prompt_tokens - read);
+  return { read, write };
+}
+
+function count(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
+}
+
 export function costNano(price: Price, usage: Pick<Usage, 'prompt_tokens' | 'completion_tokens' | 'prompt_tokens_details'>): number {
-  const cached = Math.min(usage.prompt_tokens_details?.cached_tokens ?? 0, usage.prompt_tokens);
-  const uncached = usage.prompt_tokens - cached;
+  const { read, write } = cacheTokens(usage);
+  const uncached = usage.prompt_tokens - read - write;
   return Math.round(
-    uncached * price.input * NANO_PER_TOKEN + cached * price.cachedInput * NANO_PER_TOKEN + usage.completion_tokens * price.output * NANO_PER_TOKEN + price.perRequest * 1e9,
+    (uncached * price.input + read * price.cachedInput + write * price.cacheWrite + usage.completion_tokens * price.output) * NANO_PER_TOKEN + price.perRequest * 1e9,
   );
 }
 

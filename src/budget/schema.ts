@@ -7,8 +7,15 @@ const usd = z.number().min(0).max(1_000_000);
 export const priceSchema = z.strictObject({
   /** USD per million input tokens. */
   input: usd,
-  /** USD per million cached input tokens (defaults to `input`). */
+  /**
+   * USD per million input tokens read from the provider's prompt cache.
+   * Defaults by provider: 0.1x input for Anthropic, 0.5x for OpenAI-style.
+   */
+  cache_read: usd.optional(),
+  /** The same as cache_read (its earlier name); cache_read wins when both are set. */
   cached_input: usd.optional(),
+  /** USD per million input tokens written to the prompt cache (Anthropic cache_control). Defaults to 1.25x input for Anthropic, input elsewhere. */
+  cache_write: usd.optional(),
   /** USD per million output tokens. */
   output: usd,
   /** USD added to every request, where a provider charges one. */

@@ -27,7 +27,7 @@ export function enforceLimits(ctx: RequestContext): void | Promise<void> {
 export function meterJsonReply(ctx: RequestContext, reply: Extract<Reply, { kind: 'json' }>): void {
   priceRequest(ctx);
   if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
-  if (ctx.maxToolCalls !== undefined && ctx.endpoint === 'chat') capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+  if (ctx.maxToolCalls !== undefined && ctx.chat) capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
 }
 
 /** Reply stage, stream part: extends the reservation as the answer flows. */

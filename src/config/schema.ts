@@ -105,6 +105,8 @@ const openaiProvider = z.strictObject({
   api_version: z.string().regex(/^[0-9A-Za-z.-]{1,40}$/).optional(),
   /** Upstreams that need no key (vLLM, Ollama) set this to false. */
   requires_key: z.boolean().default(true),
+  /** The upstream speaks the Responses API (OpenAI does): POST /v1/responses requests go to it as they are, not translated to chat. */
+  responses_api: z.boolean().default(false),
 });
 
 const anthropicProvider = z.strictObject({

@@ -6,7 +6,8 @@ import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/sc
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
 import type { GatewayError, UpstreamErrorClass } from '../errors.js';
 import { CancelToken, cancelOf, type Cancel } from '../providers/cancel.js';
-import type { Deployment } from '../providers/types.js';
+import { clientFamily } from '../api/client-family.js';
+import type { Deployment, NativeRequest } from '../providers/types.js';
 import type { ApprovalStore } from '../policy/approvals.js';
 import type { AdmissionControl } from '../admission/control.js';
 import type { Priority } from '../admission/gate.js';
@@ -20,6 +21,9 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { StreamAssembler } from '../api/assemble.js';
 import type { PromptUse, ShadowPlan } from '../prompts/types.js';
 import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
+import type { ResponsesStore } from '../api/responses/store.js';
+import type { ResponsesTurn } from '../api/responses/turn.js';
+import type { ClientFamily } from '../api/client-family.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -38,6 +42,8 @@ export interface Services {
   admission?: AdmissionControl;
   /** Upstream MCP servers behind /mcp; absent where none are served (the CLI). */
   mcp?: McpUpstreams;
+  /** Stored responses (POST /v1/responses with store); absent where none are kept (the CLI). */
+  responses?: ResponsesStore;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */
@@ -76,7 +82,16 @@ export interface AttemptSpan {
   end(attempt: Attempt): void;
 }
 
-export type Endpoint = 'chat' | 'embeddings';
+export type Endpoint = 'chat' | 'embeddings' | 'messages' | 'count_tokens';
+
+/**
+ * The API the client spoke, which the audit's `endpoint` and the metrics
+ * record. Stages read `endpoint`, the internal shape the request was parsed
+ * into: a Responses request is a chat request inside (endpoint 'chat'); a
+ * Messages request keeps its own endpoint ('messages', 'count_tokens') and
+ * stages that govern chat key on `ctx.chat`, not on endpoint === 'chat'.
+ */
+export type Ingress = Endpoint | 'responses';
 
 export interface Attempt {
   deployment: string;
@@ -103,6 +118,10 @@ export interface RequestEvent {
 export interface RequestContext {
   readonly id: string;
   readonly endpoint: Endpoint;
+  /** The API the client spoke (audit `endpoint`, metrics `endpoint` label). */
+  readonly ingress: Ingress;
+  /** The client's user-agent family, low cardinality (audit, lanegate_client_requests_total). */
+  readonly client: ClientFamily;
   /** The config this request started with; a reload does not change it. */
   readonly config: CompiledConfig;
   readonly services: Services;
@@ -127,6 +146,14 @@ export interface RequestContext {
   key?: KeyInfo;
   chat?: ChatRequest;
   embeddings?: EmbeddingsRequest;
+  /**
+   * The request in the API the app spoke, for upstreams that speak it too (an
+   * Anthropic Messages request to an Anthropic upstream), kept governed beside
+   * `chat`: stages govern `chat`; the ingress carries their decisions over.
+   */
+  native?: NativeRequest;
+  /** Anthropic Messages ingress: what the translation to chat could not carry. */
+  messages?: MessagesIngress;
   stream: boolean;
   /** The model (or route) name the app asked for. */
   requestedModel?: string;
@@ -189,6 +216,16 @@ export interface RequestContext {
   embeddingsCache?: PendingEmbeddings;
   /** A sampled shadow run to start once the reply is out (render stage, after phase). */
   shadowPlan?: ShadowPlan;
+  /** A Responses API request: the request as parsed, the conversation it continues, the Response sent (api/responses). */
+  responses?: ResponsesTurn;
+}
+
+/** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
+export interface MessagesIngress {
+  /** `cache_control` markers a chat upstream cannot take (logged and counted when the request goes out translated). */
+  droppedCacheMarkers: number;
+  /** The app's own `anthropic-version` / `anthropic-beta`, for an Anthropic upstream. */
+  anthropicHeaders: Record<string, string>;
 }
 
 export type Reply =
@@ -208,6 +245,8 @@ export interface TracedStage {
 export interface NewContext {
   id: string;
   endpoint: Endpoint;
+  /** Default: the endpoint. */
+  ingress?: Ingress;
   config: CompiledConfig;
   services: Services;
   headers: IncomingHttpHeaders;
@@ -229,6 +268,8 @@ export interface NewContext {
 class Context implements RequestContext {
   readonly id: string;
   readonly endpoint: Endpoint;
+  readonly ingress: Ingress;
+  readonly client: ClientFamily;
   readonly config: CompiledConfig;
   readonly services: Services;
   readonly time = Date.now();
@@ -240,6 +281,8 @@ class Context implements RequestContext {
   key: KeyInfo | undefined = undefined;
   chat: ChatRequest | undefined = undefined;
   embeddings: EmbeddingsRequest | undefined = undefined;
+  native: NativeRequest | undefined = undefined;
+  messages: MessagesIngress | undefined = undefined;
   stream = false;
   requestedModel: string | undefined = undefined;
   lane: string | undefined = undefined;
@@ -277,10 +320,13 @@ class Context implements RequestContext {
   cacheFlight: ((value: string | undefined) => void) | undefined = undefined;
   embeddingsCache: PendingEmbeddings | undefined = undefined;
   shadowPlan: ShadowPlan | undefined = undefined;
+  responses: ResponsesTurn | undefined = undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
     this.endpoint = init.endpoint;
+    this.ingress = init.ingress ?? init.endpoint;
+    this.client = clientFamily(init.headers['user-agent']);
     this.config = init.config;
     this.services = init.services;
     this.headers = init.headers;

@@ -2,6 +2,7 @@
 // client's path. pipeline/index.ts lists them in the order they run; the
 // runner (run.ts, finishRequest) runs them once the response is over.
 import { buildAuditRecord } from '../audit/record.js';
+import { cacheTokens } from '../budget/pricing.js';
 import { priceRequest, settleBudget } from '../budget/stage.js';
 import { writeAccessLine } from '../telemetry/logger.js';
 import { statusClass } from '../telemetry/metrics.js';
@@ -60,8 +61,9 @@ export const recordMetrics: AfterStage = {
     // The route is only a label once it resolved to a configured model: before that it is whatever the app sent.
     const route = ctx.model ? (ctx.route?.name ?? model) : 'unknown';
     const lane = ctx.lane ?? 'none';
-    metrics.requests.labels(ctx.endpoint, route, model, provider, lane, cls).inc();
-    metrics.duration.labels(ctx.endpoint, route, model, provider, lane, cls).observe(ctx.timings.totalMs! / 1000);
+    metrics.requests.labels(ctx.ingress, route, model, provider, lane, cls).inc();
+    metrics.duration.labels(ctx.ingress, route, model, provider, lane, cls).observe(ctx.timings.totalMs! / 1000);
+    metrics.clientRequests.labels(ctx.ingress, ctx.client).inc();
     if (ctx.stream && ctx.timings.firstByteMs !== undefined) {
       metrics.timeToFirstToken.labels(route, model, provider, lane).observe(ctx.timings.firstByteMs / 1000);
     }
@@ -76,6 +78,9 @@ export const recordMetrics: AfterStage = {
     if (ctx.usage && ctx.key && ctx.cache?.status !== 'hit') {
       metrics.tokens.labels('input', model, ctx.key.team, ctx.key.app, lane).inc(ctx.usage.prompt_tokens);
       if (ctx.usage.completion_tokens > 0) metrics.tokens.labels('output', model, ctx.key.team, ctx.key.app, lane).inc(ctx.usage.completion_tokens);
+      const cached = cacheTokens(ctx.usage);
+      if (cached.read > 0) metrics.tokens.labels('cache_read', model, ctx.key.team, ctx.key.app, lane).inc(cached.read);
+      if (cached.write > 0) metrics.tokens.labels('cache_write', model, ctx.key.team, ctx.key.app, lane).inc(cached.write);
     }
   },
 };

@@ -20,7 +20,11 @@
 // cannot make the gateway buffer megabytes.
 import { admitRequest, releaseAdmission } from '../admission/stage.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
-import { authenticate } from '../auth/stage.js';
+import { responsesRenderer } from '../api/responses/render.js';
+import { parseResponses, storeResponse } from '../api/responses/stages.js';
+import { carryPolicyToNative, countTokens, noteDroppedCacheMarkers, parseCountTokens, parseMessages } from '../api/messages/stage.js';
+import { countTokensRenderer, messagesRenderer } from '../api/messages/render.js';
+import { authenticate, authenticateAnthropic } from '../auth/stage.js';
 import { enforceLimits, meterJsonReply, meterStreamReply } from '../budget/stage.js';
 import { lookupChatCache, storeChatCache, tapChatCacheJson, tapChatCacheStream } from '../cache/chat-stage.js';
 import { completeEmbeddings, lookupEmbeddingsCache, storeEmbeddings } from '../cache/embeddings-stage.js';
@@ -32,15 +36,21 @@ import { dispatchChat, dispatchEmbeddings } from '../routing/dispatch.js';
 import { resolveModel } from '../routing/resolve.js';
 import { routeRequest } from '../routing/rules.js';
 import { endTrace, priceAnswer, recordMetrics, recordSlo, recordSpend, settleSpend, timeRequest, writeAccessLog, writeAudit } from './finish.js';
+import type { Endpoint } from './context.js';
 import type { AfterStage, Pipeline, ReplyStage, RequestStage } from './stage.js';
 
 // Request stages. `span`: the child span a traced request runs the stage in.
 const auth: RequestStage = { name: 'authenticate', run: authenticate }; //            key -> app, team
+const authAnthropic: RequestStage = { name: 'authenticate', run: authenticateAnthropic }; // the same, with the key in x-api-key too
 const admit: RequestStage = { name: 'admitRequest', run: admitRequest }; //           global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
 const parseChat: RequestStage = { name: 'parseChatRequest', run: parseChatRequest }; // read, parse, validate (zod)
+const parseMessagesBody: RequestStage = { name: 'parseMessagesRequest', run: parseMessages }; // Anthropic Messages: validated, translated to chat for the stages; kept for Anthropic upstreams (ctx.native)
+const parseCountTokensBody: RequestStage = { name: 'parseCountTokensRequest', run: parseCountTokens };
 const parseEmbeddings: RequestStage = { name: 'parseEmbeddingsRequest', run: parseEmbeddingsRequest };
+const parseResponsesIngress: RequestStage = { name: 'parseResponsesRequest', run: parseResponses }; // Responses request -> chat request (previous_response_id loaded for the team), unsupported features refused
 const render: RequestStage = { name: 'renderPrompt', run: renderPrompt }; //          prompt template: pinned version, variables checked, rendered (lanes then scan the result)
 const lanePolicy: RequestStage = { name: 'applyLanePolicy', span: 'lanegate.policy', run: applyLanePolicy }; // lane (key, header, detectors), block/redact, metadata, offered tools
+const nativePolicy: RequestStage = { name: 'carryPolicyToNative', run: carryPolicyToNative }; // the lane's redactions and tool decisions on ctx.native too
 const route: RequestStage = { name: 'routeRequest', run: routeRequest }; //           route rules: `auto` -> a model, by value
 const resolve: RequestStage = { name: 'resolveModel', run: resolveModel }; //         model name -> configured model
 const plan: RequestStage = { name: 'planCandidates', run: planCandidates }; //        balance its deployments, then its fallbacks, within the lane
@@ -49,6 +59,7 @@ const embeddingsCache: RequestStage = { name: 'lookupEmbeddingsCache', span: 'la
 const limits: RequestStage = { name: 'enforceLimits', span: 'lanegate.budget', run: enforceLimits }; // run limits, rate limits, reserve budgets (one store round trip)
 const chatDispatch: RequestStage = { name: 'dispatchChat', run: dispatchChat }; //    call providers: retries, breakers, fallback, safe mode
 const embeddingsDispatch: RequestStage = { name: 'dispatchEmbeddings', run: dispatchEmbeddings };
+const tokenCount: RequestStage = { name: 'countTokens', run: countTokens }; //       count_tokens: the gateway's estimate
 
 // Reply stages.
 const meter: ReplyStage = { name: 'meterReply', json: meterJsonReply, stream: meterStreamReply }; // price the answer (run limit on tool calls); streams extend their reservation as they flow
@@ -61,6 +72,8 @@ const admissionSlot: AfterStage = { name: 'releaseAdmission', run: releaseAdmiss
 const chatStore: AfterStage = { name: 'storeChatCache', run: storeChatCache }; //       store the noted answer; settle the single flight either way
 const embeddingsStore: AfterStage = { name: 'storeEmbeddings', run: storeEmbeddings };
 const shadow: AfterStage = { name: 'startShadowRun', run: startShadowRun }; //        a sampled prompt's shadow run joins its queue
+// storeResponse: the Response as sent, per `store`, for the key's team, within the lane's retention and audit rule (api/responses/stages.ts)
+const cacheMarkers: AfterStage = { name: 'noteDroppedCacheMarkers', run: noteDroppedCacheMarkers }; // a translated Messages request: cache_control markers dropped, logged and counted
 
 /** What every request records once it is over. */
 const records: readonly AfterStage[] = [
@@ -82,11 +95,49 @@ export const chatPipeline: Pipeline = {
   after: [admissionSlot, chatStore, shadow, ...records],
 };
 
+/**
+ * POST /v1/responses: the chat pipeline with the Responses ingress at both
+ * ends. The request is parsed into the same context (a chat request inside,
+ * the Responses request beside it), so every governance stage applies
+ * unchanged; the renderer gives the client a Response or its event stream.
+ */
+export const responsesPipeline: Pipeline = {
+  endpoint: 'chat',
+  ingress: 'responses',
+  render: responsesRenderer,
+  request: [auth, admit, parseResponsesIngress, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+  reply: [meter, guard, cacheTap],
+  after: [admissionSlot, storeResponse, chatStore, shadow, ...records],
+};
+
 export const embeddingsPipeline: Pipeline = {
   endpoint: 'embeddings',
   request: [auth, admit, parseEmbeddings, lanePolicy, route, resolve, plan, embeddingsCache, limits, embeddingsDispatch],
   reply: [meter, embeddingsBatch],
   after: [admissionSlot, embeddingsStore, ...records],
+};
+
+/**
+ * Anthropic's Messages API (POST /v1/messages): the chat life, between its
+ * own parse and its own reply shape (api/messages/render.ts). An Anthropic
+ * upstream gets the Messages request itself (ctx.native), any other the chat
+ * translation; every stage in between sees the chat form either way.
+ */
+export const messagesPipeline: Pipeline = {
+  endpoint: 'messages',
+  render: messagesRenderer,
+  request: [authAnthropic, admit, parseMessagesBody, render, lanePolicy, nativePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+  reply: [meter, guard, cacheTap],
+  after: [admissionSlot, chatStore, shadow, cacheMarkers, ...records],
+};
+
+/** POST /v1/messages/count_tokens: the same policy up to the model, then a count; nothing reaches a model, so nothing is reserved. */
+export const countTokensPipeline: Pipeline = {
+  endpoint: 'count_tokens',
+  render: countTokensRenderer,
+  request: [authAnthropic, admit, parseCountTokensBody, lanePolicy, nativePolicy, route, resolve, plan, tokenCount],
+  reply: [],
+  after: [admissionSlot, ...records],
 };
 
 /**
@@ -97,9 +148,9 @@ export const embeddingsPipeline: Pipeline = {
  * the policy up to the candidates. Explain notes the offered tools in between.
  */
 export const explainStages = {
-  parse: { chat: [parseChat, render], embeddings: [parseEmbeddings] },
+  parse: { chat: [parseChat, render], embeddings: [parseEmbeddings], messages: [parseMessagesBody, render], count_tokens: [parseCountTokensBody] },
   policy: [lanePolicy, route, resolve, plan],
-} as const satisfies { parse: Record<'chat' | 'embeddings', readonly RequestStage[]>; policy: readonly RequestStage[] };
+} as const satisfies { parse: Record<Endpoint, readonly RequestStage[]>; policy: readonly RequestStage[] };
 
 const internalRequest: readonly RequestStage[] = [parseChat, render, lanePolicy, route, resolve, plan, limits, chatDispatch];
 

@@ -4,8 +4,9 @@
 // tracing and errors do not depend on how a function was written or bundled.
 import type { ChatChunk } from '../api/schemas.js';
 import type { AuditSink } from '../audit/transport/writer.js';
+import type { GatewayError } from '../errors.js';
 import type { SloTracker } from '../routing/slo.js';
-import type { Endpoint, Reply, RequestContext, StageResult, TracedStage } from './context.js';
+import type { Endpoint, Ingress, Reply, RequestContext, StageResult, TracedStage } from './context.js';
 
 export type JsonReply = Extract<Reply, { kind: 'json' }>;
 
@@ -49,9 +50,33 @@ export interface AfterStage {
   readonly run: (ctx: RequestContext, end: RequestEnd) => void | Promise<void>;
 }
 
+/**
+ * How an ingress that is not Chat Completions (Responses, Anthropic Messages)
+ * gives the client its own API's shape. The pipeline's reply (chat, after
+ * every reply stage) is turned into it as the server writes it, so the reply
+ * stages, the audit's assembled answer and the cache all keep seeing chat.
+ */
+export interface Renderer {
+  /** A JSON reply's body as the client gets it (a renderer passes a non-2xx body through or reshapes it). */
+  json(ctx: RequestContext, reply: JsonReply): unknown;
+  /**
+   * A stream as SSE frames. The first frame comes only once the first chunk
+   * did: a failure before it still throws, so the client gets an HTTP error.
+   * A failure after it ends with the API's own error events, never a throw.
+   */
+  stream(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<string>;
+  /** An error's body in that API's shape (the status stays the gateway's); without it, errors are OpenAI's. */
+  error?(ctx: RequestContext, err: GatewayError): unknown;
+}
+
 /** One endpoint's whole request life. */
 export interface Pipeline {
+  /** The internal shape the request is parsed into, which the governance stages read. */
   readonly endpoint: Endpoint;
+  /** The API the client speaks, when it is not the endpoint's own (ctx.ingress defaults to the endpoint). */
+  readonly ingress?: Ingress;
+  /** The client API's reply and error shape, when it is not chat's. */
+  readonly render?: Renderer;
   readonly request: readonly RequestStage[];
   readonly reply: readonly ReplyStage[];
   readonly after: readonly AfterStage[];

@@ -15,13 +15,14 @@ import { judgeToolCall, judgeToolName, type ToolBlockRule } from './tools.js';
 
 /** Reply stage, JSON part: judges the answer's tool calls and restores redactions in place. */
 export function guardJsonReply(ctx: RequestContext, reply: JsonReply): Promise<void> | undefined {
-  if (!ctx.policy || ctx.endpoint !== 'chat') return undefined;
+  // Every ingress with a chat form (chat, Messages) is judged; embeddings have no answer to judge.
+  if (!ctx.policy || !ctx.chat) return undefined;
   return guardCompletion(ctx, reply.body as ChatCompletion);
 }
 
 /** Reply stage, stream part: content flows, tool calls are relayed or held and judged whole. */
 export function guardStreamReply(ctx: RequestContext, chunks: AsyncIterable<ChatChunk>): AsyncIterable<ChatChunk> {
-  if (!ctx.policy || ctx.endpoint !== 'chat') return chunks;
+  if (!ctx.policy || !ctx.chat) return chunks;
   return guardStream(ctx, chunks);
 }
 

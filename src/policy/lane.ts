@@ -93,6 +93,7 @@ export function applyLanePolicy(ctx: RequestContext): void {
     const placeholders = new Map<string, string>();
     const counters = new Map<string, number>();
     for (const s of scanned) redactions += redactSlot(s.slot, s.findings, placeholders, counters);
+    if (redactions > 0) outcome.placeholders = placeholders;
     if (redactions > 0 && lane.restoreRedactions) restore = new Map([...placeholders].map(([value, placeholder]) => [placeholder, value]));
   }
   for (const c of counts.values()) ctx.services.metrics.policyActions.labels(lane.name, c.detector, c.action).inc(c.count);

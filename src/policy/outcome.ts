@@ -13,6 +13,8 @@ export interface PolicyOutcome {
   redactions: number;
   /** placeholder -> original value, to restore in the response; kept in memory only. */
   restore: Map<string, string> | undefined;
+  /** original value -> placeholder, when anything was redacted: an ingress redacts its own copy of the request (`ctx.native`) the same way. Memory only. */
+  placeholders?: Map<string, string>;
   strippedTools: string[];
   blockedToolCalls: Array<{ tool: string; rule: ToolBlockRule; reason: string }>;
   approvals: Array<{ id: string; tool: string }>;

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { admitAttempt } from '../admission/stage.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
+import { nativeResponsesRequest } from '../api/responses/native.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Attempt, AttemptSpan, RequestContext } from '../pipeline/context.js';
@@ -34,7 +35,13 @@ export async function dispatchChat(ctx: RequestContext): Promise<void> {
     ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
     return;
   }
-  const completion = await callWithFallback<ChatCompletion>(ctx, (adapter, d, lease) => adapter.chat(ctx.chat!, d, lease.deadline));
+  const completion = await callWithFallback<ChatCompletion>(ctx, async (adapter, d, lease) => {
+    refuseUnsupported(ctx, d);
+    // A Responses request to an upstream that speaks the API goes out as itself; a Messages request rides along as ctx.native.
+    const native = ctx.responses ? nativeResponsesRequest(ctx, d) : undefined;
+    if (ctx.responses) ctx.responses.sentNative = native !== undefined && adapter.responses !== undefined;
+    return native && adapter.responses ? adapter.responses(native, d, lease.deadline) : adapter.chat(ctx.chat!, d, lease.deadline, ctx.native);
+  });
   ctx.usage = completion.usage;
   ctx.reply = { kind: 'json', status: 200, body: completion };
 }
@@ -43,6 +50,12 @@ export async function dispatchEmbeddings(ctx: RequestContext): Promise<void> {
   const response = await callWithFallback<EmbeddingsResponse>(ctx, (adapter, d, lease) => adapter.embed(ctx.embeddings!, d, lease.deadline));
   ctx.usage = { prompt_tokens: response.usage.prompt_tokens, completion_tokens: 0, total_tokens: response.usage.total_tokens };
   ctx.reply = { kind: 'json', status: 200, body: response };
+}
+
+/** A request only its own API can serve is refused by any other upstream, never sent with parts silently dropped. */
+function refuseUnsupported(ctx: RequestContext, deployment: Deployment): void {
+  const unsupported = ctx.native?.unsupported;
+  if (unsupported && deployment.provider.type !== ctx.native!.provider) throw new GatewayError('invalid_request', unsupported.message, { param: unsupported.param });
 }
 
 async function callWithFallback<T>(ctx: RequestContext, attempt: AttemptFn<T>): Promise<T> {
@@ -209,7 +222,12 @@ function retryDelay(error: GatewayError, retry: number, deployment: Deployment):
  */
 function openStream(ctx: RequestContext): AttemptFn<AsyncIterable<ChatChunk>> {
   return async (adapter, deployment, lease) => {
-    const iterator = adapter.chatStream(ctx.chat!, deployment, lease.deadline)[Symbol.asyncIterator]();
+    refuseUnsupported(ctx, deployment);
+    const native = ctx.responses ? nativeResponsesRequest(ctx, deployment) : undefined;
+    if (ctx.responses) ctx.responses.sentNative = native !== undefined && adapter.responsesStream !== undefined;
+    const chunks =
+      native && adapter.responsesStream ? adapter.responsesStream(native, deployment, lease.deadline) : adapter.chatStream(ctx.chat!, deployment, lease.deadline, ctx.native);
+    const iterator = chunks[Symbol.asyncIterator]();
     const head: ChatChunk[] = [];
     try {
       lease.deadline.armFirstByte(deployment.timeouts.first_byte_ms);

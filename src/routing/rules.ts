@@ -51,7 +51,7 @@ export async function routeRequest(ctx: RequestContext): Promise<void> {
       param: 'model',
     });
   }
-  if (ctx.endpoint !== 'chat') throw new GatewayError('invalid_request', `"${name}" is a chat route; call it through /v1/chat/completions.`, { param: 'model' });
+  if (!ctx.chat) throw new GatewayError('invalid_request', `"${name}" is a chat route; call it through /v1/chat/completions.`, { param: 'model' });
   const facts = requestFacts(ctx);
   let bound: number | undefined;
   // A count that stopped at its limit: the prompt has at least this many tokens.

@@ -8,12 +8,14 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError, toGatewayError } from '../errors.js';
-import { chatPipeline, embeddingsPipeline } from '../pipeline/index.js';
+import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline, responsesPipeline } from '../pipeline/index.js';
+import type { Pipeline } from '../pipeline/stage.js';
 import { mountAdmin } from './admin.js';
 import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
 import { handleApi } from './handle.js';
+import { mountResponses } from './responses.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -32,6 +34,11 @@ export function createRequestListener(state: GatewayState): (req: IncomingMessag
     ['/chat/completions', chat],
     ['/v1/embeddings', embeddings],
     ['/embeddings', embeddings],
+    ['/v1/responses', responsesPipeline],
+    ['/responses', responsesPipeline],
+    // Anthropic's clients append /v1/messages to their base URL.
+    ['/v1/messages', messagesPipeline],
+    ['/v1/messages/count_tokens', countTokensPipeline],
   ]);
   return (req, res) => {
     // Every answer is for one key at one moment (completions, usage, budgets,
@@ -64,27 +71,42 @@ export function createApp(state: GatewayState): Hono<Env> {
     if (!c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', requestId());
   });
 
-  const api = (endpoint: 'chat' | 'embeddings') => async (c: Context<Env>) => {
-    await handleApi(state, c.env.incoming, c.env.outgoing, endpoint === 'chat' ? chatPipeline : embeddingsPipeline);
+  const api = (pipeline: Pipeline) => async (c: Context<Env>) => {
+    await handleApi(state, c.env.incoming, c.env.outgoing, pipeline);
     return RESPONSE_ALREADY_SENT;
   };
+  // The models a key may call: configured models and routes (like `auto`, names apps call too).
+  const callable = (c: Context<Env>) => {
+    const config = state.config();
+    const key = authenticateKey(config, c.env.incoming.headers);
+    const created = Math.floor(config.loadedAt.getTime() / 1000);
+    const names = [...config.models.keys(), ...config.routes.keys()];
+    return names.filter((n) => !key.models || key.models.has(n)).map((id) => ({ id, object: 'model' as const, created, owned_by: 'lanegate' }));
+  };
   for (const prefix of ['/v1', '']) {
-    app.post(`${prefix}/chat/completions`, api('chat'));
-    app.post(`${prefix}/embeddings`, api('embeddings'));
-    app.get(`${prefix}/models`, (c) => {
-      const config = state.config();
-      const key = authenticateKey(config, c.env.incoming.headers);
-      const created = Math.floor(config.loadedAt.getTime() / 1000);
-      // Routes (like `auto`) are names apps call too.
-      const names = [...config.models.keys(), ...config.routes.keys()];
-      const data = names.filter((n) => !key.models || key.models.has(n)).map((id) => ({ id, object: 'model', created, owned_by: 'lanegate' }));
-      return c.json({ object: 'list', data });
+    app.post(`${prefix}/chat/completions`, api(chatPipeline));
+    app.post(`${prefix}/embeddings`, api(embeddingsPipeline));
+    app.post(`${prefix}/responses`, api(responsesPipeline));
+    mountResponses(app, state, prefix);
+    app.get(`${prefix}/models`, (c) => c.json({ object: 'list', data: callable(c) }));
+    app.get(`${prefix}/models/:id{.+}`, (c) => {
+      const id = c.req.param('id');
+      const model = callable(c).find((m) => m.id === id);
+      // A model the key may not call reads as absent, as OpenAI answers for one it does not serve.
+      if (!model) throw new GatewayError('model_not_found', `The model "${id}" does not exist or your key cannot use it.`, { param: 'model' });
+      return c.json(model);
     });
-    for (const path of ['/chat/completions', '/embeddings']) {
+    for (const path of ['/chat/completions', '/embeddings', '/responses']) {
       app.all(`${prefix}${path}`, () => {
         throw new GatewayError('method_not_allowed', `Use POST for ${prefix}${path}.`);
       });
     }
+  }
+
+  for (const path of ['/v1/messages', '/v1/messages/count_tokens']) {
+    app.all(path, () => {
+      throw new GatewayError('method_not_allowed', `Use POST for ${path}.`);
+    });
   }
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -12,7 +12,7 @@ import type { GatewayState } from './state.js';
 import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { lingerBeforeClose } from './lingering-close.js';
-import { writeError, writeJson, writeStream } from './reply.js';
+import { writeError, writeJson, writeRendered, writeStream } from './reply.js';
 
 export async function handleApi(
   state: GatewayState,
@@ -26,6 +26,7 @@ export async function handleApi(
   const ctx = createContext({
     id: randomUUID(),
     endpoint,
+    ingress: pipeline.ingress,
     config,
     services: state.services,
     headers: incoming.headers,
@@ -84,13 +85,16 @@ export async function handleApi(
       ctx.timings.firstByteMs = elapsed(ctx.startedAt);
       if (!outgoing.destroyed) {
         ctx.responseHeaders['x-request-id'] = ctx.id;
-        ctx.responseText = writeJson(outgoing, reply.status, reply.body, ctx.responseHeaders);
+        const body = pipeline.render ? pipeline.render.json(ctx, reply) : reply.body;
+        ctx.responseText = writeJson(outgoing, reply.status, body, ctx.responseHeaders);
       }
     } else {
       ctx.status = 200;
       // The audit record keeps a stream as the message the app ended up with (the cache tap may have asked for it already).
       if (state.audit.enabled) ctx.assembled ??= new StreamAssembler();
-      await writeStream(outgoing, ctx, reply, () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt)));
+      const firstByte = () => (ctx.timings.firstByteMs = elapsed(ctx.startedAt));
+      if (pipeline.render) await writeRendered(outgoing, ctx, reply, pipeline.render, firstByte);
+      else await writeStream(outgoing, ctx, reply, firstByte);
     }
   } catch (err) {
     const error = toGatewayError(err);
@@ -103,7 +107,7 @@ export async function handleApi(
       // connection alive; close it instead, once the answer is delivered.
       const close = shouldCloseConnection(err) || !incoming.complete;
       if (close) lingerBeforeClose(incoming, { timeoutMs: server.drain_timeout_ms, maxBytes: server.drain_max_bytes });
-      writeError(outgoing, error, ctx.id, ctx.responseHeaders, close);
+      writeError(outgoing, error, ctx.id, ctx.responseHeaders, close, pipeline.render?.error?.(ctx, error));
     }
   } finally {
     handlerDone = true;

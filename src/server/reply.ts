@@ -5,6 +5,8 @@ import { formatUsd, priceRequest } from '../budget/pricing.js';
 import { chargeDelivered } from '../budget/stream-meter.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
+import type { Renderer } from '../pipeline/stage.js';
+import type { ChatChunk } from '../api/schemas.js';
 import { deltaText } from '../providers/usage.js';
 
 type Headers = Record<string, string | number>;
@@ -23,10 +25,11 @@ export function errorHeaders(err: GatewayError, requestId: string): Headers {
   return headers;
 }
 
-export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false): void {
+/** `body`: the error in the app's API's shape, when that is not OpenAI's. */
+export function writeError(res: ServerResponse, err: GatewayError, requestId: string, extra: Headers = {}, close = false, body: unknown = err.toJSON()): void {
   const headers = { ...extra, ...errorHeaders(err, requestId) };
   if (close) headers.connection = 'close';
-  writeJson(res, err.status, err.toJSON(), headers);
+  writeJson(res, err.status, body, headers);
 }
 
 const DONE = 'data: [DONE]\n\n';
@@ -96,6 +99,54 @@ export async function writeStream(
 function costComment(ctx: RequestContext): string {
   if (!ctx.cost) priceRequest(ctx);
   return ctx.cost ? `: x-gateway-cost-usd=${formatUsd(ctx.cost.nano)}\n\n` : '';
+}
+
+/**
+ * A stream in another ingress's shape (Responses events, Anthropic events):
+ * the renderer turns the chat chunks, as every stage saw them, into SSE
+ * frames; the writer keeps the same books as writeStream (the provider's
+ * usage, the assembled answer, what was delivered to charge when no usage
+ * came). The head is written with the first frame, so a failure before it is
+ * still an HTTP error (thrown).
+ */
+export async function writeRendered(
+  res: ServerResponse,
+  ctx: RequestContext,
+  reply: Extract<Reply, { kind: 'stream' }>,
+  renderer: Renderer,
+  onFirstByte: () => void,
+): Promise<void> {
+  let delivered = '';
+  async function* books(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<ChatChunk> {
+    for await (const chunk of chunks) {
+      if (chunk.usage) ctx.usage = chunk.usage;
+      ctx.assembled?.add(chunk);
+      delivered += deltaText(chunk);
+      yield chunk;
+    }
+  }
+  const frames = renderer.stream(ctx, books(reply.chunks))[Symbol.asyncIterator]();
+  const first = await frames.next();
+  try {
+    res.writeHead(200, {
+      ...ctx.responseHeaders,
+      'x-request-id': ctx.id,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    });
+    onFirstByte();
+    for (let next = first; !next.done; next = await frames.next()) {
+      if (res.destroyed) break;
+      if (!res.write(next.value)) await drained(res);
+    }
+  } finally {
+    if (!res.destroyed && res.headersSent) res.end();
+    // A client that left: the renderer's generator (and the upstream stream under it) is closed.
+    if (res.destroyed) await frames.return?.(undefined);
+    if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
+    if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
+  }
 }
 
 function drained(res: ServerResponse): Promise<void> {

@@ -7,6 +7,8 @@ import { FastCounter, FastGauge, FastHistogram } from './fast-metrics.js';
 export interface Metrics {
   registry: Registry;
   requests: Counter<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
+  /** Requests by the API called and the client's user-agent family (what coding agents and SDKs send). */
+  clientRequests: Counter<'endpoint' | 'client'>;
   duration: Histogram<'endpoint' | 'route' | 'model' | 'provider' | 'lane' | 'status_class'>;
   timeToFirstToken: Histogram<'route' | 'model' | 'provider' | 'lane'>;
   inflight: Gauge<'endpoint'>;
@@ -15,6 +17,8 @@ export interface Metrics {
   upstreamRetries: Counter<'provider' | 'deployment'>;
   fallbacks: Counter<'model' | 'provider'>;
   tokens: Counter<'direction' | 'model' | 'team' | 'app' | 'lane'>;
+  /** Prompt-cache markers (Anthropic cache_control) a translation to another provider's API had to drop. */
+  cacheMarkersDropped: Counter<'provider'>;
   configReloads: Counter<'result'>;
   breakerState: Gauge<'deployment'>;
   cooldowns: Counter<'deployment'>;
@@ -55,6 +59,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return {
     registry,
+    clientRequests: new FastCounter({
+      name: 'lanegate_client_requests_total',
+      help: 'Requests handled, by the API called (chat, embeddings, responses, messages) and the client user-agent family (claude-cli, openai-agents, openai-node, ...).',
+      labelNames: ['endpoint', 'client'],
+      registers: [registry],
+    }),
     requests: new FastCounter({
       name: 'lanegate_requests_total',
       help: 'Requests handled, by endpoint, route (or model) asked for, model, provider that answered, final lane and HTTP status class.',
@@ -103,8 +113,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     tokens: new FastCounter({
       name: 'lanegate_tokens_total',
-      help: 'Tokens by direction (input, output), model, team, app and lane.',
+      help: 'Tokens by direction (input, output; cache_read and cache_write are the part of input read from or written to the provider prompt cache), model, team, app and lane.',
       labelNames: ['direction', 'model', 'team', 'app', 'lane'],
+      registers: [registry],
+    }),
+    cacheMarkersDropped: new FastCounter({
+      name: 'lanegate_prompt_cache_markers_dropped_total',
+      help: 'Prompt-cache markers (Anthropic cache_control) dropped because the request went to a provider whose API cannot carry them, by provider.',
+      labelNames: ['provider'],
       registers: [registry],
     }),
     configReloads: new FastCounter({ name: 'lanegate_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),

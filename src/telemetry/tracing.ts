@@ -128,7 +128,7 @@ export async function createTracing(config: TelemetryConfig, logger: Logger): Pr
 
   function startRequest(ctx: RequestContext): RequestTrace {
     const parent: Context = ctx.headers.traceparent ? propagator.extract(ROOT_CONTEXT, ctx.headers, defaultTextMapGetter) : ROOT_CONTEXT;
-    const operation = ctx.endpoint === 'chat' ? 'chat' : 'embeddings';
+    const operation = ctx.endpoint === 'embeddings' ? 'embeddings' : 'chat';
     const root: Span = tracer.startSpan(
       operation,
       {

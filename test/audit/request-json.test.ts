@@ -47,7 +47,8 @@ function record(seed: number): AuditRequestRecord {
     kind: 'request',
     id: s(),
     time: new Date(1_700_000_000_000 + seed).toISOString(),
-    endpoint: pick(['chat', 'embeddings'] as const),
+    endpoint: pick(['chat', 'embeddings', 'responses', 'messages', 'count_tokens'] as const),
+    api: { shape: pick(['openai', 'anthropic'] as const), upstream: maybe(() => pick(['native', 'translated'] as const)) },
     key_id: maybe(s),
     app: maybe(s),
     team: maybe(s),
@@ -88,7 +89,7 @@ function record(seed: number): AuditRequestRecord {
       ...(r() < 0.5 ? { age: n() } : {}),
       ...(r() < 0.3 ? { items: { hits: n(), total: n() } } : {}),
     })),
-    usage: maybe(() => ({ prompt_tokens: n(), completion_tokens: n(), total_tokens: n() })),
+    usage: maybe(() => ({ prompt_tokens: n(), completion_tokens: n(), total_tokens: n(), ...(r() < 0.5 ? { cache_read_tokens: n(), cache_write_tokens: n() } : {}) })),
     cost: maybe(() => ({ usd: n(), nano_usd: n(), priced: r() < 0.5 })),
     budgets: some(s),
     tools: { offered: some(s), called: some(() => ({ id: s(), name: s(), arguments: maybe(s), arguments_sha256: 'c'.repeat(64) })) },
@@ -98,6 +99,7 @@ function record(seed: number): AuditRequestRecord {
     trace_id: maybe(s),
     span_id: maybe(s),
     run_id: maybe(s),
+    client: s(),
   };
 }
 
@@ -131,7 +133,7 @@ describe('request record JSON', () => {
       route: { name: 'auto', rule: 'long', model: 'smart' },
       attempts: [{ deployment: 'd', provider: 'p', startMs: 1, latencyMs: 2, retry: 0, fallback: false, degraded: true, code: 'timeout', errorClass: 'timeout', status: 504 }],
       cache: { status: 'hit', reason: 'r', scope: 'team', key: 'k', age: 3, items: { hits: 1, total: 2 } },
-      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, cache_read_tokens: 1, cache_write_tokens: 0 },
       cost: { usd: 1, nano_usd: 1e9, priced: true },
       tools: { offered: ['t'], called: [{ id: 'c', name: 't', arguments: '{}', arguments_sha256: 'c'.repeat(64) }] },
       bodies: { mode: 'hash', request: null, response: null, request_sha256: 'a'.repeat(64), response_sha256: 'b'.repeat(64) },

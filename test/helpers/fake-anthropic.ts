@@ -120,6 +120,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     return writePaced(res, fault.events.map((data) => `data: ${data}\n\n`).join(''));
   }
+  if (req.method === 'POST' && req.url === '/v1/messages/count_tokens') {
+    // Its own tokenizer, as far as tests can tell: 900 plus the words, so a native count differs from the gateway's estimate.
+    if (!req.headers['x-api-key'] || !Array.isArray(body.messages) || 'max_tokens' in body) return sendError(res, 400, 'a count takes messages and no max_tokens');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ input_tokens: 900 + answerFor({ ...body, max_tokens: 1 }).inputTokens }));
+    return;
+  }
   if (req.method !== 'POST' || req.url !== '/v1/messages') return sendError(res, 404, 'Not found');
   if (!req.headers['x-api-key']) return sendError(res, 401, 'x-api-key header is required');
   if (!req.headers['anthropic-version']) return sendError(res, 400, 'anthropic-version header is required');
@@ -127,7 +134,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
 
   const answer = answerFor(body);
   const model = body.model ?? 'claude-fake';
-  const usage = { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  // A request with a cache_control marker reads 1000 prompt tokens from the cache and writes 200, as a warm Anthropic cache would.
+  const cached = raw(body).includes('"cache_control"');
+  const usage = { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens, cache_creation_input_tokens: cached ? 200 : 0, cache_read_input_tokens: cached ? 1000 : 0 };
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_fake_1' });
     res.end(JSON.stringify({ id: 'msg_fake_1', type: 'message', role: 'assistant', model, content: [answer.block], stop_reason: answer.stopReason, stop_sequence: null, usage }));
@@ -192,6 +201,10 @@ function textOf(content: string | Block[] | unknown): string {
     .map((b) => (b.type === 'text' && typeof b.text === 'string' ? b.text : b.type === 'tool_result' ? textOf(b.content) : ''))
     .filter(Boolean)
     .join(' ');
+}
+
+function raw(body: MessagesBody): string {
+  return JSON.stringify(body);
 }
 
 function countWords(text: string): number {

@@ -188,7 +188,8 @@ describe('anthropic response translation', () => {
     const toolCall = { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } };
     const message = { role: 'assistant', content: 'Let me check.', tool_calls: [toolCall], refusal: null };
     assert.deepEqual(completion.choices, [{ index: 0, message, finish_reason: 'tool_calls', logprobs: null }]);
-    assert.deepEqual(completion.usage, { prompt_tokens: 130, completion_tokens: 5, total_tokens: 135, prompt_tokens_details: { cached_tokens: 100 } });
+    // Cache writes stay visible beside reads: they are priced at their own rate.
+    assert.deepEqual(completion.usage, { prompt_tokens: 130, completion_tokens: 5, total_tokens: 135, prompt_tokens_details: { cached_tokens: 100, cache_write_tokens: 20 } });
   });
 
   it('readMessage – no text means null content; stop reasons map to OpenAI finish reasons', async () => {

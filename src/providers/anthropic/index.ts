@@ -1,11 +1,11 @@
 // Anthropic's Messages API behind the OpenAI-shaped ProviderAdapter.
 import type { ChatChunk, ChatRequest } from '../../api/schemas.js';
 import { GatewayError } from '../../errors.js';
-import { upstreamStreamError } from '../errors.js';
+import { upstreamProtocolError, upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
-import type { Deployment, ProviderAdapter } from '../types.js';
+import type { Deployment, NativeRequest, ProviderAdapter } from '../types.js';
 import { buildMessagesRequest, type AnthropicProvider } from './request.js';
 import { readMessage } from './response.js';
 import { readMessageStream } from './stream.js';
@@ -20,12 +20,12 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
   const upstream = createUpstreamCaller(name, pool);
 
   return {
-    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel) {
-      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false), cancel, deployment), request);
+    async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest) {
+      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false, native), cancel, deployment), request);
     },
 
-    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
-      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true), cancel, deployment);
+    async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): AsyncGenerator<ChatChunk> {
+      const res = await upstream.send(buildMessagesRequest(provider, request, deployment, true, native), cancel, deployment);
       try {
         yield* readMessageStream(name, res.body, request, deployment.responseLimits);
       } catch (err) {
@@ -33,6 +33,13 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
       } finally {
         if (!res.body.destroyed) res.body.destroy();
       }
+    },
+
+    async countTokens(native: NativeRequest, deployment: Deployment, cancel: Cancel) {
+      const answer = (await upstream.json(buildMessagesRequest(provider, { model: deployment.model, messages: [] }, deployment, 'count', native), cancel, deployment)) as { input_tokens?: unknown } | null;
+      const n = answer?.input_tokens;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw upstreamProtocolError(name, 'a token count that is not a count');
+      return n;
     },
 
     async embed() {

@@ -4,7 +4,7 @@
 import type { ChatMessage, ChatRequest, ToolCall } from '../../api/schemas.js';
 import type { ProviderConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
-import { applyDeployment, type Deployment } from '../types.js';
+import { applyDeployment, type Deployment, type NativeRequest } from '../types.js';
 import type { UpstreamRequest } from '../upstream.js';
 import { addTraceHeaders } from '../../telemetry/propagation.js';
 
@@ -48,7 +48,13 @@ export interface MessagesBody {
 }
 
 
-export function buildMessagesRequest(provider: AnthropicProvider, request: ChatRequest, deployment: Deployment, stream: boolean): UpstreamRequest {
+/**
+ * A Messages request the app sent (`native`, validated and governed by the
+ * gateway) goes out as it is, with the deployment's model and defaults, so
+ * cache_control, thinking and every block type reach Anthropic intact; a
+ * chat request is translated.
+ */
+export function buildMessagesRequest(provider: AnthropicProvider, request: ChatRequest, deployment: Deployment, stream: boolean | 'count', native?: NativeRequest): UpstreamRequest {
   const url = new URL(provider.base_url);
   // Accept base URLs written with or without the API version segment.
   const base = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -57,10 +63,23 @@ export function buildMessagesRequest(provider: AnthropicProvider, request: ChatR
     'content-type': 'application/json',
     'anthropic-version': provider.anthropic_version,
   };
+  if (native?.provider === 'anthropic') Object.assign(headers, native.headers);
   if (provider.api_key) headers['x-api-key'] = provider.api_key;
-  if (stream) headers.accept = 'text/event-stream';
+  if (stream === true) headers.accept = 'text/event-stream';
   addTraceHeaders(headers);
-  return { origin: url.origin, path: `${base}/v1/messages`, headers, body: JSON.stringify(buildMessagesBody(request, deployment, stream)) };
+  if (stream === 'count') {
+    // A count takes the request without the answer's settings.
+    const { model: _model, max_tokens: _max, stream: _stream, ...counted } = native?.body ?? {};
+    return { origin: url.origin, path: `${base}/v1/messages/count_tokens`, headers, body: JSON.stringify({ ...counted, model: deployment.model }) };
+  }
+  return { origin: url.origin, path: `${base}/v1/messages`, headers, body: JSON.stringify(native?.provider === 'anthropic' ? nativeBody(native, deployment, stream) : buildMessagesBody(request, deployment, stream)) };
+}
+
+function nativeBody(native: NativeRequest, deployment: Deployment, stream: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = applyDeployment({ ...native.body, model: deployment.model }, deployment);
+  delete body.stream;
+  if (stream) body.stream = true;
+  return body;
 }
 
 export function buildMessagesBody(request: ChatRequest, deployment: Deployment, stream: boolean): MessagesBody {

@@ -62,13 +62,15 @@ export function anthropicUsageProblem(u: unknown): string | undefined {
 // counts them inside prompt_tokens, which is what budgets and pricing expect.
 export function translateUsage(u: AnthropicUsage): Usage {
   const cached = u.cache_read_input_tokens ?? 0;
-  const prompt = (u.input_tokens ?? 0) + cached + (u.cache_creation_input_tokens ?? 0);
+  const written = u.cache_creation_input_tokens ?? 0;
+  const prompt = (u.input_tokens ?? 0) + cached + written;
   const completion = u.output_tokens ?? 0;
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: cached },
+    // Writing the cache is priced apart (budget/pricing.ts), so it stays visible.
+    prompt_tokens_details: written > 0 ? { cached_tokens: cached, cache_write_tokens: written } : { cached_tokens: cached },
   };
 }
 

@@ -6,8 +6,9 @@ import { upstreamStreamError } from '../errors.js';
 import type { HttpClients } from '../http.js';
 import type { Cancel } from '../cancel.js';
 import { createUpstreamCaller } from '../upstream.js';
-import type { Deployment, ProviderAdapter } from '../types.js';
-import { buildChatRequest, buildEmbeddingsRequest } from './request.js';
+import type { Deployment, NativeResponsesRequest, ProviderAdapter } from '../types.js';
+import { buildChatRequest, buildEmbeddingsRequest, buildResponsesRequest } from './request.js';
+import { readResponseAsChat, readResponsesStreamAsChat } from './responses.js';
 import { readChatCompletion, readEmbeddings } from './response.js';
 import { readChatStream } from './stream.js';
 
@@ -29,6 +30,21 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
       const res = await upstream.send(buildChatRequest(request, deployment, true), cancel, deployment);
       try {
         yield* readChatStream(name, res.body, request, deployment.responseLimits);
+      } catch (err) {
+        throw upstreamStreamError(name, err, cancel);
+      } finally {
+        if (!res.body.destroyed) res.body.destroy();
+      }
+    },
+
+    async responses(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel) {
+      return readResponseAsChat(name, await upstream.json(buildResponsesRequest(request.body, deployment, false), cancel, deployment), request.chat);
+    },
+
+    async *responsesStream(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
+      const res = await upstream.send(buildResponsesRequest(request.body, deployment, true), cancel, deployment);
+      try {
+        yield* readResponsesStreamAsChat(name, res.body, request.chat, deployment.responseLimits);
       } catch (err) {
         throw upstreamStreamError(name, err, cancel);
       } finally {

@@ -11,7 +11,7 @@ import { addTraceHeaders } from '../../telemetry/propagation.js';
 type OpenAIProvider = Extract<ProviderConfig, { type: 'openai' }>;
 
 
-export function upstreamPath(provider: OpenAIProvider, model: string, endpoint: 'chat/completions' | 'embeddings'): { origin: string; path: string } {
+export function upstreamPath(provider: OpenAIProvider, model: string, endpoint: 'chat/completions' | 'embeddings' | 'responses'): { origin: string; path: string } {
   const url = new URL(provider.base_url);
   const base = url.pathname.replace(/\/+$/, '');
   if (provider.api_style === 'azure') {
@@ -51,4 +51,18 @@ export function buildEmbeddingsRequest(request: EmbeddingsRequest, deployment: D
   const body = applyDeployment(request, deployment);
   const { origin, path } = upstreamPath(provider, deployment.model, 'embeddings');
   return { origin, path, headers: upstreamHeaders(provider), body: JSON.stringify(body) };
+}
+
+/**
+ * A Responses request for an upstream that speaks the API: the validated
+ * body re-serialised with the deployment's model. Deployment params are
+ * chat-shaped and stay out of it.
+ */
+export function buildResponsesRequest(request: Record<string, unknown>, deployment: Deployment, stream: boolean): UpstreamRequest {
+  const provider = deployment.provider as OpenAIProvider;
+  const body: Record<string, unknown> = { ...request, model: deployment.model };
+  if (stream) body.stream = true;
+  else delete body.stream;
+  const { origin, path } = upstreamPath(provider, deployment.model, 'responses');
+  return { origin, path, headers: upstreamHeaders(provider, stream ? { accept: 'text/event-stream' } : {}), body: JSON.stringify(body) };
 }

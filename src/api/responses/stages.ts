@@ -1,0 +1,105 @@
+// The Responses ingress's own stages: parsing a request into the request
+// context (the chat request every governance stage reads, with the Responses
+// request kept beside it) and storing the Response once it is over. Between
+// them the pipeline is the chat one; render.ts turns its reply back.
+import { GatewayError } from '../../errors.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import type { AfterStage } from '../../pipeline/stage.js';
+import { PROMPT_MODEL_PREFIX } from '../../prompts/stage.js';
+import { buildStoredRecord, continueFrom } from './conversation.js';
+import { parseResponsesRequest } from './parse.js';
+import { createItemId } from './reply.js';
+import { storedBodies, storedResponseTtlMs } from './store.js';
+import type { ChatRequest } from '../schemas.js';
+import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
+import { responsesToChat, unsupportedError, type UnsupportedFeature } from './to-chat.js';
+
+/**
+ * Request stage: read and validate the body, load the conversation a
+ * `previous_response_id` continues (the key's team's records only), and
+ * translate it all into the chat request the governance stages read. What
+ * chat cannot carry is a 400 naming the parameter, before any upstream call.
+ */
+export async function parseResponses(ctx: RequestContext): Promise<void> {
+  const request = parseResponsesRequest(await ctx.readBody());
+  ctx.requestedModel = request.model;
+  ctx.stream = request.stream === true;
+  let previous: Awaited<ReturnType<typeof continueFrom>> = [];
+  const prevId = request.previous_response_id;
+  if (prevId) {
+    const store = storeOf(ctx);
+    previous = continueFrom(await store.get(ctx.key!.team, prevId), prevId);
+  }
+  const { chat, unsupported } = translateForGovernance(request, previous);
+  // A gateway template (model "prompt:<name>") takes its variables as chat does.
+  if (request.model.startsWith(PROMPT_MODEL_PREFIX) && request.variables !== undefined) chat.variables = request.variables;
+  ctx.chat = chat;
+  ctx.responses = { request, previous, chat, unsupported, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
+}
+
+/**
+ * The chat request the governance stages read. A request chat cannot carry
+ * (hosted tools, reasoning summaries, truncation "auto"...) may still be
+ * served by an upstream that speaks the Responses API: the governance stages
+ * then read a chat copy without those settings, with each hosted tool as a
+ * tool named by its type so the lane's tool policy allows, strips or refuses
+ * it like any other; dispatch sends it natively or refuses it with the
+ * translation's 400 (native.ts). Input chat cannot read (an item reference,
+ * a file part) is refused here: detectors cannot judge what they cannot read.
+ */
+function translateForGovernance(request: ResponsesRequest, previous: ResponsesInputItem[]): { chat: ChatRequest; unsupported?: UnsupportedFeature } {
+  const first = responsesToChat(request, { previous });
+  if (first.ok) return { chat: first.chat };
+  const unsupported = first.unsupported;
+  const hosted = (request.tools ?? []).filter((t) => t.type !== 'function');
+  const copy: Record<string, unknown> = { ...request, tools: (request.tools ?? []).filter((t) => t.type === 'function') };
+  if (typeof request.tool_choice === 'object' && request.tool_choice.type !== 'function') delete copy.tool_choice;
+  for (let round = 0; round < 16; round++) {
+    const t = responsesToChat(copy as ResponsesRequest, { previous });
+    if (t.ok) {
+      const named = hosted.map((h) => ({ type: 'function' as const, function: { name: h.type } }));
+      if (named.length > 0) t.chat.tools = [...(t.chat.tools ?? []), ...named];
+      return { chat: t.chat, unsupported };
+    }
+    const field = t.unsupported.param.split(/[.[]/)[0]!;
+    if (field === 'input' || field.startsWith('previous_response_id') || !(field in copy)) break;
+    delete copy[field];
+  }
+  throw unsupportedError(unsupported);
+}
+
+function storeOf(ctx: RequestContext) {
+  const store = ctx.services.responses;
+  if (!store) throw new GatewayError('service_unavailable', 'Stored responses are not available in this process.');
+  return store;
+}
+
+/**
+ * After stage: keep the Response as `store` asks (OpenAI's default: stored),
+ * for the key's team, no longer than the lane's audit retention and with
+ * bodies only as its audit rule allows: a lane that keeps hashes stores
+ * hashes, and so does a lane that keeps redacted bodies when this request
+ * had something redacted (the stored conversation would otherwise hold what
+ * the audit trail may not). A failed write is logged; the client already has
+ * its answer.
+ */
+export const storeResponse: AfterStage = {
+  name: 'storeResponse',
+  run(ctx) {
+    const turn = ctx.responses;
+    const lane = ctx.policy?.lane;
+    const store = ctx.services.responses;
+    if (!turn?.response || turn.request.store === false || !lane || !ctx.key || !store) return undefined;
+    const redacted = lane.audit.bodies === 'redacted' && (ctx.policy?.redactions ?? 0) > 0;
+    const record = buildStoredRecord({
+      team: ctx.key.team,
+      bodies: redacted ? 'hash' : storedBodies(lane),
+      previous: turn.previous,
+      request: turn.request,
+      response: turn.response,
+    });
+    return store.put(record, storedResponseTtlMs(lane)).catch((err: unknown) => {
+      ctx.services.logger.warn({ err, requestId: ctx.id, response: turn.id }, 'a response could not be stored; previous_response_id and GET /v1/responses will not find it');
+    });
+  },
+};
