@@ -1,7 +1,6 @@
 // A request body checked against an ingress schema, with the first problem
-// named by its path (`input[2].call_id`) as the error's param. The same text
-// as parse.ts's chat validation, so every ingress reports alike; parse.ts can
-// import this once the pipeline restructuring (issue J) has landed.
+// named by its path (`input[2].call_id`) as the error's param. Every ingress
+// (chat, embeddings, Responses, Messages) validates through it, so all report alike.
 import type { z } from 'zod';
 import { formatIssuePath, GatewayError } from '../errors.js';
 
