@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { KeyInfo } from '../config/compile.js';
 import { toolRefusal, type CompiledLane, type CompiledPolicies, type DetectorAction } from './compile.js';
-import { chatSlots, embeddingSlots, redactSlot, scanSlots, type SlotFindings } from './scan.js';
+import { chatSlots, embeddingSlots, redactSlot, scanWithEscalation } from './scan.js';
 import type { PolicyOutcome } from './outcome.js';
 import { toolKey } from './tool-name.js';
 
@@ -43,25 +43,9 @@ export function applyLanePolicy(ctx: RequestContext): void {
 
   const slots = ctx.chat ? chatSlots(ctx.chat) : ctx.embeddings ? embeddingSlots(ctx.embeddings) : [];
   // Detectors may raise the lane; the stricter lane's own detectors then run.
-  let scanned: SlotFindings[] = [];
-  for (let round = 0; round <= policies.order.length; round++) {
-    scanned = scanSlots(slots, lane.detectors);
-    let next = lane;
-    let cause = '';
-    for (const s of scanned) {
-      for (const f of s.findings) {
-        if (f.rule.action !== 'escalate') continue;
-        const target = policies.lanes.get(f.rule.lane!)!;
-        if (target.rank > next.rank) {
-          next = target;
-          cause = f.detector;
-        }
-      }
-    }
-    if (next === lane) break;
-    reasons.push(`detector "${cause}" raised the lane from ${lane.name} to ${next.name}`);
-    lane = next;
-  }
+  const escalated = scanWithEscalation(policies, lane, slots, reasons);
+  const scanned = escalated.scanned;
+  lane = escalated.lane;
 
   const counts = new Map<string, { detector: string; action: DetectorAction; count: number }>();
   // Recorded before anything can refuse the request, so audit and explain see the lane.

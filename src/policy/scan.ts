@@ -3,7 +3,7 @@
 // inputs. Each is a slot that detectors read and redaction may rewrite.
 import type { ChatRequest, EmbeddingsRequest } from '../api/schemas.js';
 import { findingsToOriginal, normalizeText, type Finding } from './detectors.js';
-import type { LaneDetector } from './compile.js';
+import type { CompiledLane, CompiledPolicies, LaneDetector } from './compile.js';
 
 export interface TextSlot {
   /** Where it is, as an OpenAI-style param path, for error messages. */
@@ -100,4 +100,40 @@ export function redactSlot(slot: TextSlot, findings: SlotFindings['findings'], p
   }
   slot.set(out + slot.text.slice(at));
   return count;
+}
+
+/**
+ * Runs the lane's detectors; while one escalates, moves to the strictest lane
+ * they name and runs that lane's detectors instead (a lane only ever rises,
+ * so this ends within as many rounds as there are lanes). Each move is added
+ * to `reasons`. Model requests (lane.ts) and MCP tool calls (tool-call.ts)
+ * escalate alike.
+ */
+export function scanWithEscalation(
+  policies: CompiledPolicies,
+  start: CompiledLane,
+  slots: readonly TextSlot[],
+  reasons: string[],
+): { lane: CompiledLane; scanned: SlotFindings[] } {
+  let lane = start;
+  let scanned: SlotFindings[] = [];
+  for (let round = 0; round <= policies.order.length; round++) {
+    scanned = scanSlots(slots, lane.detectors);
+    let next: CompiledLane = lane;
+    let cause = '';
+    for (const s of scanned) {
+      for (const f of s.findings) {
+        if (f.rule.action !== 'escalate') continue;
+        const target = policies.lanes.get(f.rule.lane!)!;
+        if (target.rank > next.rank) {
+          next = target;
+          cause = f.detector;
+        }
+      }
+    }
+    if (next === lane) break;
+    reasons.push(`detector "${cause}" raised the lane from ${lane.name} to ${next.name}`);
+    lane = next;
+  }
+  return { lane, scanned };
 }

@@ -8,7 +8,7 @@ import type { CompiledConfig } from '../config/compile.js';
 import type { CompiledLane, DetectorAction } from './compile.js';
 import { pathViolation } from './paths.js';
 import { recipientViolation } from './recipients.js';
-import { redactSlot, scanSlots, type SlotFindings, type TextSlot } from './scan.js';
+import { redactSlot, scanWithEscalation, type SlotFindings, type TextSlot } from './scan.js';
 import { toolKey, type ToolKey } from './tool-name.js';
 
 /**
@@ -90,25 +90,9 @@ export function judgeMcpToolCall(config: CompiledConfig, laneName: string, call:
   const slots: TextSlot[] = [];
   argumentSlots(args, 'arguments', slots);
 
-  let scanned: SlotFindings[] = [];
-  for (let round = 0; round <= policies.order.length; round++) {
-    scanned = scanSlots(slots, lane.detectors);
-    let next: CompiledLane = lane;
-    let cause = '';
-    for (const s of scanned) {
-      for (const f of s.findings) {
-        if (f.rule.action !== 'escalate') continue;
-        const target = policies.lanes.get(f.rule.lane!)!;
-        if (target.rank > next.rank) {
-          next = target;
-          cause = f.detector;
-        }
-      }
-    }
-    if (next === lane) break;
-    reasons.push(`detector "${cause}" raised the lane from ${lane.name} to ${next.name}`);
-    lane = next;
-  }
+  const escalated = scanWithEscalation(policies, lane, slots, reasons);
+  const scanned = escalated.scanned;
+  lane = escalated.lane;
   const findings = countFindings(scanned, 'arguments');
   const base = { lane, reasons, canonical, args, redactions: 0, findings, blocked: false };
   const refuse = (rule: string, message: string): ToolCallJudgement => ({ ...base, verdict: { outcome: 'refuse', rule, message } });
