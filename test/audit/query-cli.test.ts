@@ -3,24 +3,13 @@
 // lane filter finds every chain, the gateway's own `_gateway` included
 // (requests refused before a lane was chosen).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN_KEY, APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { AUDIT_POLICIES, auditTestConfig, postJson, waitFor } from './fixtures.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/lanegate.mjs', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  return once(child, 'exit').then(([code]) => ({ code: code as number, stdout, stderr }));
-}
+import { runCli } from '../helpers/cli.js';
 
 interface Listed {
   id: string;

@@ -2,24 +2,12 @@
 // both name the model that answered (not the route the app asked for), and
 // a cache hit's tokens are saved, not used, in both.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { ADMIN_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { CACHE_POLICIES, cacheTestConfig, metricSum, storedEntry, waitFor } from '../cache/fixtures.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
-
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/lanegate.mjs', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  return once(child, 'exit').then(([code]) => ({ code: code as number, stdout, stderr }));
-}
+import { runCli } from '../helpers/cli.js';
 
 interface Row {
   group: string;
