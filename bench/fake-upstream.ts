@@ -2,7 +2,10 @@
 // once at start-up, so the upstream costs as little as possible and the
 // numbers measure the process between the load generator and this one.
 //
-//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0] [--delay-ms 0]
+//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0] [--delay-ms 0] [--answer-bytes 0]
+//
+// With --answer-bytes N the plain answer's content is padded so the whole
+// JSON answer is about N bytes (the issue's workload: a 1.3 KB answer).
 //
 // With --chunk-delay-ms > 0 streamed answers are paced (a slow model), which
 // keeps many streams open at once for the memory measurement. With
@@ -16,16 +19,6 @@ const CHUNKS = 20;
 const CREATED = 1_700_000_000;
 const USAGE = { prompt_tokens: 12, completion_tokens: CHUNKS, total_tokens: 12 + CHUNKS };
 
-const completionBytes = Buffer.from(
-  JSON.stringify({
-    id: 'chatcmpl-bench',
-    object: 'chat.completion',
-    created: CREATED,
-    model: 'bench-upstream',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the bench upstream.' }, finish_reason: 'stop' }],
-    usage: USAGE,
-  }),
-);
 
 function sseEvent(data: unknown): Buffer {
   return Buffer.from(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
@@ -61,8 +54,25 @@ const { values } = parseArgs({
     port: { type: 'string', default: '0' },
     'chunk-delay-ms': { type: 'string', default: '0' },
     'delay-ms': { type: 'string', default: '0' },
+    'answer-bytes': { type: 'string', default: '0' },
   },
 });
+
+function completion(content: string): string {
+  return JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion',
+    created: CREATED,
+    model: 'bench-upstream',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: USAGE,
+  });
+}
+const SHORT = 'Hello from the bench upstream.';
+const answerBytes = Number(values['answer-bytes']);
+const PROSE = 'The gateway forwards this answer after checking the lane, the budget and the rate limit. ';
+const padding = Math.max(0, answerBytes - completion(SHORT).length);
+const completionBytes = Buffer.from(completion(padding > 0 ? (SHORT + ' ' + PROSE.repeat(Math.ceil(padding / PROSE.length))).slice(0, SHORT.length + padding) : SHORT));
 const chunkDelayMs = Number(values['chunk-delay-ms']);
 const delayMs = Number(values['delay-ms']);
 
@@ -117,7 +127,7 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
 
 server.listen(Number(values.port), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
-  console.log(JSON.stringify({ msg: 'fake upstream listening', port, chunkDelayMs, delayMs }));
+  console.log(JSON.stringify({ msg: 'fake upstream listening', port, chunkDelayMs, delayMs, answerBytes: completionBytes.length }));
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));

@@ -97,7 +97,7 @@ export interface Report {
   baseline?: { revision: string; figures: Figures };
   anomalies: string[];
   /** Every tool's own result, for latest.json. */
-  raw: { bare: unknown; gateway: unknown; baseline?: unknown };
+  raw: { bare: unknown; gateway: unknown; baseline?: unknown; workload?: unknown };
   resultsDir: string;
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { measure, type TargetSpec } from './measure.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
+import { measureWorkload, printWorkload, type WorkloadResult } from './workload.js';
 import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, prepareBaseline, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
 
 const settings: Settings = {
@@ -37,7 +38,9 @@ async function main(): Promise<void> {
   if (availableParallelism() < 2) throw new Error('the bench needs 2 CPUs: one for the process under test, one for the load');
   const baselineRevision = process.env.BENCH_BASELINE ?? '';
   // A run that hangs anyway is stopped, children included.
-  const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120;
+  const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120
+    // The workload phase: two targets aged to BENCH_AGED_REQUESTS (at 1,000 req/s at worst), and a profiled run.
+    + (process.env.BENCH_WORKLOAD === '0' ? 0 : 3 * (settings.warmupS + 3 * settings.durationS + 30) + 2 * envNumber('BENCH_AGED_REQUESTS', 200_000) / 1000);
   setTimeout(() => {
     console.error(`bench: still running after ${budgetS} s, giving up`);
     process.exit(1);
@@ -106,6 +109,17 @@ async function main(): Promise<void> {
   };
 
   const ctx = { settings, script, tmp, anomalies };
+  // BENCH_WORKLOAD=only runs the issue-O workload phase alone (workload.ts); =0 skips it.
+  const workloadMode = process.env.BENCH_WORKLOAD ?? '1';
+  let workload: WorkloadResult | undefined;
+  if (workloadMode !== '0') workload = await measureWorkload({ ...ctx, env, slowUrl: slow.url });
+  if (workload && workloadMode === 'only') {
+    await Promise.all([fast.stop(), slow.stop()]);
+    printWorkload(workload, settings.rate);
+    if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
+    else rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   const bareResult = await measure(ctx, bare);
   const baselineResult = baseline ? await measure(ctx, baseline) : undefined;
   const gatewayResult = await measure(ctx, gateway);
@@ -120,9 +134,10 @@ async function main(): Promise<void> {
     gateway: gatewayResult.figures,
     baseline: baselineResult && { revision: baselineRevision, figures: baselineResult.figures },
     anomalies,
-    raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited }, baseline: baselineResult?.raw },
+    raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited }, baseline: baselineResult?.raw, workload },
     resultsDir: RESULTS_DIR,
   });
+  if (workload) printWorkload(workload, settings.rate);
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
 }
