@@ -28,6 +28,8 @@ export interface AgedOptions {
   constantRate: string;
   /** Sends SIGUSR2 (the gateway runs with --heapsnapshot-signal=SIGUSR2) at each checkpoint. */
   heapSnapshots: boolean;
+  /** Requests the process served before this phase (warm-up, earlier runs): they count toward the checkpoints. */
+  served: number;
   log: (what: string) => void;
 }
 
@@ -63,7 +65,7 @@ async function snapshot(server: Server, dir: string): Promise<void> {
 }
 
 export async function agedPhase(server: Server, o: AgedOptions, snapshotDir = ''): Promise<AgedResult> {
-  let served = 0;
+  let served = o.served;
   let failed = 0;
   let rps = 2_000;
   const rss: Record<string, number> = {};

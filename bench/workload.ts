@@ -93,10 +93,9 @@ export async function measureWorkload(ctx: WorkloadContext): Promise<WorkloadRes
       requests: agedRequests,
       constantRate: ctx.script('constant-rate'),
       heapSnapshots,
+      served: (warm?.requests ?? 0) + c32.requests,
       log: log(label),
     }, snapshotDir);
-    // The aged phase counts from its own start: add what warm-up and the measured run served.
-    aged.served += (warm?.requests ?? 0) + c32.requests;
     const failed = (warm?.failed ?? 0) + c32.failed + aged.failed;
     if (failed > 0) ctx.anomalies.push(`workload, ${label}: ${failed} failed or non-2xx requests`);
     return { rps: c32.rps, cpuUsPerRequest: c32.cpuUsPerRequest, aged };
