@@ -113,9 +113,31 @@ function sum(c: MemoryCounter): Amount {
   return { usd: c.spent.usd + c.reserved.usd, tokens: c.spent.tokens + c.reserved.tokens, requests: c.spent.requests + c.reserved.requests };
 }
 
-export function createMemoryBudgetStore(): BudgetStore {
+/** The memory store, with what a test can observe of its size. */
+export interface MemoryBudgetStore extends BudgetStore {
+  /** Counters held in memory (expired ones go within a second of the next use). */
+  size(): number;
+}
+
+function isEmpty(c: MemoryCounter): boolean {
+  return c.reservations.size === 0 && DIMENSIONS.every((d) => c.spent[d] === 0 && c.reserved[d] === 0);
+}
+
+export function createMemoryBudgetStore(): MemoryBudgetStore {
   const counters = new Map<string, MemoryCounter>();
   let isSeeded = false;
+  let prunedAt = 0;
+
+  // Counter ids carry their window (`...:<minute>`, `...:<day>`): a past
+  // window's id is never asked for again, so its counter is only ever
+  // dropped here. At most once a second, whatever has expired goes, and so
+  // does a counter that never held anything (one created for a refused
+  // request keeps no expiry): reading it or a missing one gives the same zero.
+  const prune = (now: number): void => {
+    if (now - prunedAt < SWEEP_MS) return;
+    prunedAt = now;
+    for (const [id, c] of counters) if (c.expiresAt <= now || (c.expiresAt === Infinity && isEmpty(c))) counters.delete(id);
+  };
 
   const counter = (id: string, now: number): MemoryCounter => {
     let c = counters.get(id);
@@ -144,8 +166,10 @@ export function createMemoryBudgetStore(): BudgetStore {
   };
 
   return {
+    size: () => counters.size,
     async reserve(reservation, checks, expiresAt, now) {
       if (!isSeeded && checks.some((c) => c.fromLedger)) return { ok: false, reset: true };
+      prune(now);
       const states = checks.map((check) => counter(check.id, now));
       let refused: Extract<ReserveResult, { ok: false; reset: false }> | undefined;
       for (const [index, check] of checks.entries()) {
