@@ -5,27 +5,16 @@
 // Every request to an upstream is bounded in time (the server's timeout_ms)
 // and in size (max_result_bytes): a dead, slow or misbehaving server costs
 // the agent a prompt tool error, never a hang.
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  ErrorCode,
-  McpError,
-  type CallToolResult,
-  type GetPromptResult,
-  type Prompt,
-  type ReadResourceResult,
-  type Resource,
-  type Tool,
-  ToolListChangedNotificationSchema as ToolListChanged,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../errors.js';
 import type { ToolKey } from '../policy/tool-name.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { isLocalServer, type McpServerConfig, type McpServersConfig } from './config.js';
 import { namespacedKey, namespacedTool } from './names.js';
+import { loadClientSdk, loadedClientSdk, type ClientSdk } from './sdk.js';
 
 /** One upstream tool as the agent sees it. */
 export interface McpToolEntry {
@@ -153,8 +142,9 @@ class Connection {
   }
 
   private async open(): Promise<Client> {
-    const client = new Client({ name: 'lanegate', version: VERSION });
-    const transport = this.transport();
+    const sdk = await loadClientSdk();
+    const client = new sdk.Client({ name: 'lanegate', version: VERSION });
+    const transport = this.transport(sdk);
     let settled = false;
     const broken = (why: string) => {
       if (this.client !== client) return;
@@ -175,7 +165,7 @@ class Connection {
       this.o.logger.warn({ mcpServer: this.name, err: String(err) }, 'MCP server connection failed');
       broken(this.fault ?? 'the connection failed');
     };
-    client.setNotificationHandler(ToolListChanged, () => {
+    client.setNotificationHandler(sdk.types.ToolListChangedNotificationSchema, () => {
       this.toolList = undefined;
     });
     try {
@@ -201,14 +191,14 @@ class Connection {
     return client;
   }
 
-  private transport(): Transport {
+  private transport(sdk: ClientSdk): Transport {
     const c = this.config;
     if (isLocalServer(c)) {
-      const t = new StdioClientTransport({
+      const t = new sdk.StdioClientTransport({
         command: c.command,
         args: c.args,
         // The SDK's minimal environment (PATH, HOME...) plus the server's own: never the gateway's secrets.
-        env: { ...getDefaultEnvironment(), ...c.env },
+        env: { ...sdk.getDefaultEnvironment(), ...c.env },
         cwd: c.cwd,
         stderr: 'pipe',
       });
@@ -216,7 +206,7 @@ class Connection {
       return t;
     }
     const limit = c.max_result_bytes + FRAMING_ALLOWANCE;
-    return new StreamableHTTPClientTransport(new URL(c.url), {
+    return new sdk.StreamableHTTPClientTransport(new URL(c.url), {
       requestInit: { headers: c.headers },
       // The SDK reads a whole message before it can be checked: bound it while it streams in.
       fetch: async (url, init) => boundedBody(await fetch(url, init), limit, () => (this.fault = `its answer exceeded ${c.max_result_bytes} bytes`)),
@@ -340,14 +330,18 @@ class Connection {
 
   private mapError(operation: Operation, err: unknown, own: AbortSignal, caller: AbortSignal | undefined, timeoutMs: number): GatewayError {
     const name = this.name;
+    // An McpError can only come from the SDK, so it is loaded by then.
+    const types = loadedClientSdk()?.types;
+    const McpError = types?.McpError;
+    const isMcpError = (e: unknown): e is InstanceType<NonNullable<typeof McpError>> => McpError !== undefined && e instanceof McpError;
     if (caller?.aborted) return new GatewayError('client_disconnected', `The ${operation} request to MCP server "${name}" was cancelled.`, { cause: err });
     if (this.fault && own.aborted) return new GatewayError('upstream_unavailable', `MCP server "${name}" failed during ${operation}: ${this.fault}.`, { cause: err });
-    if (own.aborted || (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number))) {
+    if (own.aborted || (isMcpError(err) && err.code === (types!.ErrorCode.RequestTimeout as number))) {
       return new GatewayError('upstream_timeout', `MCP server "${name}" did not answer ${operation} within ${timeoutMs} ms.`, { cause: err });
     }
-    if (err instanceof McpError) {
+    if (isMcpError(err)) {
       // The upstream's own JSON-RPC error (unknown tool, bad params): its code is safe to name, its text is not ours to forward.
-      if (err.code === (ErrorCode.ConnectionClosed as number)) return new GatewayError('upstream_unavailable', `MCP server "${name}" closed the connection during ${operation}.`, { cause: err });
+      if (err.code === (types!.ErrorCode.ConnectionClosed as number)) return new GatewayError('upstream_unavailable', `MCP server "${name}" closed the connection during ${operation}.`, { cause: err });
       return new GatewayError('upstream_error', `MCP server "${name}" refused ${operation} (JSON-RPC error ${err.code}).`, { cause: err });
     }
     // Anything else is a broken transport or an answer that is not valid MCP.

@@ -7,11 +7,9 @@
 // JSON errors with their HTTP status.
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Context, Hono } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
-import { createMcpServer } from '../mcp/session.js';
 import { startingLane } from '../policy/lane.js';
 import { checkContentType, parseJsonBody, readRawBody } from './body.js';
 import type { GatewayState } from './state.js';
@@ -23,6 +21,17 @@ export function mountMcp(app: Hono<Env>, state: GatewayState): void {
   app.all('/mcp', () => {
     throw new GatewayError('method_not_allowed', 'Use POST for /mcp: the gateway runs MCP statelessly, without a server-to-client stream or sessions to end.');
   });
+}
+
+// The MCP SDK's server side (~25 MB once loaded) and the session built on it
+// load with the first /mcp request, not at start: most gateways never get one.
+let serverSdk: Promise<{ createMcpServer: typeof import('../mcp/session.js').createMcpServer; WebStandardStreamableHTTPServerTransport: typeof import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js').WebStandardStreamableHTTPServerTransport }> | undefined;
+function loadServerSdk() {
+  serverSdk ??= Promise.all([import('../mcp/session.js'), import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js')]).then(([session, http]) => ({
+    createMcpServer: session.createMcpServer,
+    WebStandardStreamableHTTPServerTransport: http.WebStandardStreamableHTTPServerTransport,
+  }));
+  return serverSdk;
 }
 
 async function handleMcp(state: GatewayState, c: Context<Env>): Promise<Response> {
@@ -46,11 +55,12 @@ async function handleMcp(state: GatewayState, c: Context<Env>): Promise<Response
   const gone = new AbortController();
   c.env.outgoing.once('close', () => gone.abort());
   const runId = incoming.headers['x-gateway-run-id'];
-  const mcp = createMcpServer(
+  const sdk = await loadServerSdk();
+  const mcp = sdk.createMcpServer(
     { config, services: state.services, upstreams, tracing: state.tracing },
     { key, lane, runId: typeof runId === 'string' && runId !== '' ? runId : undefined, requestId, headers: incoming.headers, signal: gone.signal },
   );
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  const transport = new sdk.WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   state.inflight++;
   try {
     await mcp.connect(transport);
