@@ -19,6 +19,9 @@ interface Profile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
+  /** µs, V8's clock. */
+  endTime: number;
+  startTime: number;
 }
 
 export interface StageShare {
@@ -38,8 +41,14 @@ function libraryPart(url: string, fn: string): string {
   return url === '' ? '(runtime, native)' : 'other libraries (no gateway frame)';
 }
 
-/** The split of one profile; idle samples are left out. */
-export function splitProfile(profile: Profile, cpuUsPerRequest: number, distMarker = '/dist/'): StageShare[] {
+/**
+ * The split of one profile; idle samples are left out, and so is everything
+ * before the last `lastUs` µs of it (the process's start-up and warm-up: the
+ * profiled process is stopped right after its measured run).
+ */
+export function splitProfile(profile: Profile, cpuUsPerRequest: number, o: { lastUs?: number; distMarker?: string } = {}): StageShare[] {
+  const distMarker = o.distMarker ?? '/dist/';
+  const from = o.lastUs === undefined ? -Infinity : profile.endTime - o.lastUs;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const node of profile.nodes) {
@@ -66,9 +75,11 @@ export function splitProfile(profile: Profile, cpuUsPerRequest: number, distMark
   };
   const time = new Map<string, number>();
   let total = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
-    if (byId.get(id)?.callFrame.functionName === '(idle)') return;
     const dt = profile.timeDeltas[i] ?? 0;
+    at += dt;
+    if (at < from || byId.get(id)?.callFrame.functionName === '(idle)') return;
     const p = part(id);
     time.set(p, (time.get(p) ?? 0) + dt);
     total += dt;
