@@ -34,6 +34,9 @@ export const chatBody = (model: string, stream: boolean): string =>
 // The same request through the Responses API, translated to the same chat upstream (stored, as clients leave `store` on).
 export const responsesBody = (model: string): string => JSON.stringify({ model, input: [{ role: 'user', content: 'Say hello, request {n}.' }] });
 
+// The same request through the Anthropic Messages API, translated to the same chat upstream.
+export const messagesBody = (model: string): string => JSON.stringify({ model, max_tokens: 256, messages: [{ role: 'user', content: 'Say hello, request {n}.' }] });
+
 async function smokeTest(server: Server, target: TargetSpec): Promise<void> {
   for (const stream of [false, true]) {
     const res = await fetch(`${server.url}/v1/chat/completions`, {

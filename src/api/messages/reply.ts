@@ -1,6 +1,6 @@
 // A chat completion as an Anthropic Message, and Anthropic's usage and stop
 // reasons, shared with the stream translator.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random-id.js';
 import type { ChatCompletion, Usage } from '../schemas.js';
 
 export interface AnthropicUsageOut {
@@ -26,7 +26,7 @@ export interface AnthropicMessageOut {
 }
 
 export function createMessageId(): string {
-  return `msg_${randomBytes(24).toString('hex')}`;
+  return `msg_${randomHex(24)}`;
 }
 
 // Chat counts cached prompt tokens inside prompt_tokens; Anthropic counts

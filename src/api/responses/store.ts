@@ -82,14 +82,17 @@ export interface MemoryResponsesStoreOptions {
 export function createMemoryResponsesStore(options: MemoryResponsesStoreOptions = {}): ResponsesStore {
   const maxEntries = options.maxEntries ?? 10_000;
   // Insertion order is age order, so the first entry is always the oldest.
-  const entries = new Map<string, { record: StoredResponse; expiresAt: number }>();
+  // Records are kept as JSON text: one serialization on the write every
+  // request pays (a deep clone cost more), a parse on the rarer reads, and no
+  // caller can change a kept record through an object it holds.
+  const entries = new Map<string, { json: string; expiresAt: number }>();
   const address = (team: string, id: string) => `${team}\u0000${id}`;
   return {
     kind: 'memory',
     async put(record, ttlMs) {
       const key = address(record.team, record.id);
       entries.delete(key);
-      entries.set(key, { record: structuredClone(record), expiresAt: Date.now() + ttlMs });
+      entries.set(key, { json: JSON.stringify(record), expiresAt: Date.now() + ttlMs });
       while (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
     },
     async get(team, id) {
@@ -100,7 +103,7 @@ export function createMemoryResponsesStore(options: MemoryResponsesStoreOptions 
         entries.delete(key);
         return undefined;
       }
-      return structuredClone(entry.record);
+      return JSON.parse(entry.json) as StoredResponse;
     },
     async delete(team, id) {
       const key = address(team, id);
