@@ -94,6 +94,25 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.equal(events.at(-1), 'message_stop');
   });
 
+  for (const model of ['claude-sonnet-4-5', 'claude-on-openai']) {
+    it(`messages – stream cost: an SSE comment with the cost follows message_stop, and the SDK still reads the stream (${model})`, async () => {
+      const res = await fetch(`${gw.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': APP_KEY, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model, max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'what does it cost?' }] }),
+      });
+      assert.equal(res.status, 200);
+      const body = await res.text();
+      assert.match(body, /\nevent: message_stop\ndata: [^\n]+\n\n: x-gateway-cost-usd=\d+\.\d{6}\n\n$/, body.slice(-300));
+      const stream = client().messages.stream({ model, max_tokens: 50, messages: [{ role: 'user', content: 'what does it cost?' }] });
+      const events: string[] = [];
+      stream.on('streamEvent', (e) => events.push(e.type));
+      const final = await stream.finalMessage();
+      assert.equal(final.stop_reason, 'end_turn');
+      assert.equal(events.at(-1), 'message_stop');
+    });
+  }
+
   it('messages – translated to an OpenAI chat upstream: system, tools and the answer go through chat and back', async () => {
     const before = openai.calls.length;
     const message = await client().messages.create({

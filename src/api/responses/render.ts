@@ -3,6 +3,7 @@
 // the chat stream as the Responses event sequence. The Response sent is kept
 // on the context for the store's after stage.
 import { toGatewayError } from '../../errors.js';
+import { costComment } from '../cost-comment.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { JsonReply, Renderer } from '../../pipeline/stage.js';
 import type { ChatChunk, ChatCompletion } from '../schemas.js';
@@ -34,6 +35,8 @@ async function* renderStream(ctx: RequestContext, chunks: AsyncIterable<ChatChun
   const outcome = stream.outcome();
   if (!outcome) return;
   ctx.responses!.response = outcome.response;
+  const cost = outcome.error === undefined ? costComment(ctx) : '';
+  if (cost) yield cost;
   if (outcome.error !== undefined) {
     // A run limit that ended the stream, or the client leaving, says so rather than "cancelled".
     const reason: unknown = ctx.signal.aborted ? ctx.signal.reason : undefined;
