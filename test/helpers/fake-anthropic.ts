@@ -46,6 +46,7 @@ interface MessagesBody {
   tools?: Array<{ name: string }>;
   max_tokens?: number;
   stream?: boolean;
+  thinking?: { type?: string };
 }
 
 const ERROR_TYPES: Record<number, string> = {
@@ -135,7 +136,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
   const answer = answerFor(body);
   const model = body.model ?? 'claude-fake';
   // Extended thinking asked for: a signed thinking block before the answer, as Anthropic sends it.
-  const thought = (body.thinking as { type?: string } | undefined)?.type === 'enabled' ? `Thinking about: ${textOf(body.messages.at(-1)?.content ?? '')}` : undefined;
+  const thought = body.thinking?.type === 'enabled' ? `Thinking about: ${textOf(body.messages.at(-1)?.content ?? '')}` : undefined;
   const at = thought ? 1 : 0;
   // A request with a cache_control marker reads 1000 prompt tokens from the cache and writes 200, as a warm Anthropic cache would.
   const cached = raw(body).includes('"cache_control"');
