@@ -28,6 +28,7 @@ const ROWS = [
   { key: 'cpu_us_per_req_c32', label: () => 'CPU per request, 32 connections (µs)', digits: 0 },
   { key: 'cpu_us_per_req_c128', label: () => 'CPU per request, 128 connections (µs)', digits: 0 },
   { key: 'responses_cpu_us_per_req_c32', label: () => 'CPU per request, POST /v1/responses to the same chat upstream, 32 connections (µs)', digits: 0 },
+  { key: 'messages_cpu_us_per_req_c32', label: () => 'CPU per request, POST /v1/messages to the same chat upstream, 32 connections (µs)', digits: 0 },
   { key: 'capacity_per_core', label: () => 'capacity of one core from CPU per request, 32 connections (req/s)', digits: 0 },
   { key: 'cpu_util_c32', label: () => 'CPU use, 32 connections (% of one core)', digits: 0 },
   { key: 'fixed_p50_ms', label: (s: Settings) => `latency p50 at ${s.rate} req/s, open loop (ms)`, digits: 2 },
@@ -63,8 +64,10 @@ function checkTargets(bare: Figures, gateway: Figures, s: Settings): Target[] {
   const p99Gap = gateway.fixed_p99_ms - bare.fixed_p99_ms;
   const ttfbGap = gateway.ttfb_p50_ms - bare.ttfb_p50_ms;
   const responsesCost = ratio(gateway.responses_cpu_us_per_req_c32, gateway.cpu_us_per_req_c32);
+  const messagesCost = ratio(gateway.messages_cpu_us_per_req_c32, gateway.cpu_us_per_req_c32);
   return [
     { target: 'Responses ingress CPU per request <= 115% of chat', met: responsesCost <= 1.15, detail: `${fmt(responsesCost * 100, 1)}% of the same chat request` },
+    { target: 'Messages ingress CPU per request <= 115% of chat', met: messagesCost <= 1.15, detail: `${fmt(messagesCost * 100, 1)}% of the same chat request` },
     { target: 'throughput >= 60% of bare at 32 connections', met: share >= 0.6, detail: `${fmt(share * 100, 1)}% of bare (by CPU per request: ${fmt(cpuShare * 100, 1)}%)` },
     { target: `p99 at ${s.rate} req/s within 1 ms of bare`, met: p99Gap <= 1, detail: `${fmt(p99Gap, 3)} ms over bare` },
     { target: 'stream TTFB (p50) within 1 ms of bare', met: ttfbGap <= 1, detail: `${fmt(ttfbGap, 3)} ms over bare` },

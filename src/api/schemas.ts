@@ -128,6 +128,26 @@ export interface Usage {
   completion_tokens_details?: Record<string, unknown>;
 }
 
+/**
+ * Anthropic's extended thinking, kept in the chat form as `thinking_blocks`
+ * on the message (as LiteLLM names it) so the Messages ingress can give it
+ * back as it came, signature included: a later turn must send it unchanged.
+ */
+export type ThinkingBlock = { type: 'thinking'; thinking: string; signature: string } | { type: 'redacted_thinking'; data: string };
+
+/**
+ * A piece of a thinking block in a stream chunk (`delta.thinking_block`):
+ * `block` is the upstream's block index, a new one opens a new block; a piece
+ * carries thinking text, the signature, or (redacted) the whole data.
+ */
+export interface ThinkingDelta {
+  block: number;
+  type: 'thinking' | 'redacted_thinking';
+  thinking?: string;
+  signature?: string;
+  data?: string;
+}
+
 export interface ToolCall {
   id: string;
   type: 'function';

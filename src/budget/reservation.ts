@@ -63,8 +63,12 @@ export async function reserveLimits(ctx: RequestContext): Promise<void> {
   const requested = ctx.chat?.max_completion_tokens ?? ctx.chat?.max_tokens ?? undefined;
   const maxOutput = ctx.endpoint === 'embeddings' ? 0 : (requested ?? price.maxOutputTokens) * (ctx.chat?.n ?? 1);
   const output = ctx.stream ? Math.min(maxOutput, limits.streamSliceTokens) : maxOutput;
+  // A prompt with cache_control markers (Anthropic) may be written to the provider's cache
+  // whole, which costs more than plain input: its worst case is priced at that rate.
+  const cacheWrite = (ctx.messages?.droppedCacheMarkers ?? 0) > 0;
   const build = (prompt: number) => {
-    const amount: Amount = { usd: costNano(price, { prompt_tokens: prompt, completion_tokens: output }), tokens: prompt + output, requests: 1 };
+    const usage = { prompt_tokens: prompt, completion_tokens: output, ...(cacheWrite ? { prompt_tokens_details: { cache_write_tokens: prompt } } : {}) };
+    const amount: Amount = { usd: costNano(price, usage), tokens: prompt + output, requests: 1 };
     const checks: CounterCheck[] = [];
     if (rates.length > 0) {
       const minute = periodId('minute', now, limits.timezone);

@@ -22,6 +22,8 @@ export const KEY_FORMAT = 1;
  */
 const CHAT_IGNORED = new Set(['model', 'stream', 'stream_options', 'user', 'safety_identifier', 'metadata', 'store', 'service_tier', 'prompt_cache_key']);
 const EMBEDDINGS_IGNORED = new Set(['model', 'input', 'encoding_format', 'user']);
+/** The same for a request in an upstream's own API (ctx.native): Anthropic's `metadata` holds only the end user's id. */
+const NATIVE_IGNORED = new Set(['model', 'stream', 'metadata']);
 
 /** JSON with object keys sorted at every depth; `undefined` members are left out, as JSON.stringify does. */
 export function canonicalJson(value: unknown): string {
@@ -77,6 +79,13 @@ export interface KeyFacts {
   readonly model?: { readonly name: string };
   readonly candidates: readonly Deployment[];
   readonly prompt?: unknown;
+  /**
+   * The request in the app's own API when an upstream of that API may get it
+   * (an Anthropic Messages request): what it carries that the chat form does
+   * not (thinking, cache_control markers, top_k) changes the answer or its
+   * price, so it is part of the key.
+   */
+  readonly native?: { readonly body: Record<string, unknown> };
 }
 
 const fingerprints = new WeakMap<Deployment, string>();
@@ -118,7 +127,8 @@ function promptRef(ctx: KeyFacts): { name: string; version: string } | null {
  * sorted order as canonicalJson writes them:
  *   v, endpoint, scope, lane (answers made under one lane's rules stay in
  *   that lane), model, targets, prompt, the request without the fields that
- *   never change the answer, and (embeddings) dimensions.
+ *   never change the answer, (embeddings) dimensions, and (a request an
+ *   upstream may get in the app's own API) that native request.
  * Written member by member: no intermediate objects on the hot path.
  */
 function keyJson(ctx: KeyFacts, scope: string, endpoint: 'chat' | 'embeddings', request: object, ignored: ReadonlySet<string>, dimensions?: number | null): string {
@@ -128,6 +138,7 @@ function keyJson(ctx: KeyFacts, scope: string, endpoint: 'chat' | 'embeddings', 
     `"endpoint":${JSON.stringify(endpoint)}` +
     `,"lane":${JSON.stringify(ctx.lane ?? '')}` +
     `,"model":${JSON.stringify(ctx.model!.name)}` +
+    (ctx.native ? `,"native":${canonicalObject(ctx.native.body, NATIVE_IGNORED)}` : '') +
     `,"prompt":${prompt ? canonicalJson(prompt) : 'null'}` +
     `,"request":${canonicalObject(request as Record<string, unknown>, ignored)}` +
     `,"scope":${JSON.stringify(scope)}` +

@@ -222,7 +222,7 @@ export interface RequestContext {
 
 /** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
 export interface MessagesIngress {
-  /** `cache_control` markers a chat upstream cannot take (logged and counted when the request goes out translated). */
+  /** The request's `cache_control` markers, which a chat upstream cannot take (logged and counted when the request goes out translated); budgets reserve its prompt at the cache-write rate when there are any. */
   droppedCacheMarkers: number;
   /** The app's own `anthropic-version` / `anthropic-beta`, for an Anthropic upstream. */
   anthropicHeaders: Record<string, string>;

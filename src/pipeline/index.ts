@@ -72,7 +72,6 @@ const admissionSlot: AfterStage = { name: 'releaseAdmission', run: releaseAdmiss
 const chatStore: AfterStage = { name: 'storeChatCache', run: storeChatCache }; //       store the noted answer; settle the single flight either way
 const embeddingsStore: AfterStage = { name: 'storeEmbeddings', run: storeEmbeddings };
 const shadow: AfterStage = { name: 'startShadowRun', run: startShadowRun }; //        a sampled prompt's shadow run joins its queue
-// storeResponse: the Response as sent, per `store`, for the key's team, within the lane's retention and audit rule (api/responses/stages.ts)
 const cacheMarkers: AfterStage = { name: 'noteDroppedCacheMarkers', run: noteDroppedCacheMarkers }; // a translated Messages request: cache_control markers dropped, logged and counted
 
 /** What every request records once it is over. */
@@ -106,8 +105,9 @@ export const responsesPipeline: Pipeline = {
   ingress: 'responses',
   render: responsesRenderer,
   request: [auth, admit, parseResponsesIngress, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
-  reply: [meter, guard, cacheTap],
-  after: [admissionSlot, storeResponse, chatStore, shadow, ...records],
+  // storeResponse: the Response, stored per `store` (team, lane's retention and audit rule) before the client sees it (a stream's: before its terminal event)
+  reply: [meter, guard, cacheTap, storeResponse],
+  after: [admissionSlot, chatStore, shadow, ...records],
 };
 
 export const embeddingsPipeline: Pipeline = {

@@ -1,7 +1,7 @@
 // Writes responses straight to Node's ServerResponse: one writeHead and one
 // end for JSON, chunk-by-chunk SSE with backpressure for streams.
 import type { ServerResponse } from 'node:http';
-import { formatUsd, priceRequest } from '../budget/pricing.js';
+import { costComment } from '../api/cost-comment.js';
 import { chargeDelivered } from '../budget/stream-meter.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Reply, RequestContext } from '../pipeline/context.js';
@@ -88,17 +88,6 @@ export async function writeStream(
   }
   if (res.destroyed && !ctx.error && ctx.signal.aborted && ctx.signal.reason instanceof GatewayError) ctx.error = ctx.signal.reason;
   if (!ctx.usage && ctx.chat) await chargeDelivered(ctx, ctx.chat, delivered);
-}
-
-/**
- * A stream's cost cannot be a header (those left before it was known) and
- * trailers are unreliable through proxies and clients, so it is the last
- * thing before [DONE]: an SSE comment, `: x-gateway-cost-usd=0.000123`, which
- * SSE parsers (the OpenAI SDKs' included) skip. A cache hit says 0.
- */
-function costComment(ctx: RequestContext): string {
-  if (!ctx.cost) priceRequest(ctx);
-  return ctx.cost ? `: x-gateway-cost-usd=${formatUsd(ctx.cost.nano)}\n\n` : '';
 }
 
 /**

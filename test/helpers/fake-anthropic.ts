@@ -46,6 +46,7 @@ interface MessagesBody {
   tools?: Array<{ name: string }>;
   max_tokens?: number;
   stream?: boolean;
+  thinking?: { type?: string };
 }
 
 const ERROR_TYPES: Record<number, string> = {
@@ -134,25 +135,37 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
 
   const answer = answerFor(body);
   const model = body.model ?? 'claude-fake';
+  // Extended thinking asked for: a signed thinking block before the answer, as Anthropic sends it.
+  const thought = body.thinking?.type === 'enabled' ? `Thinking about: ${textOf(body.messages.at(-1)?.content ?? '')}` : undefined;
+  const at = thought ? 1 : 0;
   // A request with a cache_control marker reads 1000 prompt tokens from the cache and writes 200, as a warm Anthropic cache would.
   const cached = raw(body).includes('"cache_control"');
   const usage = { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens, cache_creation_input_tokens: cached ? 200 : 0, cache_read_input_tokens: cached ? 1000 : 0 };
   if (!body.stream) {
     res.writeHead(200, { 'content-type': 'application/json', 'request-id': 'req_fake_1' });
-    res.end(JSON.stringify({ id: 'msg_fake_1', type: 'message', role: 'assistant', model, content: [answer.block], stop_reason: answer.stopReason, stop_sequence: null, usage }));
+    const content = thought ? [{ type: 'thinking', thinking: thought, signature: FAKE_SIGNATURE }, answer.block] : [answer.block];
+    res.end(JSON.stringify({ id: 'msg_fake_1', type: 'message', role: 'assistant', model, content, stop_reason: answer.stopReason, stop_sequence: null, usage }));
     return;
   }
 
   const events: Array<[string, unknown]> = [
     ['message_start', { type: 'message_start', message: { id: 'msg_fake_1', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } }],
-    ['content_block_start', { type: 'content_block_start', index: 0, content_block: answer.block.type === 'text' ? { type: 'text', text: '' } : { ...answer.block, input: {} } }],
-    ['ping', { type: 'ping' }],
   ];
-  const delta = (d: object): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index: 0, delta: d }];
+  if (thought) {
+    events.push(['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } }]);
+    for (const piece of thirds(thought)) events.push(['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking: piece } }]);
+    events.push(['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'signature_delta', signature: FAKE_SIGNATURE } }]);
+    events.push(['content_block_stop', { type: 'content_block_stop', index: 0 }]);
+  }
+  events.push(
+    ['content_block_start', { type: 'content_block_start', index: at, content_block: answer.block.type === 'text' ? { type: 'text', text: '' } : { ...answer.block, input: {} } }],
+    ['ping', { type: 'ping' }],
+  );
+  const delta = (d: object): [string, unknown] => ['content_block_delta', { type: 'content_block_delta', index: at, delta: d }];
   if (answer.block.type === 'text') for (const piece of thirds(answer.block.text)) events.push(delta({ type: 'text_delta', text: piece }));
   else for (const piece of ['', ...thirds(JSON.stringify(answer.block.input))]) events.push(delta({ type: 'input_json_delta', partial_json: piece }));
   events.push(
-    ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+    ['content_block_stop', { type: 'content_block_stop', index: at }],
     ['message_delta', { type: 'message_delta', delta: { stop_reason: answer.stopReason, stop_sequence: null }, usage: { output_tokens: answer.outputTokens } }],
     ['message_stop', { type: 'message_stop' }],
   );
@@ -170,6 +183,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, body: MessagesB
   }
   res.end();
 }
+
+/** The signature on the fake's thinking blocks: a client must get it back unchanged. */
+export const FAKE_SIGNATURE = 'EqQBCkYIBxgCKkDfakeSignature==';
 
 type Answer = {
   block: { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: { query: string } };

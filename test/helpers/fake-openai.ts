@@ -228,6 +228,7 @@ interface ResponsesBody {
   tools?: Array<{ type: string; name?: string }>;
   stream?: boolean;
   previous_response_id?: string;
+  reasoning?: { effort?: string; summary?: string };
 }
 
 // The Responses API, as an upstream that speaks it natively (OpenAI itself):
@@ -255,6 +256,8 @@ async function responses(req: IncomingMessage, res: ServerResponse, body: Record
     output = [{ type: 'message', id: 'msg_fake_1', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: reply, annotations: [] }] }];
     usage.output_tokens = reply.split(/\s+/).length;
   }
+  // Reasoning asked for: a reasoning item (summary and the encrypted state a later turn sends back) before the answer.
+  if (r.reasoning) output.unshift({ type: 'reasoning', id: 'rs_fake_1', summary: [{ type: 'summary_text', text: `Reasoned about: ${text}` }], encrypted_content: 'gAAAAfakeEncrypted==' });
   usage.total_tokens = usage.input_tokens + usage.output_tokens;
   const response = {
     id, object: 'response', created_at: 1_700_000_000, status: 'completed', error: null, incomplete_details: null,
@@ -277,6 +280,8 @@ async function responses(req: IncomingMessage, res: ServerResponse, body: Record
       for (const delta of full.match(/\S+\s*/g) ?? []) events.push({ type: 'response.output_text.delta', item_id: item.id, output_index, content_index: 0, delta, logprobs: [] });
       events.push({ type: 'response.output_text.done', item_id: item.id, output_index, content_index: 0, text: full, logprobs: [] });
       events.push({ type: 'response.content_part.done', item_id: item.id, output_index, content_index: 0, part: { type: 'output_text', text: full, annotations: [] } });
+    } else if (item.type === 'reasoning') {
+      events.push({ type: 'response.output_item.added', output_index, item: { ...item, summary: [] } });
     } else {
       const args = item.arguments as string;
       events.push({ type: 'response.output_item.added', output_index, item: { ...item, arguments: '', status: 'in_progress' } });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
-import { startFakeAnthropic, type FakeAnthropic } from '../helpers/fake-anthropic.js';
+import { FAKE_SIGNATURE, startFakeAnthropic, type FakeAnthropic } from '../helpers/fake-anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { APP_KEY, defaultTestConfig, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { TEST_POLICIES, WITH_POLICIES } from '../policy/fixtures.js';
@@ -94,6 +94,25 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.equal(events.at(-1), 'message_stop');
   });
 
+  for (const model of ['claude-sonnet-4-5', 'claude-on-openai']) {
+    it(`messages – stream cost: an SSE comment with the cost follows message_stop, and the SDK still reads the stream (${model})`, async () => {
+      const res = await fetch(`${gw.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': APP_KEY, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model, max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'what does it cost?' }] }),
+      });
+      assert.equal(res.status, 200);
+      const body = await res.text();
+      assert.match(body, /\nevent: message_stop\ndata: [^\n]+\n\n: x-gateway-cost-usd=\d+\.\d{6}\n\n$/, body.slice(-300));
+      const stream = client().messages.stream({ model, max_tokens: 50, messages: [{ role: 'user', content: 'what does it cost?' }] });
+      const events: string[] = [];
+      stream.on('streamEvent', (e) => events.push(e.type));
+      const final = await stream.finalMessage();
+      assert.equal(final.stop_reason, 'end_turn');
+      assert.equal(events.at(-1), 'message_stop');
+    });
+  }
+
   it('messages – translated to an OpenAI chat upstream: system, tools and the answer go through chat and back', async () => {
     const before = openai.calls.length;
     const message = await client().messages.create({
@@ -122,6 +141,23 @@ describe('messages – the Anthropic Messages API through the gateway', () => {
     assert.ok(block && block.type === 'tool_use');
     assert.deepEqual(block.input, { query: 'x' });
     assert.equal(final.stop_reason, 'tool_use');
+  });
+
+  it('messages – thinking from an Anthropic upstream comes back as thinking blocks with their signature (create and stream)', async () => {
+    const params = { model: 'claude-sonnet-4-5', max_tokens: 2000, thinking: { type: 'enabled' as const, budget_tokens: 1024 }, messages: [{ role: 'user' as const, content: 'think it over' }] };
+    const message = await client().messages.create(params);
+    assert.deepEqual(message.content, [
+      { type: 'thinking', thinking: 'Thinking about: think it over', signature: FAKE_SIGNATURE },
+      { type: 'text', text: 'Anthropic echo: think it over' },
+    ]);
+    const stream = client().messages.stream(params);
+    const final = await stream.finalMessage();
+    assert.deepEqual(final.content, message.content);
+    // The thinking block goes back unchanged on the next turn, as Anthropic requires.
+    const next = await client().messages.create({ ...params, messages: [...params.messages, { role: 'assistant', content: final.content }, { role: 'user', content: 'and then?' }] });
+    assert.equal(next.content.at(-1)?.type, 'text');
+    const sent = anthropic.calls.at(-1)!.body as { messages: Array<{ content: unknown }> };
+    assert.deepEqual((sent.messages[1]!.content as unknown[])[0], { type: 'thinking', thinking: 'Thinking about: think it over', signature: FAKE_SIGNATURE });
   });
 
   it('messages – a feature a chat upstream cannot serve is a clear 400, nothing sent', async () => {

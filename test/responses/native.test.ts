@@ -63,6 +63,26 @@ describe('responses API to a Responses-native upstream', () => {
     assert.equal(upstream.calls.length, calls);
   });
 
+  it('native – reasoning items from the upstream reach the client (create and stream) and go back on the next turn', async () => {
+    const expected = { type: 'reasoning', id: 'rs_fake_1', summary: [{ type: 'summary_text', text: 'Reasoned about: think first' }], encrypted_content: 'gAAAAfakeEncrypted==' };
+    const first = await client.responses.create({ model: 'gpt-native', input: 'think first', reasoning: { effort: 'low', summary: 'auto' } });
+    assert.deepEqual(first.output[0], expected);
+    assert.equal(first.output_text, 'Hello from fake-openai responses: think first');
+    const stream = await client.responses.create({ model: 'gpt-native', input: 'think first', reasoning: { effort: 'low', summary: 'auto' }, stream: true });
+    let completed: OpenAI.Responses.Response | undefined;
+    const done: unknown[] = [];
+    for await (const event of stream) {
+      if (event.type === 'response.output_item.done') done.push(event.item);
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    assert.deepEqual(done[0], expected);
+    assert.deepEqual(completed?.output[0], expected);
+    // The conversation continues with the reasoning item in it, as OpenAI's own store would.
+    await client.responses.create({ model: 'gpt-native', input: 'and next?', previous_response_id: first.id, reasoning: { effort: 'low' } });
+    const input = upstream.calls.at(-1)!.body.input as Array<{ type?: string }>;
+    assert.deepEqual(input[1], expected);
+  });
+
   it('native – streamed, as the typed event sequence', async () => {
     const stream = client.responses.stream({ model: 'gpt-native', input: 'stream natively' });
     let text = '';

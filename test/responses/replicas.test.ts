@@ -2,6 +2,7 @@
 // on another, and the client family is told apart per request.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { clientFamily } from '../../src/api/client-family.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -36,6 +37,58 @@ describe('stored responses across replicas', () => {
     assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
     await b.client().responses.delete(first.id);
     await assert.rejects(a.client().responses.retrieve(first.id), (err: { status?: number }) => err.status === 404);
+  });
+});
+
+describe('stored responses – read right after the reply', () => {
+  // CLIENT PAUSE ... WRITE holds every write while reads go on: a store write
+  // left until after the reply is still waiting when the client reads the
+  // response back; one made before the reply was sent (as it must be) has
+  // landed. The pause is longer than the test needs, and ends early (UNPAUSE).
+  let redis: TestRedis;
+  let upstream: FakeOpenAI;
+  let gateway: TestGateway;
+  let admin: Redis;
+  before(async () => {
+    redis = await startRedis();
+    upstream = await startFakeOpenAI();
+    gateway = await startTestGateway({ openaiUrl: upstream.url, extra: `\nredis: { url: "${redis.url}", key_prefix: read-after-reply }\n` });
+    admin = new Redis(redis.url);
+  });
+  after(async () => {
+    admin.disconnect();
+    await gateway.close();
+    await upstream.close();
+    await redis.stop();
+  });
+  const holdWrites = () => admin.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+  const release = () => admin.call('CLIENT', 'UNPAUSE');
+
+  it('retrieve – right after create, the response is there', async () => {
+    await holdWrites();
+    try {
+      const created = await gateway.client().responses.create({ model: 'gpt-fake', input: 'read me back' });
+      const got = await gateway.client().responses.retrieve(created.id);
+      assert.equal(got.output_text, created.output_text);
+    } finally {
+      await release();
+    }
+  });
+
+  it('previous_response_id – right after a streamed create, the conversation continues', async () => {
+    await holdWrites();
+    try {
+      const stream = await gateway.client().responses.create({ model: 'gpt-fake', input: 'first turn', stream: true });
+      let id = '';
+      for await (const event of stream) if (event.type === 'response.completed') id = event.response.id;
+      assert.ok(id, 'the stream completed');
+      const second = await gateway.client().responses.create({ model: 'gpt-fake', input: 'second turn', previous_response_id: id });
+      assert.equal(second.output_text, 'Hello from fake-openai: second turn');
+      const sent = upstream.calls.at(-1)!.body as { messages: Array<{ role: string }> };
+      assert.deepEqual(sent.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+    } finally {
+      await release();
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import type { APIError } from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
 describe('responses API through the gateway (chat-only upstream)', () => {
   let upstream: FakeOpenAI;
@@ -56,6 +56,21 @@ describe('responses API through the gateway (chat-only upstream)', () => {
     assert.equal(types.at(-1), 'response.completed');
     assert.ok(types.includes('response.output_item.added') && types.includes('response.content_part.done'));
     assert.equal(final.usage?.input_tokens, 11);
+  });
+
+  it('stream cost – an SSE comment with the cost follows response.completed, and the SDK still reads the stream', async () => {
+    const res = await fetch(`${gw.baseURL}/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${APP_KEY}` },
+      body: JSON.stringify({ model: 'gpt-fake', input: 'what does it cost?', stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.match(body, /\nevent: response\.completed\ndata: [^\n]+\n\n: x-gateway-cost-usd=\d+\.\d{6}\n\n$/, body.slice(-300));
+    const stream = await client.responses.create({ model: 'gpt-fake', input: 'what does it cost?', stream: true });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    assert.equal(types.at(-1), 'response.completed');
   });
 
   it('function tools – a call, then the second turn with its output', async () => {

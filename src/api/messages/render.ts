@@ -2,6 +2,7 @@
 // shape, and every refusal, as Anthropic's API has them (reply.ts, stream.ts,
 // errors.ts), so Anthropic's clients read them with their own types.
 import { GatewayError, toGatewayError } from '../../errors.js';
+import { costComment } from '../cost-comment.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Renderer } from '../../pipeline/stage.js';
 import type { ChatChunk, ChatCompletion } from '../schemas.js';
@@ -34,7 +35,11 @@ async function* renderStream(ctx: RequestContext, chunks: AsyncIterable<ChatChun
     if (event.type === 'error') failed = true;
     else yield encodeAnthropicEvent(event);
   }
-  if (!failed) return;
+  if (!failed) {
+    const cost = costComment(ctx);
+    if (cost) yield cost;
+    return;
+  }
   // A run limit that ended the stream, or the client leaving, says so rather than "cancelled".
   const reason: unknown = ctx.signal.aborted ? ctx.signal.reason : undefined;
   const error = reason instanceof GatewayError ? reason : toGatewayError(outcome()?.error);

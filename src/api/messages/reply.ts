@@ -1,7 +1,7 @@
 // A chat completion as an Anthropic Message, and Anthropic's usage and stop
 // reasons, shared with the stream translator.
-import { randomBytes } from 'node:crypto';
-import type { ChatCompletion, Usage } from '../schemas.js';
+import { randomHex } from '../random-id.js';
+import type { ChatCompletion, ThinkingBlock, Usage } from '../schemas.js';
 
 export interface AnthropicUsageOut {
   input_tokens: number;
@@ -10,7 +10,7 @@ export interface AnthropicUsageOut {
   cache_read_input_tokens: number;
 }
 
-export type AnthropicContent = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+export type AnthropicContent = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> } | ThinkingBlock;
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal';
 
@@ -26,7 +26,7 @@ export interface AnthropicMessageOut {
 }
 
 export function createMessageId(): string {
-  return `msg_${randomBytes(24).toString('hex')}`;
+  return `msg_${randomHex(24)}`;
 }
 
 // Chat counts cached prompt tokens inside prompt_tokens; Anthropic counts
@@ -64,6 +64,9 @@ export function toolInput(args: string): Record<string, unknown> {
 export function chatToMessage(completion: ChatCompletion, options: { model: string; id?: string }): AnthropicMessageOut {
   const choice = completion.choices[0];
   const content: AnthropicContent[] = [];
+  // Thinking first, as Anthropic answers it, unchanged (its signature covers it): an Anthropic upstream's only.
+  const thinking = choice?.message.thinking_blocks;
+  if (Array.isArray(thinking)) content.push(...(thinking as ThinkingBlock[]));
   const text = choice?.message.content;
   if (typeof text === 'string' && text !== '') content.push({ type: 'text', text });
   else if (typeof choice?.message.refusal === 'string') content.push({ type: 'text', text: choice.message.refusal });

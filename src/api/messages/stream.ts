@@ -4,15 +4,27 @@
 // message_stop. A stream that fails after it started ends with one error
 // event, in Anthropic's error shape.
 import { toGatewayError } from '../../errors.js';
-import type { ChatChunk, Usage } from '../schemas.js';
+import type { ChatChunk, ThinkingDelta, Usage } from '../schemas.js';
 import { anthropicErrorBody, type AnthropicErrorBody } from './errors.js';
 import { anthropicUsage, createMessageId, stopReason, type AnthropicMessageOut, type StopReason } from './reply.js';
 
 export type AnthropicStreamEvent =
   | { type: 'message_start'; message: AnthropicMessageOut }
   | { type: 'ping' }
-  | { type: 'content_block_start'; index: number; content_block: { type: 'text'; text: '' } | { type: 'tool_use'; id: string; name: string; input: Record<string, never> } }
-  | { type: 'content_block_delta'; index: number; delta: { type: 'text_delta'; text: string } | { type: 'input_json_delta'; partial_json: string } }
+  | {
+      type: 'content_block_start';
+      index: number;
+      content_block:
+        | { type: 'text'; text: '' }
+        | { type: 'tool_use'; id: string; name: string; input: Record<string, never> }
+        | { type: 'thinking'; thinking: string; signature: string }
+        | { type: 'redacted_thinking'; data: string };
+    }
+  | {
+      type: 'content_block_delta';
+      index: number;
+      delta: { type: 'text_delta'; text: string } | { type: 'input_json_delta'; partial_json: string } | { type: 'thinking_delta'; thinking: string } | { type: 'signature_delta'; signature: string };
+    }
   | { type: 'content_block_stop'; index: number }
   | {
       type: 'message_delta';
@@ -65,7 +77,7 @@ export function chatStreamToMessages(chunks: AsyncIterable<ChatChunk>, options: 
     yield { type: 'ping' };
 
     let blocks = 0;
-    let open: { index: number; kind: 'text' } | { index: number; kind: 'tool'; toolIndex: number } | undefined;
+    let open: { index: number; kind: 'text' } | { index: number; kind: 'tool'; toolIndex: number } | { index: number; kind: 'thinking'; block: number } | undefined;
     let finish: string | null = null;
     let usage: Usage | undefined;
 
@@ -78,6 +90,21 @@ export function chatStreamToMessages(chunks: AsyncIterable<ChatChunk>, options: 
       if (chunk.usage) usage = chunk.usage;
       const choice = chunk.choices.find((c) => c.index === 0);
       if (!choice) return;
+      // Anthropic's thinking (an Anthropic upstream's only), passed on block by block as it came.
+      const thinking = choice.delta.thinking_block as ThinkingDelta | undefined;
+      if (thinking) {
+        if (open?.kind !== 'thinking' || open.block !== thinking.block) {
+          yield* close();
+          open = { index: blocks++, kind: 'thinking', block: thinking.block };
+          yield {
+            type: 'content_block_start',
+            index: open.index,
+            content_block: thinking.type === 'redacted_thinking' ? { type: 'redacted_thinking', data: thinking.data ?? '' } : { type: 'thinking', thinking: '', signature: '' },
+          };
+        }
+        if (thinking.type === 'thinking' && thinking.thinking) yield { type: 'content_block_delta', index: open.index, delta: { type: 'thinking_delta', thinking: thinking.thinking } };
+        if (thinking.signature) yield { type: 'content_block_delta', index: open.index, delta: { type: 'signature_delta', signature: thinking.signature } };
+      }
       const text = typeof choice.delta.content === 'string' && choice.delta.content !== '' ? choice.delta.content : typeof choice.delta.refusal === 'string' ? choice.delta.refusal : '';
       if (text) {
         if (open?.kind !== 'text') {

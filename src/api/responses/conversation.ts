@@ -32,6 +32,7 @@ export function continueFrom(record: StoredResponse | undefined, id: string): Re
 }
 
 function outputAsInput(item: ResponseObject['output'][number]): ResponsesInputItem {
+  if (item.type === 'reasoning') return { ...item } as ResponsesInputItem;
   if (item.type === 'function_call') return { type: 'function_call', call_id: item.call_id, name: item.name, arguments: item.arguments, id: item.id, status: item.status };
   return { type: 'message', role: 'assistant', id: item.id, status: item.status, content: item.content.map((p) => ({ ...p })) };
 }

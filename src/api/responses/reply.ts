@@ -1,13 +1,13 @@
 // A chat completion as a Response object, and the parts both the plain and
 // the streamed reply share: ids, usage, the echoed request settings.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random-id.js';
 import type { ChatCompletion, Usage } from '../schemas.js';
 import type { ResponsesRequest } from './schema.js';
-import type { FunctionCallItem, OutputItem, OutputMessage, ResponseObject, ResponsesUsage } from './types.js';
+import type { FunctionCallItem, OutputItem, OutputMessage, ReasoningItem, ResponseObject, ResponsesUsage } from './types.js';
 
 /** `resp_`, `msg_`, `fc_` followed by 48 hex digits: unguessable, since a stored response is read by its id. */
 export function createItemId(prefix: 'resp' | 'msg' | 'fc'): string {
-  return `${prefix}_${randomBytes(24).toString('hex')}`;
+  return `${prefix}_${randomHex(24)}`;
 }
 
 export function responsesUsage(u: Usage | null | undefined): ResponsesUsage {
@@ -33,6 +33,10 @@ export interface ResponseMeta {
   /** The model the client asked for, echoed as OpenAI does (not the deployment's upstream name). */
   model: string;
   request: ResponsesRequest;
+}
+
+export function responseMeta(turn: { id: string; createdAt: number; request: ResponsesRequest }): ResponseMeta {
+  return { id: turn.id, createdAt: turn.createdAt, model: turn.request.model, request: turn.request };
 }
 
 /** The Response before any output: what `response.created` carries, and the frame of the final one. */
@@ -78,6 +82,8 @@ export function chatToResponse(completion: ChatCompletion, meta: ResponseMeta): 
   const status = finishStatus(choice?.finish_reason);
   const itemStatus = status.status === 'completed' ? 'completed' : 'incomplete';
   const msg = choice?.message;
+  // Reasoning first, as the upstream answered it: only an upstream that speaks the Responses API gives any.
+  if (Array.isArray(msg?.reasoning_items)) output.push(...(msg.reasoning_items as ReasoningItem[]));
   if (msg && (typeof msg.content === 'string' && msg.content !== '' || typeof msg.refusal === 'string')) {
     const message: OutputMessage = { type: 'message', id: createItemId('msg'), status: itemStatus, role: 'assistant', content: [] };
     if (typeof msg.content === 'string' && msg.content !== '') message.content.push({ type: 'output_text', text: msg.content, annotations: [], ...logprobsOf(choice) });

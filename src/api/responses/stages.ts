@@ -4,13 +4,13 @@
 // them the pipeline is the chat one; render.ts turns its reply back.
 import { GatewayError } from '../../errors.js';
 import type { RequestContext } from '../../pipeline/context.js';
-import type { AfterStage } from '../../pipeline/stage.js';
+import type { ReplyStage } from '../../pipeline/stage.js';
 import { PROMPT_MODEL_PREFIX } from '../../prompts/stage.js';
 import { buildStoredRecord, continueFrom } from './conversation.js';
 import { parseResponsesRequest } from './parse.js';
-import { createItemId } from './reply.js';
+import { chatToResponse, createItemId, responseMeta } from './reply.js';
 import { storedBodies, storedResponseTtlMs } from './store.js';
-import type { ChatRequest } from '../schemas.js';
+import type { ChatCompletion, ChatRequest } from '../schemas.js';
 import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
 import { responsesToChat, unsupportedError, type UnsupportedFeature } from './to-chat.js';
 
@@ -75,31 +75,47 @@ function storeOf(ctx: RequestContext) {
 }
 
 /**
- * After stage: keep the Response as `store` asks (OpenAI's default: stored),
- * for the key's team, no longer than the lane's audit retention and with
- * bodies only as its audit rule allows: a lane that keeps hashes stores
- * hashes, and so does a lane that keeps redacted bodies when this request
- * had something redacted (the stored conversation would otherwise hold what
- * the audit trail may not). A failed write is logged; the client already has
- * its answer.
+ * Keeps the Response the client is about to get as `store` asks (OpenAI's
+ * default: stored), for the key's team, no longer than the lane's audit
+ * retention and with bodies only as its audit rule allows: a lane that keeps
+ * hashes stores hashes, and so does a lane that keeps redacted bodies when
+ * this request had something redacted (the stored conversation would
+ * otherwise hold what the audit trail may not).
+ *
+ * It runs before the client sees the Response (the JSON reply, a stream's
+ * terminal event), so a client that retrieves it or continues with
+ * previous_response_id as soon as it has the answer finds it. A failed write
+ * is logged and the answer still goes out: the model's work is paid for, and
+ * the client can resend the conversation.
  */
-export const storeResponse: AfterStage = {
+export function storeTurn(ctx: RequestContext): Promise<void> | undefined {
+  const turn = ctx.responses;
+  const lane = ctx.policy?.lane;
+  const store = ctx.services.responses;
+  if (!turn?.response || turn.request.store === false || !lane || !ctx.key || !store) return undefined;
+  const redacted = lane.audit.bodies === 'redacted' && (ctx.policy?.redactions ?? 0) > 0;
+  const record = buildStoredRecord({
+    team: ctx.key.team,
+    bodies: redacted ? 'hash' : storedBodies(lane),
+    previous: turn.previous,
+    request: turn.request,
+    response: turn.response,
+  });
+  return store.put(record, storedResponseTtlMs(lane)).catch((err: unknown) => {
+    ctx.services.logger.warn({ err, requestId: ctx.id, response: turn.id }, 'a response could not be stored; previous_response_id and GET /v1/responses will not find it');
+  });
+}
+
+/**
+ * Reply stage, the last: a JSON reply becomes the Response (what the
+ * renderer sends) and is stored before it is sent. A stream's Response is
+ * stored by the renderer, before its terminal event (render.ts).
+ */
+export const storeResponse: ReplyStage = {
   name: 'storeResponse',
-  run(ctx) {
-    const turn = ctx.responses;
-    const lane = ctx.policy?.lane;
-    const store = ctx.services.responses;
-    if (!turn?.response || turn.request.store === false || !lane || !ctx.key || !store) return undefined;
-    const redacted = lane.audit.bodies === 'redacted' && (ctx.policy?.redactions ?? 0) > 0;
-    const record = buildStoredRecord({
-      team: ctx.key.team,
-      bodies: redacted ? 'hash' : storedBodies(lane),
-      previous: turn.previous,
-      request: turn.request,
-      response: turn.response,
-    });
-    return store.put(record, storedResponseTtlMs(lane)).catch((err: unknown) => {
-      ctx.services.logger.warn({ err, requestId: ctx.id, response: turn.id }, 'a response could not be stored; previous_response_id and GET /v1/responses will not find it');
-    });
+  json(ctx, reply) {
+    if (reply.status >= 300 || !ctx.responses) return undefined;
+    ctx.responses.response = chatToResponse(reply.body as ChatCompletion, responseMeta(ctx.responses));
+    return storeTurn(ctx);
   },
 };

@@ -50,7 +50,7 @@ export type StoredResponse =
 
 export interface ResponsesStore {
   readonly kind: 'memory' | 'redis';
-  /** Keeps the record for ttlMs. Rejects with a 503 GatewayError when the backend fails. */
+  /** Keeps the record for ttlMs; the caller does not change it afterwards. Rejects with a 503 GatewayError when the backend fails. */
   put(record: StoredResponse, ttlMs: number): Promise<void>;
   /** The team's record, or undefined (absent, expired, or another team's). */
   get(team: string, id: string): Promise<StoredResponse | undefined>;
@@ -82,6 +82,10 @@ export interface MemoryResponsesStoreOptions {
 export function createMemoryResponsesStore(options: MemoryResponsesStoreOptions = {}): ResponsesStore {
   const maxEntries = options.maxEntries ?? 10_000;
   // Insertion order is age order, so the first entry is always the oldest.
+  // The write every stored request pays keeps the record as given: it is
+  // built for the store (buildStoredRecord) from the request and the
+  // Response as sent, which nothing changes once the reply is out. Reads,
+  // far rarer, hand out copies, so no reader can change what is kept.
   const entries = new Map<string, { record: StoredResponse; expiresAt: number }>();
   const address = (team: string, id: string) => `${team}\u0000${id}`;
   return {
@@ -89,7 +93,7 @@ export function createMemoryResponsesStore(options: MemoryResponsesStoreOptions 
     async put(record, ttlMs) {
       const key = address(record.team, record.id);
       entries.delete(key);
-      entries.set(key, { record: structuredClone(record), expiresAt: Date.now() + ttlMs });
+      entries.set(key, { record, expiresAt: Date.now() + ttlMs });
       while (entries.size > maxEntries) entries.delete(entries.keys().next().value!);
     },
     async get(team, id) {

@@ -9,7 +9,7 @@
 import { toGatewayError } from '../../errors.js';
 import type { ChatChunk, Usage } from '../schemas.js';
 import { createItemId, finishStatus, responseSkeleton, responsesUsage, type ResponseMeta } from './reply.js';
-import type { FunctionCallItem, OutputItem, OutputMessage, OutputText, ResponseObject, ResponseStreamEvent } from './types.js';
+import type { FunctionCallItem, OutputItem, OutputMessage, OutputText, ReasoningItem, ResponseObject, ResponseStreamEvent } from './types.js';
 
 export interface StreamOutcome {
   /** The final Response, as response.completed / .incomplete / .failed carried it: what gets stored. */
@@ -94,6 +94,15 @@ export function chatStreamToResponses(chunks: AsyncIterable<ChatChunk>, meta: Re
       if (chunk.usage) usage = chunk.usage;
       const choice = chunk.choices.find((c) => c.index === 0);
       if (!choice) return;
+      const reasoning = choice.delta.reasoning_item as ReasoningItem | undefined;
+      if (reasoning) {
+        // Whole, as the upstream finished it: added and done at once.
+        yield* closeMessage('completed');
+        const index = output.length;
+        output.push(reasoning);
+        yield ev({ type: 'response.output_item.added', output_index: index, item: structuredClone(reasoning) });
+        yield ev({ type: 'response.output_item.done', output_index: index, item: structuredClone(reasoning) });
+      }
       const { content, tool_calls: toolCalls } = choice.delta;
       if (typeof content === 'string' && content !== '') {
         // Text after tool calls (rare) opens a new message, keeping output order.

@@ -33,7 +33,14 @@ export interface FunctionCallItem {
   status: ItemStatus;
 }
 
-export type OutputItem = OutputMessage | FunctionCallItem;
+/** A reasoning item from an upstream that speaks the Responses API, passed on as it came (summary, encrypted state). */
+export interface ReasoningItem {
+  type: 'reasoning';
+  id: string;
+  [k: string]: unknown;
+}
+
+export type OutputItem = OutputMessage | FunctionCallItem | ReasoningItem;
 
 export interface ResponsesUsage {
   input_tokens: number;

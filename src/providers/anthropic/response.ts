@@ -1,5 +1,5 @@
 // An Anthropic message in OpenAI's chat.completion shape.
-import type { ChatCompletion, ChatRequest, ToolCall, Usage } from '../../api/schemas.js';
+import type { ChatCompletion, ChatRequest, ThinkingBlock, ToolCall, Usage } from '../../api/schemas.js';
 import { upstreamProtocolError } from '../errors.js';
 import { countUsage } from '../usage.js';
 
@@ -13,6 +13,9 @@ export interface AnthropicUsage {
 interface ResponseBlock {
   type?: string;
   text?: unknown;
+  thinking?: unknown;
+  signature?: unknown;
+  data?: unknown;
   id?: unknown;
   name?: unknown;
   input?: unknown;
@@ -83,6 +86,7 @@ export async function readMessage(provider: string, data: unknown, request: Chat
   if (usageIssue) throw upstreamProtocolError(provider, usageIssue);
   const texts: string[] = [];
   const toolCalls: ToolCall[] = [];
+  const thinking: ThinkingBlock[] = [];
   for (const block of message.content as Array<ResponseBlock | null>) {
     if (!block || typeof block !== 'object' || Array.isArray(block)) throw upstreamProtocolError(provider, 'a content block that is not an object');
     if (block.type === 'text' && typeof block.text === 'string') {
@@ -92,8 +96,12 @@ export async function readMessage(provider: string, data: unknown, request: Chat
       const input = block.input ?? {};
       if (typeof input !== 'object' || Array.isArray(input)) throw upstreamProtocolError(provider, 'a tool_use block whose input is not an object');
       toolCalls.push({ id: block.id, type: 'function', function: { name: block.name, arguments: JSON.stringify(input) } });
+    } else if (block.type === 'thinking' && typeof block.thinking === 'string') {
+      thinking.push({ type: 'thinking', thinking: block.thinking, signature: typeof block.signature === 'string' ? block.signature : '' });
+    } else if (block.type === 'redacted_thinking' && typeof block.data === 'string') {
+      thinking.push({ type: 'redacted_thinking', data: block.data });
     }
-    // Thinking and server-tool blocks have no OpenAI equivalent and are dropped.
+    // Server-tool blocks have no OpenAI equivalent and are dropped.
   }
   const content = texts.length > 0 ? texts.join('') : null;
   const usage = hasUsage(message.usage)
@@ -107,7 +115,7 @@ export async function readMessage(provider: string, data: unknown, request: Chat
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
+        message: { role: 'assistant', content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null, ...(thinking.length > 0 ? { thinking_blocks: thinking } : {}) },
         finish_reason: finishReason(message.stop_reason),
         logprobs: null,
       },

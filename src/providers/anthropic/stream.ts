@@ -1,7 +1,7 @@
 // Anthropic's typed stream events as OpenAI chat.completion.chunk objects.
 // Anthropic numbers content blocks across text and tools alike; OpenAI numbers
 // tool calls alone, so each tool_use block gets the next tool index.
-import type { ChatChunk, ChatChunkChoice, ChatRequest } from '../../api/schemas.js';
+import type { ChatChunk, ChatChunkChoice, ChatRequest, ThinkingDelta } from '../../api/schemas.js';
 import { DEFAULT_RESPONSE_LIMITS, type ResponseLimitsConfig } from '../../config/schema.js';
 import { GatewayError } from '../../errors.js';
 import { parseAnswerJson } from '../answer-json.js';
@@ -14,8 +14,8 @@ interface StreamEvent {
   type?: string;
   message?: { id?: unknown; model?: unknown; usage?: AnthropicUsage };
   index?: unknown;
-  content_block?: { type?: string; text?: unknown; id?: unknown; name?: unknown };
-  delta?: { type?: string; text?: unknown; partial_json?: unknown; stop_reason?: string | null };
+  content_block?: { type?: string; text?: unknown; id?: unknown; name?: unknown; thinking?: unknown; signature?: unknown; data?: unknown };
+  delta?: { type?: string; text?: unknown; partial_json?: unknown; thinking?: unknown; signature?: unknown; stop_reason?: string | null };
   usage?: AnthropicUsage;
   error?: { type?: unknown };
 }
@@ -75,6 +75,12 @@ export async function* readMessageStream(
         toolIndex.set(event.index, index);
         text += block.name;
         yield chunk({ tool_calls: [{ index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] });
+      } else if (block?.type === 'thinking' && typeof event.index === 'number') {
+        const thinking: ThinkingDelta = { block: event.index, type: 'thinking', thinking: typeof block.thinking === 'string' ? block.thinking : '' };
+        if (typeof block.signature === 'string' && block.signature) thinking.signature = block.signature;
+        yield chunk({ thinking_block: thinking });
+      } else if (block?.type === 'redacted_thinking' && typeof event.index === 'number' && typeof block.data === 'string') {
+        yield chunk({ thinking_block: { block: event.index, type: 'redacted_thinking', data: block.data } satisfies ThinkingDelta });
       }
     } else if (type === 'content_block_delta') {
       const delta = event.delta;
@@ -87,6 +93,10 @@ export async function* readMessageStream(
         if (index === undefined) continue;
         text += delta.partial_json;
         yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] });
+      } else if (delta?.type === 'thinking_delta' && typeof event.index === 'number' && typeof delta.thinking === 'string') {
+        yield chunk({ thinking_block: { block: event.index, type: 'thinking', thinking: delta.thinking } satisfies ThinkingDelta });
+      } else if (delta?.type === 'signature_delta' && typeof event.index === 'number' && typeof delta.signature === 'string') {
+        yield chunk({ thinking_block: { block: event.index, type: 'thinking', signature: delta.signature } satisfies ThinkingDelta });
       }
     } else if (type === 'message_delta') {
       mergeUsage(provider, usage, event.usage);

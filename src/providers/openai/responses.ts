@@ -45,6 +45,7 @@ export async function readResponseAsChat(provider: string, data: unknown, chat: 
   let text = '';
   let refusal: string | undefined;
   const toolCalls: NonNullable<ChatCompletion['choices'][number]['message']['tool_calls']> = [];
+  const reasoning: Json[] = [];
   for (const item of data.output as unknown[]) {
     if (!isObject(item)) throw upstreamProtocolError(provider, 'an output item that is not an object');
     if (item.type === 'message' && Array.isArray(item.content)) {
@@ -56,12 +57,15 @@ export async function readResponseAsChat(provider: string, data: unknown, chat: 
     } else if (item.type === 'function_call') {
       if (typeof item.call_id !== 'string' || typeof item.name !== 'string' || typeof item.arguments !== 'string') throw upstreamProtocolError(provider, 'a function call without call_id, name and arguments');
       toolCalls.push({ id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments } });
+    } else if (item.type === 'reasoning') {
+      // Kept whole (summary, encrypted state) for a Responses client; a chat client's reply has no place for them.
+      reasoning.push(item);
     }
-    // Reasoning items carry no text for the client of a chat-shaped reply.
   }
   const message: ChatCompletion['choices'][number]['message'] = { role: 'assistant', content: text === '' ? null : text };
   if (refusal !== undefined) message.refusal = refusal;
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  if (reasoning.length > 0) message.reasoning_items = reasoning;
   const usage = chatUsage(data.usage) ?? (await countUsage(chat, text + toolCalls.map((c) => c.function.name + c.function.arguments).join('')));
   return {
     id: typeof data.id === 'string' ? data.id : 'resp-upstream',
@@ -127,6 +131,10 @@ export async function* readResponsesStreamAsChat(
         yield chunk({ tool_calls: [{ index, function: { arguments: event.delta } }] });
         break;
       }
+      case 'response.output_item.done':
+        // A reasoning item is passed on whole once it is done (delta.reasoning_item), for a Responses client.
+        if (isObject(event.item) && event.item.type === 'reasoning') yield chunk({ reasoning_item: event.item });
+        break;
       case 'response.completed':
       case 'response.incomplete': {
         const r = isObject(event.response) ? event.response : {};
