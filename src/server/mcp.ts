@@ -1,14 +1,17 @@
 // POST /mcp: the Model Context Protocol over Streamable HTTP, for agents
-// holding a Lanegate key. Stateless (src/mcp/session.ts): no session id is
-// issued, every POST gets a JSON answer from a fresh MCP server (a single
-// tools/call from the direct path, tool-call-rpc.ts), so requests of one
-// agent may land on any replica. There is no server-to-client stream
-// (GET) and no session to end (DELETE): both are 405, as the transport's
-// specification allows. Errors before MCP (key, lane, body) are the API's
+// holding a Lanegate key. Stateless (src/mcp/session.ts): every POST gets a
+// JSON answer from a fresh MCP server (a single tools/call from the direct
+// path, tool-call-rpc.ts), so requests of one agent may land on any replica.
+// The session id issued on initialize holds no state: it names the agent's
+// run when it sends no x-gateway-run-id (runOf). There is no
+// server-to-client stream (GET) and no session to end (DELETE): both are
+// 405, as the transport's specification allows. Errors before MCP (key, lane, body) are the API's
 // JSON errors with their HTTP status.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Context, Hono } from 'hono';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
@@ -51,9 +54,8 @@ async function handleMcp(state: GatewayState, c: Context<Env>): Promise<Response
   outgoing.once('close', () => {
     if (!outgoing.writableFinished) gone.abort();
   });
-  const runId = incoming.headers['x-gateway-run-id'];
   const deps = { config, services: state.services, upstreams, tracing: state.tracing };
-  const caller = { key, lane, runId: typeof runId === 'string' && runId !== '' ? runId : undefined, requestId, headers: incoming.headers, signal: gone.signal };
+  const caller = { key, lane, runId: runOf(incoming.headers), requestId, headers: incoming.headers, signal: gone.signal };
   const answerHeaders = { 'x-request-id': requestId, 'x-gateway-lane': lane.name };
   state.inflight++;
   try {
@@ -70,6 +72,28 @@ async function handleMcp(state: GatewayState, c: Context<Env>): Promise<Response
   }
 }
 
+// The transport's specification: a session id is visible ASCII. Longer ones are no id of ours.
+const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The run a call counts against: x-gateway-run-id when the agent names one,
+ * else its MCP session. The session id is issued on initialize and holds no
+ * state (any replica accepts it, nothing to share or expire): it only names
+ * the run, within the key's own runs (govern.ts prefixes the key), so an
+ * agent that forges one reaches nothing but its own budgets, as with a run id.
+ * Without either, the key's calls share one run.
+ */
+function runOf(headers: IncomingHttpHeaders): string | undefined {
+  const explicit = headers['x-gateway-run-id'];
+  if (typeof explicit === 'string' && explicit !== '') return explicit;
+  const session = headers['mcp-session-id'];
+  return typeof session === 'string' && SESSION_ID.test(session) ? session : undefined;
+}
+
+function newSessionId(): string {
+  return `mcps_${randomBytes(16).toString('hex')}`;
+}
+
 async function answerWithSdk(deps: McpSessionDeps, caller: McpCaller, request: Request, parsedBody: unknown, answerHeaders: Record<string, string>): Promise<Response> {
   const mcp = createMcpServer(deps, caller);
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -77,6 +101,7 @@ async function answerWithSdk(deps: McpSessionDeps, caller: McpCaller, request: R
     await mcp.connect(transport);
     const response = await transport.handleRequest(request, { parsedBody });
     for (const [name, value] of Object.entries(answerHeaders)) response.headers.set(name, value);
+    if (response.status === 200 && isInitializeRequest(parsedBody)) response.headers.set('mcp-session-id', newSessionId());
     return response;
   } finally {
     // The JSON answer is complete once handleRequest returns: nothing of this server outlives the request.
