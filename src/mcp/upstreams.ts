@@ -6,7 +6,7 @@
 // and in size (max_result_bytes): a dead, slow or misbehaving server costs
 // the agent a prompt tool error, never a hang.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
@@ -27,6 +27,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { isLocalServer, type McpServerConfig, type McpServersConfig } from './config.js';
 import { namespacedKey, namespacedTool } from './names.js';
 import { createPooledFetch, type PooledFetch } from './pooled-fetch.js';
+import { BoundedStdioTransport } from './stdio-transport.js';
 
 /** One upstream tool as the agent sees it. */
 export interface McpToolEntry {
@@ -207,16 +208,17 @@ class Connection {
   private transport(): Transport {
     const c = this.config;
     if (isLocalServer(c)) {
-      const t = new StdioClientTransport({
+      return new BoundedStdioTransport({
         command: c.command,
         args: c.args,
         // The SDK's minimal environment (PATH, HOME...) plus the server's own: never the gateway's secrets.
         env: { ...getDefaultEnvironment(), ...c.env },
         cwd: c.cwd,
-        stderr: 'pipe',
+        // A message is one line: bound it while it comes in, as the HTTP answer is.
+        maxLineBytes: c.max_result_bytes + FRAMING_ALLOWANCE,
+        onExceeded: () => (this.fault = `its answer exceeded ${c.max_result_bytes} bytes`),
+        onStderr: (chunk) => this.o.logger.debug({ mcpServer: this.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'),
       });
-      t.stderr?.on('data', (chunk: Buffer) => this.o.logger.debug({ mcpServer: this.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'));
-      return t;
     }
     const url = new URL(c.url);
     // One pool per connection, closed with it: a reconnect starts from fresh sockets.
