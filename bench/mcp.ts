@@ -95,7 +95,8 @@ async function load(ctx: McpBenchContext, rate: number, target: { url: string; t
     ],
     timeoutMs: (settings.warmupS + settings.durationS + 30) * 1000,
   });
-  const calls = Math.round(rate * (settings.warmupS + settings.durationS));
+  // Per answered call: failed ones did less work, and would flatter the figure.
+  const calls = Math.max(1, Math.round(rate * (settings.warmupS + settings.durationS)) - num(result, 'errors') - num(result, 'non2xx'));
   return {
     cpuUsPerCall: Math.round((cpuTimeUs(target.pid) - cpuBefore) / calls),
     callsPerS: num(result, 'achievedRps'),

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure, type TargetSpec } from './measure.js';
+import { measureMcp, printMcpReport } from './mcp.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
 import { baseSettings, buildIfStale, compileChildScripts, DEV_KEY, envNumber, prepareBaseline, RESULTS_DIR, runBench, shippedGateway, writeGatewayConfig } from './setup.js';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   if (availableParallelism() < 2) throw new Error('the bench needs 2 CPUs: one for the process under test, one for the load');
   const baselineRevision = process.env.BENCH_BASELINE ?? '';
   // A run that hangs anyway is stopped, children included.
-  const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120;
+  const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120 + 9 * (settings.warmupS + settings.durationS + 10);
   setTimeout(() => {
     console.error(`bench: still running after ${budgetS} s, giving up`);
     process.exit(1);
@@ -110,6 +111,8 @@ async function main(): Promise<void> {
   const baselineResult = baseline ? await measure(ctx, baseline) : undefined;
   const gatewayResult = await measure(ctx, gateway);
   await Promise.all([fast.stop(), slow.stop()]);
+  // MCP tools/call, direct and through the gateway (bench/mcp.ts); BENCH_MCP_ROUNDS=0 leaves it out.
+  const mcp = envNumber('BENCH_MCP_ROUNDS', 3) > 0 ? await measureMcp({ settings, script, tmp, configFile, anomalies, baselineRoot, baselineRevision: baselineRevision || undefined }) : undefined;
 
   const audited = countAuditRecords(join(tmp, 'audit'));
   const expected = gatewayResult.sent;
@@ -123,6 +126,7 @@ async function main(): Promise<void> {
     raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited }, baseline: baselineResult?.raw },
     resultsDir: RESULTS_DIR,
   });
+  if (mcp) printMcpReport(mcp, settings);
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
 }
