@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { measure, type TargetSpec } from './measure.js';
+import { measureMcp, printMcpReport } from './mcp.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
 import { measureWorkload, printWorkload, type WorkloadResult } from './workload.js';
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   const baselineRevision = process.env.BENCH_BASELINE ?? '';
   // A run that hangs anyway is stopped, children included.
   const budgetS = (baselineRevision ? 3 : 2) * (settings.warmupS + 3 * settings.durationS + 60) + 120
+    // The MCP phase: direct and gateway paths, alternating rounds.
+    + 9 * (settings.warmupS + settings.durationS + 10)
     // The workload phase: two targets aged to BENCH_AGED_REQUESTS (at 250 req/s at worst: a shared, busy machine), and a profiled run.
     + (process.env.BENCH_WORKLOAD === '0' ? 0 : 3 * (settings.warmupS + 3 * settings.durationS + 30) + (2 * envNumber('BENCH_AGED_REQUESTS', 200_000)) / 250);
   setTimeout(() => {
@@ -124,6 +127,8 @@ async function main(): Promise<void> {
   const baselineResult = baseline ? await measure(ctx, baseline) : undefined;
   const gatewayResult = await measure(ctx, gateway);
   await Promise.all([fast.stop(), slow.stop()]);
+  // MCP tools/call, direct and through the gateway (bench/mcp.ts); BENCH_MCP_ROUNDS=0 leaves it out.
+  const mcp = envNumber('BENCH_MCP_ROUNDS', 3) > 0 ? await measureMcp({ settings, script, tmp, configFile, anomalies, baselineRoot, baselineRevision: baselineRevision || undefined }) : undefined;
 
   const audited = countAuditRecords(join(tmp, 'audit'));
   const expected = gatewayResult.sent;
@@ -138,6 +143,7 @@ async function main(): Promise<void> {
     resultsDir: RESULTS_DIR,
   });
   if (workload) printWorkload(workload, settings.rate);
+  if (mcp) printMcpReport(mcp, settings);
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
 }

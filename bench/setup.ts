@@ -116,7 +116,7 @@ export function shippedGateway(configFile: string, root = ROOT): { args: string[
   return { args: [...flags, ...extra, join(root, 'dist', 'cli.js'), 'serve', '--config', configFile], env };
 }
 
-const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles'] as const;
+const CHILD_SCRIPTS = ['fake-upstream', 'bare-proxy', 'constant-rate', 'stream-probe', 'percentiles', 'mcp-server'] as const;
 export type ChildScript = (typeof CHILD_SCRIPTS)[number];
 
 /**

@@ -13,10 +13,11 @@ import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
-import { attachToolGateway } from './mcp/govern.js';
+import { createToolGateway } from './mcp/govern.js';
 import { createMcpUpstreams } from './mcp/upstreams.js';
 import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
+import { watchPendingApprovals } from './policy/approvals-metrics.js';
 import { createPromptServices } from './prompts/services.js';
 import { createHealthRegistry, type HealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
@@ -59,9 +60,11 @@ export function createServices(o: ServicesOptions): Services {
     mcp: server ? createMcpUpstreams({ servers: o.config().raw.mcp_servers, logger, metrics }) : undefined,
     // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
     responses: server ? createResponsesStore({ redis }) : undefined,
+    toolGateway: createToolGateway({ redis }),
   };
   // Approved calls are run by the gateway later, on the same upstream connections.
-  if (services.mcp) attachToolGateway(services, { execute: services.mcp.callTool });
+  if (services.mcp) services.toolGateway.execute = services.mcp.callTool;
+  if (server) watchPendingApprovals(registry, services.approvals, logger);
   return services;
 }
 

@@ -7,10 +7,11 @@
 // whether and with which arguments, and what the agent gets back.
 //
 // For the endpoint:
-//   1. Once per gateway, `attachToolGateway(services, { audit, execute })`:
-//      the audit sink (GatewayState.audit) and the executor that runs a call
-//      on its upstream server (bounded by the server's timeout). The
-//      executor is needed for approved calls, which the gateway runs itself.
+//   1. Once per gateway, services.toolGateway (createToolGateway, built in
+//      services.ts) gets the audit sink (GatewayState.audit, through
+//      `attachToolGateway`) and the executor that runs a call on its upstream
+//      server (bounded by the server's timeout). The executor is needed for
+//      approved calls, which the gateway runs itself.
 //   2. For every tools/call of an upstream tool, `governToolCall(input)`:
 //      - refuse: return an MCP error result (isError) with the message;
 //        never call the server.
@@ -38,6 +39,7 @@ import { redactSlot, scanSlots, type TextSlot } from '../policy/scan.js';
 import { argumentSlots, countFindings, judgeMcpToolCall, type ToolCallJudgement } from '../policy/tool-call.js';
 import type { ToolKey } from '../policy/tool-name.js';
 import { sha256Hex } from '../sha256.js';
+import type { RedisStore } from '../stores/redis.js';
 import { createMemoryToolRunStore, createRedisToolRunStore, toolRunLimits, type ToolRunStore } from './tool-runs.js';
 
 /** Runs one call on its upstream server; the endpoint's, bounded by the server's timeout. */
@@ -54,37 +56,34 @@ export interface ToolGatewayParts {
 
 export const DEFAULT_APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
 
-interface Attached {
+/**
+ * The tool governance's long-lived parts, one per gateway: a declared field
+ * of Services (`toolGateway`), built with the rest in the composition root
+ * (services.ts), so two gateways in one process (tests, replicas) each keep
+ * their own sink, executor and counters.
+ */
+export interface ToolGateway {
   audit: AuditSink | undefined;
   execute: ToolExecutor | undefined;
   approvalTtlMs: number;
   runs: ToolRunStore;
 }
 
-// Per gateway (its Services object), not per request: two gateways in one
-// process (tests, replicas) each keep their own sink, executor and counters.
-const attached = new WeakMap<Services, Attached>();
+export function createToolGateway(o: { redis: RedisStore | undefined; execute?: ToolExecutor }): ToolGateway {
+  return {
+    audit: undefined,
+    execute: o.execute,
+    approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
+    runs: o.redis ? createRedisToolRunStore(o.redis) : createMemoryToolRunStore(),
+  };
+}
 
 /** Gives the gateway's tool governance its audit sink and executor; later calls replace what they name. */
 export function attachToolGateway(services: Services, parts: ToolGatewayParts): void {
-  const a = partsOf(services);
+  const a = services.toolGateway;
   if (parts.audit) a.audit = parts.audit;
   if (parts.execute) a.execute = parts.execute;
   if (parts.approvalTtlMs !== undefined) a.approvalTtlMs = parts.approvalTtlMs;
-}
-
-function partsOf(services: Services): Attached {
-  let a = attached.get(services);
-  if (!a) {
-    a = {
-      audit: undefined,
-      execute: undefined,
-      approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
-      runs: services.redis ? createRedisToolRunStore(services.redis) : createMemoryToolRunStore(),
-    };
-    attached.set(services, a);
-  }
-  return a;
 }
 
 export interface ToolCallInput {
@@ -125,7 +124,7 @@ type Finding = AuditToolCallRecord['findings'][number];
 
 export async function governToolCall(input: ToolCallInput): Promise<ToolCallDecision> {
   const { services, config, key } = input;
-  const parts = partsOf(services);
+  const parts = services.toolGateway;
   const started = performance.now();
   const j = judgeMcpToolCall(config, input.lane, { name: input.name, args: input.args });
   const lane = j.lane;
@@ -207,7 +206,7 @@ export function refusedResult(decision: { rule: string; message: string }): Call
 }
 
 /** Applies result detectors and writes the record of a call the gateway ran. */
-function finishCall(services: Services, parts: Attached, lane: CompiledLane, record: AuditToolCallRecord, outcome: ToolCallOutcome, approvalId?: string): CallToolResult {
+function finishCall(services: Services, parts: ToolGateway, lane: CompiledLane, record: AuditToolCallRecord, outcome: ToolCallOutcome, approvalId?: string): CallToolResult {
   if (outcome.error || !outcome.result) {
     const message = outcome.error?.message ?? 'the server gave no result';
     writeRecord(parts, record, { decision: 'failed', approval_id: approvalId ?? null, error: message, is_error: true, latency_ms: outcome.latencyMs });
@@ -326,7 +325,7 @@ function recordBase(input: Pick<ToolCallInput, 'requestId' | 'runId' | 'key' | '
   };
 }
 
-function writeRecord(parts: Attached, base: AuditToolCallRecord, fields: Partial<AuditToolCallRecord>): void {
+function writeRecord(parts: ToolGateway, base: AuditToolCallRecord, fields: Partial<AuditToolCallRecord>): void {
   const audit = parts.audit;
   if (!audit?.enabled) return;
   audit.write({ ...base, time: new Date().toISOString(), ...fields });
@@ -366,7 +365,7 @@ function status(approval: Approval, state: string, text: string, isError = false
 /** Answers a call of APPROVAL_TOOL; runs the held call when it is approved and nobody has yet. */
 export async function callApprovalTool(input: ApprovalToolInput): Promise<CallToolResult> {
   const { services, config, key } = input;
-  const parts = partsOf(services);
+  const parts = services.toolGateway;
   const id = input.args.approval_id;
   const notFound: CallToolResult = { content: [{ type: 'text', text: 'No such approval: pass the approval_id a held call returned.' }], isError: true };
   if (typeof id !== 'string') return notFound;
@@ -402,7 +401,7 @@ function storedResult(approval: Approval): CallToolResult {
   return status(approval, 'failed', `"${approval.tool}" was approved and ran, but failed: ${e.error ?? 'no result'}.`, true);
 }
 
-async function runApproved(services: Services, parts: Attached, config: CompiledConfig, approval: Approval, input: ApprovalToolInput): Promise<CallToolResult> {
+async function runApproved(services: Services, parts: ToolGateway, config: CompiledConfig, approval: Approval, input: ApprovalToolInput): Promise<CallToolResult> {
   const mcp = approval.mcp!;
   const args = JSON.parse(approval.arguments) as Record<string, unknown>;
   const lane = config.policies.lanes.get(approval.lane);

@@ -5,7 +5,7 @@
 // where only an error the SDK itself threw needs reading (so it is loaded).
 export interface ClientSdk {
   Client: typeof import('@modelcontextprotocol/sdk/client/index.js').Client;
-  StdioClientTransport: typeof import('@modelcontextprotocol/sdk/client/stdio.js').StdioClientTransport;
+  BoundedStdioTransport: typeof import('./stdio-transport.js').BoundedStdioTransport;
   getDefaultEnvironment: typeof import('@modelcontextprotocol/sdk/client/stdio.js').getDefaultEnvironment;
   StreamableHTTPClientTransport: typeof import('@modelcontextprotocol/sdk/client/streamableHttp.js').StreamableHTTPClientTransport;
   types: typeof import('@modelcontextprotocol/sdk/types.js');
@@ -20,10 +20,11 @@ export function loadClientSdk(): Promise<ClientSdk> {
     import('@modelcontextprotocol/sdk/client/stdio.js'),
     import('@modelcontextprotocol/sdk/client/streamableHttp.js'),
     import('@modelcontextprotocol/sdk/types.js'),
-  ]).then(([client, stdio, http, types]) => {
+    import('./stdio-transport.js'),
+  ]).then(([client, stdio, http, types, bounded]) => {
     loaded = {
       Client: client.Client,
-      StdioClientTransport: stdio.StdioClientTransport,
+      BoundedStdioTransport: bounded.BoundedStdioTransport,
       getDefaultEnvironment: stdio.getDefaultEnvironment,
       StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
       types,

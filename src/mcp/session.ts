@@ -78,65 +78,9 @@ export function createMcpServer(deps: McpSessionDeps, caller: McpCaller): Server
     return { tools: [...tools.filter((t) => mcpToolAllowed(lane, t.key)).map((t) => ({ ...t.definition, name: t.name })), APPROVAL_TOOL] };
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const name = request.params.name;
-    const key = toolKey(name);
-    if (key === APPROVAL_TOOL_NAME) {
-      const args = request.params.arguments ?? {};
-      return callApprovalTool({ services, config: deps.config, key: caller.key, args, requestId: caller.requestId, signal: signalOf(extra) });
-    }
-    const entry = await upstreams.findTool(key);
-    const callId = String(extra.requestId);
-    if (!entry) {
-      services.metrics.mcpToolCalls.labels('unknown', 'unknown', lane.name, 'refused').inc();
-      return errorResult(`Tool "${name}" is not served here (tools are named "<server>__<tool>"; see tools/list).`);
-    }
-    return callTool(entry, name, request.params.arguments ?? {}, callId, signalOf(extra));
-  });
-
-  async function callTool(entry: McpToolEntry, name: string, args: Record<string, unknown>, callId: string, signal: AbortSignal): Promise<CallToolResult> {
-    const metrics = services.metrics;
-    const span = deps.tracing?.startToolCall({ tool: entry.name, callId, server: entry.server, lane: lane.name, requestId: caller.requestId, headers: caller.headers });
-    const count = (outcome: string, error?: string) => {
-      metrics.mcpToolCalls.labels(entry.server, entry.tool, lane.name, outcome).inc();
-      span?.end({ outcome, error });
-    };
-    const decision = await governToolCall({
-      services,
-      config: deps.config,
-      key: caller.key,
-      lane: lane.name,
-      runId: caller.runId,
-      server: entry.server,
-      tool: entry.tool,
-      name,
-      args,
-      requestId: caller.requestId,
-    }).catch((err: unknown) => {
-      count('error', toGatewayError(err).code);
-      throw err;
-    });
-    if (decision.kind === 'refuse') {
-      count('refused', decision.rule);
-      return refusedResult(decision);
-    }
-    if (decision.kind === 'held') {
-      metrics.mcpHeldCalls.labels(entry.server, entry.tool, lane.name).inc();
-      count('held');
-      return heldResult(decision);
-    }
-    const started = performance.now();
-    let outcome: { result?: CallToolResult; error?: Error };
-    try {
-      outcome = { result: await upstreams.callTool(entry.server, entry.tool, decision.args, signal) };
-    } catch (err) {
-      outcome = { error: toGatewayError(err) };
-    }
-    const result = await decision.complete({ ...outcome, latencyMs: performance.now() - started });
-    if (outcome.error) count(upstreamOutcome(toGatewayError(outcome.error).code), toGatewayError(outcome.error).code);
-    else count(result.isError ? 'tool_error' : 'ok', result.isError ? 'tool_error' : undefined);
-    return result;
-  }
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
+    answerToolCall(deps, caller, request.params, extra.requestId, signalOf(extra)),
+  );
 
   server.setRequestHandler(ListResourcesRequestSchema, async (_request, extra) => {
     const resources: Resource[] = [];
@@ -188,6 +132,78 @@ export function createMcpServer(deps: McpSessionDeps, caller: McpCaller): Server
   });
 
   return server;
+}
+
+/**
+ * One tools/call, for the SDK's handler and for the endpoint's direct path
+ * (tool-call-rpc.ts) alike: the approval tool, or an upstream tool under the
+ * lane's governance.
+ */
+export async function answerToolCall(
+  deps: McpSessionDeps,
+  caller: McpCaller,
+  params: { name: string; arguments?: Record<string, unknown> },
+  requestId: string | number,
+  signal: AbortSignal,
+): Promise<CallToolResult> {
+  const { services, upstreams } = deps;
+  const name = params.name;
+  const key = toolKey(name);
+  if (key === APPROVAL_TOOL_NAME) {
+    return callApprovalTool({ services, config: deps.config, key: caller.key, args: params.arguments ?? {}, requestId: caller.requestId, signal });
+  }
+  const entry = await upstreams.findTool(key);
+  if (!entry) {
+    services.metrics.mcpToolCalls.labels('unknown', 'unknown', caller.lane.name, 'refused').inc();
+    return errorResult(`Tool "${name}" is not served here (tools are named "<server>__<tool>"; see tools/list).`);
+  }
+  return callTool(deps, caller, entry, name, params.arguments ?? {}, String(requestId), signal);
+}
+
+async function callTool(deps: McpSessionDeps, caller: McpCaller, entry: McpToolEntry, name: string, args: Record<string, unknown>, callId: string, signal: AbortSignal): Promise<CallToolResult> {
+  const { services, upstreams } = deps;
+  const lane = caller.lane;
+  const metrics = services.metrics;
+  const span = deps.tracing?.startToolCall({ tool: entry.name, callId, server: entry.server, lane: lane.name, requestId: caller.requestId, headers: caller.headers });
+  const count = (outcome: string, error?: string) => {
+    metrics.mcpToolCalls.labels(entry.server, entry.tool, lane.name, outcome).inc();
+    span?.end({ outcome, error });
+  };
+  const decision = await governToolCall({
+    services,
+    config: deps.config,
+    key: caller.key,
+    lane: lane.name,
+    runId: caller.runId,
+    server: entry.server,
+    tool: entry.tool,
+    name,
+    args,
+    requestId: caller.requestId,
+  }).catch((err: unknown) => {
+    count('error', toGatewayError(err).code);
+    throw err;
+  });
+  if (decision.kind === 'refuse') {
+    count('refused', decision.rule);
+    return refusedResult(decision);
+  }
+  if (decision.kind === 'held') {
+    metrics.mcpHeldCalls.labels(entry.server, entry.tool, lane.name).inc();
+    count('held');
+    return heldResult(decision);
+  }
+  const started = performance.now();
+  let outcome: { result?: CallToolResult; error?: Error };
+  try {
+    outcome = { result: await upstreams.callTool(entry.server, entry.tool, decision.args, signal) };
+  } catch (err) {
+    outcome = { error: toGatewayError(err) };
+  }
+  const result = await decision.complete({ ...outcome, latencyMs: performance.now() - started });
+  if (outcome.error) count(upstreamOutcome(toGatewayError(outcome.error).code), toGatewayError(outcome.error).code);
+  else count(result.isError ? 'tool_error' : 'ok', result.isError ? 'tool_error' : undefined);
+  return result;
 }
 
 function errorResult(text: string): CallToolResult {

@@ -14,6 +14,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { isLocalServer, type McpServerConfig, type McpServersConfig } from './config.js';
 import { namespacedKey, namespacedTool } from './names.js';
+import { createPooledFetch, type PooledFetch } from './pooled-fetch.js';
 import { loadClientSdk, loadedClientSdk, type ClientSdk } from './sdk.js';
 
 /** One upstream tool as the agent sees it. */
@@ -115,6 +116,8 @@ class Connection {
   private readonly inflight = new Set<AbortController>();
   /** Why the connection last broke, for the message of the calls it failed. */
   private fault: string | undefined;
+  /** A remote server's keep-alive connections (pooled-fetch.ts). */
+  private http: PooledFetch | undefined;
 
   constructor(
     readonly name: string,
@@ -194,22 +197,31 @@ class Connection {
   private transport(sdk: ClientSdk): Transport {
     const c = this.config;
     if (isLocalServer(c)) {
-      const t = new sdk.StdioClientTransport({
+      return new sdk.BoundedStdioTransport({
         command: c.command,
         args: c.args,
         // The SDK's minimal environment (PATH, HOME...) plus the server's own: never the gateway's secrets.
         env: { ...sdk.getDefaultEnvironment(), ...c.env },
         cwd: c.cwd,
-        stderr: 'pipe',
+        // A message is one line: bound it while it comes in, as the HTTP answer is.
+        maxLineBytes: c.max_result_bytes + FRAMING_ALLOWANCE,
+        onExceeded: () => (this.fault = `its answer exceeded ${c.max_result_bytes} bytes`),
+        onStderr: (chunk) => this.o.logger.debug({ mcpServer: this.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'),
       });
-      t.stderr?.on('data', (chunk: Buffer) => this.o.logger.debug({ mcpServer: this.name, stderr: chunk.toString('utf8').slice(0, 2000) }, 'MCP server stderr'));
-      return t;
     }
-    const limit = c.max_result_bytes + FRAMING_ALLOWANCE;
-    return new sdk.StreamableHTTPClientTransport(new URL(c.url), {
+    const url = new URL(c.url);
+    // One pool per connection, closed with it: a reconnect starts from fresh sockets.
+    void this.http?.close().catch(() => {});
+    this.http = createPooledFetch({
+      url,
+      // The SDK reads a whole message before it can be checked: bound it while it comes in.
+      limit: c.max_result_bytes + FRAMING_ALLOWANCE,
+      onExceeded: () => (this.fault = `its answer exceeded ${c.max_result_bytes} bytes`),
+      connectTimeoutMs: c.connect_timeout_ms,
+    });
+    return new sdk.StreamableHTTPClientTransport(url, {
       requestInit: { headers: c.headers },
-      // The SDK reads a whole message before it can be checked: bound it while it streams in.
-      fetch: async (url, init) => boundedBody(await fetch(url, init), limit, () => (this.fault = `its answer exceeded ${c.max_result_bytes} bytes`)),
+      fetch: this.http.fetch,
       // The gateway reconnects on its own terms (the next call); the SDK's retries would hold a failed call open.
       reconnectionOptions: { initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1, maxRetries: 0 },
     });
@@ -358,6 +370,7 @@ class Connection {
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     await client?.close().catch(() => {});
+    await this.http?.close().catch(() => {});
   }
 }
 
@@ -380,24 +393,4 @@ function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-/** The response with its body cut (as an error) once it passes `limit` bytes. */
-function boundedBody(response: Response, limit: number, onExceeded: () => void): Response {
-  if (!response.body) return response;
-  let seen = 0;
-  const counted = response.body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > limit) {
-          onExceeded();
-          controller.error(new Error(`response body over ${limit} bytes`));
-          return;
-        }
-        controller.enqueue(chunk);
-      },
-    }),
-  );
-  return new Response(counted, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

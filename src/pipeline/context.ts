@@ -1,6 +1,7 @@
 // The one object a request carries through the pipeline. Stages enrich it;
 // the server and the audit read it when the request is over.
 import type { McpUpstreams } from '../mcp/upstreams.js';
+import type { ToolGateway } from '../mcp/govern.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/schemas.js';
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';
@@ -44,6 +45,8 @@ export interface Services {
   mcp?: McpUpstreams;
   /** Stored responses (POST /v1/responses with store); absent where none are kept (the CLI). */
   responses?: ResponsesStore;
+  /** Governance of MCP tool calls: audit sink, executor of approved calls, run budgets (mcp/govern.ts). */
+  toolGateway: ToolGateway;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */

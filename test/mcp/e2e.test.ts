@@ -185,6 +185,30 @@ describe('MCP governance end to end (SDK client → two gateway replicas → SDK
     assert.equal(textOf(await call(fresh, 'web__echo', { text: 'budget other' })), 'budget other');
   });
 
+  it('without x-gateway-run-id the MCP session is the run – each session its own budget, kept across replicas, named in the audit', async () => {
+    const one = await connect(a, OTHER_KEY);
+    clients.push(one);
+    const session = (one.transport as StreamableHTTPClientTransport).sessionId;
+    assert.match(session ?? '', /^mcps_[0-9a-f]{32}$/, 'initialize issues a session id');
+    for (let i = 0; i < 2; i++) assert.equal(textOf(await call(one, 'web__echo', { text: `session ${i}` })), `session ${i}`);
+    assert.match(textOf(await call(one, 'web__echo', { text: 'session 2' })), /rule: tool_runs\.max_tool_calls\)/);
+    // The same session on the other replica is the same run (the id holds no state, the budget is in Redis).
+    const raw = await fetch(`${b.url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${OTHER_KEY}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': session! },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'web__echo', arguments: { text: 'session 3' } } }),
+    });
+    assert.match(JSON.stringify(await raw.json()), /tool_runs\.max_tool_calls/);
+    assert.equal(executed('echo', (x) => x.text === 'session 2' || x.text === 'session 3'), 0);
+    // Another session of the same key is another run.
+    const two = await connect(b, OTHER_KEY);
+    clients.push(two);
+    assert.notEqual((two.transport as StreamableHTTPClientTransport).sessionId, session);
+    assert.equal(textOf(await call(two, 'web__echo', { text: 'session other' })), 'session other');
+    const records = [...(await a.auditRecords()), ...(await b.auditRecords())].filter((r) => r.kind === 'tool_call' && r.run_id === session);
+    assert.deepEqual(records.map((r) => r.decision).sort(), ['executed', 'executed', 'refused', 'refused'], 'the tool_call records name the session as their run');
+  });
+
   it('a detector redacts the result before the agent sees it', async () => {
     const r = await call(agentA, 'web__echo', { text: 'card on file' });
     assert.equal(textOf(r), 'card on file');

@@ -161,6 +161,31 @@ describe('/mcp gateway', () => {
     assert.match(textOf(r), /rule: denied/);
   });
 
+  it('tools/call over raw JSON-RPC – answered as the SDK answers it: one call, a batch, bad params and a refused Accept', async () => {
+    const post = (body: unknown, accept = 'application/json, text/event-stream') =>
+      fetch(`${gw.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json', accept, 'mcp-protocol-version': '2025-06-18' },
+        body: JSON.stringify(body),
+      });
+    const call = (id: number, params: unknown) => ({ jsonrpc: '2.0', id, method: 'tools/call', params });
+    const one = await post(call(11, { name: 'web__echo', arguments: { text: 'raw' } }));
+    assert.equal(one.status, 200);
+    assert.match(one.headers.get('content-type') ?? '', /^application\/json/);
+    assert.ok(one.headers.get('x-request-id'));
+    assert.deepEqual(await one.json(), { jsonrpc: '2.0', id: 11, result: { content: [{ type: 'text', text: 'raw' }] } });
+    const batch = await post([call(12, { name: 'web__echo', arguments: { text: 'b1' } }), call(13, { name: 'web__echo', arguments: { text: 'b2' } })]);
+    const answers = (await batch.json()) as Array<{ id: number; result: CallToolResult }>;
+    assert.deepEqual(answers.map((a) => [a.id, textOf(a.result)]).sort(), [[12, 'b1'], [13, 'b2']]);
+    const bad = (await (await post(call(14, { arguments: {} }))).json()) as { id: number; error: { code: number; message: string } };
+    assert.equal(bad.id, 14);
+    assert.equal(bad.error.code, -32602);
+    assert.match(bad.error.message, /^Invalid tools\/call request/);
+    const refused = await post(call(15, { name: 'web__echo', arguments: { text: 'x' } }), 'application/json');
+    assert.equal(refused.status, 406);
+    assert.equal(web.calls.filter((c) => c.tool === 'echo' && c.args.text === 'x').length, 0);
+  });
+
   it('an unknown tool – a tool error, not a hang', async () => {
     const r = (await green.callTool({ name: 'nowhere__thing', arguments: {} })) as CallToolResult;
     assert.equal(r.isError, true);

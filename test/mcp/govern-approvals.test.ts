@@ -135,4 +135,47 @@ describe('MCP draft-first approvals across two replicas (Redis)', () => {
     const missing = await ask(a, 'apr_000000000000000000000000');
     assert.match(textOf(missing), /No such approval/);
   });
+
+  const pendingGauge = async (gw: TestGateway, kind: string): Promise<number> => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`lanegate_approvals_pending{kind="${kind}"}`));
+    assert.ok(line, `no lanegate_approvals_pending{kind="${kind}"} in /metrics`);
+    return Number(line.split(' ').at(-1));
+  };
+
+  it('approvals – /metrics shows the calls awaiting approval, MCP and model ones, on every replica, and not once decided', async () => {
+    const mcpBefore = await pendingGauge(b, 'mcp_tool_call');
+    const modelBefore = await pendingGauge(b, 'model_tool_call');
+    const held = await hold(a, 'gauge@example.com');
+    await a.gateway.services.approvals.create({
+      id: 'apr_0123456789abcdef01234599', status: 'pending', created_at: new Date().toISOString(), decided_at: null, decided_by: null, reason: null, request_id: 'req_chat2',
+      key_id: 'alpha', app: 'app-alpha', team: 'team-alpha', lane: 'green', model: 'fast', tool: 'send_email', tool_call_id: 'call_2', arguments: '{}',
+    });
+    for (const gw of [a, b]) {
+      assert.equal(await pendingGauge(gw, 'mcp_tool_call'), mcpBefore + 1);
+      assert.equal(await pendingGauge(gw, 'model_tool_call'), modelBefore + 1);
+    }
+    assert.equal((await admin(b, `/admin/approvals/${held.approvalId}/reject`, { by: 'erin' })).status, 200);
+    assert.equal((await admin(a, '/admin/approvals/apr_0123456789abcdef01234599/approve', { by: 'erin' })).status, 200);
+    assert.equal(await pendingGauge(a, 'mcp_tool_call'), mcpBefore);
+    assert.equal(await pendingGauge(b, 'model_tool_call'), modelBefore);
+  });
+
+  it('approvals – the tool governance parts are a declared field of each gateway\'s services, the ones an approved call runs with', async () => {
+    assert.notEqual(a.gateway.services.toolGateway, b.gateway.services.toolGateway);
+    const own = countingExecutor();
+    const previous = b.gateway.services.toolGateway.execute;
+    b.gateway.services.toolGateway.execute = own.execute;
+    try {
+      const held = await hold(a, 'field@example.com');
+      assert.equal((await admin(a, `/admin/approvals/${held.approvalId}/approve`, { by: 'frank' })).status, 200);
+      const before = upstream.calls.length;
+      const r = await ask(b, held.approvalId);
+      assert.equal(r.isError, undefined);
+      assert.equal(own.calls.length, 1, "b's own executor ran the call");
+      assert.equal(upstream.calls.length, before);
+    } finally {
+      b.gateway.services.toolGateway.execute = previous;
+    }
+  });
 });
