@@ -24,6 +24,7 @@ import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
 import type { ResponsesStore } from '../api/responses/store.js';
 import type { ResponsesTurn } from '../api/responses/turn.js';
 import type { ClientFamily } from '../api/client-family.js';
+import type { FilesService } from '../files/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   mcp?: McpUpstreams;
   /** Stored responses (POST /v1/responses with store); absent where none are kept (the CLI). */
   responses?: ResponsesStore;
+  /** Batch input and output files (the Files API), in a local folder or an S3-compatible bucket. */
+  files: FilesService;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */
