@@ -40,3 +40,21 @@ describe('files config', () => {
     }
   });
 });
+
+describe('files store loading', () => {
+  it('s3 – the AWS SDK is imported only dynamically, so a gateway that keeps files locally never loads it', async () => {
+    const { readdir } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const src = path.resolve(import.meta.dirname, '../../src');
+    const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts'));
+    const eager: string[] = [];
+    let dynamic = 0;
+    for (const f of files) {
+      const text = await readFile(path.join(src, f), 'utf8');
+      if (/^\s*(import|export)\s+(?!type\b)[^;]*?from\s+['"]@aws-sdk\//m.test(text) || /^\s*import\s+['"]@aws-sdk\//m.test(text)) eager.push(f);
+      if (/\bimport\(\s*['"]@aws-sdk\/client-s3['"]\s*\)/.test(text)) dynamic++;
+    }
+    assert.deepEqual(eager, []);
+    assert.equal(dynamic, 1, 'the S3 store imports the SDK on first use');
+  });
+});
