@@ -174,7 +174,13 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
       };
       await guarded(async () => {
         await store.put(contentKey(file.team, file.id), input.content);
-        await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+        try {
+          await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+        } catch (err) {
+          // Without its metadata the content is no file at all, and no sweep would find it.
+          await store.delete(contentKey(file.team, file.id)).catch(() => {});
+          throw err;
+        }
       });
       return file;
     },

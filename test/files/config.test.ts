@@ -58,3 +58,37 @@ describe('files store loading', () => {
     assert.equal(dynamic, 1, 'the S3 store imports the SDK on first use');
   });
 });
+
+describe('files uploads in memory', () => {
+  it('uploads – beyond files.max_concurrent_uploads an upload is answered 503 overloaded (retryable) without being read', async () => {
+    const { request } = await import('node:http');
+    const gw = await startTestGateway({ extra: 'files:\n  dir: {{dir}}/files\n  max_concurrent_uploads: 1\n' });
+    try {
+      // One upload that has sent its head and part of its body, and waits.
+      const held = request(`${gw.baseURL}/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'multipart/form-data; boundary=b', 'content-length': 10_000 },
+      });
+      held.on('error', () => {});
+      held.write('--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n');
+      held.flushHeaders();
+      const client = gw.client(APP_KEY);
+      const text = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/embeddings', body: { model: 'embed-mock', input: 'x' } });
+      // The held upload is counted once the gateway has its head; until then a second one may still get in.
+      let status = 200;
+      for (let tries = 0; tries < 50 && status === 200; tries++) {
+        try {
+          await client.files.create({ file: await toFile(Buffer.from(text), 'in.jsonl'), purpose: 'batch' });
+        } catch (err) {
+          status = (err as { status: number }).status;
+          assert.equal((err as { code: string }).code, 'overloaded');
+          assert.equal((err as { headers: Headers }).headers.get('x-should-retry'), 'true');
+        }
+      }
+      assert.equal(status, 503);
+      held.destroy();
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -205,6 +205,11 @@ function filesApiSuite(store: () => StoreUnderTest) {
   it('lanes – expires_at follows the lane; a lane that keeps bodies only as hashes stores no files', async () => {
     const amber = await upload(alpha, jsonl(line('a')), 'a.jsonl', { headers: { 'x-gateway-lane': 'amber' } });
     assert.equal(amber.expires_at, amber.created_at + 7 * DAY_S);
+    const sooner = await alpha.files.create({ file: await toFile(Buffer.from(jsonl(line('a'))), 'a.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 3600 } });
+    assert.equal(sooner.expires_at, sooner.created_at + 3600, 'expires_after may shorten it');
+    const tooSoon = await refusal(alpha.files.create({ file: await toFile(Buffer.from(jsonl(line('a'))), 'a.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 10 } }));
+    assert.equal(tooSoon.status, 400);
+    assert.equal(tooSoon.param, 'expires_after.seconds');
     const before = await stored();
     const err = await refusal(upload(alpha, jsonl(line('a')), 'a.jsonl', { headers: { 'x-gateway-lane': 'red' } }));
     assert.equal(err.status, 403);
