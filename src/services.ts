@@ -7,6 +7,7 @@
 // only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
 import { createResponsesStore } from './api/responses/store.js';
+import { createConfiguredFilesService } from './files/service.js';
 import type { AuditSink } from './audit/transport/writer.js';
 import { createBudgetServices } from './budget/services.js';
 import { createCacheService } from './cache/service.js';
@@ -61,6 +62,8 @@ export function createServices(o: ServicesOptions): Services {
     // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
     responses: server ? createResponsesStore({ redis }) : undefined,
     toolGateway: createToolGateway({ redis }),
+    // Batch files: a local folder, or the bucket replicas share (files.store); the server sweeps expired ones.
+    files: createConfiguredFilesService({ config: o.config, logger, sweep: server !== undefined }),
   };
   // Approved calls are run by the gateway later, on the same upstream connections.
   if (services.mcp) services.toolGateway.execute = services.mcp.callTool;

@@ -25,6 +25,7 @@ import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
 import type { ResponsesStore } from '../api/responses/store.js';
 import type { ResponsesTurn } from '../api/responses/turn.js';
 import type { ClientFamily } from '../api/client-family.js';
+import type { FilesService } from '../files/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -47,6 +48,8 @@ export interface Services {
   responses?: ResponsesStore;
   /** Governance of MCP tool calls: audit sink, executor of approved calls, run budgets (mcp/govern.ts). */
   toolGateway: ToolGateway;
+  /** Batch input and output files (the Files API), in a local folder or an S3-compatible bucket. */
+  files: FilesService;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */
