@@ -7,6 +7,8 @@ import type { Hono } from 'hono';
 import { integrityCounts } from '../audit/read/integrity.js';
 import { parseAuditFilter } from '../audit/read/filter.js';
 import { restrictBodies } from '../audit/read/query.js';
+import { authenticatePerson } from '../auth/people.js';
+import { verifyAudit } from '../console/actions.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 
@@ -22,6 +24,12 @@ export function mountAudit(app: Hono<Env>, state: GatewayState): void {
     const lane = (record.lane as { name?: string } | null | undefined)?.name;
     return restrictBodies(record, lane ? state.config().policies.lanes.get(lane)?.audit.bodies : undefined);
   };
+
+  // Registered before /admin/audit/:id's GET; a POST so a crawler never runs it, and it is recorded.
+  app.post('/admin/audit/verify', async (c) => {
+    const report = await verifyAudit(state, authenticatePerson(state.config(), c.env.incoming.headers));
+    return c.json({ object: 'audit.verify', ...report });
+  });
 
   app.get('/admin/audit/:id', async (c) => {
     const record = await query().get(c.req.param('id'));
