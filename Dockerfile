@@ -21,6 +21,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The console's script and stylesheet are served as they are (no build step).
+COPY --from=build /app/src/console/static ./dist/console/static
 COPY bin ./bin
 COPY config ./config
 COPY policies ./policies

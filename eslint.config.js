@@ -12,7 +12,7 @@ export default defineConfig(
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     // The non-type-aware recommended set plus a few type-aware checks:
     // the full recommendedTypeChecked set adds style and any-flow rules
     // (no-unsafe-*, require-await, ...) beyond what this lint is for.
@@ -55,8 +55,17 @@ export default defineConfig(
     },
   },
   {
+    // The console's one script runs in the browser, served as it is (no build step).
+    files: ['src/console/static/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', DOMParser: 'readonly', HTMLElement: 'readonly', URL: 'readonly' },
+    },
+  },
+  {
     // bin/ and this file are plain ESM run by node, outside the TypeScript project.
     files: ['**/*.js', '**/*.mjs'],
+    ignores: ['src/console/static/*.js'],
     languageOptions: {
       sourceType: 'module',
       globals: { URL: 'readonly', console: 'readonly', process: 'readonly' },

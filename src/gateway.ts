@@ -108,11 +108,13 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       if (restartRequired.length > 0) {
         logger.warn({ settings: restartRequired }, `config reloaded, but these settings change only on restart and keep their running values: ${restartRequired.join(', ')}`);
       }
+      state.lastReload = { at: new Date().toISOString(), ok: true, problems: null, restart_required: restartRequired };
       return { ok: true, restart_required: restartRequired };
     } catch (err) {
       metrics.configReloads.labels('error').inc();
       const problems = err instanceof ConfigError ? err.message : String(err);
       logger.error({ problems }, 'config reload rejected; the previous config keeps serving');
+      state.lastReload = { at: new Date().toISOString(), ok: false, problems, restart_required: [] };
       return { ok: false, problems };
     }
   }

@@ -252,9 +252,31 @@ export const approvalDecisionRecordSchema = z.looseObject({
   time: z.string(),
   decision: z.enum(['approved', 'rejected']),
   by: z.string().nullable(),
+  /** The role of the person who decided (people: in the config); absent in records from before roles. */
+  by_role: z.string().optional(),
   reason: z.string().nullable(),
   request_id: z.string(),
   lane: z.string().nullable(),
+  ...chainFields,
+});
+
+/**
+ * A person checked the hash chains (POST /admin/audit/verify or the
+ * console): who, when, and what the check found.
+ */
+export const auditVerifyRecordSchema = z.looseObject({
+  v: z.number().int(),
+  kind: z.literal('audit_verify'),
+  id: z.string(),
+  time: z.string(),
+  by: z.string(),
+  by_role: z.string(),
+  ok: z.boolean(),
+  chains: z.number().int(),
+  records: z.number().int(),
+  broken: z.array(z.string()),
+  lost: z.number().int(),
+  lane: z.null(),
   ...chainFields,
 });
 
@@ -306,6 +328,7 @@ export const lossRecordSchema = z.object({
 export const auditEntrySchema = z.discriminatedUnion('kind', [
   requestRecordSchema,
   approvalDecisionRecordSchema,
+  auditVerifyRecordSchema,
   purgeRecordSchema,
   lossRecordSchema,
   toolCallRecordSchema,

@@ -47,14 +47,3 @@ export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHea
   if (!entry || !timingSafeEqual(entry.digest, digest)) throw new GatewayError('invalid_api_key', INVALID);
   return entry.key;
 }
-
-export function authenticateAdmin(config: CompiledConfig, headers: IncomingHttpHeaders): void {
-  const expected = config.auth.adminKeyHash;
-  if (!expected) {
-    throw new GatewayError('permission_denied', 'The admin API is disabled. Set auth.admin_key_sha256 in the gateway config to enable it.');
-  }
-  const key = presentedKey(headers);
-  if (!key) throw new GatewayError('invalid_api_key', 'Missing admin key. Send it as "Authorization: Bearer <admin key>".');
-  const digest = hash('sha256', key, 'buffer');
-  if (!timingSafeEqual(expected, digest)) throw new GatewayError('invalid_api_key', 'Invalid admin key.');
-}

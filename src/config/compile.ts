@@ -10,6 +10,8 @@ import { compileLimits, type CompiledLimits } from '../budget/compile.js';
 import { compilePolicies, type CompiledPolicies } from '../policy/compile.js';
 import type { PolicySet } from '../policy/load.js';
 import { emptyCatalog, type PromptCatalog } from '../prompts/catalog.js';
+import type { Person } from '../auth/people.js';
+import { sha256Hex } from '../sha256.js';
 import { compileRoutes, type CompiledRoute } from '../routing/compile.js';
 import { DEFAULT_RATE_LIMIT_COOLDOWN, DEFAULT_RESPONSE_LIMITS, type DegradeConfig, type GatewayConfig, type ProviderConfig, type SloConfig } from './schema.js';
 
@@ -48,6 +50,9 @@ export interface CompiledConfig {
   auth: { mode: 'keys' | 'none'; adminKeyHash: Buffer | undefined; anonymous: KeyInfo };
   /** sha256 hex of the key -> the key's identity and the raw digest to compare. */
   keysByHash: ReadonlyMap<string, { key: KeyInfo; digest: Buffer }>;
+  /** sha256 hex of a person's key -> who they are and the raw digest to compare (src/auth/people.ts). */
+  peopleByHash: ReadonlyMap<string, { person: Person; digest: Buffer }>;
+  console: GatewayConfig['console'];
   models: ReadonlyMap<string, CompiledModel>;
   routes: ReadonlyMap<string, CompiledRoute>;
   policies: CompiledPolicies;
@@ -134,10 +139,19 @@ export function compileConfig(config: GatewayConfig, file: string, clients: Http
     keysByHash.set(k.sha256, { key, digest: Buffer.from(k.sha256, 'hex') });
   }
 
+  const peopleByHash = new Map<string, { person: Person; digest: Buffer }>();
+  for (const p of config.people) {
+    const digest = p.sha256 ?? sha256Hex(p.key ?? '');
+    peopleByHash.set(digest, { person: { name: p.name, role: p.role }, digest: Buffer.from(digest, 'hex') });
+  }
+
   return {
     file,
     loadedAt: new Date(),
-    raw: config,
+    peopleByHash,
+    console: config.console,
+    // A person's plain key (from the environment) is not kept past this point: only its digest.
+    raw: { ...config, people: config.people.map((p) => ({ name: p.name, role: p.role, sha256: p.sha256 ?? sha256Hex(p.key ?? '') })) },
     server: config.server,
     logging: config.logging,
     audit: config.audit,

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { validTimeZone } from '../budget/periods.js';
 import { formatIssuePath } from '../errors.js';
+import { sha256Hex as hashText } from '../sha256.js';
 import { checkPolicies, loadPolicies, openPolicySet, type PolicySet } from '../policy/load.js';
 import type { PromptCatalog } from '../prompts/catalog.js';
 import { loadPromptCatalog } from '../prompts/load.js';
@@ -313,6 +314,17 @@ function crossCheck(file: string, config: GatewayConfig): ConfigProblem[] {
       if (m !== '*' && !config.models[m] && !config.routes[m]) add(`keys[${i}].models[${j}]`, `unknown model or route "${m}"`);
     });
   });
+  const people = new Set<string>();
+  config.people.forEach((p, i) => {
+    const digest = p.sha256 ?? hashText(p.key ?? '');
+    if (people.has(p.name)) add(`people[${i}].name`, `duplicate person name "${p.name}"`);
+    if (hashes.has(digest)) add(`people[${i}]`, 'a person key must not also be an app key, another person\'s or the admin key');
+    people.add(p.name);
+    hashes.add(digest);
+  });
+  if (config.auth.admin_key_sha256 && config.people.some((p) => (p.sha256 ?? hashText(p.key ?? '')) === config.auth.admin_key_sha256)) {
+    add('people', 'a person key must not also be the admin key');
+  }
   if (config.auth.mode === 'keys' && config.keys.length === 0) {
     add('keys', 'auth.mode is "keys" but no keys are defined (add one, or set auth.mode: none for local development)');
   }

@@ -233,6 +233,20 @@ const apiKey = z.strictObject({
   lanes: z.array(z.string()).min(1).optional(),
 });
 
+/**
+ * A person in the loop (src/auth/people.ts): a name for the audit trail, one
+ * role, and their key as a sha256 digest or as the key itself from the
+ * environment (`key: ${CONSOLE_KEY_ALICE}`), hashed at load and never kept.
+ */
+const person = z
+  .strictObject({
+    name: z.string().min(1).max(200).refine((n) => !/\p{Cc}/u.test(n), 'expected a name without control characters'),
+    role: z.enum(['admin', 'approver', 'finance', 'auditor']),
+    sha256: sha256Hex.optional(),
+    key: z.string().min(16, 'a person key needs at least 16 characters').max(512).optional(),
+  })
+  .refine((p) => (p.sha256 === undefined) !== (p.key === undefined), { message: 'give exactly one of sha256 (run `lanegate hash-key <key>`) or key (e.g. key: ${CONSOLE_KEY})' });
+
 export const gatewayConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -266,6 +280,18 @@ export const gatewayConfigSchema = z.strictObject({
     })
     .prefault({}),
   keys: z.array(apiKey).default([]),
+  /** Keys for the people in the loop, each with a role, for the admin API and the console. */
+  people: z.array(person).default([]),
+  /** The web console for people (src/console/): sessions, sign-in limits. */
+  console: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** A session ends this long after sign-in. */
+      session_ttl_ms: z.number().int().min(60_000).max(7 * 86_400_000).default(8 * 3_600_000),
+      /** Failed or not, sign-in attempts per client address per minute. */
+      sign_in_per_minute: z.number().int().min(1).max(1_000).default(10),
+    })
+    .prefault({}),
   providers: z.record(name, providerSchema),
   models: z.record(name, model),
   policies: z
@@ -317,6 +343,7 @@ export type ProviderConfig = z.infer<typeof providerSchema>;
 export type DeploymentConfig = z.infer<typeof deployment>;
 export type ModelConfig = z.infer<typeof model>;
 export type ApiKeyConfig = z.infer<typeof apiKey>;
+export type PersonConfig = z.infer<typeof person>;
 export type RetryConfig = z.infer<typeof retry>;
 export type BreakerConfig = z.infer<typeof breaker>;
 export type TimeoutsConfig = z.infer<typeof timeouts>;

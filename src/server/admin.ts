@@ -1,8 +1,11 @@
-// Admin endpoints, behind the separate admin key.
+// Admin endpoints, behind the admin key or a person's key: each route needs
+// the permission src/auth/people.ts's permissionFor names, which the
+// person's role must grant (an approver cannot read spend, an auditor
+// changes nothing).
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { authenticateAdmin } from '../auth/keys.js';
+import { authenticatePerson, permissionFor, requirePermission } from '../auth/people.js';
 import { GatewayError } from '../errors.js';
 import { explainRequest, explainToolCall } from '../policy/explain.js';
 import { mountApprovals } from './approvals.js';
@@ -10,13 +13,15 @@ import { mountAudit } from './audit.js';
 import { mountBudgets } from './budgets.js';
 import { mountCacheAdmin } from './cache-admin.js';
 import { mountPromptsAdmin } from './prompts-admin.js';
+import { deploymentsView, healthView } from '../console/health.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
 
 export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
   app.use('/admin/*', async (c, next) => {
-    authenticateAdmin(state.config(), c.env.incoming.headers);
+    const person = authenticatePerson(state.config(), c.env.incoming.headers);
+    requirePermission(person, permissionFor(c.req.method, c.req.path));
     await next();
   });
 
@@ -26,19 +31,11 @@ export function mountAdmin(app: Hono<Env>, state: GatewayState): void {
   mountCacheAdmin(app, state);
   mountPromptsAdmin(app, state);
 
+  app.get('/admin/health', async (c) => c.json(await healthView(state)));
+
   app.get('/admin/slo', (c) => c.json({ object: 'list', data: state.slo.report() }));
 
-  app.get('/admin/deployments', (c) => {
-    const now = Date.now();
-    const data = [...state.services.health.entries()].map(([id, h]) => ({
-      id,
-      in_flight: h.inflight,
-      ewma_ms: Math.round(h.ewmaMs * 1000) / 1000,
-      breaker: h.breaker.state,
-      breaker_open_for_ms: h.breaker.state === 'open' ? Math.max(0, h.breaker.openUntil - now) : 0,
-    }));
-    return c.json({ object: 'list', data });
-  });
+  app.get('/admin/deployments', (c) => c.json({ object: 'list', data: deploymentsView(state) }));
 
   const explainBody = z.strictObject({
     key_id: z.string().min(1),

@@ -11,6 +11,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline, responsesPipeline } from '../pipeline/index.js';
 import type { Pipeline } from '../pipeline/stage.js';
 import { mountAdmin } from './admin.js';
+import { mountConsole } from './console.js';
 import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
@@ -126,6 +127,7 @@ export function createApp(state: GatewayState): Hono<Env> {
 
   mountAdmin(app, state);
   mountMcp(app, state);
+  mountConsole(app, state);
 
   app.notFound(() => {
     const err = new GatewayError('not_found', 'Unknown path. The API lives under /v1 (e.g. POST /v1/chat/completions).');

@@ -1,10 +1,12 @@
-// Approval endpoints: humans list and decide held tool calls with the admin
-// key; apps read the decision on their own approvals with their own key.
+// Approval endpoints: people list and decide held tool calls with the admin
+// key or their own (approver or admin role); apps read the decision on their
+// own approvals with their own key.
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { AUDIT_RECORD_VERSION } from '../audit/schema.js';
 import { authenticateKey } from '../auth/keys.js';
+import { ADMIN_PERSON, authenticatePerson } from '../auth/people.js';
+import { decideApproval } from '../console/actions.js';
 import { GatewayError } from '../errors.js';
 import type { ApprovalStatus } from '../policy/approvals.js';
 import type { GatewayState } from './state.js';
@@ -12,8 +14,8 @@ import type { GatewayState } from './state.js';
 type Env = { Bindings: HttpBindings };
 
 const decision = z.strictObject({
-  /** Who decided: recorded in the approval and the audit trail. */
-  by: z.string().min(1).max(200),
+  /** Who decided, with the shared admin key; a person's own key names them, and this is ignored. */
+  by: z.string().min(1).max(200).optional(),
   reason: z.string().max(2000).optional(),
 });
 
@@ -50,28 +52,16 @@ export function mountApprovals(app: Hono<Env>, state: GatewayState): void {
         throw new GatewayError('invalid_json', 'Send a JSON body: {"by": "<who decides>", "reason": "<why>"}.');
       }
       const parsed = decision.safeParse(body);
-      if (!parsed.success) throw new GatewayError('invalid_request', 'Send {"by": "<who decides>", "reason": "<why>"}: "by" is required.', { param: 'by' });
-      const status = action === 'approve' ? 'approved' : 'rejected';
-      const result = await state.services.approvals.decide(c.req.param('id'), status, parsed.data.by, parsed.data.reason ?? null);
-      if (!result.ok) {
-        if (result.reason === 'not_found') throw notFound();
-        throw new GatewayError('invalid_request', `This approval was already ${result.approval?.status}.`, { status: 409 });
+      const person = authenticatePerson(state.config(), c.env.incoming.headers);
+      const shared = person === ADMIN_PERSON;
+      if (!parsed.success || (shared && !parsed.data.by)) {
+        throw new GatewayError('invalid_request', 'Send {"by": "<who decides>", "reason": "<why>"}: "by" is required with the shared admin key.', { param: 'by' });
       }
-      const a = result.approval;
-      state.audit.write({
-        v: AUDIT_RECORD_VERSION,
-        kind: 'approval_decision',
-        id: a.id,
-        time: a.decided_at ?? new Date().toISOString(),
-        decision: status,
-        by: a.decided_by,
-        reason: a.reason,
-        request_id: a.request_id,
-        key_id: a.key_id,
-        app: a.app,
-        team: a.team,
-        lane: a.lane,
-        tool: a.tool,
+      const a = await decideApproval(state, person, {
+        id: c.req.param('id'),
+        approve: action === 'approve',
+        reason: parsed.data.reason ?? null,
+        ...(shared ? { by: parsed.data.by! } : {}),
       });
       return c.json({ object: 'approval', ...a });
     });

@@ -7,10 +7,18 @@ import type { Hono } from 'hono';
 import { integrityCounts } from '../audit/read/integrity.js';
 import { parseAuditFilter } from '../audit/read/filter.js';
 import { restrictBodies } from '../audit/read/query.js';
+import { authenticatePerson } from '../auth/people.js';
+import { verifyAudit } from '../console/actions.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
+
+/** A record as its lane's current body handling allows it to be shown (to the admin API and the console alike). */
+export function visibleRecord(state: GatewayState, record: Record<string, unknown>): Record<string, unknown> {
+  const lane = (record.lane as { name?: string } | null | undefined)?.name;
+  return restrictBodies(record, lane ? state.config().policies.lanes.get(lane)?.audit.bodies : undefined);
+}
 
 export function mountAudit(app: Hono<Env>, state: GatewayState): void {
   const query = () => {
@@ -18,10 +26,13 @@ export function mountAudit(app: Hono<Env>, state: GatewayState): void {
     if (!q) throw new GatewayError('not_found', 'The audit trail is off (audit.sink: off): there is nothing to read.');
     return q;
   };
-  const visible = (record: Record<string, unknown>) => {
-    const lane = (record.lane as { name?: string } | null | undefined)?.name;
-    return restrictBodies(record, lane ? state.config().policies.lanes.get(lane)?.audit.bodies : undefined);
-  };
+  const visible = (record: Record<string, unknown>) => visibleRecord(state, record);
+
+  // Registered before /admin/audit/:id's GET; a POST so a crawler never runs it, and it is recorded.
+  app.post('/admin/audit/verify', async (c) => {
+    const report = await verifyAudit(state, authenticatePerson(state.config(), c.env.incoming.headers));
+    return c.json({ object: 'audit.verify', ...report });
+  });
 
   app.get('/admin/audit/:id', async (c) => {
     const record = await query().get(c.req.param('id'));

@@ -18,6 +18,8 @@ export interface GatewayState {
   slo: SloTracker;
   /** OpenTelemetry tracing; undefined (and free) unless telemetry.otlp_endpoint is set. */
   tracing?: Tracing | undefined;
+  /** The last reload's outcome (file watch, SIGHUP or POST /admin/reload); undefined until one ran. */
+  lastReload?: { at: string; ok: boolean; problems: string | null; restart_required: string[] } | undefined;
   /** Loads, validates and swaps in the config file again. */
   reload(): Promise<ReloadResult>;
   inflight: number;
