@@ -18,6 +18,7 @@ import { createMcpUpstreams } from './mcp/upstreams.js';
 import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { createPromptServices } from './prompts/services.js';
+import { createQueueService } from './queue/service.js';
 import { createHealthRegistry, type HealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -59,6 +60,8 @@ export function createServices(o: ServicesOptions): Services {
     mcp: server ? createMcpUpstreams({ servers: o.config().raw.mcp_servers, logger, metrics }) : undefined,
     // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
     responses: server ? createResponsesStore({ redis }) : undefined,
+    // Batch lines and background responses: a journal file, or Redis Streams when replicas share Redis. The server starts its worker.
+    queue: server ? createQueueService({ config: o.config, redis, registry, audit: server.audit, services: () => services }) : undefined,
   };
   // Approved calls are run by the gateway later, on the same upstream connections.
   if (services.mcp) attachToolGateway(services, { execute: services.mcp.callTool });

@@ -58,3 +58,15 @@ export function authenticateAdmin(config: CompiledConfig, headers: IncomingHttpH
   const digest = hash('sha256', key, 'buffer');
   if (!timingSafeEqual(expected, digest)) throw new GatewayError('invalid_api_key', 'Invalid admin key.');
 }
+
+/**
+ * The identity of a key by its id, for work queued with that key (a batch's
+ * lines run as the key that created the batch). Undefined when the key was
+ * removed from the config since: its queued work then fails, it does not run
+ * as anyone else.
+ */
+export function keyById(config: CompiledConfig, id: string): KeyInfo | undefined {
+  if (config.auth.mode === 'none') return config.auth.anonymous.id === id ? config.auth.anonymous : undefined;
+  for (const entry of config.keysByHash.values()) if (entry.key.id === id) return entry.key;
+  return undefined;
+}

@@ -24,6 +24,7 @@ import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
 import type { ResponsesStore } from '../api/responses/store.js';
 import type { ResponsesTurn } from '../api/responses/turn.js';
 import type { ClientFamily } from '../api/client-family.js';
+import type { QueueService } from '../queue/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   mcp?: McpUpstreams;
   /** Stored responses (POST /v1/responses with store); absent where none are kept (the CLI). */
   responses?: ResponsesStore;
+  /** The durable work queue: batch lines, background responses (src/queue); absent in the CLI. */
+  queue?: QueueService;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */
@@ -218,6 +221,17 @@ export interface RequestContext {
   shadowPlan?: ShadowPlan;
   /** A Responses API request: the request as parsed, the conversation it continues, the Response sent (api/responses). */
   responses?: ResponsesTurn;
+  /** Work from the durable queue (a batch line, a background response): whose identity it runs with, what it belongs to (src/queue). */
+  readonly queued: QueuedWork | undefined;
+}
+
+/** What the queue worker tells the pipeline about a line it runs: set by the gateway, never by a client. */
+export interface QueuedWork {
+  kind: 'batch' | 'response';
+  /** The batch id, or the background response's id. */
+  owner: string;
+  /** The key the work was created with; it runs with that key's identity. */
+  keyId: string;
 }
 
 /** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
@@ -256,6 +270,8 @@ export interface NewContext {
   priority?: Priority;
   /** A request the gateway makes itself: what for. */
   internal?: 'eval' | 'shadow';
+  /** Work from the durable queue. */
+  queued?: QueuedWork;
   readBody: () => Promise<unknown>;
 }
 
@@ -321,6 +337,7 @@ class Context implements RequestContext {
   embeddingsCache: PendingEmbeddings | undefined = undefined;
   shadowPlan: ShadowPlan | undefined = undefined;
   responses: ResponsesTurn | undefined = undefined;
+  readonly queued: QueuedWork | undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
@@ -333,6 +350,7 @@ class Context implements RequestContext {
     this.readBody = init.readBody;
     this.priority = init.priority;
     this.internal = init.internal;
+    this.queued = init.queued;
     this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
   }
 

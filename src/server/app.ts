@@ -11,6 +11,7 @@ import { GatewayError, toGatewayError } from '../errors.js';
 import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline, responsesPipeline } from '../pipeline/index.js';
 import type { Pipeline } from '../pipeline/stage.js';
 import { mountAdmin } from './admin.js';
+import { mountBatches } from './batches.js';
 import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
@@ -88,6 +89,7 @@ export function createApp(state: GatewayState): Hono<Env> {
     app.post(`${prefix}/embeddings`, api(embeddingsPipeline));
     app.post(`${prefix}/responses`, api(responsesPipeline));
     mountResponses(app, state, prefix);
+    mountBatches(app, state, prefix);
     app.get(`${prefix}/models`, (c) => c.json({ object: 'list', data: callable(c) }));
     app.get(`${prefix}/models/:id{.+}`, (c) => {
       const id = c.req.param('id');

@@ -16,7 +16,7 @@ function metaOf(ctx: RequestContext): ResponseMeta {
 }
 
 function renderJson(ctx: RequestContext, reply: JsonReply): unknown {
-  if (reply.status >= 300) return reply.body;
+  if (reply.status >= 300 || ctx.responses!.queued) return reply.body;
   const response = chatToResponse(reply.body as ChatCompletion, metaOf(ctx));
   ctx.responses!.response = response;
   return response;
