@@ -212,6 +212,7 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         // Shadow runs started by the last replies get a moment to finish and be recorded.
         await state.services.prompts?.shadow.drain(current.prompts.shadow.shutdown_wait_ms);
         await state.services.mcp?.close();
+        state.services.files.close();
         await audit.close();
         await tracing?.shutdown();
         // Cache writes still under way finish before their connection goes.

@@ -10,6 +10,7 @@ import { promptsConfigSchema } from '../prompts/config.js';
 import { toolRunsSchema } from '../mcp/tool-runs.js';
 import { mcpServersSchema } from '../mcp/config.js';
 import { queueConfigSchema } from '../queue/config.js';
+import { filesConfigSchema } from '../files/config.js';
 
 const sha256Hex = z
   .string()
@@ -310,6 +311,8 @@ export const gatewayConfigSchema = z.strictObject({
   mcp_servers: mcpServersSchema,
   /** The durable work queue for batch lines and background responses (src/queue/config.ts). */
   queue: queueConfigSchema,
+  /** Batch files (the Files API): store, folder or bucket, limits (src/files/config.ts). */
+  files: filesConfigSchema,
 });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

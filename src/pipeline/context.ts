@@ -25,6 +25,7 @@ import type { ResponsesStore } from '../api/responses/store.js';
 import type { ResponsesTurn } from '../api/responses/turn.js';
 import type { ClientFamily } from '../api/client-family.js';
 import type { QueueService } from '../queue/types.js';
+import type { FilesService } from '../files/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
 export interface Services {
@@ -47,6 +48,8 @@ export interface Services {
   responses?: ResponsesStore;
   /** The durable work queue: batch lines, background responses (src/queue); absent in the CLI. */
   queue?: QueueService;
+  /** Batch input and output files (the Files API), in a local folder or an S3-compatible bucket. */
+  files: FilesService;
 }
 
 /** Prompt templates' long-lived part (prompts/services.ts). */

@@ -1,0 +1,223 @@
+// The files service over a BlobStore: ids, team scoping, validation on the
+// way in, the lane's retention and body rule, and the sweeper.
+//
+// Layout: `<team digest>/<id>.jsonl` holds the content, `<team digest>/<id>.json`
+// the metadata (a StoredFile). The content is written first and the metadata
+// last, so a file exists once its metadata does; deleting goes the other way.
+// The team is part of every key (a digest, so no team name reaches a path),
+// so another team's id is simply absent.
+import { createHash, randomBytes } from 'node:crypto';
+import type { CompiledConfig } from '../config/compile.js';
+import { GatewayError } from '../errors.js';
+import { sha256Hex } from '../sha256.js';
+import type { Logger } from '../telemetry/logger.js';
+import { validateBatchInput } from './batch-input.js';
+import { filesDir } from './config.js';
+import { createLocalBlobStore } from './local-store.js';
+import { createS3BlobStore } from './s3-store.js';
+import type { BlobStore, FilesService, StoredFile } from './types.js';
+
+/** Ids as OpenAI's look: `file-` and 24 URL-safe random characters. */
+export const FILE_ID = /^file-[A-Za-z0-9_-]{24}$/;
+
+export function newFileId(): string {
+  return `file-${randomBytes(18).toString('base64url')}`;
+}
+
+const DAY_S = 86_400;
+const MAX_FILENAME = 255;
+
+function teamDigest(team: string): string {
+  return createHash('sha256').update(team).digest('hex').slice(0, 32);
+}
+
+const metaKey = (team: string, id: string) => `${teamDigest(team)}/${id}.json`;
+const contentKey = (team: string, id: string) => `${teamDigest(team)}/${id}.jsonl`;
+
+function unavailable(cause: unknown): GatewayError {
+  return new GatewayError('service_unavailable', 'File storage is unavailable right now; retry shortly.', { cause });
+}
+
+/** Backend failures become a retryable 503; GatewayErrors pass through. */
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw unavailable(err);
+  }
+}
+
+/** A filename as shown back: no path, no control characters, bounded. */
+function cleanFilename(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  const base = name.replace(/[\u0000-\u001f\u007f]/g, '').split(/[\\/]/).pop()!.trim();
+  return (base || 'file.jsonl').slice(0, MAX_FILENAME);
+}
+
+export interface FilesServiceOptions {
+  store: BlobStore;
+  config: () => CompiledConfig;
+  logger: Logger;
+  /** Start the periodic sweeper (the server does; commands do not). */
+  sweep?: boolean;
+}
+
+export function createFilesService(o: FilesServiceOptions): FilesService {
+  const { store, config, logger } = o;
+
+  const readMeta = async (key: string): Promise<StoredFile | undefined> => {
+    const raw = await store.get(key);
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw.toString('utf8')) as StoredFile;
+    } catch {
+      logger.warn({ key }, 'unreadable file metadata; the file reads as absent');
+      return undefined;
+    }
+  };
+
+  const expired = (file: StoredFile, nowS: number) => file.expires_at !== null && file.expires_at <= nowS;
+
+  const remove = async (team: string, id: string) => {
+    await store.delete(metaKey(team, id));
+    await store.delete(contentKey(team, id));
+  };
+
+  /** The team's live file; an expired one is removed on the way. */
+  const live = async (team: string, id: string): Promise<StoredFile | undefined> => {
+    if (!FILE_ID.test(id)) return undefined;
+    const file = await readMeta(metaKey(team, id));
+    // The address says so already; checked again so a mis-keyed write never leaks across teams.
+    if (!file || file.team !== team || file.id !== id) return undefined;
+    if (expired(file, Math.floor(Date.now() / 1000))) {
+      await remove(team, id);
+      return undefined;
+    }
+    return file;
+  };
+
+  const sweep = async (): Promise<number> => {
+    const nowS = Math.floor(Date.now() / 1000);
+    let removed = 0;
+    for (const key of await store.list('')) {
+      if (!key.endsWith('.json')) continue;
+      const file = await readMeta(key);
+      if (!file || !expired(file, nowS)) continue;
+      await remove(file.team, file.id);
+      removed++;
+    }
+    return removed;
+  };
+
+  const interval = config().raw.files.sweep_interval_s;
+  const timer =
+    o.sweep && interval > 0
+      ? setInterval(() => {
+          sweep().then(
+            (n) => n > 0 && logger.info({ removed: n }, 'expired files removed'),
+            (err: unknown) => logger.warn({ err }, 'file sweep failed; the next one retries'),
+          );
+        }, interval * 1000)
+      : undefined;
+  timer?.unref();
+
+  return {
+    kind: store.kind,
+
+    async create(input) {
+      const c = config();
+      const lane = c.policies.lanes.get(input.lane);
+      if (!lane) throw new GatewayError('invalid_request', `Unknown lane "${input.lane}".`);
+      // A lane that keeps bodies only as hashes keeps no request text at rest; a batch file is nothing but request text.
+      if (lane.audit.bodies === 'hash') {
+        throw new GatewayError('lane_violation', `The "${input.lane}" lane keeps request bodies only as hashes, so it cannot store files; send these requests one by one instead of as a batch.`, { param: 'file' });
+      }
+      const limits = c.raw.files;
+      let lines: number | undefined;
+      if (input.purpose === 'batch') {
+        if (input.content.length > limits.max_bytes) {
+          throw new GatewayError('request_too_large', `The file is larger than the limit of ${limits.max_bytes} bytes for batch input.`, { param: 'file' });
+        }
+        lines = validateBatchInput(input.content, { maxLines: limits.max_lines, maxDepth: c.server.max_json_depth });
+      }
+      const nowS = Math.floor(Date.now() / 1000);
+      let keepS = Math.min(lane.audit.retention_days * DAY_S, limits.max_retention_s);
+      if (input.expiresAfterSeconds !== undefined) keepS = Math.min(keepS, input.expiresAfterSeconds);
+      const file: StoredFile = {
+        id: newFileId(),
+        object: 'file',
+        bytes: input.content.length,
+        created_at: nowS,
+        expires_at: nowS + keepS,
+        filename: cleanFilename(input.filename),
+        purpose: input.purpose,
+        status: 'processed',
+        team: input.team,
+        lane: input.lane,
+        ...(lines !== undefined ? { lines } : {}),
+        sha256: sha256Hex(input.content),
+      };
+      await guarded(async () => {
+        await store.put(contentKey(file.team, file.id), input.content);
+        await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+      });
+      return file;
+    },
+
+    get: (team, id) => guarded(() => live(team, id)),
+
+    content: (team, id) =>
+      guarded(async () => {
+        if (!(await live(team, id))) return undefined;
+        return store.get(contentKey(team, id));
+      }),
+
+    list: (team, opts = {}) =>
+      guarded(async () => {
+        const nowS = Math.floor(Date.now() / 1000);
+        const files: StoredFile[] = [];
+        for (const key of await store.list(`${teamDigest(team)}/`)) {
+          if (!key.endsWith('.json')) continue;
+          const file = await readMeta(key);
+          if (!file || file.team !== team) continue;
+          if (expired(file, nowS)) {
+            await remove(team, file.id);
+            continue;
+          }
+          if (opts.purpose === undefined || file.purpose === opts.purpose) files.push(file);
+        }
+        const dir = opts.order === 'asc' ? 1 : -1;
+        files.sort((a, b) => dir * (a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+        let start = 0;
+        if (opts.after !== undefined) {
+          const at = files.findIndex((f) => f.id === opts.after);
+          if (at < 0) throw new GatewayError('invalid_request', `after names no file of this key's team.`, { param: 'after' });
+          start = at + 1;
+        }
+        return files.slice(start, start + (opts.limit ?? 10_000));
+      }),
+
+    delete: (team, id) =>
+      guarded(async () => {
+        if (!(await live(team, id))) return false;
+        await remove(team, id);
+        return true;
+      }),
+
+    sweep: () => guarded(sweep),
+
+    close() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
+
+
+/** The configured store: a local folder (default) or an S3-compatible bucket. Read once, at start. */
+export function createConfiguredFilesService(o: Omit<FilesServiceOptions, 'store'>): FilesService {
+  const c = o.config();
+  const files = c.raw.files;
+  const store = files.store === 's3' ? createS3BlobStore(files.s3!) : createLocalBlobStore(filesDir(files, c.audit.dir));
+  return createFilesService({ ...o, store });
+}
