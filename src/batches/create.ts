@@ -5,7 +5,8 @@
 // it is queued.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { KeyInfo } from '../config/compile.js';
+import type { CompiledConfig, KeyInfo } from '../config/compile.js';
+import { readBatchInput } from '../files/batch-input.js';
 import { GatewayError } from '../errors.js';
 import type { Services } from '../pipeline/context.js';
 import { BATCH_ENDPOINTS, type BatchError, type BatchRecord, type WorkItem } from '../queue/types.js';
@@ -31,42 +32,28 @@ interface ParsedLines {
   errors: BatchError[];
 }
 
-/** Each line: `{custom_id, method: "POST", url: <the batch's endpoint>, body: {...}}`, custom_id unique. */
-export function parseBatchLines(content: string, endpoint: string): ParsedLines {
+/**
+ * The file's request lines, read with the parser the upload validated them
+ * with (files/batch-input.ts), each for the batch's endpoint. A bad line is
+ * the batch's error, naming the line, as OpenAI reports it.
+ */
+export function parseBatchLines(content: Buffer, endpoint: string, limits: { maxLines: number; maxDepth: number }): ParsedLines {
   const items: ParsedLines['items'] = [];
-  const errors: BatchError[] = [];
-  const seen = new Set<string>();
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i]!.trim();
-    if (!text) continue;
-    const line = i + 1;
-    const fail = (code: string, message: string, param: string | null = null) => void errors.push({ code, message, param, line });
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      fail('invalid_json_line', `Line ${line} is not valid JSON.`);
-      continue;
+  try {
+    for (const l of readBatchInput(content, limits)) {
+      if (l.url !== endpoint) return { items, errors: [{ code: 'mismatched_endpoint', message: `Line ${l.line}: url ${l.url} is not the batch's endpoint, ${endpoint}.`, param: 'url', line: l.line }] };
+      items.push({ customId: l.custom_id, body: l.body });
     }
-    const v = value as Record<string, unknown>;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('invalid_request', `Line ${line} must be a JSON object.`);
-    else if (typeof v.custom_id !== 'string' || !v.custom_id) fail('missing_required_parameter', `Line ${line} has no custom_id.`, 'custom_id');
-    else if (seen.has(v.custom_id)) fail('duplicate_custom_id', `Line ${line} repeats custom_id "${v.custom_id.slice(0, 64)}"; each line needs its own.`, 'custom_id');
-    else if (v.method !== 'POST') fail('invalid_method', `Line ${line}: method must be "POST".`, 'method');
-    else if (v.url !== endpoint) fail('mismatched_endpoint', `Line ${line}: url must be the batch's endpoint, ${endpoint}.`, 'url');
-    else if (typeof v.body !== 'object' || v.body === null || Array.isArray(v.body)) fail('invalid_request', `Line ${line}: body must be a JSON object.`, 'body');
-    else {
-      seen.add(v.custom_id);
-      items.push({ customId: v.custom_id, body: v.body as Record<string, unknown> });
-    }
+  } catch (err) {
+    if (!(err instanceof GatewayError)) throw err;
+    const line = /^Line (\d+)/.exec(err.message);
+    return { items, errors: [{ code: 'invalid_request', message: err.message, param: null, line: line ? Number(line[1]) : null }] };
   }
-  if (items.length + errors.length > MAX_BATCH_LINES) errors.unshift({ code: 'too_many_requests', message: `A batch holds at most ${MAX_BATCH_LINES} lines.`, param: null, line: null });
-  if (items.length === 0 && errors.length === 0) errors.push({ code: 'empty_file', message: 'The input file holds no requests.', param: null, line: null });
-  return { items, errors };
+  if (items.length === 0) return { items, errors: [{ code: 'empty_file', message: 'The input file holds no requests.', param: null, line: null }] };
+  return { items, errors: [] };
 }
 
-export async function createBatch(services: Services, key: KeyInfo, raw: unknown): Promise<BatchRecord> {
+export async function createBatch(services: Services, config: CompiledConfig, key: KeyInfo, raw: unknown): Promise<BatchRecord> {
   const input = validateBody(createSchema, raw);
   const queue = services.queue;
   if (!queue) throw new GatewayError('service_unavailable', 'Batches are not available in this process.');
@@ -100,7 +87,7 @@ export async function createBatch(services: Services, key: KeyInfo, raw: unknown
     errors: null,
     total: 0,
   };
-  const parsed = parseBatchLines(content.toString('utf8'), input.endpoint);
+  const parsed = parseBatchLines(content, input.endpoint, { maxLines: MAX_BATCH_LINES, maxDepth: config.server.max_json_depth });
   const store = await queue.store();
   if (parsed.errors.length > 0) {
     batch.status = 'failed';

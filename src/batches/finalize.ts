@@ -20,7 +20,7 @@ export async function finalizeBatch(o: { store: WorkStore; services: Services; b
   const c = await store.counts(batch.id);
   if (c.completed + c.failed + c.cancelled < batch.total) return;
   if (!(await store.lockFinalize(batch.id))) return;
-  const wasCancelling = batch.status === 'cancelling';
+  const wasCancelling = batch.status === 'cancelling' || batch.cancelling_at !== null;
   const now = () => Math.floor(Date.now() / 1000);
   batch.status = 'finalizing';
   batch.finalizing_at = now();

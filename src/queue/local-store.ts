@@ -137,6 +137,7 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
   // Claimed in this process and not finished yet: not handed out twice. A restart forgets them, so they run again.
   const claimed = new Set<string>();
   const listeners: Array<() => void> = [];
+  const finalizing = new Set<string>();
 
   return {
     kind: 'local',
@@ -190,8 +191,10 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
     async results(owner) {
       return [...(state.results.get(owner)?.values() ?? [])].sort((a, b) => a.index - b.index);
     },
-    async lockFinalize() {
-      // One process: the worker finalizes a batch once, from one place.
+    async lockFinalize(owner) {
+      // Lines finishing together each try; the first one finalizes. A restart forgets the lock, so a batch left finalizing is finished then.
+      if (finalizing.has(owner)) return false;
+      finalizing.add(owner);
       return true;
     },
     async activeBatches() {

@@ -30,7 +30,7 @@ export function mountBatches(app: Hono<Env>, state: GatewayState, prefix: string
   app.post(`${prefix}/batches`, async (c) => {
     const key = keyOf(c);
     const s = await store();
-    const batch = await createBatch(state.services, key, await body(c));
+    const batch = await createBatch(state.services, state.config(), key, await body(c));
     return c.json(await showBatch(s, batch));
   });
   app.get(`${prefix}/batches`, async (c) => {
