@@ -19,6 +19,8 @@ describe('batches (single instance)', () => {
       openaiUrl: upstream.url,
       extra: `
 queue: { concurrency: 4, poll_ms: 20, backoff_ms: 10 }
+pricing:
+  gpt-4o-mini: { input: 1, output: 2, batch_discount: 0.5 }
 budgets:
   rules:
     - { name: beta-requests, scope: team, match: [team-beta], period: day, requests: 5 }
@@ -53,6 +55,10 @@ budgets:
     const records = (await gw.auditRecords()).filter((r) => r.run_id === created.id);
     assert.equal(records.length, 50, 'one audit record per line, linked to the batch');
     assert.deepEqual(new Set(records.map((r) => r.id)), new Set(lines.map((l) => l.response!.request_id)));
+    // Batch lines pay the batch price: half of $1/$2 per million tokens here.
+    for (const r of records as Array<{ usage: { prompt_tokens: number; completion_tokens: number }; cost: { nano_usd: number } }>) {
+      assert.equal(r.cost.nano_usd, Math.round((r.usage.prompt_tokens * 1 + r.usage.completion_tokens * 2) * 1000 * 0.5));
+    }
   });
 
   it('batches – a line with an unknown model goes to the error file, the rest to the output', async () => {
