@@ -30,7 +30,7 @@ export interface BatchPage {
 }
 
 /** Newest first; `after` is the last id of the page before. */
-export async function listBatches(store: WorkStore, team: string, o: { after?: string; limit?: number }): Promise<BatchPage> {
+export async function listBatches(store: WorkStore, team: string | undefined, o: { after?: string; limit?: number }): Promise<BatchPage> {
   const limit = o.limit ?? 20;
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('invalid_request', 'limit must be an integer from 1 to 100.', { param: 'limit' });
   const all = await store.listBatches(team);

@@ -91,17 +91,24 @@ export interface LocalWorkStore extends WorkStore {
   onEnqueue(listener: () => void): void;
 }
 
-export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
-  mkdirSync(dir, { recursive: true });
+/**
+ * `readOnly`: the journal as it is now, for `lanegate batches` beside a
+ * running gateway (which owns the file: only it appends and compacts).
+ */
+export async function openLocalWorkStore(dir: string, options: { readOnly?: boolean } = {}): Promise<LocalWorkStore> {
   const file = path.join(dir, JOURNAL);
   const state = replay(file);
-  const tmp = `${file}.compact`;
-  const compacted = await open(tmp, 'w');
-  await compacted.writeFile(snapshot(state));
-  await compacted.sync();
-  await compacted.close();
-  await rename(tmp, file);
-  const handle: FileHandle = await open(file, 'a');
+  let handle: FileHandle | undefined;
+  if (!options.readOnly) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.compact`;
+    const compacted = await open(tmp, 'w');
+    await compacted.writeFile(snapshot(state));
+    await compacted.sync();
+    await compacted.close();
+    await rename(tmp, file);
+    handle = await open(file, 'a');
+  }
 
   // Group commit: entries written while a sync is under way go out together in the next one.
   let pending: string[] = [];
@@ -116,8 +123,8 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
       pending = [];
       waiters = [];
       try {
-        await handle.write(text);
-        await handle.datasync();
+        await handle!.write(text);
+        await handle!.datasync();
         for (const w of settle) w.resolve();
       } catch (err) {
         for (const w of settle) w.reject(err);
@@ -126,7 +133,7 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
     flushing = false;
   }
   function write(entry: Entry): Promise<void> {
-    if (closed) return Promise.reject(new Error('the work queue is closed'));
+    if (closed || !handle) return Promise.reject(new Error(handle ? 'the work queue is closed' : 'the journal was opened read-only; the running gateway owns it'));
     apply(state, entry);
     pending.push(JSON.stringify(entry) + '\n');
     const done = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
@@ -148,7 +155,7 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
       return b && structuredClone(b);
     },
     async listBatches(team) {
-      return [...state.batches.values()].filter((b) => b.team === team).sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1)).map((b) => structuredClone(b));
+      return [...state.batches.values()].filter((b) => team === undefined || b.team === team).sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1)).map((b) => structuredClone(b));
     },
     async enqueue(items) {
       if (items.length === 0) return;
@@ -212,7 +219,7 @@ export async function openLocalWorkStore(dir: string): Promise<LocalWorkStore> {
       if (closed) return;
       closed = true;
       while (flushing) await new Promise((r) => setImmediate(r));
-      await handle.close();
+      await handle?.close();
     },
   };
 }

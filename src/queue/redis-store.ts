@@ -69,10 +69,11 @@ export async function openRedisWorkStore(redis: RedisStore, options: { claimIdle
       return raw ? (JSON.parse(raw) as BatchRecord) : undefined;
     },
     async listBatches(team) {
-      const ids = await client.zrevrange(teamKey(team), 0, 9_999);
+      const ids = team === undefined ? await client.smembers(activeKey) : await client.zrevrange(teamKey(team), 0, 9_999);
       if (ids.length === 0) return [];
       const raws = await client.mget(ids.map(batchKey));
-      return raws.flatMap((raw) => (raw ? [JSON.parse(raw) as BatchRecord] : [])).filter((b) => b.team === team);
+      const batches = raws.flatMap((raw) => (raw ? [JSON.parse(raw) as BatchRecord] : [])).filter((b) => team === undefined || b.team === team);
+      return team === undefined ? batches.sort((a, b) => b.created_at - a.created_at) : batches;
     },
     async enqueue(items) {
       // Pipelined in chunks: one round trip per thousand lines.

@@ -88,8 +88,8 @@ export interface WorkStore {
   readonly kind: 'local' | 'redis';
   putBatch(batch: BatchRecord): Promise<void>;
   getBatch(id: string): Promise<BatchRecord | undefined>;
-  /** The team's batches, newest first. */
-  listBatches(team: string): Promise<BatchRecord[]>;
+  /** The team's batches, newest first; no team (the operator's CLI): every batch (Redis: every batch not yet final). */
+  listBatches(team: string | undefined): Promise<BatchRecord[]>;
   enqueue(items: WorkItem[]): Promise<void>;
   /**
    * Up to `max` items to run: new ones, and ones another consumer took but

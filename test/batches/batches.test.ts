@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { runCli } from '../helpers/cli.js';
 import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
 
 describe('batches (single instance)', () => {
@@ -59,6 +60,24 @@ budgets:
     for (const r of records as Array<{ usage: { prompt_tokens: number; completion_tokens: number }; cost: { nano_usd: number } }>) {
       assert.equal(r.cost.nano_usd, Math.round((r.usage.prompt_tokens * 1 + r.usage.completion_tokens * 2) * 1000 * 0.5));
     }
+  });
+
+  it('lanegate batches – list and show read the running gateway\'s journal; cancel points to the API', async () => {
+    const file = await uploadBatchInput(gw, client, chatLines(2, 'gpt-fake', 'cli '));
+    const batch = await waitForBatch(client, (await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+    const shown = await runCli(['batches', 'show', batch.id, '--config', gw.configFile]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const parsed = JSON.parse(shown.stdout) as { status: string; request_counts: { completed: number } };
+    assert.equal(parsed.status, 'completed');
+    assert.equal(parsed.request_counts.completed, 2);
+    const listed = await runCli(['batches', 'list', '--team', 'team-alpha', '--config', gw.configFile]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(listed.stdout.split('\n').filter(Boolean).some((l) => (JSON.parse(l) as { id: string }).id === batch.id));
+    const missing = await runCli(['batches', 'show', 'batch_nope', '--config', gw.configFile]);
+    assert.equal(missing.code, 1);
+    const cancel = await runCli(['batches', 'cancel', batch.id, '--config', gw.configFile]);
+    assert.equal(cancel.code, 2);
+    assert.match(cancel.stderr, /POST \/v1\/batches\/\{id\}\/cancel/);
   });
 
   it('batches – a line with an unknown model goes to the error file, the rest to the output', async () => {
