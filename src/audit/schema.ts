@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { TOOL_BLOCK_RULES } from '../policy/tools.js';
 import { PROMPTS_CHAIN, promptPromotionRecordSchema, promptRollbackRecordSchema, shadowRunRecordSchema } from '../prompts/audit-events.js';
+import { fileRecordSchema } from '../files/audit.js';
 
 export const AUDIT_RECORD_VERSION = 2;
 
@@ -312,6 +313,8 @@ export const auditEntrySchema = z.discriminatedUnion('kind', [
   promptPromotionRecordSchema,
   promptRollbackRecordSchema,
   shadowRunRecordSchema,
+  // Files uploaded and deleted through the Files API (src/files/audit.ts).
+  fileRecordSchema,
 ]);
 
 export type AuditRequestRecord = z.infer<typeof requestRecordSchema>;
@@ -326,7 +329,7 @@ export type AuditToolCall = z.infer<typeof toolCallSchema>;
 /** The chain (file set, stream) a record belongs to: its lane, or one of the gateway's own. */
 export function chainOf(entry: AuditEntry): string {
   if (entry.kind === 'request') return entry.key_id === EVAL_IDENTITY ? EVAL_IDENTITY : (entry.lane?.name ?? GATEWAY_CHAIN);
-  if (entry.kind === 'tool_call') return entry.lane.name;
+  if (entry.kind === 'tool_call' || entry.kind === 'file') return entry.lane.name;
   if (entry.kind === 'purge') return PURGE_CHAIN;
   if (entry.kind === 'loss') return GATEWAY_CHAIN;
   // Written by the CLI, beside a running gateway: a chain no gateway appends to.

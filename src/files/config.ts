@@ -38,6 +38,8 @@ export const filesConfigSchema = z
     max_lines: z.number().int().positive().max(10_000_000).default(OPENAI_BATCH_MAX_LINES),
     /** The longest a file is kept, whatever its lane's retention_days (OpenAI: 30 days for batch files). */
     max_retention_s: z.number().int().positive().default(DEFAULT_FILE_RETENTION_S),
+    /** Uploads held in memory at once (each up to max_bytes); more are answered 503, retryable. */
+    max_concurrent_uploads: z.number().int().positive().max(1000).default(4),
     /** How long an upload's body may take to arrive. */
     upload_timeout_ms: z.number().int().positive().default(300_000),
     /** How often expired files are removed. 0 turns the sweeper off (expired files still read as gone). */

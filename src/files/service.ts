@@ -141,7 +141,8 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
         }
         lines = validateBatchInput(input.content, { maxLines: limits.max_lines, maxDepth: c.server.max_json_depth });
       }
-      const nowS = Math.floor(Date.now() / 1000);
+      const nowMs = Date.now();
+      const nowS = Math.floor(nowMs / 1000);
       let keepS = Math.min(lane.audit.retention_days * DAY_S, limits.max_retention_s);
       if (input.expiresAfterSeconds !== undefined) keepS = Math.min(keepS, input.expiresAfterSeconds);
       const file: StoredFile = {
@@ -157,6 +158,7 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
         lane: input.lane,
         ...(lines !== undefined ? { lines } : {}),
         sha256: sha256Hex(input.content),
+        created_ms: nowMs,
       };
       await guarded(async () => {
         await store.put(contentKey(file.team, file.id), input.content);
@@ -188,7 +190,8 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
           if (opts.purpose === undefined || file.purpose === opts.purpose) files.push(file);
         }
         const dir = opts.order === 'asc' ? 1 : -1;
-        files.sort((a, b) => dir * (a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+        const at = (f: StoredFile) => f.created_ms ?? f.created_at * 1000;
+        files.sort((a, b) => dir * (at(a) - at(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
         let start = 0;
         if (opts.after !== undefined) {
           const at = files.findIndex((f) => f.id === opts.after);

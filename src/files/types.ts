@@ -33,6 +33,8 @@ export interface StoredFile extends FileObject {
   lines?: number;
   /** sha256 hex of the content, for the audit trail. */
   sha256?: string;
+  /** Unix ms of creation: orders files created within the same second. */
+  created_ms?: number;
 }
 
 export interface FilesService {

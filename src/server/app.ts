@@ -16,6 +16,7 @@ import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
 import { handleApi } from './handle.js';
+import { mountFiles } from './files.js';
 import { mountResponses } from './responses.js';
 import type { GatewayState } from './state.js';
 
@@ -89,6 +90,7 @@ export function createApp(state: GatewayState): Hono<Env> {
     app.post(`${prefix}/embeddings`, api(embeddingsPipeline));
     app.post(`${prefix}/responses`, api(responsesPipeline));
     mountResponses(app, state, prefix);
+    mountFiles(app, state, prefix);
     mountBatches(app, state, prefix);
     app.get(`${prefix}/models`, (c) => c.json({ object: 'list', data: callable(c) }));
     app.get(`${prefix}/models/:id{.+}`, (c) => {
