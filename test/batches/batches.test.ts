@@ -36,7 +36,7 @@ budgets:
 
   it('batches – 50 chat lines completed, each custom_id answered once, one audit record per line', async () => {
     const calls = upstream.calls.length;
-    const file = await uploadBatchInput(gw, client, chatLines(50, 'gpt-fake'));
+    const file = await uploadBatchInput(client, chatLines(50, 'gpt-fake'));
     const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { job: 'nightly' } });
     assert.equal(created.object, 'batch');
     assert.equal(created.request_counts?.total, 50);
@@ -45,7 +45,7 @@ budgets:
     assert.deepEqual(done.request_counts, { total: 50, completed: 50, failed: 0 });
     assert.deepEqual(done.metadata, { job: 'nightly' });
     assert.equal(done.error_file_id, null);
-    const lines = await outputLines(gw, client, done.output_file_id!);
+    const lines = await outputLines(client, done.output_file_id!);
     assert.equal(lines.length, 50);
     assert.deepEqual(lines.map((l) => l.custom_id).sort(), chatLines(50, 'gpt-fake').map((l) => l.custom_id).sort());
     for (const l of lines) {
@@ -63,7 +63,7 @@ budgets:
   });
 
   it('lanegate batches – list and show read the running gateway\'s journal; cancel points to the API', async () => {
-    const file = await uploadBatchInput(gw, client, chatLines(2, 'gpt-fake', 'cli '));
+    const file = await uploadBatchInput(client, chatLines(2, 'gpt-fake', 'cli '));
     const batch = await waitForBatch(client, (await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
     const shown = await runCli(['batches', 'show', batch.id, '--config', gw.configFile]);
     assert.equal(shown.code, 0, shown.stderr);
@@ -83,12 +83,12 @@ budgets:
   it('batches – a line with an unknown model goes to the error file, the rest to the output', async () => {
     const input = chatLines(5, 'gpt-fake', 'unknown ');
     input[2]!.body.model = 'no-such-model';
-    const file = await uploadBatchInput(gw, client, input);
+    const file = await uploadBatchInput(client, input);
     const batch = await waitForBatch(client, (await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
     assert.equal(batch.status, 'completed');
     assert.deepEqual(batch.request_counts, { total: 5, completed: 4, failed: 1 });
-    const ok = await outputLines(gw, client, batch.output_file_id!);
-    const failed = await outputLines(gw, client, batch.error_file_id!);
+    const ok = await outputLines(client, batch.output_file_id!);
+    const failed = await outputLines(client, batch.error_file_id!);
     assert.deepEqual(ok.map((l) => l.custom_id).sort(), ['line-0', 'line-1', 'line-3', 'line-4']);
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.custom_id, 'line-2');
@@ -97,7 +97,7 @@ budgets:
   });
 
   it('batches – another team\'s key cannot read, list or cancel the batch', async () => {
-    const file = await uploadBatchInput(gw, client, chatLines(1, 'gpt-fake', 'team '));
+    const file = await uploadBatchInput(client, chatLines(1, 'gpt-fake', 'team '));
     const batch = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const other = gw.client(OTHER_KEY);
     await assert.rejects(other.batches.retrieve(batch.id), (err: { status?: number }) => err.status === 404);
@@ -106,15 +106,18 @@ budgets:
     assert.ok(!listed.data.some((b) => b.id === batch.id));
     // Nor can it start a batch from this team's file.
     await assert.rejects(other.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }), (err: { status?: number }) => err.status === 404);
-    await waitForBatch(client, batch.id);
+    const done = await waitForBatch(client, batch.id);
     assert.ok((await client.batches.list()).data.some((b) => b.id === batch.id));
+    // Nor its output file.
+    await assert.rejects(other.files.content(done.output_file_id!), (err: { status?: number }) => err.status === 404);
+    await assert.rejects(other.files.retrieve(done.output_file_id!), (err: { status?: number }) => err.status === 404);
   });
 
   it('batches – cancel mid-batch: lines not yet run are never sent upstream', async () => {
     upstream.always({ delayMs: 150 });
     try {
       const calls = upstream.calls.length;
-      const file = await uploadBatchInput(gw, client, chatLines(40, 'gpt-fake', 'cancel '));
+      const file = await uploadBatchInput(client, chatLines(40, 'gpt-fake', 'cancel '));
       const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       while ((await client.batches.retrieve(created.id)).request_counts!.completed < 1) await new Promise((r) => setTimeout(r, 20));
       const cancelling = await client.batches.cancel(created.id);
@@ -124,7 +127,7 @@ budgets:
       const answered = batch.request_counts!.completed + batch.request_counts!.failed;
       assert.ok(answered >= 1 && answered < 40, `some lines answered, not all (${answered})`);
       assert.equal(upstream.calls.length - calls, answered, 'only the lines answered reached the upstream');
-      assert.equal((await outputLines(gw, client, batch.output_file_id!)).length, batch.request_counts!.completed);
+      assert.equal((await outputLines(client, batch.output_file_id!)).length, batch.request_counts!.completed);
     } finally {
       upstream.always(undefined);
     }
@@ -133,11 +136,11 @@ budgets:
   it('batches – a budget that runs out mid-batch fails the rest with budget_exceeded, no overspend', async () => {
     const beta = gw.client(OTHER_KEY);
     const calls = upstream.calls.length;
-    const file = await uploadBatchInput(gw, beta, chatLines(12, 'fast', 'budget '));
+    const file = await uploadBatchInput(beta, chatLines(12, 'fast', 'budget '));
     const batch = await waitForBatch(beta, (await beta.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
     assert.equal(batch.status, 'completed');
     assert.deepEqual(batch.request_counts, { total: 12, completed: 5, failed: 7 });
-    const failed = await outputLines(gw, beta, batch.error_file_id!);
+    const failed = await outputLines(beta, batch.error_file_id!);
     assert.equal(failed.length, 7);
     for (const l of failed) assert.equal((l.response?.body as { error: { code: string } }).error.code, 'budget_exceeded');
     assert.equal(upstream.calls.length, calls, 'the mock model answered; the fake upstream saw nothing');

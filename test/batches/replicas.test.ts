@@ -61,7 +61,7 @@ files: { dir: "${shared}/files" }
       const client = a.client();
       const viaB = new OpenAI({ apiKey: APP_KEY, baseURL: b.baseURL, maxRetries: 0 });
       const calls = upstream.calls.length;
-      const file = await uploadBatchInput(a, client, chatLines(50, 'gpt-fake', 'replicas '));
+      const file = await uploadBatchInput(client, chatLines(50, 'gpt-fake', 'replicas '));
       // Created through B, read through A: the batch lives in Redis, not in either process.
       const created = await viaB.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       await waitForCompleted(client, created.id, 10);
@@ -69,7 +69,7 @@ files: { dir: "${shared}/files" }
       const batch = await waitForBatch(client, created.id, 60_000);
       assert.equal(batch.status, 'completed');
       assert.deepEqual(batch.request_counts, { total: 50, completed: 50, failed: 0 });
-      const lines = await outputLines(a, client, batch.output_file_id!);
+      const lines = await outputLines(client, batch.output_file_id!);
       assert.equal(lines.length, 50);
       assert.equal(new Set(lines.map((l) => l.custom_id)).size, 50, 'each custom_id once');
       const perLine = callsPerLine(upstream.calls.slice(calls), 'replicas ');
@@ -91,17 +91,14 @@ files: { dir: "${shared}/files" }
     const configFile = path.join(dir, 'gateway.yaml');
     const extra = `
 queue: { concurrency: ${CONCURRENCY}, poll_ms: 20 }
-files: { dir: "${dir}/files" }
 `;
     await writeFile(configFile, (defaultTestConfig({ openaiUrl: upstream.url }) + extra).replaceAll('{{dir}}', dir));
-    // Uploads and reads the files beside the gateway process (same folder); it runs no batch of its own.
-    const files = await startTestGateway({ openaiUrl: upstream.url, extra });
     upstream.always({ delayMs: 100 });
     let gw = await spawnGateway(configFile);
     try {
       const client = () => new OpenAI({ apiKey: APP_KEY, baseURL: gw.baseURL, maxRetries: 0 });
       const calls = upstream.calls.length;
-      const file = await uploadBatchInput(files, files.client(), chatLines(40, 'gpt-fake', 'restart '));
+      const file = await uploadBatchInput(client(), chatLines(40, 'gpt-fake', 'restart '));
       const created = await client().batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       await waitForCompleted(client(), created.id, 5);
       await gw.kill();
@@ -112,7 +109,7 @@ files: { dir: "${dir}/files" }
       const batch = await waitForBatch(client(), created.id, 60_000);
       assert.equal(batch.status, 'completed');
       assert.deepEqual(batch.request_counts, { total: 40, completed: 40, failed: 0 });
-      const lines = await outputLines(files, files.client(), batch.output_file_id!);
+      const lines = await outputLines(client(), batch.output_file_id!);
       assert.equal(new Set(lines.map((l) => l.custom_id)).size, 40);
       assert.equal(lines.length, 40);
       const perLine = callsPerLine(upstream.calls.slice(calls), 'restart ');
@@ -122,7 +119,6 @@ files: { dir: "${dir}/files" }
     } finally {
       upstream.always(undefined);
       await gw.kill();
-      await files.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,8 +1,7 @@
 // Batch test helpers: input lines, uploading them, waiting for a batch to end
 // and reading its output lines.
-import type OpenAI from 'openai';
+import { toFile, type default as OpenAI } from 'openai';
 import type { Batch } from 'openai/resources/batches';
-import { APP_KEY, OTHER_KEY, type TestGateway } from './gateway.js';
 
 export interface InputLine {
   custom_id: string;
@@ -27,24 +26,15 @@ export function jsonl(lines: InputLine[]): Buffer {
   return Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
 }
 
-const TEAMS: Record<string, string> = { [APP_KEY]: 'team-alpha', [OTHER_KEY]: 'team-beta' };
-
-function teamOf(client: OpenAI): string {
-  const team = TEAMS[client.apiKey];
-  if (!team) throw new Error('unknown test key');
-  return team;
+/** Uploads the input file through the Files API (purpose batch). */
+export async function uploadBatchInput(client: OpenAI, lines: InputLine[]): Promise<{ id: string }> {
+  return client.files.create({ file: await toFile(jsonl(lines), 'input.jsonl'), purpose: 'batch' });
 }
 
-/** The input file, stored for the client's team. */
-export async function uploadBatchInput(gw: TestGateway, client: OpenAI, lines: InputLine[]): Promise<{ id: string }> {
-  const file = await gw.gateway.services.files.create({ team: teamOf(client), lane: 'default', filename: 'input.jsonl', purpose: 'batch', content: jsonl(lines) });
-  return { id: file.id };
-}
-
-export async function outputLines(gw: TestGateway, client: OpenAI, fileId: string): Promise<OutputLine[]> {
-  const content = await gw.gateway.services.files.content(teamOf(client), fileId);
-  if (!content) throw new Error(`no file ${fileId}`);
-  return content.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as OutputLine);
+/** An output or error file's lines, read through the Files API. */
+export async function outputLines(client: OpenAI, fileId: string): Promise<OutputLine[]> {
+  const text = await (await client.files.content(fileId)).text();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as OutputLine);
 }
 
 const FINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
