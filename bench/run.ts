@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { printBatchFigures, runBatchPhase } from './batch.js';
 import { measure, type TargetSpec } from './measure.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
@@ -123,6 +124,8 @@ async function main(): Promise<void> {
     raw: { bare: bareResult.raw, gateway: { ...gatewayResult.raw, auditRecords: audited }, baseline: baselineResult?.raw },
     resultsDir: RESULTS_DIR,
   });
+  // The batch phase (bench/batch.ts): interactive latency beside a 10,000-line batch; BENCH_BATCH=0 skips it.
+  if (process.env.BENCH_BATCH !== '0') printBatchFigures(await runBatchPhase());
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
 }

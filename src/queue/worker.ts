@@ -48,6 +48,8 @@ export interface WorkerOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 const SWEEP_EVERY_MS = 1_000;
+/** Event-loop lag past which no new line starts: the process's CPU is spare capacity too. */
+const MAX_LAG_MS = 5;
 /** Retryable codes that say "slow down" rather than "that failed". */
 const PACE_CODES = new Set(['rate_limited', 'upstream_rate_limited', 'overloaded', 'budget_unavailable']);
 
@@ -61,6 +63,8 @@ export class QueueWorker {
   private ticking = false;
   private stopped = false;
   private lastSweep = 0;
+  /** How late the worker's last timer fired, ms. */
+  private lagMs = 0;
   private readonly abort = new AbortController();
   private readonly inflight = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private idle: Array<() => void> = [];
@@ -93,17 +97,26 @@ export class QueueWorker {
   private kick(delayMs: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.tick(), delayMs);
+    const due = performance.now() + delayMs;
+    this.timer = setTimeout(() => {
+      // A timer that fires late says the process is short of CPU: interactive requests need it more than queued lines.
+      this.lagMs = performance.now() - due;
+      void this.tick();
+    }, delayMs);
     this.timer.unref();
   }
 
-  /** Room at the global gate that no request waits for: queued work takes only that. */
+  /**
+   * Room that no request waits for: a free global slot, and nobody queued at
+   * any gate (a deployment's included, so the worker paces itself to the
+   * deployments' limits: when its own lines fill one, it starts no more).
+   */
   private spareCapacity(): boolean {
     const config = this.o.config();
     const control = this.o.services().admission;
     if (!control || !config.raw.admission.enabled) return true;
     const gate = control.gate(GLOBAL_GATE, globalLimitsOf(config.raw.admission));
-    return gate.queued === 0 && gate.inflight < gate.limits.maxInflight;
+    return gate.inflight < gate.limits.maxInflight && !control.anyWaiting();
   }
 
   private async tick(): Promise<void> {
@@ -120,7 +133,8 @@ export class QueueWorker {
       const room = Math.floor(Math.min(this.pace, queue.concurrency)) - this.running;
       if (now < this.pausedUntil) next = this.pausedUntil - now;
       else if (room <= 0) next = queue.poll_ms;
-      else if (!this.spareCapacity()) next = Math.min(queue.poll_ms, 10);
+      // Short of CPU, one line still runs, so a busy machine slows a batch down rather than stalling it.
+      else if (!this.spareCapacity() || (this.lagMs > MAX_LAG_MS && this.running > 0)) next = Math.min(queue.poll_ms, 10);
       else {
         const claimed = await this.o.store.claim(this.o.consumer, room);
         for (const d of claimed) this.launch(d);
