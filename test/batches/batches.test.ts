@@ -56,6 +56,9 @@ budgets:
     const records = (await gw.auditRecords()).filter((r) => r.run_id === created.id);
     assert.equal(records.length, 50, 'one audit record per line, linked to the batch');
     assert.deepEqual(new Set(records.map((r) => r.id)), new Set(lines.map((l) => l.response!.request_id)));
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /lanegate_queue_lines_total\{kind="batch",outcome="ok"\} (\d+)/);
+    assert.match(metrics, /lanegate_queue_depth 0/);
     // Batch lines pay the batch price: half of $1/$2 per million tokens here.
     for (const r of records as Array<{ usage: { prompt_tokens: number; completion_tokens: number }; cost: { nano_usd: number } }>) {
       assert.equal(r.cost.nano_usd, Math.round((r.usage.prompt_tokens * 1 + r.usage.completion_tokens * 2) * 1000 * 0.5));
