@@ -83,6 +83,26 @@ budgets:
     assert.match(cancel.stderr, /POST \/v1\/batches\/\{id\}\/cancel/);
   });
 
+  it('batches – /v1/embeddings and /v1/responses lines answer in their own API\'s shape', async () => {
+    const embed = await uploadBatchInput(client, [{ custom_id: 'e1', method: 'POST', url: '/v1/embeddings', body: { model: 'embed-fake', input: 'batch embedding' } }]);
+    const responses = await uploadBatchInput(client, [{ custom_id: 'r1', method: 'POST', url: '/v1/responses', body: { model: 'gpt-fake', input: 'batch response' } }]);
+    const e = await waitForBatch(client, (await client.batches.create({ input_file_id: embed.id, endpoint: '/v1/embeddings', completion_window: '24h' })).id);
+    const r = await waitForBatch(client, (await client.batches.create({ input_file_id: responses.id, endpoint: '/v1/responses', completion_window: '24h' })).id);
+    assert.equal(e.status, 'completed');
+    assert.equal(r.status, 'completed');
+    const [eLine] = await outputLines(client, e.output_file_id!);
+    assert.equal((eLine!.response!.body as { object: string }).object, 'list');
+    const [rLine] = await outputLines(client, r.output_file_id!);
+    const body = rLine!.response!.body as { object: string; status: string; output: Array<{ content: Array<{ text: string }> }> };
+    assert.equal(body.object, 'response');
+    assert.equal(body.output[0]!.content[0]!.text, 'Hello from fake-openai: batch response');
+    // A line whose url is not the batch's endpoint fails the batch at validation, naming the line.
+    const mixed = await uploadBatchInput(client, [{ custom_id: 'm1', method: 'POST', url: '/v1/embeddings', body: { model: 'embed-fake', input: 'x' } }]);
+    const failed = await client.batches.create({ input_file_id: mixed.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.errors?.data?.[0]?.line, 1);
+  });
+
   it('batches – a line with an unknown model goes to the error file, the rest to the output', async () => {
     const input = chatLines(5, 'gpt-fake', 'unknown ');
     input[2]!.body.model = 'no-such-model';
