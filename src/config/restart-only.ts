@@ -7,10 +7,15 @@ import type { GatewayConfig } from './schema.js';
 export const RESTART_ONLY_SECTIONS = ['server', 'audit', 'redis'] as const;
 
 /** The running values of everything a reload cannot change. */
-export type RestartOnlySettings = Pick<GatewayConfig, (typeof RESTART_ONLY_SECTIONS)[number]> & { cacheMemoryMaxBytes: number };
+export type RestartOnlySettings = Pick<GatewayConfig, (typeof RESTART_ONLY_SECTIONS)[number]> & {
+  cacheMemoryMaxBytes: number;
+  /** Where files are kept (files.store, dir, s3); their limits follow a reload. */
+  filesStore: Pick<GatewayConfig['files'], 'store' | 'dir' | 's3'>;
+};
 
 export function restartOnlySettings(config: GatewayConfig): RestartOnlySettings {
-  return { server: config.server, audit: config.audit, redis: config.redis, cacheMemoryMaxBytes: config.cache.memory_max_bytes };
+  const { store, dir, s3 } = config.files;
+  return { server: config.server, audit: config.audit, redis: config.redis, cacheMemoryMaxBytes: config.cache.memory_max_bytes, filesStore: { store, dir, s3 } };
 }
 
 /** The dotted paths (`server.port`, `redis.url`) whose value in `next` differs from the running one. */
@@ -26,6 +31,8 @@ export function restartOnlyChanges(running: RestartOnlySettings, next: RestartOn
   for (const section of RESTART_ONLY_SECTIONS) walk(running[section], next[section], section);
   // The memory cache's store is sized once, when it is created.
   walk(running.cacheMemoryMaxBytes, next.cacheMemoryMaxBytes, 'cache.memory_max_bytes');
+  // The files service opens its store once, at start.
+  walk(running.filesStore, next.filesStore, 'files');
   return changed;
 }
 

@@ -25,6 +25,8 @@ export function newFileId(): string {
 }
 
 const DAY_S = 86_400;
+/** Metadata reads in flight at once when listing or sweeping (one round trip each on S3). */
+const READ_CONCURRENCY = 16;
 const MAX_FILENAME = 255;
 
 function teamDigest(team: string): string {
@@ -53,6 +55,17 @@ function cleanFilename(name: string): string {
   // eslint-disable-next-line no-control-regex
   const base = name.replace(/[\u0000-\u001f\u007f]/g, '').split(/[\\/]/).pop()!.trim();
   return (base || 'file.jsonl').slice(0, MAX_FILENAME);
+}
+
+/** fn over every item, at most `limit` at a time, results in order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 export interface FilesServiceOptions {
@@ -99,15 +112,14 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
 
   const sweep = async (): Promise<number> => {
     const nowS = Math.floor(Date.now() / 1000);
-    let removed = 0;
-    for (const key of await store.list('')) {
-      if (!key.endsWith('.json')) continue;
+    const metas = (await store.list('')).filter((key) => key.endsWith('.json'));
+    const gone = await mapBounded(metas, READ_CONCURRENCY, async (key) => {
       const file = await readMeta(key);
-      if (!file || !expired(file, nowS)) continue;
+      if (!file || !expired(file, nowS)) return false;
       await remove(file.team, file.id);
-      removed++;
-    }
-    return removed;
+      return true;
+    });
+    return gone.filter(Boolean).length;
   };
 
   const interval = config().raw.files.sweep_interval_s;
@@ -162,7 +174,13 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
       };
       await guarded(async () => {
         await store.put(contentKey(file.team, file.id), input.content);
-        await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+        try {
+          await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+        } catch (err) {
+          // Without its metadata the content is no file at all, and no sweep would find it.
+          await store.delete(contentKey(file.team, file.id)).catch(() => {});
+          throw err;
+        }
       });
       return file;
     },
@@ -178,17 +196,17 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
     list: (team, opts = {}) =>
       guarded(async () => {
         const nowS = Math.floor(Date.now() / 1000);
-        const files: StoredFile[] = [];
-        for (const key of await store.list(`${teamDigest(team)}/`)) {
-          if (!key.endsWith('.json')) continue;
+        const metas = (await store.list(`${teamDigest(team)}/`)).filter((key) => key.endsWith('.json'));
+        const read = await mapBounded(metas, READ_CONCURRENCY, async (key) => {
           const file = await readMeta(key);
-          if (!file || file.team !== team) continue;
+          if (!file || file.team !== team) return undefined;
           if (expired(file, nowS)) {
             await remove(team, file.id);
-            continue;
+            return undefined;
           }
-          if (opts.purpose === undefined || file.purpose === opts.purpose) files.push(file);
-        }
+          return file;
+        });
+        const files = read.filter((f): f is StoredFile => f !== undefined && (opts.purpose === undefined || f.purpose === opts.purpose));
         const dir = opts.order === 'asc' ? 1 : -1;
         const at = (f: StoredFile) => f.created_ms ?? f.created_at * 1000;
         files.sort((a, b) => dir * (at(a) - at(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));

@@ -132,6 +132,42 @@ function filesApiSuite(store: () => StoreUnderTest) {
     assert.deepEqual(await stored(), before);
   });
 
+  it('upload – bad requests get OpenAI-shaped errors: no key, not multipart, no file part, no purpose, a broken form', async () => {
+    const before = await stored();
+    const post = async (init: RequestInit & { key?: string | null }) => {
+      const headers = new Headers(init.headers);
+      if (init.key !== null) headers.set('authorization', `Bearer ${init.key ?? APP_KEY}`);
+      const res = await fetch(`${gw.baseURL}/files`, { ...init, method: 'POST', headers });
+      return { status: res.status, body: (await res.json()) as { error: { code: string; param: string | null; message: string; type: string } } };
+    };
+    const form = (fields: Record<string, string | Blob>) => {
+      const f = new FormData();
+      for (const [k, v] of Object.entries(fields)) {
+        if (typeof v === 'string') f.append(k, v);
+        else f.append(k, v, 'in.jsonl');
+      }
+      return f;
+    };
+    const file = new Blob([jsonl(line('a'))]);
+    let r = await post({ key: null, body: form({ purpose: 'batch', file }) });
+    assert.equal(r.status, 401);
+    assert.equal(r.body.error.code, 'invalid_api_key');
+    r = await post({ headers: { 'content-type': 'application/json' }, body: JSON.stringify({ purpose: 'batch' }) });
+    assert.equal(r.status, 415);
+    assert.equal(r.body.error.code, 'unsupported_media_type');
+    r = await post({ body: form({ purpose: 'batch' }) });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.param, 'file');
+    r = await post({ body: form({ file }) });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.param, 'purpose');
+    r = await post({ headers: { 'content-type': 'multipart/form-data; boundary=XyZ' }, body: '--XyZ\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch' });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error.code, 'invalid_request');
+    assert.match(r.body.error.message, /multipart\/form-data body is malformed/);
+    assert.deepEqual(await stored(), before);
+  });
+
   it('upload – a custom_id used twice is refused naming both lines', async () => {
     const err = await refusal(upload(alpha, jsonl(line('x'), line('y'), line('x'))));
     assert.equal(err.status, 400);
@@ -169,6 +205,11 @@ function filesApiSuite(store: () => StoreUnderTest) {
   it('lanes – expires_at follows the lane; a lane that keeps bodies only as hashes stores no files', async () => {
     const amber = await upload(alpha, jsonl(line('a')), 'a.jsonl', { headers: { 'x-gateway-lane': 'amber' } });
     assert.equal(amber.expires_at, amber.created_at + 7 * DAY_S);
+    const sooner = await alpha.files.create({ file: await toFile(Buffer.from(jsonl(line('a'))), 'a.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 3600 } });
+    assert.equal(sooner.expires_at, sooner.created_at + 3600, 'expires_after may shorten it');
+    const tooSoon = await refusal(alpha.files.create({ file: await toFile(Buffer.from(jsonl(line('a'))), 'a.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 10 } }));
+    assert.equal(tooSoon.status, 400);
+    assert.equal(tooSoon.param, 'expires_after.seconds');
     const before = await stored();
     const err = await refusal(upload(alpha, jsonl(line('a')), 'a.jsonl', { headers: { 'x-gateway-lane': 'red' } }));
     assert.equal(err.status, 403);
