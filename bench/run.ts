@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { printBatchFigures, runBatchPhase } from './batch.js';
 import { measure, type TargetSpec } from './measure.js';
 import { measureMcp, printMcpReport } from './mcp.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
@@ -144,6 +145,8 @@ async function main(): Promise<void> {
   });
   if (workload) printWorkload(workload, settings.rate);
   if (mcp) printMcpReport(mcp, settings);
+  // The batch phase (bench/batch.ts): interactive latency beside a 10,000-line batch; BENCH_BATCH=0 skips it.
+  if (process.env.BENCH_BATCH !== '0') printBatchFigures(await runBatchPhase());
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
 }

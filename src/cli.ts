@@ -1,6 +1,7 @@
 // The command line: a thin layer over the same modules the server uses.
 import { AUDIT_USAGE, auditCommand, waitReady } from './audit/cli.js';
 import { hashKey } from './auth/keys.js';
+import { BATCHES_USAGE, batchesCommand } from './batches/cli.js';
 import { compileConfig } from './config/compile.js';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.js';
 import { serveCommand } from './main.js';
@@ -44,6 +45,7 @@ ${BUDGETS_USAGE}
   audit list [--team T] [--lane L] [--status 5xx] ... [--limit N] [--after CURSOR]
                                  audit records by the filters of GET /admin/audit, one JSON line each
   audit show ID                  one audit record, as GET /admin/audit/{id} returns it
+${BATCHES_USAGE}
 ${EVAL_USAGE}
 ${PROMPTS_USAGE}
 
@@ -252,6 +254,8 @@ export async function runCli(argv: string[]): Promise<number | undefined> {
       return budgetsCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'batches':
+      return batchesCommand(rest);
     case 'eval':
       return evalCommand(rest);
     case 'promote':

@@ -150,6 +150,9 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
     await budget.rebuild(budget.store).catch((err: unknown) => logger.error({ err: String(err) }, 'budget counters could not be rebuilt at start; the first request tries again'));
   }
 
+  // Queued work left by the last run (or by other replicas) starts draining now.
+  await state.services.queue?.start();
+
   const host = options.host ?? current.server.host;
   const port = options.port ?? current.server.port;
   const { header_timeout_ms: headerTimeout, body_timeout_ms: bodyTimeout } = current.server;
@@ -205,6 +208,8 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         }
         if ('closeAllConnections' in server) server.closeAllConnections();
         await closed;
+        // Lines still running get the grace left; what is unfinished stays queued for the next start.
+        await state.services.queue?.stop(Math.min(grace, 5_000));
         trail.sweeper?.stop();
         // Shadow runs started by the last replies get a moment to finish and be recorded.
         await state.services.prompts?.shadow.drain(current.prompts.shadow.shutdown_wait_ms);

@@ -20,6 +20,7 @@ import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';
 import { watchPendingApprovals } from './policy/approvals-metrics.js';
 import { createPromptServices } from './prompts/services.js';
+import { createQueueService } from './queue/service.js';
 import { createHealthRegistry, type HealthRegistry } from './routing/health.js';
 import { createRedisClient, type RedisStore } from './stores/redis.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -62,6 +63,8 @@ export function createServices(o: ServicesOptions): Services {
     // Stored responses live where approvals do: in Redis when replicas share state, so any of them continues a conversation.
     responses: server ? createResponsesStore({ redis }) : undefined,
     toolGateway: createToolGateway({ redis }),
+    // Batch lines and background responses: a journal file, or Redis Streams when replicas share Redis. The server starts its worker.
+    queue: server ? createQueueService({ config: o.config, redis, registry, audit: server.audit, services: () => services }) : undefined,
     // Batch files: a local folder, or the bucket replicas share (files.store); the server sweeps expired ones.
     files: createConfiguredFilesService({ config: o.config, logger, sweep: server !== undefined }),
   };

@@ -17,6 +17,8 @@ const DEFAULT_DEPLOYMENT_INFLIGHT = 128;
 
 export interface AdmissionControl {
   gate(id: string, limits: GateLimits): AdmissionGate;
+  /** True while a request waits at any gate: the queue worker then starts no new line (src/queue/worker.ts). */
+  anyWaiting(): boolean;
   readonly metrics: AdmissionMetrics;
 }
 
@@ -28,6 +30,10 @@ export function createAdmissionControl(registry: Registry): AdmissionControl {
       if (!gate) gates.set(id, (gate = new AdmissionGate(limits)));
       else gate.configure(limits);
       return gate;
+    },
+    anyWaiting() {
+      for (const gate of gates.values()) if (gate.queued > 0) return true;
+      return false;
     },
     metrics: createAdmissionMetrics(registry, () => gates.entries()),
   };

@@ -3,7 +3,9 @@
 // bounded in length and in time; nothing past it (the upstream connection
 // pool above all) should ever have to queue.
 
-export const PRIORITIES = ['high', 'normal', 'low'] as const;
+// `batch` is the queue worker's (batch lines, background responses): below
+// every client, so queued work only ever takes capacity nobody else waits for.
+export const PRIORITIES = ['high', 'normal', 'low', 'batch'] as const;
 export type Priority = (typeof PRIORITIES)[number];
 
 /**

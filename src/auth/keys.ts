@@ -47,3 +47,15 @@ export function authenticateKey(config: CompiledConfig, headers: IncomingHttpHea
   if (!entry || !timingSafeEqual(entry.digest, digest)) throw new GatewayError('invalid_api_key', INVALID);
   return entry.key;
 }
+
+/**
+ * The identity of a key by its id, for work queued with that key (a batch's
+ * lines run as the key that created the batch). Undefined when the key was
+ * removed from the config since: its queued work then fails, it does not run
+ * as anyone else.
+ */
+export function keyById(config: CompiledConfig, id: string): KeyInfo | undefined {
+  if (config.auth.mode === 'none') return config.auth.anonymous.id === id ? config.auth.anonymous : undefined;
+  for (const entry of config.keysByHash.values()) if (entry.key.id === id) return entry.key;
+  return undefined;
+}

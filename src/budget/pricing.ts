@@ -6,7 +6,7 @@ import type { Deployment } from '../providers/types.js';
 import type { PriceConfig } from './schema.js';
 
 /** USD per million tokens for common models (list prices; override under `pricing:`). */
-export const DEFAULT_PRICES: Record<string, Omit<PriceConfig, 'per_request' | 'max_output_tokens'> & { max_output_tokens?: number }> = {
+export const DEFAULT_PRICES: Record<string, Omit<PriceConfig, 'per_request' | 'max_output_tokens' | 'batch_discount'> & { max_output_tokens?: number }> = {
   'gpt-4o': { input: 2.5, cached_input: 1.25, output: 10, max_output_tokens: 16_384 },
   'gpt-4o-mini': { input: 0.15, cached_input: 0.075, output: 0.6, max_output_tokens: 16_384 },
   'gpt-4.1': { input: 2, cached_input: 0.5, output: 8, max_output_tokens: 32_768 },
@@ -34,6 +34,8 @@ export interface Price {
   output: number;
   perRequest: number;
   maxOutputTokens: number;
+  /** What a batch line pays of this price (1 - batch_discount). */
+  batchFactor: number;
   /** False when no price is known: the cost is then 0 and counted as unpriced. */
   known: boolean;
 }
@@ -42,7 +44,7 @@ export interface PriceBook {
   priceOf(deployment: Deployment): Price;
 }
 
-const UNKNOWN: Price = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, perRequest: 0, maxOutputTokens: 16_384, known: false };
+const UNKNOWN: Price = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, perRequest: 0, maxOutputTokens: 16_384, batchFactor: 1, known: false };
 
 /**
  * Cache rates a price leaves unset, as the providers charge them: Anthropic
@@ -51,7 +53,7 @@ const UNKNOWN: Price = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, per
  */
 const CACHE_DEFAULTS = { anthropic: { read: 0.1, write: 1.25 }, other: { read: 0.5, write: 1 } } as const;
 
-type PriceRow = Omit<Price, 'cachedInput' | 'cacheWrite'> & { cacheRead?: number; cacheWrite?: number };
+type PriceRow = Omit<Price, 'cachedInput' | 'cacheWrite' | 'batchFactor'> & { cacheRead?: number; cacheWrite?: number; batchFactor?: number };
 
 function withCacheRates(row: PriceRow, deployment: Deployment): Price {
   const d = deployment.provider.type === 'anthropic' ? CACHE_DEFAULTS.anthropic : CACHE_DEFAULTS.other;
@@ -62,6 +64,7 @@ function withCacheRates(row: PriceRow, deployment: Deployment): Price {
     output: row.output,
     perRequest: row.perRequest,
     maxOutputTokens: row.maxOutputTokens,
+    batchFactor: row.batchFactor ?? 1,
     known: row.known,
   };
 }
@@ -73,7 +76,7 @@ export function createPriceBook(configured: Record<string, PriceConfig>): PriceB
   }
   for (const [name, p] of Object.entries(configured)) {
     const cacheRead = p.cache_read ?? p.cached_input;
-    table.set(name, { input: p.input, cacheRead, cacheWrite: p.cache_write, output: p.output, perRequest: p.per_request, maxOutputTokens: p.max_output_tokens, known: true });
+    table.set(name, { input: p.input, cacheRead, cacheWrite: p.cache_write, output: p.output, perRequest: p.per_request, maxOutputTokens: p.max_output_tokens, batchFactor: 1 - p.batch_discount, known: true });
   }
   // Longest names first, so "gpt-4o-mini-2024-07-18" finds gpt-4o-mini, not gpt-4o.
   const names = [...table.keys()].sort((a, b) => b.length - a.length);
@@ -133,14 +136,17 @@ export interface PricedRequest {
   readonly config: { readonly limits: { readonly prices: PriceBook } };
   readonly usage?: Usage;
   readonly deployment?: Deployment;
+  /** A batch line pays the batch price. */
+  readonly queued?: { readonly kind: 'batch' | 'response' };
   cost?: RequestCost;
 }
 
-/** What the request cost, from the usage the provider reported. */
+/** What the request cost, from the usage the provider reported (a batch line at the batch price). */
 export function priceRequest(ctx: PricedRequest): void {
   if (!ctx.usage || !ctx.deployment) return;
   const price = ctx.config.limits.prices.priceOf(ctx.deployment);
-  const nano = costNano(price, ctx.usage);
+  const full = costNano(price, ctx.usage);
+  const nano = ctx.queued?.kind === 'batch' && price.batchFactor !== 1 ? Math.round(full * price.batchFactor) : full;
   ctx.cost = { nano, usd: nano / 1e9, priced: price.known };
 }
 

@@ -22,6 +22,8 @@ export const priceSchema = z.strictObject({
   per_request: usd.default(0),
   /** The model's largest possible answer, used to reserve the worst case when the app sets no max_tokens. */
   max_output_tokens: z.number().int().positive().default(16_384),
+  /** Share of the price taken off for batch lines (OpenAI's Batch API: 0.5); 0 charges them in full. */
+  batch_discount: z.number().min(0).max(1).default(0),
 });
 
 const subjectScope = z.enum(['key', 'app', 'team', 'global']);

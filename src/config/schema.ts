@@ -9,6 +9,7 @@ import { telemetryConfigSchema } from '../telemetry/config.js';
 import { promptsConfigSchema } from '../prompts/config.js';
 import { toolRunsSchema } from '../mcp/tool-runs.js';
 import { mcpServersSchema } from '../mcp/config.js';
+import { queueConfigSchema } from '../queue/config.js';
 import { filesConfigSchema } from '../files/config.js';
 
 const sha256Hex = z
@@ -334,6 +335,8 @@ export const gatewayConfigSchema = z.strictObject({
   prompts: promptsConfigSchema,
   /** Upstream MCP servers served behind /mcp (src/mcp/config.ts); their tools are named `<server>__<tool>`. */
   mcp_servers: mcpServersSchema,
+  /** The durable work queue for batch lines and background responses (src/queue/config.ts). */
+  queue: queueConfigSchema,
   /** Batch files (the Files API): store, folder or bucket, limits (src/files/config.ts). */
   files: filesConfigSchema,
 });

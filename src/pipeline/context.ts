@@ -25,6 +25,7 @@ import type { PendingChatStore, PendingEmbeddings } from '../cache/pending.js';
 import type { ResponsesStore } from '../api/responses/store.js';
 import type { ResponsesTurn } from '../api/responses/turn.js';
 import type { ClientFamily } from '../api/client-family.js';
+import type { QueueService } from '../queue/types.js';
 import type { FilesService } from '../files/types.js';
 
 /** Long-lived parts of the running gateway that stages use. */
@@ -48,6 +49,8 @@ export interface Services {
   responses?: ResponsesStore;
   /** Governance of MCP tool calls: audit sink, executor of approved calls, run budgets (mcp/govern.ts). */
   toolGateway: ToolGateway;
+  /** The durable work queue: batch lines, background responses (src/queue); absent in the CLI. */
+  queue?: QueueService;
   /** Batch input and output files (the Files API), in a local folder or an S3-compatible bucket. */
   files: FilesService;
 }
@@ -224,6 +227,17 @@ export interface RequestContext {
   shadowPlan?: ShadowPlan;
   /** A Responses API request: the request as parsed, the conversation it continues, the Response sent (api/responses). */
   responses?: ResponsesTurn;
+  /** Work from the durable queue (a batch line, a background response): whose identity it runs with, what it belongs to (src/queue). */
+  readonly queued: QueuedWork | undefined;
+}
+
+/** What the queue worker tells the pipeline about a line it runs: set by the gateway, never by a client. */
+export interface QueuedWork {
+  kind: 'batch' | 'response';
+  /** The batch id, or the background response's id. */
+  owner: string;
+  /** The key the work was created with; it runs with that key's identity. */
+  keyId: string;
 }
 
 /** What the Messages ingress keeps about its request (api/messages/ingress.ts). */
@@ -262,6 +276,8 @@ export interface NewContext {
   priority?: Priority;
   /** A request the gateway makes itself: what for. */
   internal?: 'eval' | 'shadow';
+  /** Work from the durable queue. */
+  queued?: QueuedWork;
   readBody: () => Promise<unknown>;
 }
 
@@ -327,6 +343,7 @@ class Context implements RequestContext {
   embeddingsCache: PendingEmbeddings | undefined = undefined;
   shadowPlan: ShadowPlan | undefined = undefined;
   responses: ResponsesTurn | undefined = undefined;
+  readonly queued: QueuedWork | undefined;
 
   constructor(init: NewContext) {
     this.id = init.id;
@@ -339,6 +356,7 @@ class Context implements RequestContext {
     this.readBody = init.readBody;
     this.priority = init.priority;
     this.internal = init.internal;
+    this.queued = init.queued;
     this.cancel = init.signal ? cancelOf(init.signal) : new CancelToken();
   }
 

@@ -21,10 +21,10 @@
 import { admitRequest, releaseAdmission } from '../admission/stage.js';
 import { parseChatRequest, parseEmbeddingsRequest } from '../api/parse.js';
 import { responsesRenderer } from '../api/responses/render.js';
-import { parseResponses, storeResponse } from '../api/responses/stages.js';
+import { parseResponses, queueBackground, storeQueuedResponse, storeResponse } from '../api/responses/stages.js';
 import { carryPolicyToNative, countTokens, noteDroppedCacheMarkers, parseCountTokens, parseMessages } from '../api/messages/stage.js';
 import { countTokensRenderer, messagesRenderer } from '../api/messages/render.js';
-import { authenticate, authenticateAnthropic } from '../auth/stage.js';
+import { authenticate, authenticateAnthropic, authenticateQueued } from '../auth/stage.js';
 import { enforceLimits, meterJsonReply, meterStreamReply } from '../budget/stage.js';
 import { lookupChatCache, storeChatCache, tapChatCacheJson, tapChatCacheStream } from '../cache/chat-stage.js';
 import { completeEmbeddings, lookupEmbeddingsCache, storeEmbeddings } from '../cache/embeddings-stage.js';
@@ -42,12 +42,14 @@ import type { AfterStage, Pipeline, ReplyStage, RequestStage } from './stage.js'
 // Request stages. `span`: the child span a traced request runs the stage in.
 const auth: RequestStage = { name: 'authenticate', run: authenticate }; //            key -> app, team
 const authAnthropic: RequestStage = { name: 'authenticate', run: authenticateAnthropic }; // the same, with the key in x-api-key too
+const authQueued: RequestStage = { name: 'authenticate', run: authenticateQueued }; // queued work (batch lines, background responses): the key that queued it
 const admit: RequestStage = { name: 'admitRequest', run: admitRequest }; //           global in-flight cap and bounded queue (before the body is read); a deployment's gate is per attempt
 const parseChat: RequestStage = { name: 'parseChatRequest', run: parseChatRequest }; // read, parse, validate (zod)
 const parseMessagesBody: RequestStage = { name: 'parseMessagesRequest', run: parseMessages }; // Anthropic Messages: validated, translated to chat for the stages; kept for Anthropic upstreams (ctx.native)
 const parseCountTokensBody: RequestStage = { name: 'parseCountTokensRequest', run: parseCountTokens };
 const parseEmbeddings: RequestStage = { name: 'parseEmbeddingsRequest', run: parseEmbeddingsRequest };
 const parseResponsesIngress: RequestStage = { name: 'parseResponsesRequest', run: parseResponses }; // Responses request -> chat request (previous_response_id loaded for the team), unsupported features refused
+const background: RequestStage = { name: 'queueBackground', run: queueBackground }; // background: true: stored as queued, put on the work queue, answered at once (the worker runs the rest)
 const render: RequestStage = { name: 'renderPrompt', run: renderPrompt }; //          prompt template: pinned version, variables checked, rendered (lanes then scan the result)
 const lanePolicy: RequestStage = { name: 'applyLanePolicy', span: 'lanegate.policy', run: applyLanePolicy }; // lane (key, header, detectors), block/redact, metadata, offered tools
 const nativePolicy: RequestStage = { name: 'carryPolicyToNative', run: carryPolicyToNative }; // the lane's redactions and tool decisions on ctx.native too
@@ -104,7 +106,7 @@ export const responsesPipeline: Pipeline = {
   endpoint: 'chat',
   ingress: 'responses',
   render: responsesRenderer,
-  request: [auth, admit, parseResponsesIngress, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+  request: [auth, admit, parseResponsesIngress, background, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
   // storeResponse: the Response, stored per `store` (team, lane's retention and audit rule) before the client sees it (a stream's: before its terminal event)
   reply: [meter, guard, cacheTap, storeResponse],
   after: [admissionSlot, chatStore, shadow, ...records],
@@ -116,6 +118,38 @@ export const embeddingsPipeline: Pipeline = {
   reply: [meter, embeddingsBatch],
   after: [admissionSlot, embeddingsStore, ...records],
 };
+
+/**
+ * Work from the durable queue (src/queue/worker.ts): batch lines and
+ * background responses. The same lives as the interactive endpoints', with
+ * the key that queued the work in place of a presented one, and the global
+ * slot taken at the lowest priority (`batch`) so queued work only uses
+ * capacity no client is waiting for. The worker renders the reply into the
+ * batch's output line or the stored Response; the audit record's run_id is
+ * the batch (or response) id.
+ */
+export const queuedPipelines = {
+  chat: {
+    endpoint: 'chat',
+    request: [authQueued, admit, parseChat, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+    reply: [meter, guard, cacheTap],
+    after: [admissionSlot, chatStore, ...records],
+  },
+  embeddings: {
+    endpoint: 'embeddings',
+    request: [authQueued, admit, parseEmbeddings, lanePolicy, route, resolve, plan, embeddingsCache, limits, embeddingsDispatch],
+    reply: [meter, embeddingsBatch],
+    after: [admissionSlot, embeddingsStore, ...records],
+  },
+  responses: {
+    endpoint: 'chat',
+    ingress: 'responses',
+    render: responsesRenderer,
+    request: [authQueued, admit, parseResponsesIngress, render, lanePolicy, route, resolve, plan, chatCache, limits, chatDispatch],
+    reply: [meter, guard, cacheTap],
+    after: [admissionSlot, storeQueuedResponse, chatStore, ...records],
+  },
+} as const satisfies Record<string, Pipeline>;
 
 /**
  * Anthropic's Messages API (POST /v1/messages): the chat life, between its

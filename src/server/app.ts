@@ -12,6 +12,7 @@ import { chatPipeline, countTokensPipeline, embeddingsPipeline, messagesPipeline
 import type { Pipeline } from '../pipeline/stage.js';
 import { mountAdmin } from './admin.js';
 import { mountConsole } from './console.js';
+import { mountBatches } from './batches.js';
 import { mountMcp } from './mcp.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { errorHeaders } from './reply.js';
@@ -91,6 +92,7 @@ export function createApp(state: GatewayState): Hono<Env> {
     app.post(`${prefix}/responses`, api(responsesPipeline));
     mountResponses(app, state, prefix);
     mountFiles(app, state, prefix);
+    mountBatches(app, state, prefix);
     app.get(`${prefix}/models`, (c) => c.json({ object: 'list', data: callable(c) }));
     app.get(`${prefix}/models/:id{.+}`, (c) => {
       const id = c.req.param('id');

@@ -5,7 +5,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import type { ResponsesInputItem } from '../api/responses/schema.js';
-import type { ResponsesStore, StoredResponse } from '../api/responses/store.js';
+import { DEFAULT_MAX_RETENTION_DAYS, storedResponseTtlMs, type ResponsesStore, type StoredResponse } from '../api/responses/store.js';
 import { authenticateKey } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayState } from './state.js';
@@ -31,6 +31,24 @@ export function mountResponses(app: Hono<Env>, state: GatewayState, prefix: stri
   };
 
   app.get(`${prefix}/responses/:id`, async (c) => c.json((await read(c)).response));
+
+  // A background response still queued or running is cancelled: its stored
+  // status says so at once, a run in this process is aborted, and an answer
+  // that arrives anyway is not stored over it (queue/background.ts).
+  app.post(`${prefix}/responses/:id/cancel`, async (c) => {
+    const key = authenticateKey(state.config(), c.env.incoming.headers);
+    const id = c.req.param('id');
+    const record = await store().get(key.team, id);
+    if (!record) throw notFound(id);
+    if (!record.response.background) throw new GatewayError('invalid_request', `Response "${id}" was not created with background: true; only background responses can be cancelled.`, { param: 'response_id' });
+    if (record.response.status === 'queued' || record.response.status === 'in_progress') {
+      record.response.status = 'cancelled';
+      const lane = state.config().policies.lanes.get(key.lane);
+      await store().put(record, lane ? storedResponseTtlMs(lane) : DEFAULT_MAX_RETENTION_DAYS * 86_400_000);
+      state.services.queue?.abortRunning(id, new GatewayError('client_disconnected', 'The background response was cancelled.'));
+    }
+    return c.json(record.response);
+  });
 
   app.delete(`${prefix}/responses/:id`, async (c) => {
     const key = authenticateKey(state.config(), c.env.incoming.headers);

@@ -14,7 +14,7 @@ import { encodeResponsesEvent } from './types.js';
 
 /** The Response the store stage built (and stored); built here only for a reply that skipped it. */
 function renderJson(ctx: RequestContext, reply: JsonReply): unknown {
-  if (reply.status >= 300) return reply.body;
+  if (reply.status >= 300 || ctx.responses!.queued) return reply.body;
   const turn = ctx.responses!;
   return (turn.response ??= chatToResponse(reply.body as ChatCompletion, responseMeta(turn)));
 }

@@ -3,13 +3,14 @@
 // request kept beside it) and storing the Response once it is over. Between
 // them the pipeline is the chat one; render.ts turns its reply back.
 import { GatewayError } from '../../errors.js';
-import type { RequestContext } from '../../pipeline/context.js';
-import type { ReplyStage } from '../../pipeline/stage.js';
+import type { Reply, RequestContext } from '../../pipeline/context.js';
+import type { AfterStage, ReplyStage } from '../../pipeline/stage.js';
 import { PROMPT_MODEL_PREFIX } from '../../prompts/stage.js';
 import { buildStoredRecord, continueFrom } from './conversation.js';
 import { parseResponsesRequest } from './parse.js';
-import { chatToResponse, createItemId, responseMeta } from './reply.js';
-import { storedBodies, storedResponseTtlMs } from './store.js';
+import { chatToResponse, createItemId, responseMeta, responseSkeleton } from './reply.js';
+import type { ResponseObject } from './types.js';
+import { DEFAULT_MAX_RETENTION_DAYS, storedBodies, storedResponseTtlMs } from './store.js';
 import type { ChatCompletion, ChatRequest } from '../schemas.js';
 import type { ResponsesInputItem, ResponsesRequest } from './schema.js';
 import { responsesToChat, unsupportedError, type UnsupportedFeature } from './to-chat.js';
@@ -30,11 +31,39 @@ export async function parseResponses(ctx: RequestContext): Promise<void> {
     const store = storeOf(ctx);
     previous = continueFrom(await store.get(ctx.key!.team, prevId), prevId);
   }
-  const { chat, unsupported } = translateForGovernance(request, previous);
+  // A background response the worker runs now: background is what queued it, not something to translate.
+  const { chat, unsupported } = translateForGovernance(ctx.queued ? { ...request, background: undefined } : request, previous);
   // A gateway template (model "prompt:<name>") takes its variables as chat does.
   if (request.model.startsWith(PROMPT_MODEL_PREFIX) && request.variables !== undefined) chat.variables = request.variables;
   ctx.chat = chat;
-  ctx.responses = { request, previous, chat, unsupported, id: createItemId('resp'), createdAt: Math.floor(ctx.time / 1000) };
+  const id = ctx.queued?.kind === 'response' ? ctx.queued.owner : createItemId('resp');
+  ctx.responses = { request, previous, chat, unsupported, id, createdAt: Math.floor(ctx.time / 1000) };
+}
+
+/**
+ * Request stage: `background: true` stores the Response as `queued` and puts
+ * the request on the work queue; the reply is that Response, at once. The
+ * worker (queue/background.ts) runs the request through the whole pipeline
+ * later, with this key's identity, and stores what it answered. The queued
+ * record keeps hashes only: governance has not read the request yet.
+ */
+export async function queueBackground(ctx: RequestContext): Promise<Reply | undefined> {
+  const turn = ctx.responses!;
+  if (turn.request.background !== true || ctx.queued) return undefined;
+  if (turn.request.store === false) throw new GatewayError('invalid_request', 'background responses must be stored; leave store out or set it to true.', { param: 'store' });
+  if (turn.request.stream === true) throw new GatewayError('invalid_request', 'background responses cannot be streamed by this gateway; leave stream out and poll GET /v1/responses/{id}.', { param: 'stream' });
+  const store = storeOf(ctx);
+  const queue = ctx.services.queue;
+  if (!queue) throw new GatewayError('service_unavailable', 'Background responses are not available in this process.');
+  const key = ctx.key!;
+  const response: ResponseObject = { ...responseSkeleton({ id: turn.id, createdAt: turn.createdAt, model: turn.request.model, request: turn.request }), status: 'queued' };
+  const record = buildStoredRecord({ team: key.team, bodies: 'hash', previous: [], request: turn.request, response });
+  const lane = ctx.config.policies.lanes.get(key.lane);
+  await store.put(record, lane ? storedResponseTtlMs(lane) : DEFAULT_MAX_RETENTION_DAYS * 86_400_000);
+  const work = await queue.store();
+  await work.enqueue([{ id: turn.id, kind: 'response', owner: turn.id, index: 0, customId: turn.id, keyId: key.id, body: turn.request, enqueuedAt: Date.now() }]);
+  turn.queued = true;
+  return { kind: 'json', status: 200, body: response };
 }
 
 /**
@@ -114,8 +143,21 @@ export function storeTurn(ctx: RequestContext): Promise<void> | undefined {
 export const storeResponse: ReplyStage = {
   name: 'storeResponse',
   json(ctx, reply) {
-    if (reply.status >= 300 || !ctx.responses) return undefined;
+    // A queued background response was stored when it was queued; the worker's run stores its answer.
+    if (reply.status >= 300 || !ctx.responses || ctx.responses.queued) return undefined;
     ctx.responses.response = chatToResponse(reply.body as ChatCompletion, responseMeta(ctx.responses));
     return storeTurn(ctx);
   },
+};
+
+/**
+ * After stage, for a background response the worker ran (queuedPipelines in
+ * pipeline/index.ts): its answer is stored after the worker's cancel check
+ * (queue/background.ts clears it when the response was cancelled meanwhile),
+ * so a cancel that came while it ran is never overwritten. Nobody is waiting
+ * on this reply: there is no read-back race to store it earlier for.
+ */
+export const storeQueuedResponse: AfterStage = {
+  name: 'storeResponse',
+  run: (ctx) => storeTurn(ctx),
 };

@@ -21,6 +21,8 @@ export interface ResponsesTurn {
   createdAt: number;
   /** Whether the last attempt sent the Responses request itself (true) or its chat translation; the audit's `api.upstream`. */
   sentNative?: boolean;
+  /** background: true, put on the work queue: the reply is the queued Response itself (render.ts passes it through). */
+  queued?: boolean;
   /** The Response the client got (a stream's final one, failed or not); what gets stored. */
   response?: ResponseObject;
 }

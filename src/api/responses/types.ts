@@ -50,7 +50,8 @@ export interface ResponsesUsage {
   total_tokens: number;
 }
 
-export type ResponseStatus = 'completed' | 'failed' | 'in_progress' | 'incomplete';
+/** `queued` and `cancelled`: background responses only (queue/background.ts). */
+export type ResponseStatus = 'completed' | 'failed' | 'in_progress' | 'incomplete' | 'queued' | 'cancelled';
 
 export interface ResponseObject {
   id: string;

@@ -1,0 +1,225 @@
+// The single instance's work store: everything in memory, every change
+// appended to one journal file and fsynced before the call that made it
+// resolves, replayed at start. So a batch survives a restart: lines without
+// a result are queued again, results already written stay written. Writes
+// that arrive together share one write and one fsync (group commit), so
+// thousands of lines a second cost a few syncs, not thousands.
+//
+// The journal is compacted at start: what replay built is written to a new
+// file, synced, and renamed over the old one.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
+
+type Entry =
+  | { e: 'batch'; b: BatchRecord }
+  | { e: 'enq'; items: WorkItem[] }
+  | { e: 'done'; owner: string; id: string; r: LineResult }
+  | { e: 'drop'; id: string };
+
+const JOURNAL = 'queue.jsonl';
+
+interface State {
+  batches: Map<string, BatchRecord>;
+  /** Items without a result, in the order they were queued. */
+  waiting: Map<string, WorkItem>;
+  results: Map<string, Map<number, LineResult>>;
+  done: Set<string>;
+}
+
+function apply(state: State, entry: Entry): void {
+  switch (entry.e) {
+    case 'batch':
+      state.batches.set(entry.b.id, entry.b);
+      return;
+    case 'enq':
+      for (const item of entry.items) if (!state.done.has(item.id)) state.waiting.set(item.id, item);
+      return;
+    case 'done': {
+      state.done.add(entry.id);
+      state.waiting.delete(entry.id);
+      let results = state.results.get(entry.owner);
+      if (!results) state.results.set(entry.owner, (results = new Map()));
+      results.set(entry.r.index, entry.r);
+      return;
+    }
+    case 'drop':
+      state.done.add(entry.id);
+      state.waiting.delete(entry.id);
+  }
+}
+
+function replay(file: string): State {
+  const state: State = { batches: new Map(), waiting: new Map(), results: new Map(), done: new Set() };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return state;
+    throw err;
+  }
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    // A line torn by a crash mid-write is the last one; nothing after it was acknowledged.
+    try {
+      apply(state, JSON.parse(line) as Entry);
+    } catch {
+      break;
+    }
+  }
+  return state;
+}
+
+/** What replay built, as the fewest entries that rebuild it. */
+function snapshot(state: State): string {
+  const lines: string[] = [];
+  for (const b of state.batches.values()) lines.push(JSON.stringify({ e: 'batch', b }));
+  for (const [owner, results] of state.results) {
+    for (const r of results.values()) lines.push(JSON.stringify({ e: 'done', owner, id: idOf(owner, r.index), r }));
+  }
+  if (state.waiting.size > 0) lines.push(JSON.stringify({ e: 'enq', items: [...state.waiting.values()] }));
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+function idOf(owner: string, index: number): string {
+  return owner.startsWith('batch_') ? `${owner}:${index}` : owner;
+}
+
+export interface LocalWorkStore extends WorkStore {
+  /** Called whenever items are queued, so an idle worker starts at once. */
+  onEnqueue(listener: () => void): void;
+}
+
+/**
+ * `readOnly`: the journal as it is now, for `lanegate batches` beside a
+ * running gateway (which owns the file: only it appends and compacts).
+ */
+export async function openLocalWorkStore(dir: string, options: { readOnly?: boolean } = {}): Promise<LocalWorkStore> {
+  const file = path.join(dir, JOURNAL);
+  const state = replay(file);
+  let handle: FileHandle | undefined;
+  if (!options.readOnly) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.compact`;
+    const compacted = await open(tmp, 'w');
+    await compacted.writeFile(snapshot(state));
+    await compacted.sync();
+    await compacted.close();
+    await rename(tmp, file);
+    handle = await open(file, 'a');
+  }
+
+  // Group commit: entries written while a sync is under way go out together in the next one.
+  let pending: string[] = [];
+  let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  let flushing = false;
+  let closed = false;
+  async function flush(): Promise<void> {
+    flushing = true;
+    while (pending.length > 0) {
+      const text = pending.join('');
+      const settle = waiters;
+      pending = [];
+      waiters = [];
+      try {
+        await handle!.write(text);
+        await handle!.datasync();
+        for (const w of settle) w.resolve();
+      } catch (err) {
+        for (const w of settle) w.reject(err);
+      }
+    }
+    flushing = false;
+  }
+  function write(entry: Entry): Promise<void> {
+    if (closed || !handle) return Promise.reject(new Error(handle ? 'the work queue is closed' : 'the journal was opened read-only; the running gateway owns it'));
+    apply(state, entry);
+    pending.push(JSON.stringify(entry) + '\n');
+    const done = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+    if (!flushing) void flush();
+    return done;
+  }
+
+  // Claimed in this process and not finished yet: not handed out twice. A restart forgets them, so they run again.
+  const claimed = new Set<string>();
+  const listeners: Array<() => void> = [];
+  const finalizing = new Set<string>();
+
+  return {
+    kind: 'local',
+    onEnqueue: (listener) => void listeners.push(listener),
+    putBatch: (batch) => write({ e: 'batch', b: structuredClone(batch) }),
+    async getBatch(id) {
+      const b = state.batches.get(id);
+      return b && structuredClone(b);
+    },
+    async listBatches(team) {
+      return [...state.batches.values()].filter((b) => team === undefined || b.team === team).sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1)).map((b) => structuredClone(b));
+    },
+    async enqueue(items) {
+      if (items.length === 0) return;
+      await write({ e: 'enq', items });
+      for (const l of listeners) l();
+    },
+    async claim(_consumer, max) {
+      const out: Delivery[] = [];
+      for (const item of state.waiting.values()) {
+        if (out.length >= max) break;
+        if (claimed.has(item.id)) continue;
+        claimed.add(item.id);
+        out.push({ item, ref: item.id });
+      }
+      return out;
+    },
+    async isDone(item) {
+      return state.done.has(item.id);
+    },
+    async complete(delivery, result) {
+      const { item } = delivery;
+      claimed.delete(item.id);
+      if (state.done.has(item.id)) return false;
+      await write({ e: 'done', owner: item.owner, id: item.id, r: result });
+      return true;
+    },
+    async drop(delivery) {
+      claimed.delete(delivery.item.id);
+      if (!state.done.has(delivery.item.id)) await write({ e: 'drop', id: delivery.item.id });
+    },
+    async counts(owner) {
+      const c: LineCounts = { completed: 0, failed: 0, cancelled: 0 };
+      for (const r of state.results.get(owner)?.values() ?? []) {
+        if (r.outcome === 'ok') c.completed++;
+        else if (r.outcome === 'cancelled') c.cancelled++;
+        else c.failed++;
+      }
+      return c;
+    },
+    async results(owner) {
+      return [...(state.results.get(owner)?.values() ?? [])].sort((a, b) => a.index - b.index);
+    },
+    async lockFinalize(owner) {
+      // Lines finishing together each try; the first one finalizes. A restart forgets the lock, so a batch left finalizing is finished then.
+      if (finalizing.has(owner)) return false;
+      finalizing.add(owner);
+      return true;
+    },
+    async activeBatches() {
+      return [...state.batches.values()].filter((b) => b.status === 'in_progress' || b.status === 'cancelling' || b.status === 'finalizing').map((b) => b.id);
+    },
+    async stats() {
+      let oldest = Infinity;
+      for (const item of state.waiting.values()) {
+        oldest = item.enqueuedAt;
+        break;
+      }
+      return { depth: state.waiting.size, oldestAgeMs: oldest === Infinity ? 0 : Date.now() - oldest };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      while (flushing) await new Promise((r) => setImmediate(r));
+      await handle?.close();
+    },
+  };
+}

@@ -1,0 +1,134 @@
+// The work store when replicas share Redis: one stream of work items read by
+// one consumer group, so any replica runs any line. An item a replica took
+// and did not acknowledge within claim_idle_ms (it died mid-line) is taken
+// over with XAUTOCLAIM. A line's result, its count and the acknowledgement
+// are one Lua script: the result is written only if the line has none yet
+// (HSETNX, the done marker), so a line is answered exactly once however many
+// replicas ran it.
+import type { RedisStore } from '../stores/redis.js';
+import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
+
+const GROUP = 'workers';
+const FINALIZE_LOCK_MS = 60_000;
+/** XAUTOCLAIM at most this often per replica: the scan is cheap but not free. */
+const AUTOCLAIM_EVERY_MS = 500;
+
+// KEYS: results hash, counts hash, stream. ARGV: field, result, outcome, group, entry id.
+const COMPLETE = `
+local won = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if won == 1 then redis.call('HINCRBY', KEYS[2], ARGV[3], 1) end
+redis.call('XACK', KEYS[3], ARGV[4], ARGV[5])
+redis.call('XDEL', KEYS[3], ARGV[5])
+return won
+`;
+
+const OUTCOME_FIELD = { ok: 'completed', error: 'failed', expired: 'failed', cancelled: 'cancelled' } as const;
+
+type StreamEntry = [id: string, fields: string[]];
+
+export async function openRedisWorkStore(redis: RedisStore, options: { claimIdleMs: number }): Promise<WorkStore> {
+  const client = redis.client;
+  const stream = redis.key('queue', 'stream');
+  const batchKey = (id: string) => redis.key('queue', 'batch', encodeURIComponent(id));
+  const teamKey = (team: string) => redis.key('queue', 'team', encodeURIComponent(team));
+  const activeKey = redis.key('queue', 'active');
+  const resultsKey = (owner: string) => redis.key('queue', 'results', encodeURIComponent(owner));
+  const countsKey = (owner: string) => redis.key('queue', 'counts', encodeURIComponent(owner));
+  const lockKey = (owner: string) => redis.key('queue', 'finalize', encodeURIComponent(owner));
+
+  try {
+    await client.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!String(err).includes('BUSYGROUP')) throw err;
+  }
+  let lastAutoclaim = 0;
+
+  const toDeliveries = (entries: StreamEntry[] | null | undefined): Delivery[] => {
+    const out: Delivery[] = [];
+    for (const entry of entries ?? []) {
+      // XAUTOCLAIM lists entries deleted since they were claimed with no fields.
+      if (!entry || !entry[1]) continue;
+      const at = entry[1].indexOf('j');
+      if (at < 0) continue;
+      out.push({ item: JSON.parse(entry[1][at + 1]!) as WorkItem, ref: entry[0] });
+    }
+    return out;
+  };
+
+  return {
+    kind: 'redis',
+    async putBatch(batch) {
+      const final = batch.status === 'completed' || batch.status === 'failed' || batch.status === 'expired' || batch.status === 'cancelled';
+      const multi = client.multi().set(batchKey(batch.id), JSON.stringify(batch)).zadd(teamKey(batch.team), batch.created_at, batch.id);
+      if (final) multi.srem(activeKey, batch.id);
+      else multi.sadd(activeKey, batch.id);
+      await multi.exec();
+    },
+    async getBatch(id) {
+      const raw = await client.get(batchKey(id));
+      return raw ? (JSON.parse(raw) as BatchRecord) : undefined;
+    },
+    async listBatches(team) {
+      const ids = team === undefined ? await client.smembers(activeKey) : await client.zrevrange(teamKey(team), 0, 9_999);
+      if (ids.length === 0) return [];
+      const raws = await client.mget(ids.map(batchKey));
+      const batches = raws.flatMap((raw) => (raw ? [JSON.parse(raw) as BatchRecord] : [])).filter((b) => team === undefined || b.team === team);
+      return team === undefined ? batches.sort((a, b) => b.created_at - a.created_at) : batches;
+    },
+    async enqueue(items) {
+      // Pipelined in chunks: one round trip per thousand lines.
+      for (let i = 0; i < items.length; i += 1_000) {
+        const pipe = client.pipeline();
+        for (const item of items.slice(i, i + 1_000)) pipe.xadd(stream, '*', 'j', JSON.stringify(item));
+        const replies = await pipe.exec();
+        for (const [err] of replies ?? []) if (err) throw err;
+      }
+    },
+    async claim(consumer, max) {
+      let out: Delivery[] = [];
+      const now = Date.now();
+      if (now - lastAutoclaim >= AUTOCLAIM_EVERY_MS) {
+        lastAutoclaim = now;
+        const reply = (await client.xautoclaim(stream, GROUP, consumer, options.claimIdleMs, '0-0', 'COUNT', max)) as [string, StreamEntry[], string[]?];
+        out = toDeliveries(reply[1]);
+      }
+      if (out.length < max) {
+        const reply = (await client.xreadgroup('GROUP', GROUP, consumer, 'COUNT', max - out.length, 'STREAMS', stream, '>')) as Array<[string, StreamEntry[]]> | null;
+        out.push(...toDeliveries(reply?.[0]?.[1]));
+      }
+      return out;
+    },
+    async isDone(item) {
+      return (await client.hexists(resultsKey(item.owner), String(item.index))) === 1;
+    },
+    async complete(delivery, result) {
+      const { item } = delivery;
+      const won = (await client.eval(COMPLETE, 3, resultsKey(item.owner), countsKey(item.owner), stream, String(item.index), JSON.stringify(result), OUTCOME_FIELD[result.outcome], GROUP, delivery.ref)) as number;
+      return won === 1;
+    },
+    async drop(delivery) {
+      await client.multi().xack(stream, GROUP, delivery.ref).xdel(stream, delivery.ref).exec();
+    },
+    async counts(owner) {
+      const raw = await client.hgetall(countsKey(owner));
+      const c: LineCounts = { completed: Number(raw.completed ?? 0), failed: Number(raw.failed ?? 0), cancelled: Number(raw.cancelled ?? 0) };
+      return c;
+    },
+    async results(owner) {
+      const raw = await client.hvals(resultsKey(owner));
+      return raw.map((r) => JSON.parse(r) as LineResult).sort((a, b) => a.index - b.index);
+    },
+    async lockFinalize(owner) {
+      return (await client.set(lockKey(owner), '1', 'PX', FINALIZE_LOCK_MS, 'NX')) === 'OK';
+    },
+    async activeBatches() {
+      return client.smembers(activeKey);
+    },
+    async stats() {
+      const [depth, first] = await Promise.all([client.xlen(stream), client.xrange(stream, '-', '+', 'COUNT', 1)]);
+      const id = first[0]?.[0];
+      return { depth, oldestAgeMs: id ? Math.max(0, Date.now() - Number(id.split('-')[0])) : 0 };
+    },
+    async close() {},
+  };
+}

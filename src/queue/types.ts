@@ -1,0 +1,130 @@
+// The durable work queue's shapes: a batch (the job a client created), its
+// lines (one unit of work each, run through the pipeline like any request)
+// and each line's one result. Two stores keep them (local-store.ts: a journal
+// file for the single instance; redis-store.ts: Streams with a consumer group
+// for replicas); the worker (worker.ts) is the same over both.
+
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/embeddings', '/v1/responses'] as const;
+export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
+
+export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+export interface BatchError {
+  code: string;
+  message: string;
+  param: string | null;
+  line: number | null;
+}
+
+/** A batch as the gateway keeps it: OpenAI's Batch object plus who owns it. */
+export interface BatchRecord {
+  id: string;
+  /** The key's team owns it: another team's key reads it as absent. */
+  team: string;
+  /** The key the batch was created with: every line runs with its identity. */
+  keyId: string;
+  lane: string;
+  endpoint: BatchEndpoint;
+  input_file_id: string;
+  completion_window: '24h';
+  metadata: Record<string, string> | null;
+  status: BatchStatus;
+  /** Unix seconds. */
+  created_at: number;
+  expires_at: number;
+  in_progress_at: number | null;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  errors: BatchError[] | null;
+  total: number;
+}
+
+/** One line of a batch (kind "batch") or one background response (kind "response"). */
+export interface WorkItem {
+  /** `<batch id>:<line index>` or the response id: the done marker's key. */
+  id: string;
+  kind: 'batch' | 'response';
+  /** The batch, or the background response's id. */
+  owner: string;
+  index: number;
+  customId: string;
+  /** The key it was queued with: it runs with that key's identity. */
+  keyId: string;
+  /** The line's request body. */
+  body: Record<string, unknown>;
+  /** Unix ms, for the oldest job's age. */
+  enqueuedAt: number;
+}
+
+/** A line's one answer. `cancelled` lines are left out of both files. */
+export interface LineResult {
+  index: number;
+  outcome: 'ok' | 'error' | 'expired' | 'cancelled';
+  /** The line as the output or error file holds it (JSON text); empty for cancelled. */
+  line: string;
+}
+
+export interface LineCounts {
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** A claimed item; `stale` when it was reclaimed from a consumer that stopped answering. */
+export interface Delivery {
+  item: WorkItem;
+  /** The store's own handle (a stream entry id). */
+  ref: string;
+}
+
+export interface WorkStore {
+  readonly kind: 'local' | 'redis';
+  putBatch(batch: BatchRecord): Promise<void>;
+  getBatch(id: string): Promise<BatchRecord | undefined>;
+  /** The team's batches, newest first; no team (the operator's CLI): every batch (Redis: every batch not yet final). */
+  listBatches(team: string | undefined): Promise<BatchRecord[]>;
+  enqueue(items: WorkItem[]): Promise<void>;
+  /**
+   * Up to `max` items to run: new ones, and ones another consumer took but
+   * has not finished within the claim timeout (it died mid-line).
+   */
+  claim(consumer: string, max: number): Promise<Delivery[]>;
+  /** True when the item already has its result (another consumer finished it). */
+  isDone(item: WorkItem): Promise<boolean>;
+  /**
+   * Records the result and acknowledges the item, atomically, once: false when
+   * the item already had a result (nothing is written then).
+   */
+  complete(delivery: Delivery, result: LineResult): Promise<boolean>;
+  /** Acknowledges an item that needs no result (its owner is gone). */
+  drop(delivery: Delivery): Promise<void>;
+  counts(batchId: string): Promise<LineCounts>;
+  /** Every result of a batch, in line order. */
+  results(batchId: string): Promise<LineResult[]>;
+  /** Batches not yet final (in progress, cancelling, finalizing): the worker's sweep looks at these. */
+  activeBatches(): Promise<string[]>;
+  /** Takes the right to finalize a batch: true for exactly one caller. */
+  lockFinalize(batchId: string): Promise<boolean>;
+  /** Items waiting or running, and the oldest one's age in ms. */
+  stats(): Promise<{ depth: number; oldestAgeMs: number }>;
+  close(): Promise<void>;
+}
+
+/** The queue as the rest of the gateway sees it (Services.queue). */
+export interface QueueService {
+  /** The store, once open. */
+  store(): Promise<WorkStore>;
+  /** Opens the store and starts the worker (the server does, after it listens). */
+  start(): Promise<void>;
+  /** Stops claiming work, lets lines in flight finish for up to `graceMs`, leaves the rest queued. */
+  stop(graceMs: number): Promise<void>;
+  /** Aborts this process's run of the owner's work, if it is running here. */
+  abortRunning(owner: string, reason: Error): void;
+}
