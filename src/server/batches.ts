@@ -8,6 +8,7 @@ import { createBatch } from '../batches/create.js';
 import { cancelBatch, listBatches, readBatch, showBatch } from '../batches/read.js';
 import { GatewayError } from '../errors.js';
 import type { WorkStore } from '../queue/types.js';
+import { checkContentType, parseJsonBody, readRawBody } from './body.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -19,12 +20,18 @@ export function mountBatches(app: Hono<Env>, state: GatewayState, prefix: string
     return queue.store();
   };
   const keyOf = (c: Context<Env>) => authenticateKey(state.config(), c.env.incoming.headers);
+  // Read as every JSON body is (size, time, depth and encoding bounded), never whole and unbounded.
   const body = async (c: Context<Env>): Promise<unknown> => {
-    try {
-      return await c.req.json();
-    } catch {
-      throw new GatewayError('invalid_json', 'The request body is not valid JSON.');
-    }
+    const incoming = c.env.incoming;
+    checkContentType(incoming);
+    const server = state.config().server;
+    const raw = await readRawBody(incoming, {
+      maxBytes: server.body_limit_bytes,
+      timeoutMs: server.body_timeout_ms,
+      maxDepth: server.max_json_depth,
+      encodings: server.request_encodings,
+    });
+    return parseJsonBody(raw, server.max_json_depth);
   };
 
   app.post(`${prefix}/batches`, async (c) => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
-import { OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { APP_KEY, OTHER_KEY, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { runCli } from '../helpers/cli.js';
 import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
 
@@ -117,6 +117,22 @@ budgets:
     assert.equal(failed[0]!.custom_id, 'line-2');
     assert.equal(failed[0]!.response?.status_code, 404);
     assert.equal((failed[0]!.response?.body as { error: { code: string } }).error.code, 'model_not_found');
+  });
+
+  it('batches – POST /v1/batches reads its body within the server\'s limits: oversize is 413, bad JSON 400, nothing queued', async () => {
+    const headers = { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' };
+    const before = (await client.batches.list()).data.length;
+    const huge = JSON.stringify({ input_file_id: 'file-x', endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { pad: 'x'.repeat(9 * 1024 * 1024) } });
+    const oversize = await fetch(`${gw.url}/v1/batches`, { method: 'POST', headers, body: huge }).catch((err: unknown) => err);
+    // The server answers 413 and may close the connection while the rest still arrives.
+    if (oversize instanceof Response) {
+      assert.equal(oversize.status, 413);
+      assert.equal(((await oversize.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
+    }
+    const bad = await fetch(`${gw.url}/v1/batches`, { method: 'POST', headers, body: '{"input_file_id":' });
+    assert.equal(bad.status, 400);
+    assert.ok(((await bad.json()) as { error: { message: string } }).error.message.length > 0);
+    assert.equal((await client.batches.list()).data.length, before);
   });
 
   it('batches – another team\'s key cannot read, list or cancel the batch', async () => {
