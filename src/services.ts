@@ -14,7 +14,7 @@ import { createCacheService } from './cache/service.js';
 import type { CompiledConfig } from './config/compile.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Services } from './pipeline/context.js';
-import { createToolGateway } from './mcp/govern.js';
+import { createToolGateway } from './mcp/tool-gateway.js';
 import { createMcpUpstreams } from './mcp/upstreams.js';
 import { shadowChatPipeline } from './pipeline/index.js';
 import { createMemoryApprovalStore, createRedisApprovalStore } from './policy/approvals.js';

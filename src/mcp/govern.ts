@@ -29,7 +29,6 @@
 //      same record, result included (`execution.result`, JSON text).
 import { randomBytes } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { AuditSink } from '../audit/transport/writer.js';
 import { AUDIT_RECORD_VERSION, type AuditToolCallRecord } from '../audit/schema.js';
 import type { CompiledConfig, KeyInfo } from '../config/compile.js';
 import type { Services } from '../pipeline/context.js';
@@ -39,45 +38,10 @@ import { redactSlot, scanSlots, type TextSlot } from '../policy/scan.js';
 import { argumentSlots, countFindings, judgeMcpToolCall, type ToolCallJudgement } from '../policy/tool-call.js';
 import type { ToolKey } from '../policy/tool-name.js';
 import { sha256Hex } from '../sha256.js';
-import type { RedisStore } from '../stores/redis.js';
-import { createMemoryToolRunStore, createRedisToolRunStore, toolRunLimits, type ToolRunStore } from './tool-runs.js';
+import { toolRunLimits } from './tool-runs.js';
+import type { ToolGateway, ToolGatewayParts } from './tool-gateway.js';
 
 /** Runs one call on its upstream server; the endpoint's, bounded by the server's timeout. */
-export type ToolExecutor = (server: string, tool: string, args: Record<string, unknown>, signal: AbortSignal) => Promise<CallToolResult>;
-
-export interface ToolGatewayParts {
-  /** Where tool_call records go (GatewayState.audit); without it none are written. */
-  audit?: AuditSink;
-  /** Runs approved calls; without it an approved call cannot run (the approval tool says so). */
-  execute?: ToolExecutor;
-  /** How long a held MCP call may wait for its decision. Default 24 hours. */
-  approvalTtlMs?: number;
-}
-
-export const DEFAULT_APPROVAL_TTL_MS = 24 * 60 * 60 * 1000;
-
-/**
- * The tool governance's long-lived parts, one per gateway: a declared field
- * of Services (`toolGateway`), built with the rest in the composition root
- * (services.ts), so two gateways in one process (tests, replicas) each keep
- * their own sink, executor and counters.
- */
-export interface ToolGateway {
-  audit: AuditSink | undefined;
-  execute: ToolExecutor | undefined;
-  approvalTtlMs: number;
-  runs: ToolRunStore;
-}
-
-export function createToolGateway(o: { redis: RedisStore | undefined; execute?: ToolExecutor }): ToolGateway {
-  return {
-    audit: undefined,
-    execute: o.execute,
-    approvalTtlMs: DEFAULT_APPROVAL_TTL_MS,
-    runs: o.redis ? createRedisToolRunStore(o.redis) : createMemoryToolRunStore(),
-  };
-}
-
 /** Gives the gateway's tool governance its audit sink and executor; later calls replace what they name. */
 export function attachToolGateway(services: Services, parts: ToolGatewayParts): void {
   const a = services.toolGateway;

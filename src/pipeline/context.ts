@@ -1,7 +1,7 @@
 // The one object a request carries through the pipeline. Stages enrich it;
 // the server and the audit read it when the request is over.
 import type { McpUpstreams } from '../mcp/upstreams.js';
-import type { ToolGateway } from '../mcp/govern.js';
+import type { ToolGateway } from '../mcp/tool-gateway.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ChatChunk, ChatRequest, EmbeddingsRequest, Usage } from '../api/schemas.js';
 import type { CompiledConfig, CompiledModel, KeyInfo } from '../config/compile.js';

@@ -3,7 +3,8 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { KeyInfo } from '../../src/config/compile.js';
 import type { Gateway } from '../../src/gateway.js';
-import { governToolCall, type ToolCallDecision, type ToolExecutor } from '../../src/mcp/govern.js';
+import { governToolCall, type ToolCallDecision } from '../../src/mcp/govern.js';
+import type { ToolExecutor } from '../../src/mcp/tool-gateway.js';
 
 export const MCP_POLICIES = `
 default_lane: green
