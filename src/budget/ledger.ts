@@ -26,6 +26,8 @@ export interface LedgerEntry {
   model: string;
   provider: string;
   lane: string;
+  /** The client's user-agent family (api/client-family.ts), as lanegate_client_requests_total labels it; '' in records written before it was kept. */
+  client: string;
   nanoUsd: number;
   /** Tokens used upstream: none for a cache hit, whose tokens are `saved*` instead (as the metrics count them). */
   inputTokens: number;
@@ -46,6 +48,7 @@ interface RawRecord {
   model?: string;
   route?: { model?: string } | null;
   provider?: string;
+  client?: string;
   lane?: { name?: string } | string | null;
   cache?: { status?: string } | null;
   usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
@@ -88,6 +91,7 @@ export async function* readLedger(source: LedgerSource, from = 0, to = Infinity)
       model: r.route?.model ?? r.model ?? '',
       provider: r.provider ?? '',
       lane: typeof r.lane === 'string' ? r.lane : (r.lane?.name ?? ''),
+      client: r.client ?? '',
       nanoUsd: nano,
       inputTokens: hit ? 0 : input,
       outputTokens: hit ? 0 : output,
@@ -162,7 +166,7 @@ export async function rebuildCounters(
   return { counters: values.size, sources };
 }
 
-export type GroupBy = 'team' | 'app' | 'key' | 'model' | 'provider' | 'lane';
+export type GroupBy = 'team' | 'app' | 'key' | 'model' | 'provider' | 'lane' | 'client';
 
 export interface UsageRow {
   group: string;

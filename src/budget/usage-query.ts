@@ -2,7 +2,7 @@
 // `lanegate costs` and GET /admin/usage so the two never disagree.
 import type { GroupBy } from './ledger.js';
 
-export const USAGE_GROUPS: readonly GroupBy[] = ['team', 'app', 'key', 'model', 'provider', 'lane'];
+export const USAGE_GROUPS: readonly GroupBy[] = ['team', 'app', 'key', 'model', 'provider', 'lane', 'client'];
 
 export function isUsageGroup(value: string): value is GroupBy {
   return (USAGE_GROUPS as readonly string[]).includes(value);

@@ -68,4 +68,19 @@ describe('costs and metrics agree', () => {
     assert.equal(body.data[0]!.input_tokens, await metricTokens('input'));
     assert.equal(body.data[0]!.saved_input_tokens, hitUsage.prompt_tokens);
   });
+
+  it('costs --by client – grouped by the user-agent family, as lanegate_client_requests_total labels it; /admin/usage agrees', async () => {
+    const out = await runCli(['costs', '--by', 'client', '--csv', '--config', gw.configFile]);
+    assert.equal(out.code, 0, out.stderr);
+    const [header, ...lines] = out.stdout.trim().split('\n');
+    const cols = header!.split(',');
+    const rows = lines.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
+    // The openai SDK drove all three requests.
+    assert.deepEqual(rows.map((r) => r.client), ['openai-node', 'total'], out.stdout);
+    assert.equal(Number(rows[0]!.requests), 3);
+    assert.equal(Number(rows[0]!.requests), await metricSum(gw, 'lanegate_client_requests_total', { client: 'openai-node' }));
+    const res = await fetch(`${gw.url}/admin/usage?group_by=client`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const body = (await res.json()) as { data: Row[] };
+    assert.deepEqual(body.data.map((r) => [r.group, r.requests]), [['openai-node', 3]]);
+  });
 });
