@@ -5,7 +5,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
+# Compiles into dist/ and copies the console's script and stylesheet beside it (scripts/build.mjs).
 RUN npm run build
 
 # Runtime: production dependencies and the compiled output only, as a non-root user.
@@ -21,8 +23,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# The console's script and stylesheet are served as they are (no build step).
-COPY --from=build /app/src/console/static ./dist/console/static
 COPY bin ./bin
 COPY config ./config
 COPY policies ./policies

@@ -23,8 +23,9 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnGateway(configFile: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['bin/lanegate.mjs', 'serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `entry`: the CLI to run (default bin/lanegate.mjs, which runs the sources in a checkout); a built dist/cli.js to test the build. */
+export async function spawnGateway(configFile: string, o: { entry?: string } = {}): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [o.entry ?? 'bin/lanegate.mjs', 'serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   alive.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => alive.delete(child));
