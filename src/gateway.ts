@@ -208,21 +208,26 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
         }
         if ('closeAllConnections' in server) server.closeAllConnections();
         await closed;
+        // Each part below the audit trail gets a bounded wait (settleWithin): one that never
+        // settles is logged by name and left behind, so a shutdown always ends.
+        const queueWait = Math.min(grace, 5_000);
         // Lines still running get the grace left; what is unfinished stays queued for the next start.
-        await state.services.queue?.stop(Math.min(grace, 5_000));
+        await settleWithin(logger, 'work queue', state.services.queue?.stop(queueWait), queueWait + PART_CLOSE_MS);
         trail.sweeper?.stop();
         // Shadow runs started by the last replies get a moment to finish and be recorded.
-        await state.services.prompts?.shadow.drain(current.prompts.shadow.shutdown_wait_ms);
-        await state.services.mcp?.close();
+        const shadowWait = current.prompts.shadow.shutdown_wait_ms;
+        await settleWithin(logger, 'shadow runs', state.services.prompts?.shadow.drain(shadowWait), shadowWait + PART_CLOSE_MS);
+        await settleWithin(logger, 'MCP upstreams', state.services.mcp?.close(), PART_CLOSE_MS);
         state.services.files.close();
+        // The audit trail is waited for whole: it owns its flush and loss guarantees.
         await audit.close();
-        await tracing?.shutdown();
+        await settleWithin(logger, 'tracing', tracing?.shutdown(), PART_CLOSE_MS);
         // Cache writes still under way finish before their connection goes.
-        await state.services.cache?.drain();
-        await breakerSync?.close();
+        await settleWithin(logger, 'cache writes', state.services.cache?.drain(), PART_CLOSE_MS);
+        await settleWithin(logger, 'breaker sync', breakerSync?.close(), PART_CLOSE_MS);
         state.services.budget.close();
-        await redis?.close();
-        await clients.close();
+        await settleWithin(logger, 'redis', redis?.close(), PART_CLOSE_MS);
+        await settleWithin(logger, 'upstream clients', clients.close(), PART_CLOSE_MS);
         flushAccessLines(logger);
         logger.info('lanegate stopped');
         logger.flush?.();
@@ -230,4 +235,30 @@ export async function startGateway(options: StartOptions): Promise<Gateway> {
       return stopping;
     },
   };
+}
+
+/** How long a part of the gateway may take to close at shutdown, past its own wait, before shutdown goes on without it. */
+const PART_CLOSE_MS = 5_000;
+
+/**
+ * Waits for a part's close at most `ms`: a part that never settles (a lost
+ * promise, a peer that stopped answering) is logged by name and left
+ * behind, and one that fails is logged, so shutdown always goes on to the
+ * next part and ends.
+ */
+async function settleWithin(logger: Logger, part: string, work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!work) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    if ((await Promise.race([work.then(() => 'done' as const), late])) === 'late') {
+      logger.warn({ part, waitedMs: ms }, 'shutdown: a part did not close in time; going on without it');
+    }
+  } catch (err) {
+    logger.warn({ part, err: String(err) }, 'shutdown: a part failed to close');
+  } finally {
+    clearTimeout(timer);
+  }
 }
