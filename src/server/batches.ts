@@ -8,7 +8,7 @@ import { createBatch } from '../batches/create.js';
 import { cancelBatch, listBatches, readBatch, showBatch } from '../batches/read.js';
 import { GatewayError } from '../errors.js';
 import type { WorkStore } from '../queue/types.js';
-import { checkContentType, parseJsonBody, readRawBody } from './body.js';
+import { bodyLimitsOf, readJsonBody } from './body.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -21,18 +21,7 @@ export function mountBatches(app: Hono<Env>, state: GatewayState, prefix: string
   };
   const keyOf = (c: Context<Env>) => authenticateKey(state.config(), c.env.incoming.headers);
   // Read as every JSON body is (size, time, depth and encoding bounded), never whole and unbounded.
-  const body = async (c: Context<Env>): Promise<unknown> => {
-    const incoming = c.env.incoming;
-    checkContentType(incoming);
-    const server = state.config().server;
-    const raw = await readRawBody(incoming, {
-      maxBytes: server.body_limit_bytes,
-      timeoutMs: server.body_timeout_ms,
-      maxDepth: server.max_json_depth,
-      encodings: server.request_encodings,
-    });
-    return parseJsonBody(raw, server.max_json_depth);
-  };
+  const body = (c: Context<Env>): Promise<unknown> => readJsonBody(c.env.incoming, bodyLimitsOf(state.config().server));
 
   app.post(`${prefix}/batches`, async (c) => {
     const key = keyOf(c);

@@ -18,6 +18,11 @@ export interface BodyLimits {
   encodings: readonly RequestEncoding[];
 }
 
+/** The server config's body limits, as every JSON endpoint reads its body. */
+export function bodyLimitsOf(server: { body_limit_bytes: number; body_timeout_ms: number; max_json_depth: number; request_encodings: readonly RequestEncoding[] }): BodyLimits {
+  return { maxBytes: server.body_limit_bytes, timeoutMs: server.body_timeout_ms, maxDepth: server.max_json_depth, encodings: server.request_encodings };
+}
+
 /** Set on errors after which the connection should be closed (unread body left). */
 export const CLOSE_CONNECTION = Symbol('closeConnection');
 
@@ -164,4 +169,10 @@ export function parseJsonBody(raw: Buffer, maxDepth: number): unknown {
     const at = /position (\d+)/.exec(String((err as Error).message))?.[1];
     throw new GatewayError('invalid_json', `The request body is not valid JSON${at ? ` (error at byte ${at})` : ''}.`);
   }
+}
+
+/** A JSON request body within the server's limits: content type, size, time, encoding and depth checked, then parsed. */
+export async function readJsonBody(incoming: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  checkContentType(incoming);
+  return parseJsonBody(await readRawBody(incoming, limits), limits.maxDepth);
 }

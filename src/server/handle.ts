@@ -9,7 +9,7 @@ import { createContext } from '../pipeline/context.js';
 import { finishRequest, runRequest } from '../pipeline/run.js';
 import type { Pipeline } from '../pipeline/stage.js';
 import type { GatewayState } from './state.js';
-import { checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
+import { bodyLimitsOf, checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { lingerBeforeClose } from './lingering-close.js';
 import { writeError, writeJson, writeRendered, writeStream } from './reply.js';
@@ -32,12 +32,7 @@ export async function handleApi(
     headers: incoming.headers,
     readBody: async () => {
       checkContentType(incoming);
-      const raw = await readRawBody(incoming, {
-        maxBytes: server.body_limit_bytes,
-        timeoutMs: server.body_timeout_ms,
-        maxDepth: server.max_json_depth,
-        encodings: server.request_encodings,
-      });
+      const raw = await readRawBody(incoming, bodyLimitsOf(server));
       // The audit record keeps the body as sent (full) or its hash.
       if (state.audit.enabled) ctx.rawBody = raw;
       return parseJsonBody(raw, server.max_json_depth);

@@ -15,7 +15,7 @@ import { authenticateKey } from '../auth/keys.js';
 import { GatewayError } from '../errors.js';
 import type { McpCaller, McpSessionDeps } from '../mcp/session.js';
 import { startingLane } from '../policy/lane.js';
-import { checkContentType, parseJsonBody, readRawBody } from './body.js';
+import { bodyLimitsOf, readJsonBody } from './body.js';
 import type { GatewayState } from './state.js';
 
 type Env = { Bindings: HttpBindings };
@@ -61,15 +61,7 @@ async function handleMcp(state: GatewayState, c: Context<Env>): Promise<Response
   const requestId = randomUUID();
   const key = authenticateKey(config, incoming.headers);
   const { lane } = startingLane(config.policies, key, incoming.headers['x-gateway-lane']);
-  checkContentType(incoming);
-  const server = config.server;
-  const raw = await readRawBody(incoming, {
-    maxBytes: server.body_limit_bytes,
-    timeoutMs: server.body_timeout_ms,
-    maxDepth: server.max_json_depth,
-    encodings: server.request_encodings,
-  });
-  const parsedBody = parseJsonBody(raw, server.max_json_depth);
+  const parsedBody = await readJsonBody(incoming, bodyLimitsOf(config.server));
 
   const gone = new AbortController();
   const outgoing = c.env.outgoing;
