@@ -186,6 +186,8 @@ export async function openLocalWorkStore(dir: string, options: { readOnly?: bool
       claimed.delete(delivery.item.id);
       if (!state.done.has(delivery.item.id)) await write({ e: 'drop', id: delivery.item.id });
     },
+    // An item this process claimed and did not answer (a failure, a shutdown) stays claimed here: it runs again after a restart, not in a loop.
+    release() {},
     async counts(owner) {
       const c: LineCounts = { completed: 0, failed: 0, cancelled: 0 };
       for (const r of state.results.get(owner)?.values() ?? []) {

@@ -5,6 +5,12 @@
 // are one Lua script: the result is written only if the line has none yet
 // (HSETNX, the done marker), so a line is answered exactly once however many
 // replicas ran it.
+//
+// A replica holding a line for longer than claim_idle_ms (a slow upstream, a
+// backoff after a 429) is alive, not dead: while it holds a line it renews
+// its claim every claim_idle_ms/3 (XCLAIM JUSTID to itself, which resets the
+// entry's idle time), so XAUTOCLAIM on another replica does not take it over
+// and run it twice. Renewing stops when the line is acknowledged or let go.
 import type { RedisStore } from '../stores/redis.js';
 import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
 
@@ -22,11 +28,30 @@ redis.call('XDEL', KEYS[3], ARGV[5])
 return won
 `;
 
+// KEYS: stream. ARGV: group, consumer, entry ids. Only entries still pending
+// for this consumer are renewed: one another replica took over (this one
+// stalled past the timeout) stays with it. Returns the ids no longer held.
+const RENEW = `
+local lost = {}
+for i = 3, #ARGV do
+  local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #mine == 1 then redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else lost[#lost + 1] = ARGV[i] end
+end
+return lost
+`;
+
 const OUTCOME_FIELD = { ok: 'completed', error: 'failed', expired: 'failed', cancelled: 'cancelled' } as const;
 
 type StreamEntry = [id: string, fields: string[]];
 
-export async function openRedisWorkStore(redis: RedisStore, options: { claimIdleMs: number }): Promise<WorkStore> {
+export interface RedisWorkStoreOptions {
+  claimIdleMs: number;
+  /** A renewal that failed (Redis unreachable): it is tried again at the next interval. */
+  onRenewError?: (err: unknown) => void;
+}
+
+export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkStoreOptions): Promise<WorkStore> {
   const client = redis.client;
   const stream = redis.key('queue', 'stream');
   const batchKey = (id: string) => redis.key('queue', 'batch', encodeURIComponent(id));
@@ -42,6 +67,43 @@ export async function openRedisWorkStore(redis: RedisStore, options: { claimIdle
     if (!String(err).includes('BUSYGROUP')) throw err;
   }
   let lastAutoclaim = 0;
+
+  // Entries this store's consumer holds (claimed, not yet acknowledged or let go), by entry id, with the consumer's name.
+  const held = new Map<string, string>();
+  let renewTimer: NodeJS.Timeout | undefined;
+  let renewing = false;
+  const renew = async (): Promise<void> => {
+    if (renewing || held.size === 0) return;
+    renewing = true;
+    try {
+      const byConsumer = new Map<string, string[]>();
+      for (const [ref, consumer] of held) byConsumer.set(consumer, [...(byConsumer.get(consumer) ?? []), ref]);
+      for (const [consumer, refs] of byConsumer) {
+        const lost = (await client.eval(RENEW, 1, stream, GROUP, consumer, ...refs)) as string[];
+        for (const ref of lost) held.delete(ref);
+      }
+    } catch (err) {
+      options.onRenewError?.(err);
+    } finally {
+      renewing = false;
+      if (held.size === 0) stopRenewing();
+    }
+  };
+  const stopRenewing = () => {
+    clearInterval(renewTimer);
+    renewTimer = undefined;
+  };
+  const hold = (consumer: string, deliveries: Delivery[]): void => {
+    for (const d of deliveries) held.set(d.ref, consumer);
+    if (held.size > 0 && !renewTimer) {
+      renewTimer = setInterval(() => void renew(), Math.max(10, Math.floor(options.claimIdleMs / 3)));
+      renewTimer.unref();
+    }
+  };
+  const letGo = (ref: string): void => {
+    held.delete(ref);
+    if (held.size === 0) stopRenewing();
+  };
 
   const toDeliveries = (entries: StreamEntry[] | null | undefined): Delivery[] => {
     const out: Delivery[] = [];
@@ -96,6 +158,7 @@ export async function openRedisWorkStore(redis: RedisStore, options: { claimIdle
         const reply = (await client.xreadgroup('GROUP', GROUP, consumer, 'COUNT', max - out.length, 'STREAMS', stream, '>')) as Array<[string, StreamEntry[]]> | null;
         out.push(...toDeliveries(reply?.[0]?.[1]));
       }
+      hold(consumer, out);
       return out;
     },
     async isDone(item) {
@@ -103,10 +166,12 @@ export async function openRedisWorkStore(redis: RedisStore, options: { claimIdle
     },
     async complete(delivery, result) {
       const { item } = delivery;
+      letGo(delivery.ref);
       const won = (await client.eval(COMPLETE, 3, resultsKey(item.owner), countsKey(item.owner), stream, String(item.index), JSON.stringify(result), OUTCOME_FIELD[result.outcome], GROUP, delivery.ref)) as number;
       return won === 1;
     },
     async drop(delivery) {
+      letGo(delivery.ref);
       await client.multi().xack(stream, GROUP, delivery.ref).xdel(stream, delivery.ref).exec();
     },
     async counts(owner) {
@@ -129,6 +194,12 @@ export async function openRedisWorkStore(redis: RedisStore, options: { claimIdle
       const id = first[0]?.[0];
       return { depth, oldestAgeMs: id ? Math.max(0, Date.now() - Number(id.split('-')[0])) : 0 };
     },
-    async close() {},
+    release(delivery) {
+      letGo(delivery.ref);
+    },
+    async close() {
+      held.clear();
+      stopRenewing();
+    },
   };
 }

@@ -33,7 +33,10 @@ export function createQueueService(o: QueueServiceOptions): QueueService {
   const open = (): Promise<WorkStore> =>
     (opening ??= (async () => {
       const settings = o.config().raw.queue;
-      if (o.redis) return (opened = await openRedisWorkStore(o.redis, { claimIdleMs: settings.claim_idle_ms }));
+      if (o.redis) return (opened = await openRedisWorkStore(o.redis, {
+          claimIdleMs: settings.claim_idle_ms,
+          onRenewError: (err) => o.services().logger.warn({ err: String(err) }, 'the claims on queued lines running here could not be renewed; retrying'),
+        }));
       const local = await openLocalWorkStore(queueDir(settings, o.config().raw.audit.dir));
       local.onEnqueue(() => listeners.forEach((l) => l()));
       return (opened = local);

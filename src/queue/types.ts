@@ -105,6 +105,13 @@ export interface WorkStore {
   complete(delivery: Delivery, result: LineResult): Promise<boolean>;
   /** Acknowledges an item that needs no result (its owner is gone). */
   drop(delivery: Delivery): Promise<void>;
+  /**
+   * The worker is done with a delivery, answered or not (complete, drop, or
+   * abandoned at shutdown or by a failure): the store stops holding it for
+   * this consumer (Redis: stops renewing the claim, so an unanswered item is
+   * taken over after claim_idle_ms). Safe to call more than once.
+   */
+  release(delivery: Delivery): void;
   counts(batchId: string): Promise<LineCounts>;
   /** Every result of a batch, in line order. */
   results(batchId: string): Promise<LineResult[]>;

@@ -156,6 +156,7 @@ export class QueueWorker {
     const done = this.runLine(d, AbortSignal.any([controller.signal, this.abort.signal]))
       .catch((err: unknown) => this.o.services().logger.error({ err: String(err), item: d.item.id }, 'a queued line failed to run; it stays queued'))
       .finally(() => {
+        this.o.store.release(d);
         this.running--;
         this.inflight.delete(d.item.id);
         if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();

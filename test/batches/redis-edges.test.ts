@@ -1,0 +1,94 @@
+// The work queue's edges with two gateways on one Redis (one in this process,
+// one a child process) and a short claim timeout: a line held longer than the
+// timeout by a live replica (a slow upstream, a backoff after 429s) is not
+// taken over and run twice.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { startFakeOpenAI, type FakeOpenAI, type RecordedCall } from '../helpers/fake-openai.js';
+import { APP_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
+
+const CLAIM_IDLE_MS = 200;
+
+/** Upstream calls per prompt that starts with `tag`. */
+function callsPerLine(calls: RecordedCall[], tag: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of calls) {
+    const content = (c.body as { messages?: Array<{ content: string }> }).messages?.[0]?.content ?? '';
+    if (content.startsWith(tag)) out.set(content, (out.get(content) ?? 0) + 1);
+  }
+  return out;
+}
+
+describe('work queue on Redis – two replicas, short claim timeout', () => {
+  let upstream: FakeOpenAI;
+  let redis: TestRedis;
+  let dir: string;
+  let a: TestGateway;
+  let b: GatewayProcess;
+  let configFile: string;
+  let viaA: OpenAI;
+  let viaB: OpenAI;
+  before(async () => {
+    upstream = await startFakeOpenAI();
+    redis = await startRedis();
+    dir = await mkdtemp(path.join(tmpdir(), 'lanegate-redis-edges-'));
+    // Each replica runs up to 4 lines: the one not running a line has room to take it over.
+    const extra = `
+redis: { url: "${redis.url}", key_prefix: redis-edges }
+queue: { concurrency: 4, claim_idle_ms: ${CLAIM_IDLE_MS}, poll_ms: 20, backoff_ms: 600, max_attempts: 10 }
+files: { dir: "${dir}/files" }
+`;
+    a = await startTestGateway({ openaiUrl: upstream.url, extra });
+    configFile = path.join(dir, 'gateway.yaml');
+    await writeFile(configFile, (defaultTestConfig({ openaiUrl: upstream.url }) + extra).replaceAll('{{dir}}', dir));
+    b = await spawnGateway(configFile);
+    viaA = a.client();
+    viaB = new OpenAI({ apiKey: APP_KEY, baseURL: b.baseURL, maxRetries: 0 });
+  });
+  after(async () => {
+    await b?.kill();
+    await a?.close();
+    await upstream?.close();
+    await redis?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('claims – an upstream slower than claim_idle_ms: each line goes upstream once', async () => {
+    upstream.always({ delayMs: CLAIM_IDLE_MS * 5 });
+    try {
+      const calls = upstream.calls.length;
+      const file = await uploadBatchInput(viaA, chatLines(3, 'gpt-fake', 'slow-claim '));
+      const created = await viaA.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const batch = await waitForBatch(viaB, created.id, 30_000);
+      assert.equal(batch.status, 'completed');
+      assert.deepEqual(batch.request_counts, { total: 3, completed: 3, failed: 0 });
+      assert.equal((await outputLines(viaA, batch.output_file_id!)).length, 3);
+      const perLine = callsPerLine(upstream.calls.slice(calls), 'slow-claim ');
+      assert.deepEqual([...perLine.values()], [1, 1, 1], `upstream calls per line: ${JSON.stringify([...perLine])}`);
+    } finally {
+      upstream.always(undefined);
+    }
+  });
+
+  it('claims – a line backing off after 429s for longer than claim_idle_ms: one answered call', async () => {
+    const calls = upstream.calls.length;
+    // One line (so the replica not running it is not paused by a 429 of its own), refused twice: the worker
+    // holds it through 600 + 1200 ms of backoff, nine claim timeouts.
+    const refused = { status: 429, body: { error: { message: 'slow down', type: 'rate_limit_error' } } };
+    upstream.script(refused, refused);
+    const file = await uploadBatchInput(viaA, chatLines(1, 'gpt-fake', 'backoff-claim '));
+    const created = await viaB.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = await waitForBatch(viaA, created.id, 30_000);
+    assert.equal(batch.status, 'completed');
+    assert.deepEqual(batch.request_counts, { total: 1, completed: 1, failed: 0 });
+    // Two refused calls, then the one answered: a replica that took the line over would have sent more.
+    assert.equal(upstream.calls.length - calls, 3);
+  });
+});
