@@ -10,8 +10,7 @@ import { openRedisWorkStore } from '../queue/redis-store.js';
 import type { WorkStore } from '../queue/types.js';
 import { createCommandRedis } from '../services.js';
 import type { RedisStore } from '../stores/redis.js';
-import { isFinal } from './finalize.js';
-import { listBatches, readBatch, showBatch } from './read.js';
+import { listBatches, readBatch, requestCancel, showBatch } from './read.js';
 
 export const BATCHES_USAGE = `  batches list [--team T] [--limit N] [--after ID]
                                  batches, newest first, one JSON line each (with Redis and no
@@ -60,14 +59,9 @@ export async function batchesCommand(argv: string[]): Promise<number> {
         console.error('This gateway runs as a single instance: its journal belongs to the running process. Cancel with POST /v1/batches/{id}/cancel and the team\'s key.');
         return 2;
       }
-      if (batch.status === 'validating' || batch.status === 'in_progress') {
-        batch.status = 'cancelling';
-        batch.cancelling_at = Math.floor(Date.now() / 1000);
-        await store.putBatch(batch);
-      } else if (isFinal(batch.status) && batch.status !== 'cancelled') {
-        console.error(`Batch ${id} is ${batch.status}; only a batch in progress can be cancelled.`);
-        return 1;
-      }
+      // The gateways' sweep finalizes it once its running lines have their answers.
+      console.log(JSON.stringify(await showBatch(store, await requestCancel(store, batch)), null, 2));
+      return 0;
     }
     console.log(JSON.stringify(await showBatch(store, batch), null, 2));
     return 0;

@@ -13,49 +13,53 @@ export function isFinal(status: BatchStatus): boolean {
   return FINAL.has(status);
 }
 
+const nowS = () => Math.floor(Date.now() / 1000);
+
 export async function finalizeBatch(o: { store: WorkStore; services: Services; batchId: string }): Promise<void> {
   const { store, services } = o;
-  const batch = await store.getBatch(o.batchId);
-  if (!batch || isFinal(batch.status)) return;
-  const c = await store.counts(batch.id);
-  if (c.completed + c.failed + c.cancelled < batch.total) return;
-  if (!(await store.lockFinalize(batch.id))) return;
-  const wasCancelling = batch.status === 'cancelling' || batch.cancelling_at !== null;
-  const now = () => Math.floor(Date.now() / 1000);
-  batch.status = 'finalizing';
-  batch.finalizing_at = now();
-  await store.putBatch(batch);
+  const seen = await store.getBatch(o.batchId);
+  if (!seen || isFinal(seen.status)) return;
+  const c = await store.counts(seen.id);
+  if (c.completed + c.failed + c.cancelled < seen.total) return;
+  // One finalizer at a time; a lock that outlives its holder (it died) lets the sweep take a batch left finalizing over.
+  if (!(await store.lockFinalize(seen.id))) return;
+  // Every status change is a compare-and-set (updateBatch): a cancel that came first is kept (the batch ends
+  // cancelled), one that comes later finds the batch finalizing and is refused; neither undoes the other.
+  const began = await store.updateBatch(seen.id, (b) => (b.status === 'in_progress' || b.status === 'cancelling' ? { ...b, status: 'finalizing', finalizing_at: nowS() } : undefined));
+  if (!began || began.batch.status !== 'finalizing') return;
+  const batch = began.batch;
   const results = await store.results(batch.id);
   const ok = results.filter((r) => r.outcome === 'ok').map((r) => r.line);
   const failed = results.filter((r) => r.outcome === 'error' || r.outcome === 'expired').map((r) => r.line);
+  const written: string[] = [];
   const write = async (lines: string[], kind: 'output' | 'error') => {
     if (lines.length === 0) return null;
     const file = await services.files.create({ team: batch.team, lane: batch.lane, filename: `${batch.id}_${kind}.jsonl`, purpose: 'batch_output', content: Buffer.from(lines.join('\n') + '\n') });
+    written.push(file.id);
     return file.id;
   };
+  let files: { output: string | null; error: string | null };
   try {
-    batch.output_file_id = await write(ok, 'output');
-    batch.error_file_id = await write(failed, 'error');
+    files = { output: await write(ok, 'output'), error: await write(failed, 'error') };
   } catch (err) {
-    services.logger.error({ err: String(err), batch: batch.id }, 'a batch\'s output could not be written; the batch failed');
-    batch.status = 'failed';
-    batch.failed_at = now();
-    batch.errors = [{ code: 'output_unavailable', message: 'The batch ran, but its output file could not be written (see the gateway\'s logs).', param: null, line: null }];
-    await store.putBatch(batch);
+    services.logger.error({ err: String(err), batch: batch.id }, "a batch's output could not be written; the batch failed");
+    await store.updateBatch(batch.id, (b) =>
+      b.status === 'finalizing'
+        ? { ...b, status: 'failed', failed_at: nowS(), errors: [{ code: 'output_unavailable', message: "The batch ran, but its output file could not be written (see the gateway's logs).", param: null, line: null }] }
+        : undefined,
+    );
     return;
   }
   const expired = results.some((r) => r.outcome === 'expired');
-  if (wasCancelling) {
-    batch.status = 'cancelled';
-    batch.cancelled_at = now();
-  } else if (expired) {
-    batch.status = 'expired';
-    batch.expired_at = now();
-  } else {
-    batch.status = 'completed';
-    batch.completed_at = now();
-  }
-  await store.putBatch(batch);
+  const ended = await store.updateBatch(batch.id, (b) => {
+    if (b.status !== 'finalizing') return undefined;
+    const done = { ...b, output_file_id: files.output, error_file_id: files.error };
+    if (b.cancelling_at !== null) return { ...done, status: 'cancelled', cancelled_at: nowS() };
+    if (expired) return { ...done, status: 'expired', expired_at: nowS() };
+    return { ...done, status: 'completed', completed_at: nowS() };
+  });
+  // Another finalizer (this one's lock ran out) ended it first: its files are the batch's; these are nobody's.
+  if (!ended?.changed) for (const id of written) await services.files.delete(batch.team, id).catch(() => false);
 }
 
 /** The Batch object as OpenAI's API shows it. */

@@ -46,18 +46,28 @@ export async function listBatches(store: WorkStore, team: string | undefined, o:
 }
 
 /**
+ * Marks the batch cancelling, atomically (a compare-and-set against the
+ * finalizer's own transitions): a batch in progress becomes `cancelling`;
+ * one already cancelling or cancelled is left as it is; one finalizing (every
+ * line has its answer) or otherwise final is refused.
+ */
+export async function requestCancel(store: WorkStore, batch: BatchRecord): Promise<BatchRecord> {
+  const update = await store.updateBatch(batch.id, (b) => (b.status === 'validating' || b.status === 'in_progress' ? { ...b, status: 'cancelling', cancelling_at: Math.floor(Date.now() / 1000) } : undefined));
+  if (!update) throw notFound(batch.id);
+  const { status } = update.batch;
+  if (status === 'finalizing' || (isFinal(status) && status !== 'cancelled')) {
+    throw new GatewayError('invalid_request', `Batch "${batch.id}" is ${status}; only a batch in progress can be cancelled.`, { param: 'batch_id' });
+  }
+  return update.batch;
+}
+
+/**
  * Cancelling: lines not yet run are answered `cancelled` without running as
  * the worker reaches them, lines running finish; then the batch is finalized
  * as `cancelled` with the answers it has.
  */
 export async function cancelBatch(store: WorkStore, services: Services, batch: BatchRecord): Promise<Record<string, unknown>> {
-  if (batch.status === 'validating' || batch.status === 'in_progress') {
-    batch.status = 'cancelling';
-    batch.cancelling_at = Math.floor(Date.now() / 1000);
-    await store.putBatch(batch);
-    await finalizeBatch({ store, services, batchId: batch.id });
-  } else if (isFinal(batch.status) && batch.status !== 'cancelled') {
-    throw new GatewayError('invalid_request', `Batch "${batch.id}" is ${batch.status}; only a batch in progress can be cancelled.`, { param: 'batch_id' });
-  }
-  return showBatch(store, (await store.getBatch(batch.id)) ?? batch);
+  const marked = await requestCancel(store, batch);
+  if (marked.status === 'cancelling') await finalizeBatch({ store, services, batchId: batch.id });
+  return showBatch(store, (await store.getBatch(batch.id)) ?? marked);
 }

@@ -150,6 +150,15 @@ export async function openLocalWorkStore(dir: string, options: { readOnly?: bool
     kind: 'local',
     onEnqueue: (listener) => void listeners.push(listener),
     putBatch: (batch) => write({ e: 'batch', b: structuredClone(batch) }),
+    async updateBatch(id, change) {
+      // One thread: reading, changing and applying (write() applies before it awaits the sync) happen with nothing in between.
+      const current = state.batches.get(id);
+      if (!current) return undefined;
+      const next = change(structuredClone(current));
+      if (!next) return { batch: structuredClone(current), changed: false };
+      await write({ e: 'batch', b: structuredClone(next) });
+      return { batch: next, changed: true };
+    },
     async getBatch(id) {
       const b = state.batches.get(id);
       return b && structuredClone(b);

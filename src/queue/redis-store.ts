@@ -41,6 +41,17 @@ end
 return lost
 `;
 
+// KEYS: batch, active set. ARGV: the record as read, the new record, batch id, 1 when the new status is final.
+// Compare-and-set on the record's whole text: a write in between makes it return 0 and the caller read again.
+const UPDATE_BATCH = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
+return 1
+`;
+
+const FINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
 const OUTCOME_FIELD = { ok: 'completed', error: 'failed', expired: 'failed', cancelled: 'cancelled' } as const;
 
 type StreamEntry = [id: string, fields: string[]];
@@ -120,7 +131,7 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
   return {
     kind: 'redis',
     async putBatch(batch) {
-      const final = batch.status === 'completed' || batch.status === 'failed' || batch.status === 'expired' || batch.status === 'cancelled';
+      const final = FINAL_STATUSES.has(batch.status);
       const multi = client.multi().set(batchKey(batch.id), JSON.stringify(batch)).zadd(teamKey(batch.team), batch.created_at, batch.id);
       if (final) multi.srem(activeKey, batch.id);
       else multi.sadd(activeKey, batch.id);
@@ -129,6 +140,16 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
     async getBatch(id) {
       const raw = await client.get(batchKey(id));
       return raw ? (JSON.parse(raw) as BatchRecord) : undefined;
+    },
+    async updateBatch(id, change) {
+      for (;;) {
+        const raw = await client.get(batchKey(id));
+        if (!raw) return undefined;
+        const next = change(JSON.parse(raw) as BatchRecord);
+        if (!next) return { batch: JSON.parse(raw) as BatchRecord, changed: false };
+        const won = (await client.eval(UPDATE_BATCH, 2, batchKey(id), activeKey, raw, JSON.stringify(next), id, FINAL_STATUSES.has(next.status) ? '1' : '0')) as number;
+        if (won === 1) return { batch: next, changed: true };
+      }
     },
     async listBatches(team) {
       const ids = team === undefined ? await client.smembers(activeKey) : await client.zrevrange(teamKey(team), 0, 9_999);

@@ -84,9 +84,25 @@ export interface Delivery {
   ref: string;
 }
 
+/** What updateBatch did: the record as it now is, and whether this call changed it. */
+export interface BatchUpdate {
+  batch: BatchRecord;
+  changed: boolean;
+}
+
 export interface WorkStore {
   readonly kind: 'local' | 'redis';
+  /** Stores a new batch (create). Every later change goes through updateBatch. */
   putBatch(batch: BatchRecord): Promise<void>;
+  /**
+   * Changes a batch atomically (compare-and-set): `change` gets the record as
+   * stored and returns the new one, or undefined to leave it; with Redis it
+   * is called again if another writer changed the record meanwhile, so it
+   * must be a pure function of its argument. A status transition written
+   * this way cannot be lost to, or undo, a concurrent one (cancel against
+   * finalize). undefined when there is no such batch.
+   */
+  updateBatch(id: string, change: (batch: BatchRecord) => BatchRecord | undefined): Promise<BatchUpdate | undefined>;
   getBatch(id: string): Promise<BatchRecord | undefined>;
   /** The team's batches, newest first; no team (the operator's CLI): every batch (Redis: every batch not yet final). */
   listBatches(team: string | undefined): Promise<BatchRecord[]>;

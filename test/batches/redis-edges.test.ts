@@ -1,7 +1,8 @@
 // The work queue's edges with two gateways on one Redis (one in this process,
 // one a child process) and a short claim timeout: a line held longer than the
 // timeout by a live replica (a slow upstream, a backoff after 429s) is not
-// taken over and run twice.
+// taken over and run twice; a cancel racing the finalizer never loses to it
+// or undoes it.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -90,5 +91,35 @@ files: { dir: "${dir}/files" }
     assert.deepEqual(batch.request_counts, { total: 1, completed: 1, failed: 0 });
     // Two refused calls, then the one answered: a replica that took the line over would have sent more.
     assert.equal(upstream.calls.length - calls, 3);
+  });
+
+  it('cancel racing finalize – a cancel that was accepted ends cancelled, a refused one completed; never reverts', async () => {
+    const ROUNDS = 30;
+    const seen: string[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const file = await uploadBatchInput(viaA, chatLines(1, 'gpt-fake', `race-${round} `));
+      const created = await viaA.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      // The moment the line's answer is counted its replica starts finalizing: cancel then, through the other replica.
+      while ((await viaA.batches.retrieve(created.id)).request_counts!.completed < 1) await new Promise((r) => setTimeout(r, 1));
+      const cancel = await viaB.batches.cancel(created.id).then(
+        // Accepted when the batch records it (cancelling_at); the status shown may already be the finalizer's.
+        (b) => (b.cancelling_at ? 'accepted' : `not accepted (${b.status})`),
+        (err: { status?: number }) => {
+          assert.equal(err.status, 400, String(err));
+          return 'refused';
+        },
+      );
+      const final = await waitForBatch(viaA, created.id, 10_000);
+      seen.push(`${cancel}->${final.status}`);
+      // Accepted: the batch ends cancelled, with the answer it has. Too late (finalizing or completed: refused): completed.
+      if (cancel === 'accepted') assert.equal(final.status, 'cancelled', seen.join(' '));
+      else assert.equal(final.status, 'completed', seen.join(' '));
+      assert.equal(final.request_counts!.completed, 1);
+      assert.ok(final.output_file_id, 'the answered line is in the output file');
+      assert.equal((await outputLines(viaB, final.output_file_id!)).length, 1);
+      // Final is final: nothing written late turns it back.
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await viaB.batches.retrieve(created.id)).status, final.status);
+    }
   });
 });
