@@ -1,6 +1,7 @@
 // `lanegate batches list|show|cancel`: the operator's view of every team's
 // batches, read from where the gateway keeps them (Redis, or the single
 // instance's journal, read-only: the running gateway owns that file).
+import { waitReady } from '../audit/cli.js';
 import { loadConfig, resolveConfigPath } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
 import { GatewayError } from '../errors.js';
@@ -37,6 +38,11 @@ export async function batchesCommand(argv: string[]): Promise<number> {
     const config = loaded.config;
     if (config.redis.url) {
       redis = createCommandRedis(config.redis);
+      // The connection fails fast rather than queueing commands: wait for it first.
+      if (!(await waitReady(redis.ping))) {
+        console.error('Redis is not reachable (redis.url); the batches are kept there.');
+        return 1;
+      }
       store = await openRedisWorkStore(redis, { claimIdleMs: config.queue.claim_idle_ms });
     } else {
       store = await openLocalWorkStore(queueDir(config.queue, config.audit.dir), { readOnly: true });

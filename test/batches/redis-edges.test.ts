@@ -2,7 +2,9 @@
 // one a child process) and a short claim timeout: a line held longer than the
 // timeout by a live replica (a slow upstream, a backoff after 429s) is not
 // taken over and run twice; a cancel racing the finalizer never loses to it
-// or undoes it.
+// or undoes it; a background response cancelled through the replica not
+// running it stays cancelled; `lanegate batches cancel` against the Redis
+// deployment cancels a batch the gateways are running.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { startFakeOpenAI, type FakeOpenAI, type RecordedCall } from '../helpers/
 import { APP_KEY, defaultTestConfig, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { runCli } from '../helpers/cli.js';
 import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
 
 const CLAIM_IDLE_MS = 200;
@@ -25,6 +28,24 @@ function callsPerLine(calls: RecordedCall[], tag: string): Map<string, number> {
     if (content.startsWith(tag)) out.set(content, (out.get(content) ?? 0) + 1);
   }
   return out;
+}
+
+/** The replica's own lanegate_queue_running: queued lines it runs now. */
+async function runningOn(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^lanegate_queue_running (\d+)/m.exec(text);
+  assert.ok(m, 'lanegate_queue_running is on /metrics');
+  return Number(m[1]);
+}
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(v)} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 describe('work queue on Redis – two replicas, short claim timeout', () => {
@@ -120,6 +141,68 @@ files: { dir: "${dir}/files" }
       // Final is final: nothing written late turns it back.
       await new Promise((r) => setTimeout(r, 50));
       assert.equal((await viaB.batches.retrieve(created.id)).status, final.status);
+    }
+  });
+
+  it('background – created on one replica, run by either, cancelled through the one not running it: stays cancelled', async () => {
+    upstream.always({ delayMs: 800 });
+    try {
+      const calls = upstream.calls.length;
+      const created = await viaA.responses.create({ model: 'gpt-fake', input: 'background across replicas', background: true });
+      assert.equal(created.status, 'queued');
+      // Both replicas read the same stored Response.
+      await until('in_progress through B', () => viaB.responses.retrieve(created.id), (r) => r.status === 'in_progress');
+      const onA = await runningOn(a.url);
+      const [runner, other] = onA === 1 ? ([a.url, viaB] as const) : ([b.url, viaA] as const);
+      assert.equal(await runningOn(runner), 1, 'one replica runs it');
+      const cancelled = await other.responses.cancel(created.id);
+      assert.equal(cancelled.status, 'cancelled');
+      // The runner was not told: its upstream answer arrives, and is not stored over the cancel.
+      await until('the runner to finish', () => runningOn(runner), (n) => n === 0);
+      assert.equal((await viaA.responses.retrieve(created.id)).status, 'cancelled');
+      assert.equal((await viaB.responses.retrieve(created.id)).status, 'cancelled');
+      assert.equal(upstream.calls.length - calls, 1, 'run once');
+    } finally {
+      upstream.always(undefined);
+    }
+  });
+
+  it('background – polled to completed through the other replica', async () => {
+    const created = await viaB.responses.create({ model: 'gpt-fake', input: 'polled across replicas', background: true });
+    const done = await until('completed through A', () => viaA.responses.retrieve(created.id), (r) => r.status === 'completed' || r.status === 'failed');
+    assert.equal(done.status, 'completed');
+    assert.equal(done.output_text, 'Hello from fake-openai: polled across replicas');
+  });
+
+  it('cli – lanegate batches cancel against the Redis deployment: the gateways stop running its lines and end it cancelled', async () => {
+    // 60 lines of a second each, 8 at a time: the batch runs for 7 s, longer than the CLI takes to start.
+    upstream.always({ delayMs: 1000 });
+    try {
+      const calls = upstream.calls.length;
+      const file = await uploadBatchInput(viaA, chatLines(60, 'gpt-fake', 'cli-cancel '));
+      const created = await viaA.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      await until('a first line', () => viaA.batches.retrieve(created.id), (b) => b.request_counts!.completed >= 1);
+      const cancel = await runCli(['batches', 'cancel', created.id, '--config', configFile]);
+      assert.equal(cancel.code, 0, cancel.stderr);
+      const printed = JSON.parse(cancel.stdout) as { status: string; cancelling_at: number | null };
+      assert.equal(printed.status, 'cancelling');
+      assert.ok(printed.cancelling_at);
+      const shown = await runCli(['batches', 'show', created.id, '--config', configFile]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.ok(['cancelling', 'finalizing', 'cancelled'].includes(JSON.parse(shown.stdout).status), shown.stdout);
+      const final = await waitForBatch(viaB, created.id, 20_000);
+      assert.equal(final.status, 'cancelled');
+      const done = final.request_counts!.completed + final.request_counts!.failed;
+      assert.ok(done >= 1 && done < 60, `answered ${done} of 60 before the cancel took`);
+      // Only lines answered went upstream (once each): the rest were cancelled without running.
+      assert.equal(upstream.calls.length - calls, done);
+      assert.equal((await outputLines(viaA, final.output_file_id!)).length, final.request_counts!.completed);
+      // Cancelling it again is no error; a completed batch cannot be cancelled.
+      const again = await runCli(['batches', 'cancel', created.id, '--config', configFile]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).status, 'cancelled');
+    } finally {
+      upstream.always(undefined);
     }
   });
 });
