@@ -12,6 +12,8 @@ export const queueConfigSchema = z
     concurrency: z.number().int().positive().max(4_096).default(16),
     /** A line another replica claimed and has not finished within this is delivered again (that replica died mid-line). */
     claim_idle_ms: z.number().int().min(100).max(3_600_000).default(120_000),
+    /** The single instance's journal is compacted while running once it is past this size and twice its size after the last compaction. */
+    compact_min_bytes: z.number().int().min(0).max(2 ** 40).default(64 * 1024 * 1024),
     /** How often an idle worker looks for new work. */
     poll_ms: z.number().int().min(5).max(60_000).default(200),
     /** Tries of one line on retryable errors (429s, overload, upstream failures) before it fails. */

@@ -5,8 +5,14 @@
 // that arrive together share one write and one fsync (group commit), so
 // thousands of lines a second cost a few syncs, not thousands.
 //
-// The journal is compacted at start: what replay built is written to a new
-// file, synced, and renamed over the old one.
+// The journal is compacted at start, and again while running whenever it
+// has grown past twice its size after the last compaction (and past
+// queue.compact_min_bytes): what the store holds now is written to a new
+// file, synced, and renamed over the old one, in the writer's turn, so no
+// entry is lost or written twice. A compaction also lets go of what no one
+// reads any more: the results of final batches (their files hold them; their
+// counts are kept) and of answered background responses. So the file stays
+// within about twice what is live, however many lines pass through.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,9 +22,12 @@ type Entry =
   | { e: 'batch'; b: BatchRecord }
   | { e: 'enq'; items: WorkItem[] }
   | { e: 'done'; owner: string; id: string; r: LineResult }
-  | { e: 'drop'; id: string };
+  | { e: 'drop'; id: string }
+  /** A final batch's counts, in place of its results (written by compaction only). */
+  | { e: 'counts'; owner: string; c: LineCounts };
 
 const JOURNAL = 'queue.jsonl';
+const DEFAULT_COMPACT_MIN_BYTES = 64 * 1024 * 1024;
 
 interface State {
   batches: Map<string, BatchRecord>;
@@ -26,6 +35,20 @@ interface State {
   waiting: Map<string, WorkItem>;
   results: Map<string, Map<number, LineResult>>;
   done: Set<string>;
+  /** Final batches' counts: their results are let go at the next compaction. */
+  counts: Map<string, LineCounts>;
+}
+
+const FINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+function countResults(results: Iterable<LineResult>): LineCounts {
+  const c: LineCounts = { completed: 0, failed: 0, cancelled: 0 };
+  for (const r of results) {
+    if (r.outcome === 'ok') c.completed++;
+    else if (r.outcome === 'cancelled') c.cancelled++;
+    else c.failed++;
+  }
+  return c;
 }
 
 function apply(state: State, entry: Entry): void {
@@ -47,11 +70,14 @@ function apply(state: State, entry: Entry): void {
     case 'drop':
       state.done.add(entry.id);
       state.waiting.delete(entry.id);
+      return;
+    case 'counts':
+      state.counts.set(entry.owner, entry.c);
   }
 }
 
 function replay(file: string): State {
-  const state: State = { batches: new Map(), waiting: new Map(), results: new Map(), done: new Set() };
+  const state: State = { batches: new Map(), waiting: new Map(), results: new Map(), done: new Set(), counts: new Map() };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -71,10 +97,28 @@ function replay(file: string): State {
   return state;
 }
 
-/** What replay built, as the fewest entries that rebuild it. */
+/**
+ * Lets go of results no one reads any more: a final batch's (its counts
+ * stay) and an answered background response's. The done markers left are
+ * those of the results kept; an item let go of is in no queue any more.
+ */
+function prune(state: State): void {
+  for (const [owner, results] of state.results) {
+    const batch = state.batches.get(owner);
+    if (batch && !FINAL.has(batch.status)) continue;
+    if (batch) state.counts.set(owner, countResults(results.values()));
+    state.results.delete(owner);
+  }
+  state.done = new Set();
+  for (const [owner, results] of state.results) for (const r of results.values()) state.done.add(idOf(owner, r.index));
+}
+
+/** The state, pruned, as the fewest entries that rebuild it. */
 function snapshot(state: State): string {
+  prune(state);
   const lines: string[] = [];
   for (const b of state.batches.values()) lines.push(JSON.stringify({ e: 'batch', b }));
+  for (const [owner, c] of state.counts) lines.push(JSON.stringify({ e: 'counts', owner, c }));
   for (const [owner, results] of state.results) {
     for (const r of results.values()) lines.push(JSON.stringify({ e: 'done', owner, id: idOf(owner, r.index), r }));
   }
@@ -91,23 +135,44 @@ export interface LocalWorkStore extends WorkStore {
   onEnqueue(listener: () => void): void;
 }
 
-/**
- * `readOnly`: the journal as it is now, for `lanegate batches` beside a
- * running gateway (which owns the file: only it appends and compacts).
- */
-export async function openLocalWorkStore(dir: string, options: { readOnly?: boolean } = {}): Promise<LocalWorkStore> {
+export interface LocalWorkStoreOptions {
+  /** The journal as it is now, for `lanegate batches` beside a running gateway (which owns the file: only it appends and compacts). */
+  readOnly?: boolean;
+  /** No compaction while running below this size (queue.compact_min_bytes). */
+  compactMinBytes?: number;
+}
+
+export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOptions = {}): Promise<LocalWorkStore> {
   const file = path.join(dir, JOURNAL);
   const state = replay(file);
+  const compactMinBytes = options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES;
   let handle: FileHandle | undefined;
+  /** The journal's size now, and just after the last compaction. */
+  let bytes = 0;
+  let compactedBytes = 0;
+  /**
+   * Writes the state as a new journal and puts it in the old one's place;
+   * returns its handle, still open, to append to (nothing can fail between
+   * the rename and the next append).
+   */
+  const compact = async (): Promise<FileHandle> => {
+    const text = snapshot(state);
+    const tmp = `${file}.compact`;
+    const next = await open(tmp, 'w');
+    try {
+      await next.writeFile(text);
+      await next.sync();
+      await rename(tmp, file);
+    } catch (err) {
+      await next.close();
+      throw err;
+    }
+    bytes = compactedBytes = Buffer.byteLength(text);
+    return next;
+  };
   if (!options.readOnly) {
     mkdirSync(dir, { recursive: true });
-    const tmp = `${file}.compact`;
-    const compacted = await open(tmp, 'w');
-    await compacted.writeFile(snapshot(state));
-    await compacted.sync();
-    await compacted.close();
-    await rename(tmp, file);
-    handle = await open(file, 'a');
+    handle = await compact();
   }
 
   // Group commit: entries written while a sync is under way go out together in the next one.
@@ -123,8 +188,24 @@ export async function openLocalWorkStore(dir: string, options: { readOnly?: bool
       pending = [];
       waiters = [];
       try {
-        await handle!.write(text);
-        await handle!.datasync();
+        let compacted = false;
+        if (bytes >= compactMinBytes && bytes >= 2 * compactedBytes) {
+          // The snapshot is taken now, in this same turn: it holds every entry applied so far, these pending ones too.
+          try {
+            const old = handle!;
+            handle = await compact();
+            compacted = true;
+            await old.close().catch(() => {});
+          } catch {
+            // The old journal is untouched: append to it, and try again once it has doubled once more.
+            compactedBytes = bytes;
+          }
+        }
+        if (!compacted) {
+          await handle!.write(text);
+          await handle!.datasync();
+          bytes += Buffer.byteLength(text);
+        }
         for (const w of settle) w.resolve();
       } catch (err) {
         for (const w of settle) w.reject(err);
@@ -198,13 +279,8 @@ export async function openLocalWorkStore(dir: string, options: { readOnly?: bool
     // An item this process claimed and did not answer (a failure, a shutdown) stays claimed here: it runs again after a restart, not in a loop.
     release() {},
     async counts(owner) {
-      const c: LineCounts = { completed: 0, failed: 0, cancelled: 0 };
-      for (const r of state.results.get(owner)?.values() ?? []) {
-        if (r.outcome === 'ok') c.completed++;
-        else if (r.outcome === 'cancelled') c.cancelled++;
-        else c.failed++;
-      }
-      return c;
+      const results = state.results.get(owner);
+      return results ? countResults(results.values()) : { ...(state.counts.get(owner) ?? { completed: 0, failed: 0, cancelled: 0 }) };
     },
     async results(owner) {
       return [...(state.results.get(owner)?.values() ?? [])].sort((a, b) => a.index - b.index);

@@ -37,7 +37,7 @@ export function createQueueService(o: QueueServiceOptions): QueueService {
           claimIdleMs: settings.claim_idle_ms,
           onRenewError: (err) => o.services().logger.warn({ err: String(err) }, 'the claims on queued lines running here could not be renewed; retrying'),
         }));
-      const local = await openLocalWorkStore(queueDir(settings, o.config().raw.audit.dir));
+      const local = await openLocalWorkStore(queueDir(settings, o.config().raw.audit.dir), { compactMinBytes: settings.compact_min_bytes });
       local.onEnqueue(() => listeners.forEach((l) => l()));
       return (opened = local);
     })());
