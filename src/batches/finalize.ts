@@ -5,7 +5,7 @@
 // cancelled when it was being cancelled, expired when some line ran out of
 // window, completed otherwise.
 import type { Services } from '../pipeline/context.js';
-import type { BatchRecord, BatchStatus, LineCounts, WorkStore } from '../queue/types.js';
+import type { BatchRecord, BatchStatus, LineCounts, LineResult, WorkStore } from '../queue/types.js';
 
 const FINAL: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
@@ -28,19 +28,32 @@ export async function finalizeBatch(o: { store: WorkStore; services: Services; b
   const began = await store.updateBatch(seen.id, (b) => (b.status === 'in_progress' || b.status === 'cancelling' ? { ...b, status: 'finalizing', finalizing_at: nowS() } : undefined));
   if (!began || began.batch.status !== 'finalizing') return;
   const batch = began.batch;
-  const results = await store.results(batch.id);
-  const ok = results.filter((r) => r.outcome === 'ok').map((r) => r.line);
-  const failed = results.filter((r) => r.outcome === 'error' || r.outcome === 'expired').map((r) => r.line);
+  // Each file is streamed to the store a chunk of results at a time: a batch's answers are never held whole.
+  let expired = false;
+  async function* linesOf(keep: (r: LineResult) => boolean): AsyncIterable<Buffer> {
+    for await (const chunk of store.eachResults(batch.id)) {
+      let text = '';
+      for (const r of chunk) {
+        if (!keep(r)) continue;
+        if (r.outcome === 'expired') expired = true;
+        text += r.line + '\n';
+      }
+      if (text) yield Buffer.from(text);
+    }
+  }
   const written: string[] = [];
-  const write = async (lines: string[], kind: 'output' | 'error') => {
-    if (lines.length === 0) return null;
-    const file = await services.files.create({ team: batch.team, lane: batch.lane, filename: `${batch.id}_${kind}.jsonl`, purpose: 'batch_output', content: Buffer.from(lines.join('\n') + '\n') });
+  const write = async (count: number, kind: 'output' | 'error', keep: (r: LineResult) => boolean) => {
+    if (count === 0) return null;
+    const file = await services.files.createFromStream({ team: batch.team, lane: batch.lane, filename: `${batch.id}_${kind}.jsonl`, purpose: 'batch_output', content: linesOf(keep) });
     written.push(file.id);
     return file.id;
   };
   let files: { output: string | null; error: string | null };
   try {
-    files = { output: await write(ok, 'output'), error: await write(failed, 'error') };
+    files = {
+      output: await write(c.completed, 'output', (r) => r.outcome === 'ok'),
+      error: await write(c.failed, 'error', (r) => r.outcome === 'error' || r.outcome === 'expired'),
+    };
   } catch (err) {
     services.logger.error({ err: String(err), batch: batch.id }, "a batch's output could not be written; the batch failed");
     await store.updateBatch(batch.id, (b) =>
@@ -50,7 +63,6 @@ export async function finalizeBatch(o: { store: WorkStore; services: Services; b
     );
     return;
   }
-  const expired = results.some((r) => r.outcome === 'expired');
   const ended = await store.updateBatch(batch.id, (b) => {
     if (b.status !== 'finalizing') return undefined;
     const done = { ...b, output_file_id: files.output, error_file_id: files.error };

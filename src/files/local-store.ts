@@ -2,7 +2,7 @@
 // written to a temporary name in its own folder and renamed into place, so a
 // reader (or a crash) never sees half a file.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './types.js';
 
@@ -32,6 +32,23 @@ export function createLocalBlobStore(dir: string): BlobStore {
       const temp = path.join(path.dirname(file), `.tmp-${randomBytes(8).toString('hex')}`);
       try {
         await writeFile(temp, body, { flag: 'wx' });
+        await rename(temp, file);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw err;
+      }
+    },
+    async putStream(key, body) {
+      const file = at(key);
+      await mkdir(path.dirname(file), { recursive: true });
+      const temp = path.join(path.dirname(file), `.tmp-${randomBytes(8).toString('hex')}`);
+      try {
+        const handle = await open(temp, 'wx');
+        try {
+          for await (const chunk of body) await handle.write(chunk);
+        } finally {
+          await handle.close();
+        }
         await rename(temp, file);
       } catch (err) {
         await rm(temp, { force: true });

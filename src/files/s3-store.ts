@@ -2,12 +2,17 @@
 // imported on first use only: it is large, and it warns about Node versions
 // at load, so a gateway that keeps files locally never loads it.
 //
-// A PUT is atomic in S3: readers see the old object, the new one, or none.
+// A PUT is atomic in S3: readers see the old object, the new one, or none;
+// so is a multipart upload, which exists only once it is completed. A
+// streamed object up to one part goes up as one PUT, a larger one as a
+// multipart upload of 8 MiB parts (S3's minimum part is 5 MiB).
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { FilesS3Config } from './config.js';
 import type { BlobStore } from './types.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
+
+const PART_BYTES = 8 * 1024 * 1024;
 
 export function createS3BlobStore(config: FilesS3Config): BlobStore {
   const prefix = config.prefix.replace(/\/+$/, '');
@@ -39,6 +44,43 @@ export function createS3BlobStore(config: FilesS3Config): BlobStore {
     async put(key, body) {
       const { sdk, client } = await connect();
       await client.send(new sdk.PutObjectCommand({ Bucket: config.bucket, Key: full(key), Body: body, ContentLength: body.length }));
+    },
+    async putStream(key, body) {
+      const { sdk, client } = await connect();
+      const Key = full(key);
+      let parts: Buffer[] = [];
+      let held = 0;
+      let upload: string | undefined;
+      const done: Array<{ ETag: string | undefined; PartNumber: number }> = [];
+      const sendPart = async (part: Buffer) => {
+        upload ??= (await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: config.bucket, Key }))).UploadId;
+        const PartNumber = done.length + 1;
+        const out = await client.send(new sdk.UploadPartCommand({ Bucket: config.bucket, Key, UploadId: upload, PartNumber, Body: part, ContentLength: part.length }));
+        done.push({ ETag: out.ETag, PartNumber });
+      };
+      try {
+        for await (const chunk of body) {
+          parts.push(chunk);
+          held += chunk.length;
+          if (held >= PART_BYTES) {
+            const part = Buffer.concat(parts);
+            parts = [];
+            held = 0;
+            await sendPart(part);
+          }
+        }
+        const rest = Buffer.concat(parts);
+        if (upload === undefined) {
+          await client.send(new sdk.PutObjectCommand({ Bucket: config.bucket, Key, Body: rest, ContentLength: rest.length }));
+          return;
+        }
+        if (rest.length > 0) await sendPart(rest);
+        await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket: config.bucket, Key, UploadId: upload, MultipartUpload: { Parts: done } }));
+      } catch (err) {
+        // An upload never completed leaves no object, but its parts are billed until aborted.
+        if (upload !== undefined) await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: config.bucket, Key, UploadId: upload })).catch(() => {});
+        throw err;
+      }
     },
     async get(key) {
       const { sdk, client } = await connect();

@@ -134,55 +134,96 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
       : undefined;
   timer?.unref();
 
+  /** The lane's rules for files at rest: a lane that keeps bodies only as hashes keeps no files. */
+  const laneFor = (name: string) => {
+    const c = config();
+    const lane = c.policies.lanes.get(name);
+    if (!lane) throw new GatewayError('invalid_request', `Unknown lane "${name}".`);
+    // A lane that keeps bodies only as hashes keeps no request text at rest; a batch file is nothing but request text.
+    if (lane.audit.bodies === 'hash') {
+      throw new GatewayError('lane_violation', `The "${name}" lane keeps request bodies only as hashes, so it cannot store files; send these requests one by one instead of as a batch.`, { param: 'file' });
+    }
+    return { lane, limits: c.raw.files };
+  };
+
+  const describe = (
+    input: { team: string; lane: string; filename: string; purpose: StoredFile['purpose']; expiresAfterSeconds?: number },
+    retentionDays: number,
+    content: { bytes: number; lines: number | undefined; sha256: string },
+    id = newFileId(),
+  ): StoredFile => {
+    const nowMs = Date.now();
+    const nowS = Math.floor(nowMs / 1000);
+    let keepS = Math.min(retentionDays * DAY_S, config().raw.files.max_retention_s);
+    if (input.expiresAfterSeconds !== undefined) keepS = Math.min(keepS, input.expiresAfterSeconds);
+    return {
+      id,
+      object: 'file',
+      bytes: content.bytes,
+      created_at: nowS,
+      expires_at: nowS + keepS,
+      filename: cleanFilename(input.filename),
+      purpose: input.purpose,
+      status: 'processed',
+      team: input.team,
+      lane: input.lane,
+      ...(content.lines !== undefined ? { lines: content.lines } : {}),
+      sha256: content.sha256,
+      created_ms: nowMs,
+    };
+  };
+
+  /** The metadata last: a file exists once it does. Without it the content is no file at all, and no sweep would find it. */
+  const putMeta = async (file: StoredFile) => {
+    try {
+      await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
+    } catch (err) {
+      await store.delete(contentKey(file.team, file.id)).catch(() => {});
+      throw err;
+    }
+  };
+
   return {
     kind: store.kind,
 
     async create(input) {
-      const c = config();
-      const lane = c.policies.lanes.get(input.lane);
-      if (!lane) throw new GatewayError('invalid_request', `Unknown lane "${input.lane}".`);
-      // A lane that keeps bodies only as hashes keeps no request text at rest; a batch file is nothing but request text.
-      if (lane.audit.bodies === 'hash') {
-        throw new GatewayError('lane_violation', `The "${input.lane}" lane keeps request bodies only as hashes, so it cannot store files; send these requests one by one instead of as a batch.`, { param: 'file' });
-      }
-      const limits = c.raw.files;
+      const { lane, limits } = laneFor(input.lane);
       let lines: number | undefined;
       if (input.purpose === 'batch') {
         if (input.content.length > limits.max_bytes) {
           throw new GatewayError('request_too_large', `The file is larger than the limit of ${limits.max_bytes} bytes for batch input.`, { param: 'file' });
         }
-        lines = validateBatchInput(input.content, { maxLines: limits.max_lines, maxDepth: c.server.max_json_depth });
+        lines = validateBatchInput(input.content, { maxLines: limits.max_lines, maxDepth: config().server.max_json_depth });
       }
-      const nowMs = Date.now();
-      const nowS = Math.floor(nowMs / 1000);
-      let keepS = Math.min(lane.audit.retention_days * DAY_S, limits.max_retention_s);
-      if (input.expiresAfterSeconds !== undefined) keepS = Math.min(keepS, input.expiresAfterSeconds);
-      const file: StoredFile = {
-        id: newFileId(),
-        object: 'file',
-        bytes: input.content.length,
-        created_at: nowS,
-        expires_at: nowS + keepS,
-        filename: cleanFilename(input.filename),
-        purpose: input.purpose,
-        status: 'processed',
-        team: input.team,
-        lane: input.lane,
-        ...(lines !== undefined ? { lines } : {}),
-        sha256: sha256Hex(input.content),
-        created_ms: nowMs,
-      };
+      const file = describe(input, lane.audit.retention_days, { bytes: input.content.length, lines, sha256: sha256Hex(input.content) });
       await guarded(async () => {
         await store.put(contentKey(file.team, file.id), input.content);
-        try {
-          await store.put(metaKey(file.team, file.id), Buffer.from(JSON.stringify(file)));
-        } catch (err) {
-          // Without its metadata the content is no file at all, and no sweep would find it.
-          await store.delete(contentKey(file.team, file.id)).catch(() => {});
-          throw err;
-        }
+        await putMeta(file);
       });
       return file;
+    },
+
+    async createFromStream(input) {
+      const { lane } = laneFor(input.lane);
+      const id = newFileId();
+      const team = input.team;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let lines = 0;
+      async function* counted(): AsyncIterable<Buffer> {
+        for await (const chunk of input.content) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          for (let at = chunk.indexOf(10); at >= 0; at = chunk.indexOf(10, at + 1)) lines++;
+          yield chunk;
+        }
+      }
+      return guarded(async () => {
+        await store.putStream(contentKey(team, id), counted());
+        const file = describe(input, lane.audit.retention_days, { bytes, lines, sha256: hash.digest('hex') }, id);
+        await putMeta(file);
+        return file;
+      });
     },
 
     get: (team, id) => guarded(() => live(team, id)),

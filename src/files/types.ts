@@ -45,6 +45,13 @@ export interface FilesService {
    * bodies only as hashes refuses with `lane_violation`.
    */
   create(input: { team: string; lane: string; filename: string; purpose: FilePurpose; content: Buffer; expiresAfterSeconds?: number }): Promise<StoredFile>;
+  /**
+   * Stores a file written as it is produced (a batch's output or error
+   * file): the content is streamed to the store, never held whole. Purpose
+   * `batch_output` only (batch input is validated whole on upload). Same lane
+   * rules and retention as create.
+   */
+  createFromStream(input: { team: string; lane: string; filename: string; purpose: 'batch_output'; content: AsyncIterable<Buffer> }): Promise<StoredFile>;
   /** undefined for another team's file, an expired one, or an id that never existed. */
   get(team: string, id: string): Promise<StoredFile | undefined>;
   content(team: string, id: string): Promise<Buffer | undefined>;
@@ -68,6 +75,8 @@ export interface BlobStore {
   readonly kind: 'local' | 's3';
   /** Atomic: a reader sees the whole object or none. */
   put(key: string, body: Buffer): Promise<void>;
+  /** As put, from chunks as they come; at most one part (S3: 8 MiB) is held at a time. */
+  putStream(key: string, body: AsyncIterable<Buffer>): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
   /** No error when absent. */
   delete(key: string): Promise<void>;

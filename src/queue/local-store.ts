@@ -282,8 +282,9 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
       const results = state.results.get(owner);
       return results ? countResults(results.values()) : { ...(state.counts.get(owner) ?? { completed: 0, failed: 0, cancelled: 0 }) };
     },
-    async results(owner) {
-      return [...(state.results.get(owner)?.values() ?? [])].sort((a, b) => a.index - b.index);
+    async *eachResults(owner) {
+      const all = [...(state.results.get(owner)?.values() ?? [])];
+      for (let i = 0; i < all.length; i += 500) yield all.slice(i, i + 500);
     },
     async lockFinalize(owner) {
       // Lines finishing together each try; the first one finalizes. A restart forgets the lock, so a batch left finalizing is finished then.

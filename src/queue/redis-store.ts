@@ -15,6 +15,8 @@ import type { RedisStore } from '../stores/redis.js';
 import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
 
 const GROUP = 'workers';
+/** Results read per round trip when a batch's files are written. */
+const RESULTS_CHUNK = 500;
 const FINALIZE_LOCK_MS = 60_000;
 /** XAUTOCLAIM at most this often per replica: the scan is cheap but not free. */
 const AUTOCLAIM_EVERY_MS = 500;
@@ -200,9 +202,22 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
       const c: LineCounts = { completed: Number(raw.completed ?? 0), failed: Number(raw.failed ?? 0), cancelled: Number(raw.cancelled ?? 0) };
       return c;
     },
-    async results(owner) {
-      const raw = await client.hvals(resultsKey(owner));
-      return raw.map((r) => JSON.parse(r) as LineResult).sort((a, b) => a.index - b.index);
+    async *eachResults(owner) {
+      // HSCAN may return a field twice (the hash rehashing meanwhile): each line is yielded once.
+      const seen = new Set<number>();
+      let cursor = '0';
+      do {
+        const [next, flat] = await client.hscan(resultsKey(owner), cursor, 'COUNT', RESULTS_CHUNK);
+        cursor = next;
+        const chunk: LineResult[] = [];
+        for (let i = 1; i < flat.length; i += 2) {
+          const r = JSON.parse(flat[i]!) as LineResult;
+          if (seen.has(r.index)) continue;
+          seen.add(r.index);
+          chunk.push(r);
+        }
+        if (chunk.length > 0) yield chunk;
+      } while (cursor !== '0');
     },
     async lockFinalize(owner) {
       return (await client.set(lockKey(owner), '1', 'PX', FINALIZE_LOCK_MS, 'NX')) === 'OK';

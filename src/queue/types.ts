@@ -129,8 +129,8 @@ export interface WorkStore {
    */
   release(delivery: Delivery): void;
   counts(batchId: string): Promise<LineCounts>;
-  /** Every result of a batch, in line order. */
-  results(batchId: string): Promise<LineResult[]>;
+  /** Every result of a batch, a chunk at a time (never all at once), in no particular order. */
+  eachResults(batchId: string): AsyncIterable<LineResult[]>;
   /** Batches not yet final (in progress, cancelling, finalizing): the worker's sweep looks at these. */
   activeBatches(): Promise<string[]>;
   /** Takes the right to finalize a batch: true for exactly one caller. */
