@@ -7,6 +7,7 @@
 // only need Redis get their client here too.
 import { createAdmissionControl } from './admission/control.js';
 import { createResponsesStore } from './api/responses/store.js';
+import { createFilesMetrics } from './files/metrics.js';
 import { createConfiguredFilesService } from './files/service.js';
 import type { AuditSink } from './audit/transport/writer.js';
 import { createBudgetServices } from './budget/services.js';
@@ -66,7 +67,7 @@ export function createServices(o: ServicesOptions): Services {
     // Batch lines and background responses: a journal file, or Redis Streams when replicas share Redis. The server starts its worker.
     queue: server ? createQueueService({ config: o.config, redis, registry, audit: server.audit, services: () => services }) : undefined,
     // Batch files: a local folder, or the bucket replicas share (files.store); the server sweeps expired ones.
-    files: createConfiguredFilesService({ config: o.config, logger, sweep: server !== undefined }),
+    files: createConfiguredFilesService({ config: o.config, logger, sweep: server !== undefined, metrics: server ? createFilesMetrics(registry) : undefined }),
   };
   // Approved calls are run by the gateway later, on the same upstream connections.
   if (services.mcp) services.toolGateway.execute = services.mcp.callTool;

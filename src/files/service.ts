@@ -15,7 +15,8 @@ import { validateBatchInput } from './batch-input.js';
 import { filesDir } from './config.js';
 import { createLocalBlobStore } from './local-store.js';
 import { createS3BlobStore } from './s3-store.js';
-import type { BlobStore, FilesService, StoredFile } from './types.js';
+import type { FilesMetrics } from './metrics.js';
+import type { BlobStore, FilePurpose, FilesService, StoredFile } from './types.js';
 
 /** Ids as OpenAI's look: `file-` and 24 URL-safe random characters. */
 export const FILE_ID = /^file-[A-Za-z0-9_-]{24}$/;
@@ -72,8 +73,10 @@ export interface FilesServiceOptions {
   store: BlobStore;
   config: () => CompiledConfig;
   logger: Logger;
-  /** Start the periodic sweeper (the server does; commands do not). */
+  /** Start the periodic sweeper (the server does; commands do not); it also takes the stored files' inventory. */
   sweep?: boolean;
+  /** The server's: files stored by purpose, uploads refused (metrics.ts). */
+  metrics?: FilesMetrics;
 }
 
 export function createFilesService(o: FilesServiceOptions): FilesService {
@@ -92,9 +95,10 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
 
   const expired = (file: StoredFile, nowS: number) => file.expires_at !== null && file.expires_at <= nowS;
 
-  const remove = async (team: string, id: string) => {
-    await store.delete(metaKey(team, id));
-    await store.delete(contentKey(team, id));
+  const remove = async (file: StoredFile) => {
+    await store.delete(metaKey(file.team, file.id));
+    await store.delete(contentKey(file.team, file.id));
+    o.metrics?.inventory.add(file.purpose, file.bytes, -1);
   };
 
   /** The team's live file; an expired one is removed on the way. */
@@ -104,7 +108,7 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
     // The address says so already; checked again so a mis-keyed write never leaks across teams.
     if (!file || file.team !== team || file.id !== id) return undefined;
     if (expired(file, Math.floor(Date.now() / 1000))) {
-      await remove(team, id);
+      await remove(file);
       return undefined;
     }
     return file;
@@ -113,26 +117,32 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
   const sweep = async (): Promise<number> => {
     const nowS = Math.floor(Date.now() / 1000);
     const metas = (await store.list('')).filter((key) => key.endsWith('.json'));
+    const left = new Map<FilePurpose, { files: number; bytes: number }>();
     const gone = await mapBounded(metas, READ_CONCURRENCY, async (key) => {
       const file = await readMeta(key);
-      if (!file || !expired(file, nowS)) return false;
-      await remove(file.team, file.id);
+      if (!file) return false;
+      if (!expired(file, nowS)) {
+        const t = left.get(file.purpose) ?? { files: 0, bytes: 0 };
+        left.set(file.purpose, { files: t.files + 1, bytes: t.bytes + file.bytes });
+        return false;
+      }
+      await remove(file);
       return true;
     });
+    o.metrics?.inventory.reset(left);
     return gone.filter(Boolean).length;
   };
 
   const interval = config().raw.files.sweep_interval_s;
-  const timer =
-    o.sweep && interval > 0
-      ? setInterval(() => {
-          sweep().then(
-            (n) => n > 0 && logger.info({ removed: n }, 'expired files removed'),
-            (err: unknown) => logger.warn({ err }, 'file sweep failed; the next one retries'),
-          );
-        }, interval * 1000)
-      : undefined;
+  const runSweep = () =>
+    void sweep().then(
+      (n) => n > 0 && logger.info({ removed: n }, 'expired files removed'),
+      (err: unknown) => logger.warn({ err }, 'file sweep failed; the next one retries'),
+    );
+  const timer = o.sweep && interval > 0 ? setInterval(runSweep, interval * 1000) : undefined;
   timer?.unref();
+  // The first walk at start: what expired while the gateway was down, and the inventory the metrics start from.
+  if (timer) runSweep();
 
   /** The lane's rules for files at rest: a lane that keeps bodies only as hashes keeps no files. */
   const laneFor = (name: string) => {
@@ -181,6 +191,7 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
       await store.delete(contentKey(file.team, file.id)).catch(() => {});
       throw err;
     }
+    o.metrics?.inventory.add(file.purpose, file.bytes, 1);
   };
 
   return {
@@ -242,7 +253,7 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
           const file = await readMeta(key);
           if (!file || file.team !== team) return undefined;
           if (expired(file, nowS)) {
-            await remove(team, file.id);
+            await remove(file);
             return undefined;
           }
           return file;
@@ -262,12 +273,17 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
 
     delete: (team, id) =>
       guarded(async () => {
-        if (!(await live(team, id))) return false;
-        await remove(team, id);
+        const file = await live(team, id);
+        if (!file) return false;
+        await remove(file);
         return true;
       }),
 
     sweep: () => guarded(sweep),
+
+    refused(reason) {
+      o.metrics?.refused(reason);
+    },
 
     close() {
       if (timer) clearInterval(timer);

@@ -61,6 +61,8 @@ export interface FilesService {
   delete(team: string, id: string): Promise<boolean>;
   /** Removes every expired file now; returns how many. The service also runs it every files.sweep_interval_s. */
   sweep(): Promise<number>;
+  /** Counts an upload refused, by reason (the error code), on /metrics. */
+  refused(reason: string): void;
   readonly kind: 'local' | 's3';
   /** Stops the sweeper. */
   close(): void;

@@ -114,6 +114,7 @@ export function mountFiles(app: Hono<Env>, state: GatewayState, prefix: string):
     } catch (err) {
       const error = toGatewayError(err);
       if (error.code === 'internal_error') state.logger.error({ err, requestId }, 'internal error');
+      state.services.files.refused(error.code);
       if (key && lane) audit({ requestId, action: 'upload', endpoint: `POST ${prefix}/files`, key, lane, file: undefined, status: error.status, errorCode: error.code });
       if (!outgoing.headersSent && !outgoing.destroyed) {
         // An unread upload is not drained without bound to keep the connection: it closes once the answer is out.
