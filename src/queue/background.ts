@@ -27,20 +27,27 @@ export function createBackgroundHandler(o: { config: () => CompiledConfig; servi
     if (!key || !store) return undefined;
     return store.get(key.team, item.owner);
   };
+  /** A compare-and-set on the stored Response: a cancel that lands meanwhile is never written over. */
+  const update = async (item: WorkItem, change: (r: StoredResponse) => StoredResponse | undefined) => {
+    const key = keyById(o.config(), item.keyId);
+    const store = o.services().responses;
+    if (!key || !store) return undefined;
+    return store.update(key.team, item.owner, change, ttlOf(item.keyId));
+  };
   return {
     async prepare(item) {
-      const record = await load(item);
+      // queued -> in_progress; one in_progress already was taken over from a replica that stopped mid-run, and runs again.
+      const started = await update(item, (r) => (r.response.status === 'queued' ? { ...r, response: { ...r.response, status: 'in_progress' } } : undefined));
       // Deleted, expired, or its key removed: nobody can read an answer.
-      if (!record) return 'drop';
-      if (FINAL.has(record.response.status)) return { result: { index: 0, outcome: record.response.status === 'cancelled' ? 'cancelled' : 'ok', line: '' } };
-      record.response.status = 'in_progress';
-      await o.services().responses!.put(record, ttlOf(item.keyId));
+      if (!started) return 'drop';
+      const status = started.record.response.status;
+      if (FINAL.has(status)) return { result: { index: 0, outcome: status === 'cancelled' ? 'cancelled' : 'ok', line: '' } };
       return { pipeline: queuedPipelines.responses, runId: item.owner, deadline: Number.POSITIVE_INFINITY };
     },
     async resultOf(item, t) {
       const record = await load(item);
       if (!record || record.response.status === 'cancelled') {
-        // Cancelled while it ran: the storeResponse stage must not write the answer over it.
+        // Cancelled while it ran: the storeResponse stage has nothing to store (and stores only over in_progress anyway).
         if (t.ctx.responses) t.ctx.responses.response = undefined;
         return { index: 0, outcome: 'cancelled', line: '' };
       }
@@ -48,11 +55,8 @@ export function createBackgroundHandler(o: { config: () => CompiledConfig; servi
     },
     async recorded(item, result, t) {
       if (!result || result.outcome !== 'error' || !t?.error) return;
-      const record = await load(item);
-      if (!record || record.response.status === 'cancelled') return;
-      record.response.status = 'failed';
-      record.response.error = { code: t.error.code, message: t.error.message };
-      await o.services().responses!.put(record, ttlOf(item.keyId));
+      const error = { code: t.error.code, message: t.error.message };
+      await update(item, (r) => (r.response.status === 'in_progress' ? { ...r, response: { ...r.response, status: 'failed', error } } : undefined));
     },
   };
 }

@@ -38,16 +38,18 @@ export function mountResponses(app: Hono<Env>, state: GatewayState, prefix: stri
   app.post(`${prefix}/responses/:id/cancel`, async (c) => {
     const key = authenticateKey(state.config(), c.env.incoming.headers);
     const id = c.req.param('id');
-    const record = await store().get(key.team, id);
-    if (!record) throw notFound(id);
-    if (!record.response.background) throw new GatewayError('invalid_request', `Response "${id}" was not created with background: true; only background responses can be cancelled.`, { param: 'response_id' });
-    if (record.response.status === 'queued' || record.response.status === 'in_progress') {
-      record.response.status = 'cancelled';
-      const lane = state.config().policies.lanes.get(key.lane);
-      await store().put(record, lane ? storedResponseTtlMs(lane) : DEFAULT_MAX_RETENTION_DAYS * 86_400_000);
-      state.services.queue?.abortRunning(id, new GatewayError('client_disconnected', 'The background response was cancelled.'));
-    }
-    return c.json(record.response);
+    const lane = state.config().policies.lanes.get(key.lane);
+    // A compare-and-set: the worker's own writes (in_progress, the answer) cannot land over the cancel, nor it over them.
+    const update = await store().update(
+      key.team,
+      id,
+      (r) => (r.response.background && (r.response.status === 'queued' || r.response.status === 'in_progress') ? { ...r, response: { ...r.response, status: 'cancelled' } } : undefined),
+      lane ? storedResponseTtlMs(lane) : DEFAULT_MAX_RETENTION_DAYS * 86_400_000,
+    );
+    if (!update) throw notFound(id);
+    if (!update.record.response.background) throw new GatewayError('invalid_request', `Response "${id}" was not created with background: true; only background responses can be cancelled.`, { param: 'response_id' });
+    if (update.changed) state.services.queue?.abortRunning(id, new GatewayError('client_disconnected', 'The background response was cancelled.'));
+    return c.json(update.record.response);
   });
 
   app.delete(`${prefix}/responses/:id`, async (c) => {

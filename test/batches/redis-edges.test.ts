@@ -167,6 +167,28 @@ files: { dir: "${dir}/files" }
     }
   });
 
+  it('background – a cancel racing the end of the run: once answered cancelled, it stays cancelled', async () => {
+    const DELAY_MS = 150;
+    upstream.always({ delayMs: DELAY_MS });
+    const seen: string[] = [];
+    try {
+      for (let round = 0; round < 20; round++) {
+        const created = await viaA.responses.create({ model: 'gpt-fake', input: `race ${round}`, background: true });
+        await until('in_progress', () => viaB.responses.retrieve(created.id), (r) => r.status !== 'queued');
+        // Around the moment the upstream answers: before it, at it, just after it.
+        await new Promise((r) => setTimeout(r, DELAY_MS - 30 + ((round * 7) % 50)));
+        const cancel = (await (round % 2 ? viaA : viaB).responses.cancel(created.id)).status;
+        await until('both replicas idle', async () => (await runningOn(a.url)) + (await runningOn(b.url)), (n) => n === 0);
+        const final = (await viaA.responses.retrieve(created.id)).status;
+        seen.push(`${cancel}->${final}`);
+        if (cancel === 'cancelled') assert.equal(final, 'cancelled', seen.join(' '));
+        else assert.equal(final, cancel, seen.join(' '));
+      }
+    } finally {
+      upstream.always(undefined);
+    }
+  });
+
   it('background – polled to completed through the other replica', async () => {
     const created = await viaB.responses.create({ model: 'gpt-fake', input: 'polled across replicas', background: true });
     const done = await until('completed through A', () => viaA.responses.retrieve(created.id), (r) => r.status === 'completed' || r.status === 'failed');

@@ -130,9 +130,17 @@ export function storeTurn(ctx: RequestContext): Promise<void> | undefined {
     request: turn.request,
     response: turn.response,
   });
-  return store.put(record, storedResponseTtlMs(lane)).catch((err: unknown) => {
-    ctx.services.logger.warn({ err, requestId: ctx.id, response: turn.id }, 'a response could not be stored; previous_response_id and GET /v1/responses will not find it');
-  });
+  // A background response's answer replaces its in_progress record only (a compare-and-set): one cancelled meanwhile stays cancelled.
+  const stored =
+    ctx.queued?.kind === 'response'
+      ? store.update(record.team, record.id, (current) => (current.response.status === 'in_progress' ? record : undefined), storedResponseTtlMs(lane))
+      : store.put(record, storedResponseTtlMs(lane));
+  return stored.then(
+    () => undefined,
+    (err: unknown) => {
+      ctx.services.logger.warn({ err, requestId: ctx.id, response: turn.id }, 'a response could not be stored; previous_response_id and GET /v1/responses will not find it');
+    },
+  );
 }
 
 /**
@@ -152,9 +160,9 @@ export const storeResponse: ReplyStage = {
 
 /**
  * After stage, for a background response the worker ran (queuedPipelines in
- * pipeline/index.ts): its answer is stored after the worker's cancel check
- * (queue/background.ts clears it when the response was cancelled meanwhile),
- * so a cancel that came while it ran is never overwritten. Nobody is waiting
+ * pipeline/index.ts): its answer is stored only over the in_progress record
+ * (a compare-and-set, storeTurn), so a cancel that came while it ran, or
+ * lands as it ends, is never overwritten. Nobody is waiting
  * on this reply: there is no read-back race to store it earlier for.
  */
 export const storeQueuedResponse: AfterStage = {

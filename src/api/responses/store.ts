@@ -56,6 +56,16 @@ export interface ResponsesStore {
   get(team: string, id: string): Promise<StoredResponse | undefined>;
   /** True when the team's record existed. */
   delete(team: string, id: string): Promise<boolean>;
+  /**
+   * Changes the team's record atomically (compare-and-set), keeping it for
+   * ttlMs: `change` gets the record as stored and returns the new one, or
+   * undefined to leave it; with Redis it is called again if another writer
+   * changed the record meanwhile, so it must be a pure function of its
+   * argument. So a background response's cancel and its worker's writes
+   * (in_progress, the answer, failed) cannot overwrite each other.
+   * undefined when there is no such record.
+   */
+  update(team: string, id: string, change: (record: StoredResponse) => StoredResponse | undefined, ttlMs: number): Promise<{ record: StoredResponse; changed: boolean } | undefined>;
 }
 
 const DAY_MS = 86_400_000;
@@ -112,11 +122,29 @@ export function createMemoryResponsesStore(options: MemoryResponsesStoreOptions 
       entries.delete(key);
       return entry !== undefined && entry.expiresAt > Date.now();
     },
+    async update(team, id, change, ttlMs) {
+      // One thread: the read, the change and the write happen with nothing in between.
+      const key = address(team, id);
+      const entry = entries.get(key);
+      if (!entry || entry.expiresAt <= Date.now()) return undefined;
+      const next = change(structuredClone(entry.record));
+      if (!next) return { record: structuredClone(entry.record), changed: false };
+      entries.delete(key);
+      entries.set(key, { record: structuredClone(next), expiresAt: Date.now() + ttlMs });
+      return { record: next, changed: true };
+    },
   };
 }
 
 /** Layout of the record under the key; bump it when StoredResponse changes incompatibly. */
 const LAYOUT = 'r1';
+
+// KEYS: the record. ARGV: the record as read, the new record, ttl ms. Compare-and-set on the whole text.
+const UPDATE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
 
 export function createRedisResponsesStore(redis: RedisStore): ResponsesStore {
   // Team names and ids come from config and clients: encoded, so neither can forge a `:` boundary.
@@ -145,6 +173,22 @@ export function createRedisResponsesStore(redis: RedisStore): ResponsesStore {
     async delete(team, id) {
       try {
         return (await redis.client.del(name(team, id))) > 0;
+      } catch (err) {
+        throw storeUnavailable(err);
+      }
+    },
+    async update(team, id, change, ttlMs) {
+      const key = name(team, id);
+      try {
+        for (;;) {
+          const raw = await redis.client.get(key);
+          if (raw === null) return undefined;
+          const record = JSON.parse(raw) as StoredResponse;
+          if (record.team !== team || record.id !== id) return undefined;
+          const next = change(JSON.parse(raw) as StoredResponse);
+          if (!next) return { record, changed: false };
+          if ((await redis.client.eval(UPDATE, 1, key, raw, JSON.stringify(next), String(Math.max(1, Math.round(ttlMs))))) === 1) return { record: next, changed: true };
+        }
       } catch (err) {
         throw storeUnavailable(err);
       }
