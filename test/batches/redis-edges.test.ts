@@ -18,7 +18,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { runCli } from '../helpers/cli.js';
 import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
 
-const CLAIM_IDLE_MS = 200;
+// Short enough that the old code's XAUTOCLAIM took lines over within a line's run; long enough that renewals every
+// CLAIM_IDLE_MS / 3 survive a loaded machine's event-loop lag.
+const CLAIM_IDLE_MS = 350;
 
 /** Upstream calls per prompt that starts with `tag`. */
 function callsPerLine(calls: RecordedCall[], tag: string): Map<string, number> {
@@ -83,7 +85,8 @@ files: { dir: "${dir}/files" }
   });
 
   it('claims – an upstream slower than claim_idle_ms: each line goes upstream once', async () => {
-    upstream.always({ delayMs: CLAIM_IDLE_MS * 5 });
+    // Under the upstream's first-byte timeout (1500 ms), over three claim timeouts.
+    upstream.always({ delayMs: 1200 });
     try {
       const calls = upstream.calls.length;
       const file = await uploadBatchInput(viaA, chatLines(3, 'gpt-fake', 'slow-claim '));
@@ -102,7 +105,7 @@ files: { dir: "${dir}/files" }
   it('claims – a line backing off after 429s for longer than claim_idle_ms: one answered call', async () => {
     const calls = upstream.calls.length;
     // One line (so the replica not running it is not paused by a 429 of its own), refused twice: the worker
-    // holds it through 600 + 1200 ms of backoff, nine claim timeouts.
+    // holds it through 600 + 1200 ms of backoff, five claim timeouts.
     const refused = { status: 429, body: { error: { message: 'slow down', type: 'rate_limit_error' } } };
     upstream.script(refused, refused);
     const file = await uploadBatchInput(viaA, chatLines(1, 'gpt-fake', 'backoff-claim '));
@@ -197,11 +200,11 @@ files: { dir: "${dir}/files" }
   });
 
   it('cli – lanegate batches cancel against the Redis deployment: the gateways stop running its lines and end it cancelled', async () => {
-    // 60 lines of a second each, 8 at a time: the batch runs for 7 s, longer than the CLI takes to start.
+    // 240 lines of a second each, 8 at a time: the batch would run for 30 s, longer than the CLI takes to start on a loaded machine.
     upstream.always({ delayMs: 1000 });
     try {
       const calls = upstream.calls.length;
-      const file = await uploadBatchInput(viaA, chatLines(60, 'gpt-fake', 'cli-cancel '));
+      const file = await uploadBatchInput(viaA, chatLines(240, 'gpt-fake', 'cli-cancel '));
       const created = await viaA.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       await until('a first line', () => viaA.batches.retrieve(created.id), (b) => b.request_counts!.completed >= 1);
       const cancel = await runCli(['batches', 'cancel', created.id, '--config', configFile]);
@@ -215,7 +218,7 @@ files: { dir: "${dir}/files" }
       const final = await waitForBatch(viaB, created.id, 20_000);
       assert.equal(final.status, 'cancelled');
       const done = final.request_counts!.completed + final.request_counts!.failed;
-      assert.ok(done >= 1 && done < 60, `answered ${done} of 60 before the cancel took`);
+      assert.ok(done >= 1 && done < 240, `answered ${done} of 240 before the cancel took`);
       // Only lines answered went upstream (once each): the rest were cancelled without running.
       assert.equal(upstream.calls.length - calls, done);
       assert.equal((await outputLines(viaA, final.output_file_id!)).length, final.request_counts!.completed);
