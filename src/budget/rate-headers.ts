@@ -2,10 +2,14 @@
 // them, so clients pace themselves before they meet a 429: the limit, what is
 // left of it and when it is whole again, for requests and for tokens. Read
 // from the counters the reservation itself returned (no second round trip).
-import { formatWait, rollingAdmission, rollingRemaining } from './rolling-admission.js';
+import { formatWait, rollingEmptyAt, rollingRemaining } from './rolling-admission.js';
 import type { CounterCheck, CounterWindow } from './store.js';
 
-const KINDS = ['requests', 'tokens'] as const;
+// The header names, built once.
+const KINDS = [
+  { kind: 'requests', limit: 'x-ratelimit-limit-requests', remaining: 'x-ratelimit-remaining-requests', reset: 'x-ratelimit-reset-requests' },
+  { kind: 'tokens', limit: 'x-ratelimit-limit-tokens', remaining: 'x-ratelimit-remaining-tokens', reset: 'x-ratelimit-reset-tokens' },
+] as const;
 
 /**
  * Several rate limits may apply (per key, per app, per team): each header
@@ -16,23 +20,26 @@ const KINDS = ['requests', 'tokens'] as const;
  */
 export function rateLimitHeaders(checks: readonly CounterCheck[], windows: readonly CounterWindow[], now: number): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const kind of KINDS) {
-    let tightest: { limit: number; remaining: number; reset: number } | undefined;
-    for (const [i, check] of checks.entries()) {
-      const limit = check.limit[kind];
+  for (const names of KINDS) {
+    const kind = names.kind;
+    let tightest = -1;
+    let limit = 0;
+    let remaining = 0;
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i]!;
+      const l = check.limit[kind];
       const window = windows[i];
-      if (limit === undefined || !window) continue;
-      const remaining = rollingRemaining(check, window, now)[kind] ?? 0;
-      if (tightest && tightest.remaining <= remaining) continue;
-      // When a request needing the whole limit would fit: when nothing counts any more.
-      const whole: CounterCheck = { ...check, limit: { [kind]: limit }, amount: { usd: 0, tokens: 0, requests: 0, [kind]: limit } };
-      const reset = rollingAdmission(whole, window, now)[kind] ?? now;
-      tightest = { limit, remaining, reset };
+      if (l === undefined || !window) continue;
+      const left = rollingRemaining(check, window, now)[kind] ?? 0;
+      if (tightest >= 0 && remaining <= left) continue;
+      tightest = i;
+      limit = l;
+      remaining = left;
     }
-    if (!tightest) continue;
-    headers[`x-ratelimit-limit-${kind}`] = String(tightest.limit);
-    headers[`x-ratelimit-remaining-${kind}`] = String(tightest.remaining);
-    headers[`x-ratelimit-reset-${kind}`] = formatWait(Math.max(0, tightest.reset - now));
+    if (tightest < 0) continue;
+    headers[names.limit] = String(limit);
+    headers[names.remaining] = String(remaining);
+    headers[names.reset] = formatWait(Math.max(0, rollingEmptyAt(checks[tightest]!, windows[tightest]!, kind, now) - now));
   }
   return headers;
 }

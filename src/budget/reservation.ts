@@ -13,30 +13,62 @@ import { periodId, previousMinuteId, previousMinuteWeight, type Period } from '.
 import { costNano } from './pricing.js';
 import { rateLimitHeaders } from './rate-headers.js';
 import { limitRefusal } from './refusal.js';
+import type { KeyInfo } from '../config/compile.js';
+import type { CompiledLimits } from './compile.js';
+import type { BudgetConfig, RateLimitConfig } from './schema.js';
 import type { Amount, CounterCheck } from './store.js';
 import type { BudgetHold } from './types.js';
 
 const MINUTE_TTL = 3 * 60_000;
 const PERIOD_TTL: Record<Period, number> = { minute: MINUTE_TTL, day: 3 * 86_400_000, month: 62 * 86_400_000 };
 
-function subjectOf(scope: string, ctx: RequestContext): string {
-  const key = ctx.key!;
+function subjectOf(scope: string, key: KeyInfo): string {
   return scope === 'key' ? key.id : scope === 'app' ? key.app : scope === 'team' ? key.team : '*';
 }
 
-// A counter's id without its period, per rule and subject: built once, not per request.
-const counterBases = new WeakMap<object, Map<string, string>>();
+/**
+ * What reserving needs of the config for one key: the rate limits and
+ * budgets that apply to it (rates first, as the checks are ordered), their
+ * names, the ids of their counters without the period, and their limits.
+ * Worked out on the key's first request under a config, not on every one;
+ * a reload compiles new limits and new keys, so plans are never stale.
+ */
+interface LimitPlan {
+  rates: RateLimitConfig[];
+  budgets: BudgetConfig[];
+  /** Rates' then budgets' names. */
+  names: string[];
+  budgetNames: string[];
+  rateBases: string[];
+  rateLimits: Array<Partial<Amount>>;
+  budgetBases: string[];
+  budgetLimits: Array<Partial<Amount>>;
+}
 
-function counterBase(rule: object, kind: 'budget' | 'rate', name: string, scope: string, subject: string): string {
-  let bases = counterBases.get(rule);
-  if (!bases) counterBases.set(rule, (bases = new Map()));
-  let base = bases.get(subject);
-  if (base === undefined) {
-    base = `${kind}:${name}:${scope}:${encodeURIComponent(subject)}`;
-    if (bases.size >= 10_000) bases.clear(); // subjects come from config (keys, apps, teams): this never fills in practice
-    bases.set(subject, base);
-  }
-  return base;
+const plans = new WeakMap<CompiledLimits, WeakMap<KeyInfo, LimitPlan>>();
+
+function planFor(limits: CompiledLimits, key: KeyInfo): LimitPlan {
+  let byKey = plans.get(limits);
+  if (!byKey) plans.set(limits, (byKey = new WeakMap()));
+  let plan = byKey.get(key);
+  if (plan) return plan;
+  const applies = (r: { match?: string[] | undefined; scope: string }) => !r.match || r.match.includes(subjectOf(r.scope, key));
+  const base = (kind: 'budget' | 'rate', r: { name: string; scope: string }) => `${kind}:${r.name}:${r.scope}:${encodeURIComponent(subjectOf(r.scope, key))}`;
+  const rates = limits.rateLimits.filter(applies);
+  const budgets = limits.budgets.filter(applies);
+  const budgetNames = budgets.map((b) => b.name);
+  plan = {
+    rates,
+    budgets,
+    names: [...rates.map((r) => r.name), ...budgetNames],
+    budgetNames,
+    rateBases: rates.map((r) => base('rate', r)),
+    rateLimits: rates.map((r) => ({ requests: r.requests_per_minute, tokens: r.tokens_per_minute })),
+    budgetBases: budgets.map((b) => base('budget', b)),
+    budgetLimits: budgets.map((b) => ({ usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests })),
+  };
+  byKey.set(key, plan);
+  return plan;
 }
 
 // Reservation ids: unique across replicas (the random part) without a UUID per request.
@@ -51,8 +83,8 @@ function reservationId(): string {
 export async function reserveLimits(ctx: RequestContext): Promise<void> {
   const limits = ctx.config.limits;
   const now = Date.now();
-  const budgets = limits.budgets.filter((b) => !b.match || b.match.includes(subjectOf(b.scope, ctx)));
-  const rates = limits.rateLimits.filter((r) => !r.match || r.match.includes(subjectOf(r.scope, ctx)));
+  const plan = planFor(limits, ctx.key!);
+  const { budgets, rates, names } = plan;
   if (budgets.length === 0 && rates.length === 0) return;
 
   // Worst case: the dearest candidate, the longest answer allowed, and the prompt bounded by its
@@ -75,26 +107,27 @@ export async function reserveLimits(ctx: RequestContext): Promise<void> {
       const previous = previousMinuteId(now);
       const weight = previousMinuteWeight(now);
       const rateAmount: Amount = { usd: 0, tokens: prompt + maxOutput, requests: 1 };
-      for (const r of rates) {
-        const base = counterBase(r, 'rate', r.name, r.scope, subjectOf(r.scope, ctx));
+      for (let i = 0; i < rates.length; i++) {
+        const base = plan.rateBases[i]!;
         checks.push({
           id: `${base}:${minute}`,
           previous: { id: `${base}:${previous}`, weight },
           ttlMs: PERIOD_TTL.minute,
-          limit: { requests: r.requests_per_minute, tokens: r.tokens_per_minute },
+          limit: plan.rateLimits[i]!,
           amount: rateAmount,
           // Reserved, not committed: settlement puts the tokens actually used in place of the worst case.
           commit: false,
         });
       }
     }
-    for (const b of budgets) {
-      const base = counterBase(b, 'budget', b.name, b.scope, subjectOf(b.scope, ctx));
+    for (let i = 0; i < budgets.length; i++) {
+      const b = budgets[i]!;
+      const base = plan.budgetBases[i]!;
       checks.push({
         id: `${base}:${periodId(b.period, now, limits.timezone)}`,
         ...(b.period === 'minute' ? { previous: { id: `${base}:${previousMinuteId(now)}`, weight: previousMinuteWeight(now) } } : {}),
         ttlMs: PERIOD_TTL[b.period],
-        limit: { usd: b.usd === undefined ? undefined : Math.round(b.usd * 1e9), tokens: b.tokens, requests: b.requests },
+        limit: plan.budgetLimits[i]!,
         amount,
         commit: false,
         // Only a day or month budget waits for a rebuild after the store lost its data.
@@ -103,7 +136,6 @@ export async function reserveLimits(ctx: RequestContext): Promise<void> {
     }
     return checks;
   };
-  const names = [...rates.map((r) => r.name), ...budgets.map((b) => b.name)];
   let prompt = ctx.chat ? promptTokenBound(ctx.chat) : embeddingTokenEstimate(ctx.embeddings?.input);
   let checks = build(prompt);
   const counters: BudgetHold['counters'] = checks.map((c, i) => ({ id: c.id, ttlMs: c.ttlMs, kind: i < rates.length ? 'rate' : 'budget' }));
@@ -151,7 +183,7 @@ export async function reserveLimits(ctx: RequestContext): Promise<void> {
     throw limitRefusal(ctx, checks, names, result, rates.length, now);
   }
   if (rates.length > 0) Object.assign(ctx.responseHeaders, rateLimitHeaders(checks.slice(0, rates.length), result.windows, now));
-  ctx.budget = { reservation, store, budgetChecks: checks.slice(rates.length), counters, names: names.slice(rates.length), price, promptTokens: prompt, reservedOutput: output, settled: false };
+  ctx.budget = { reservation, store, budgetChecks: checks.slice(rates.length), counters, names: plan.budgetNames, price, promptTokens: prompt, reservedOutput: output, settled: false };
 }
 
 /**

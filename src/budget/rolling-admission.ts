@@ -54,6 +54,28 @@ export function rollingAdmission(check: CounterCheck, window: CounterWindow, now
   return out;
 }
 
+/**
+ * When the rolling minute holds nothing in dimension `d` any more: what
+ * rollingAdmission finds for a request that needs the whole limit, without
+ * its search. The previous minute's weight never reaches zero inside a
+ * minute, so anything in this minute's counter counts until the end of the
+ * next one, and anything only in the previous minute's counter until the
+ * end of this one. Counters below zero (never written by the stores) get the
+ * search.
+ */
+export function rollingEmptyAt(check: CounterCheck, window: CounterWindow, d: Dimension, now: number): number {
+  const current = window.current[d];
+  const previous = window.previous[d];
+  const limit = check.limit[d];
+  if (current < 0 || previous < 0 || !limit) {
+    const whole: CounterCheck = { ...check, limit: { [d]: limit }, amount: { usd: 0, tokens: 0, requests: 0, [d]: limit } };
+    return rollingAdmission(whole, window, now)[d] ?? now;
+  }
+  const minuteStart = now - (now % MINUTE);
+  if (current > 0) return minuteStart + 2 * MINUTE;
+  return Math.ceil(previous * previousMinuteWeight(now)) > 0 ? minuteStart + MINUTE : now;
+}
+
 /** What is left in each limited dimension at `now`, as the store counts it. */
 export function rollingRemaining(check: CounterCheck, window: CounterWindow, now: number): Partial<Record<Dimension, number>> {
   const out: Partial<Record<Dimension, number>> = {};

@@ -48,13 +48,17 @@ export function applyRunLimits(ctx: RequestContext): void {
 }
 
 /** max_tool_calls on a JSON answer: calls past the cap are dropped, and an event says how many. */
-export function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): void {
+/** Returns whether it cut any calls (the answer then changed). */
+export function capToolCalls(ctx: RequestContext, body: { choices?: Array<{ message?: { tool_calls?: unknown[] } }> }): boolean {
   const max = ctx.maxToolCalls!;
+  let cut = false;
   for (const choice of body.choices ?? []) {
     const calls = choice.message?.tool_calls;
     if (calls && calls.length > max) {
       ctx.events.push({ stage: 'run_limits', dropped_tool_calls: calls.length - max });
       choice.message!.tool_calls = calls.slice(0, max);
+      cut = true;
     }
   }
+  return cut;
 }

@@ -23,11 +23,11 @@ export function enforceLimits(ctx: RequestContext): void | Promise<void> {
   return reserveLimits(ctx);
 }
 
-/** Reply stage, JSON part: prices the answer and applies the run limit on tool calls. */
+/** Reply stage, JSON part: prices the answer (the cost goes in a header, never into the body) and applies the run limit on tool calls. */
 export function meterJsonReply(ctx: RequestContext, reply: Extract<Reply, { kind: 'json' }>): void {
   priceRequest(ctx);
   if (ctx.cost) ctx.responseHeaders['x-gateway-cost-usd'] = formatUsd(ctx.cost.nano);
-  if (ctx.maxToolCalls !== undefined && ctx.chat) capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> });
+  if (ctx.maxToolCalls !== undefined && ctx.chat && capToolCalls(ctx, reply.body as { choices?: Array<{ message?: { tool_calls?: unknown[] } }> })) reply.text = undefined;
 }
 
 /** Reply stage, stream part: extends the reservation as the answer flows. */

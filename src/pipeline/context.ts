@@ -249,7 +249,19 @@ export interface MessagesIngress {
 }
 
 export type Reply =
-  | { kind: 'json'; status: number; body: unknown }
+  | {
+      kind: 'json';
+      status: number;
+      body: unknown;
+      /**
+       * `body`'s JSON text as the upstream sent it (`ChatAnswer.text`): the
+       * server sends these bytes instead of serialising `body` again. A reply
+       * stage that changes `body` drops it (the guard restoring a redaction or
+       * judging a tool call, the run limit cutting tool calls); a renderer
+       * (Responses, Messages) never uses it.
+       */
+      text?: string | undefined;
+    }
   | { kind: 'stream'; chunks: AsyncIterable<ChatChunk>; includeUsage: boolean };
 
 /** What a request stage returns: nothing (go on) or a reply (a cache hit ends the phase), at once or later. */

@@ -13,11 +13,20 @@ import { newApprovalId } from './approvals.js';
 import { toolKey, type ToolKey } from './tool-name.js';
 import { judgeToolCall, judgeToolName, type ToolBlockRule } from './tools.js';
 
-/** Reply stage, JSON part: judges the answer's tool calls and restores redactions in place. */
+/**
+ * Reply stage, JSON part: judges the answer's tool calls and restores
+ * redactions in place. An answer it changed is no longer the upstream's
+ * text, which the reply then stops carrying.
+ */
 export function guardJsonReply(ctx: RequestContext, reply: JsonReply): Promise<void> | undefined {
   // Every ingress with a chat form (chat, Messages) is judged; embeddings have no answer to judge.
   if (!ctx.policy || !ctx.chat) return undefined;
-  return guardCompletion(ctx, reply.body as ChatCompletion);
+  const completion = reply.body as ChatCompletion;
+  // Nothing to restore and no tool call to judge: the answer stays as it is, with no await.
+  if (!ctx.policy.restore && !completion.choices.some((c) => c.message.tool_calls?.length)) return undefined;
+  return guardCompletion(ctx, completion).then((changed) => {
+    if (changed) reply.text = undefined;
+  });
 }
 
 /** Reply stage, stream part: content flows, tool calls are relayed or held and judged whole. */
@@ -83,14 +92,25 @@ async function judgeCalls(ctx: RequestContext, calls: ToolCall[], outcome: Outco
   return kept;
 }
 
-async function guardCompletion(ctx: RequestContext, completion: ChatCompletion): Promise<void> {
+/** Judges and restores in place; true when the answer changed. */
+async function guardCompletion(ctx: RequestContext, completion: ChatCompletion): Promise<boolean> {
   const restore = ctx.policy!.restore;
   const outcome: Outcome = { approvals: [], blocked_tool_calls: [] };
+  let changed = false;
   for (const choice of completion.choices) {
     const message = choice.message;
-    if (restore && typeof message.content === 'string') message.content = restoreText(message.content, restore);
+    if (restore && typeof message.content === 'string') {
+      const content = restoreText(message.content, restore);
+      if (content !== message.content) {
+        message.content = content;
+        changed = true;
+      }
+    }
     if (!message.tool_calls?.length) continue;
-    const kept = await judgeCalls(ctx, message.tool_calls, outcome);
+    const calls = message.tool_calls;
+    const args = restore ? calls.map((c) => c.function.arguments) : undefined;
+    const kept = await judgeCalls(ctx, calls, outcome);
+    if (kept.length < calls.length || args?.some((a, i) => a !== calls[i]!.function.arguments)) changed = true;
     if (kept.length > 0) message.tool_calls = kept;
     else {
       delete message.tool_calls;
@@ -98,10 +118,12 @@ async function guardCompletion(ctx: RequestContext, completion: ChatCompletion):
     }
   }
   if (outcome.approvals.length > 0 || outcome.blocked_tool_calls.length > 0) {
+    changed = true;
     completion.gateway = outcome;
     if (outcome.approvals.length > 0) ctx.responseHeaders['x-gateway-approvals'] = outcome.approvals.map((a) => a.id).join(',');
     if (outcome.blocked_tool_calls.length > 0) ctx.responseHeaders['x-gateway-tool-calls-blocked'] = String(outcome.blocked_tool_calls.length);
   }
+  return changed;
 }
 
 interface PendingCall extends ToolCallParts {

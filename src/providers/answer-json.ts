@@ -3,7 +3,7 @@
 // nested thousands of levels deep is refused before JSON.parse and the
 // recursive walks after it (redaction, the audit writer) ever see it. Every
 // failure is the provider's fault: 502 upstream_error, never a 500.
-import { jsonDepth } from '../json-depth.js';
+import { jsonDepth, jsonDepthAndMembers } from '../json-depth.js';
 import { upstreamProtocolError } from './errors.js';
 
 export function parseAnswerJson(provider: string, text: string, o: { maxDepth: number; what: string }): unknown {
@@ -12,6 +12,24 @@ export function parseAnswerJson(provider: string, text: string, o: { maxDepth: n
   }
   try {
     return JSON.parse(text);
+  } catch {
+    throw upstreamProtocolError(provider, `${o.what} that is not JSON`);
+  }
+}
+
+/** A whole answer: its text, the value parsed from it, and how many object members the text holds (see upstream.ts). */
+export interface AnswerJson {
+  value: unknown;
+  text: string;
+  members: number;
+}
+
+/** parseAnswerJson for a whole answer, keeping its text and counting its members in the same scan. */
+export function parseAnswer(provider: string, text: string, o: { maxDepth: number; what: string }): AnswerJson {
+  const { depth, members } = jsonDepthAndMembers(text, o.maxDepth);
+  if (depth > o.maxDepth) throw upstreamProtocolError(provider, `${o.what} nested deeper than the limit of ${o.maxDepth} levels`);
+  try {
+    return { value: JSON.parse(text), text, members };
   } catch {
     throw upstreamProtocolError(provider, `${o.what} that is not JSON`);
   }

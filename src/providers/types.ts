@@ -39,8 +39,20 @@ export interface NativeRequest {
   readonly unsupported?: { param: string; message: string };
 }
 
+/** A non-streamed chat answer. */
+export interface ChatAnswer {
+  completion: ChatCompletion;
+  /**
+   * The upstream's JSON text of exactly this completion, when the adapter
+   * neither built nor changed it (nothing added, normalised or dropped, no
+   * member named twice): the reply sends these bytes unless a reply stage
+   * changes the completion (pipeline/context.ts, `Reply`).
+   */
+  text?: string;
+}
+
 export interface ProviderAdapter {
-  chat(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): Promise<ChatCompletion>;
+  chat(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): Promise<ChatAnswer>;
   /**
    * Chunks in OpenAI's shape. The last chunk always carries `usage` (counted
    * with tiktoken when the upstream reports none), with empty `choices`.

@@ -15,7 +15,7 @@ import type { Dispatcher, Pool } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResponseLimitsConfig, TimeoutsConfig } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
-import { parseAnswerJson } from './answer-json.js';
+import { parseAnswer, type AnswerJson } from './answer-json.js';
 import { abortError, type Cancel } from './cancel.js';
 import { upstreamProtocolError, upstreamStatusError, upstreamTransportError } from './errors.js';
 
@@ -33,8 +33,12 @@ export interface CallSettings {
 }
 
 export interface UpstreamCaller {
-  /** Sends the request and resolves with the parsed JSON answer of a 2xx. */
-  json(up: UpstreamRequest, cancel: Cancel, settings: CallSettings): Promise<unknown>;
+  /**
+   * Sends the request and resolves with the JSON answer of a 2xx: parsed, and
+   * its text kept, so an answer the gateway does not change can go to the app
+   * as it came (providers/openai/response.ts says when).
+   */
+  json(up: UpstreamRequest, cancel: Cancel, settings: CallSettings): Promise<AnswerJson>;
   /** Sends the request and resolves with the response, its body unread (streams). */
   send(up: UpstreamRequest, cancel: Cancel, settings: CallSettings): Promise<Dispatcher.ResponseData>;
 }
@@ -107,7 +111,7 @@ class JsonHandler implements Dispatcher.DispatchHandler {
     private readonly provider: string,
     private readonly cancel: Cancel,
     private readonly limits: ResponseLimitsConfig,
-    private readonly resolve: (value: unknown) => void,
+    private readonly resolve: (value: AnswerJson) => void,
     private readonly reject: (err: GatewayError) => void,
   ) {
     cancel.onAbort(this.#onAbort);
@@ -137,10 +141,10 @@ class JsonHandler implements Dispatcher.DispatchHandler {
     if (this.#failed || this.#settled) return;
     const chunks = this.#chunks;
     this.#chunks = [];
-    let value: unknown;
+    let value: AnswerJson;
     try {
       const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
-      value = parseAnswerJson(this.provider, text, { maxDepth: this.limits.max_json_depth, what: 'an answer' });
+      value = parseAnswer(this.provider, text, { maxDepth: this.limits.max_json_depth, what: 'an answer' });
     } catch (err) {
       this.#reject(err instanceof GatewayError ? err : upstreamProtocolError(this.provider, 'an answer that could not be read'));
       return;

@@ -4,12 +4,12 @@
 // answer, and otherwise one error sums them up.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { admitAttempt } from '../admission/stage.js';
-import type { ChatChunk, ChatCompletion, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
+import type { ChatChunk, ChatRequest, EmbeddingsResponse } from '../api/schemas.js';
 import { nativeResponsesRequest } from '../api/responses/native.js';
 import type { DegradeConfig } from '../config/schema.js';
 import { GatewayError, toGatewayError } from '../errors.js';
 import type { Attempt, AttemptSpan, RequestContext } from '../pipeline/context.js';
-import type { Deployment, ProviderAdapter } from '../providers/types.js';
+import type { ChatAnswer, Deployment, ProviderAdapter } from '../providers/types.js';
 import { countsAgainstBreaker } from './breaker.js';
 import { candidatesFor } from './candidates.js';
 import { createDeadline, type Deadline } from './deadline.js';
@@ -35,15 +35,16 @@ export async function dispatchChat(ctx: RequestContext): Promise<void> {
     ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };
     return;
   }
-  const completion = await callWithFallback<ChatCompletion>(ctx, async (adapter, d, lease) => {
+  const answer = await callWithFallback<ChatAnswer>(ctx, async (adapter, d, lease) => {
     refuseUnsupported(ctx, d);
     // A Responses request to an upstream that speaks the API goes out as itself; a Messages request rides along as ctx.native.
     const native = ctx.responses ? nativeResponsesRequest(ctx, d) : undefined;
     if (ctx.responses) ctx.responses.sentNative = native !== undefined && adapter.responses !== undefined;
-    return native && adapter.responses ? adapter.responses(native, d, lease.deadline) : adapter.chat(ctx.chat!, d, lease.deadline, ctx.native);
+    return native && adapter.responses ? { completion: await adapter.responses(native, d, lease.deadline) } : adapter.chat(ctx.chat!, d, lease.deadline, ctx.native);
   });
-  ctx.usage = completion.usage;
-  ctx.reply = { kind: 'json', status: 200, body: completion };
+  ctx.usage = answer.completion.usage;
+  // The upstream's text rides along while no reply stage changes the completion (see Reply).
+  ctx.reply = { kind: 'json', status: 200, body: answer.completion, text: answer.text };
 }
 
 export async function dispatchEmbeddings(ctx: RequestContext): Promise<void> {

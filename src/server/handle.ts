@@ -12,7 +12,7 @@ import type { GatewayState } from './state.js';
 import { bodyLimitsOf, checkContentType, parseJsonBody, readRawBody, shouldCloseConnection } from './body.js';
 import { refuseAmbiguousHeaders } from './edge-headers.js';
 import { lingerBeforeClose } from './lingering-close.js';
-import { writeError, writeJson, writeRendered, writeStream } from './reply.js';
+import { writeError, writeJson, writeJsonText, writeRendered, writeStream } from './reply.js';
 
 export async function handleApi(
   state: GatewayState,
@@ -80,8 +80,10 @@ export async function handleApi(
       ctx.timings.firstByteMs = elapsed(ctx.startedAt);
       if (!outgoing.destroyed) {
         ctx.responseHeaders['x-request-id'] = ctx.id;
-        const body = pipeline.render ? pipeline.render.json(ctx, reply) : reply.body;
-        ctx.responseText = writeJson(outgoing, reply.status, body, ctx.responseHeaders);
+        // A renderer builds its own shape; otherwise an answer no stage changed goes out as the upstream's bytes.
+        if (pipeline.render) ctx.responseText = writeJson(outgoing, reply.status, pipeline.render.json(ctx, reply), ctx.responseHeaders);
+        else if (reply.text !== undefined) ctx.responseText = writeJsonText(outgoing, reply.status, reply.text, ctx.responseHeaders);
+        else ctx.responseText = writeJson(outgoing, reply.status, reply.body, ctx.responseHeaders);
       }
     } else {
       ctx.status = 200;

@@ -13,7 +13,11 @@ type Headers = Record<string, string | number>;
 
 /** Returns the JSON text it sent, so the audit keeps the very bytes the app got without serializing them again. */
 export function writeJson(res: ServerResponse, status: number, body: unknown, headers: Headers): string {
-  const text = JSON.stringify(body);
+  return writeJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** JSON that is text already (an upstream's answer the gateway did not change), sent as it is. */
+export function writeJsonText(res: ServerResponse, status: number, text: string, headers: Headers): string {
   res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
   return text;

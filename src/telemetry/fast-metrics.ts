@@ -175,6 +175,8 @@ export class FastHistogram<T extends string = string> extends Histogram<T> {
       if (!findEntry(self.hashMap, labels)) this.zero(labels as never);
       const entry = findEntry(self.hashMap, labels)!;
       const bounds = self.upperBounds!;
+      // bucketValues is keyed by each bound's text: made once here, not from the number on every observation.
+      const keys = bounds.map(String);
       return {
         observe(value) {
           checkFinite(value);
@@ -183,7 +185,7 @@ export class FastHistogram<T extends string = string> extends Histogram<T> {
           // Buckets hold their own count; the export adds them up.
           for (let i = 0; i < bounds.length; i++) {
             if (value <= bounds[i]!) {
-              entry.bucketValues[bounds[i]!]! += 1;
+              (entry.bucketValues as unknown as Record<string, number>)[keys[i]!]! += 1;
               return;
             }
           }

@@ -278,7 +278,8 @@ describe('anthropic adapter over HTTP', () => {
 
   it('chat – answers in OpenAI shape and sends only Anthropic fields with Anthropic auth', async () => {
     const adapter = adapterFor();
-    const completion = await adapter.chat(chat({ messages: [{ role: 'system', content: 'Be nice' }, user('hello there')], seed: 1 }), deploymentOf(providerConfig(upstream.url)), signal);
+    const { completion, text } = await adapter.chat(chat({ messages: [{ role: 'system', content: 'Be nice' }, user('hello there')], seed: 1 }), deploymentOf(providerConfig(upstream.url)), signal);
+    assert.equal(text, undefined, 'a translated answer has no upstream text to send as it is');
     assert.equal(completion.choices[0]!.message.content, 'Anthropic echo: hello there');
     assert.equal(completion.choices[0]!.finish_reason, 'stop');
     assert.deepEqual(completion.usage, { prompt_tokens: 4, completion_tokens: 4, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } });

@@ -21,7 +21,8 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
 
   return {
     async chat(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest) {
-      return readMessage(name, await upstream.json(buildMessagesRequest(provider, request, deployment, false, native), cancel, deployment), request);
+      // Translated from Anthropic's shape: the answer's text is the gateway's own serialisation.
+      return { completion: await readMessage(name, (await upstream.json(buildMessagesRequest(provider, request, deployment, false, native), cancel, deployment)).value, request) };
     },
 
     async *chatStream(request: ChatRequest, deployment: Deployment, cancel: Cancel, native?: NativeRequest): AsyncGenerator<ChatChunk> {
@@ -36,7 +37,7 @@ export function createAnthropicAdapter(name: string, provider: AnthropicProvider
     },
 
     async countTokens(native: NativeRequest, deployment: Deployment, cancel: Cancel) {
-      const answer = (await upstream.json(buildMessagesRequest(provider, { model: deployment.model, messages: [] }, deployment, 'count', native), cancel, deployment)) as { input_tokens?: unknown } | null;
+      const answer = (await upstream.json(buildMessagesRequest(provider, { model: deployment.model, messages: [] }, deployment, 'count', native), cancel, deployment)).value as { input_tokens?: unknown } | null;
       const n = answer?.input_tokens;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw upstreamProtocolError(name, 'a token count that is not a count');
       return n;

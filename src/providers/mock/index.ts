@@ -64,7 +64,7 @@ export function createMockAdapter(name: string, provider: MockProvider): Provide
         usage: { ...answer.usage, completion_tokens: answer.usage.completion_tokens * n, total_tokens: answer.usage.prompt_tokens + answer.usage.completion_tokens * n },
         system_fingerprint: 'mock',
       };
-      return completion;
+      return { completion };
     },
 
     async *chatStream(request, deployment, cancel): AsyncGenerator<ChatChunk> {

@@ -38,7 +38,7 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     },
 
     async responses(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel) {
-      return readResponseAsChat(name, await upstream.json(buildResponsesRequest(request.body, deployment, false), cancel, deployment), request.chat);
+      return readResponseAsChat(name, (await upstream.json(buildResponsesRequest(request.body, deployment, false), cancel, deployment)).value, request.chat);
     },
 
     async *responsesStream(request: NativeResponsesRequest, deployment: Deployment, cancel: Cancel): AsyncGenerator<ChatChunk> {
@@ -53,7 +53,7 @@ export function createOpenAIAdapter(name: string, provider: OpenAIProvider, clie
     },
 
     async embed(request: EmbeddingsRequest, deployment: Deployment, cancel: Cancel) {
-      return readEmbeddings(name, await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment), request);
+      return readEmbeddings(name, (await upstream.json(buildEmbeddingsRequest(request, deployment), cancel, deployment)).value, request);
     },
   };
 }

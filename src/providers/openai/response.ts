@@ -3,7 +3,17 @@
 // reads it. Anything else is the provider's fault: 502 upstream_error, never
 // a TypeError that would become a 500. Fields the gateway does not read pass
 // through untouched.
+//
+// The answer's text goes on with it (`ChatAnswer.text`) only when the
+// completion says exactly what the text says: every check passed without
+// filling anything in (a choice's index, a message's content, a usage total
+// or a whole usage counted here, a null tool_calls dropped), and no object
+// member is named twice (JSON.parse keeps the last, a client's parser might
+// keep the first: the guard must judge what the app reads).
 import type { ChatCompletion, ChatRequest, EmbeddingsRequest, EmbeddingsResponse } from '../../api/schemas.js';
+import { countMembers } from '../../json-depth.js';
+import type { AnswerJson } from '../answer-json.js';
+import type { ChatAnswer } from '../types.js';
 import { upstreamProtocolError } from '../errors.js';
 import { countUsage, isUsage, normaliseUsage, usageProblem } from '../usage.js';
 
@@ -21,30 +31,42 @@ function toolCallProblem(call: unknown): string | undefined {
   return undefined;
 }
 
-export async function readChatCompletion(provider: string, data: unknown, request: ChatRequest): Promise<ChatCompletion> {
+export async function readChatCompletion(provider: string, answer: AnswerJson, request: ChatRequest): Promise<ChatAnswer> {
+  const data = answer.value;
   if (!isObject(data) || !Array.isArray(data.choices)) throw upstreamProtocolError(provider, 'a chat completion without choices');
+  let filled = false;
   for (const [i, choice] of data.choices.entries()) {
     if (!isObject(choice) || !isObject(choice.message)) throw upstreamProtocolError(provider, 'a choice without a message');
-    if (choice.index === undefined) choice.index = i;
-    else if (!isIndex(choice.index)) throw upstreamProtocolError(provider, 'a choice whose index is not a number');
+    if (choice.index === undefined) {
+      choice.index = i;
+      filled = true;
+    } else if (!isIndex(choice.index)) throw upstreamProtocolError(provider, 'a choice whose index is not a number');
     if (!isOptionalString(choice.finish_reason)) throw upstreamProtocolError(provider, 'a finish_reason that is not text');
     const message = choice.message;
     if (!isOptionalString(message.content) || !isOptionalString(message.refusal)) throw upstreamProtocolError(provider, 'message content that is not text');
-    message.content ??= null;
+    if (message.content === undefined) {
+      message.content = null;
+      filled = true;
+    }
     if (message.tool_calls !== undefined && message.tool_calls !== null) {
       if (!Array.isArray(message.tool_calls)) throw upstreamProtocolError(provider, 'tool_calls that are not a list');
       for (const call of message.tool_calls) {
         const problem = toolCallProblem(call);
         if (problem) throw upstreamProtocolError(provider, problem);
       }
-    } else delete message.tool_calls;
+    } else if (message.tool_calls === null) {
+      delete message.tool_calls;
+      filled = true;
+    }
   }
   const completion = data as unknown as ChatCompletion;
   const problem = usageProblem(completion.usage);
   if (problem) throw upstreamProtocolError(provider, problem);
   if (isUsage(completion.usage)) {
+    if (typeof completion.usage.total_tokens !== 'number') filled = true;
     completion.usage = normaliseUsage(completion.usage);
   } else {
+    filled = true;
     let text = '';
     for (const choice of completion.choices) {
       text += choice.message.content ?? '';
@@ -52,7 +74,8 @@ export async function readChatCompletion(provider: string, data: unknown, reques
     }
     completion.usage = await countUsage(request, text);
   }
-  return completion;
+  // Counted last: nothing above removed a member unless it also set `filled`.
+  return filled || countMembers(data) !== answer.members ? { completion } : { completion, text: answer.text };
 }
 
 export function readEmbeddings(provider: string, data: unknown, request: EmbeddingsRequest): EmbeddingsResponse {
