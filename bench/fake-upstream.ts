@@ -2,20 +2,32 @@
 // once at start-up, so the upstream costs as little as possible and the
 // numbers measure the process between the load generator and this one.
 //
-//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0] [--delay-ms 0] [--answer-bytes 0]
+//   node fake-upstream.js [--port 0] [--chunk-delay-ms 0] [--stream-chunks 20] [--delay-ms 0] [--answer-bytes 0]
 //
 // With --answer-bytes N the plain answer's content is padded so the whole
 // JSON answer is about N bytes (the issue's workload: a 1.3 KB answer).
 //
 // With --chunk-delay-ms > 0 streamed answers are paced (a slow model), which
-// keeps many streams open at once for the memory measurement. With
+// keeps many streams open at once for the memory measurement; --stream-chunks
+// sets how many content chunks a stream has (20), so how long a paced one
+// lasts. With
 // --delay-ms > 0 every plain answer waits that long (a model with a fixed
 // latency, for the overload benchmark); it has no concurrency limit of its own.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 
-const CHUNKS = 20;
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    'chunk-delay-ms': { type: 'string', default: '0' },
+    'stream-chunks': { type: 'string', default: '20' },
+    'delay-ms': { type: 'string', default: '0' },
+    'answer-bytes': { type: 'string', default: '0' },
+  },
+});
+
+const CHUNKS = Math.max(1, Number(values['stream-chunks']));
 const CREATED = 1_700_000_000;
 const USAGE = { prompt_tokens: 12, completion_tokens: CHUNKS, total_tokens: 12 + CHUNKS };
 
@@ -34,7 +46,7 @@ function chunk(delta: Record<string, string>, finishReason: string | null): Buff
   });
 }
 
-// ~20 content chunks, the last one carrying finish_reason, then the usage
+// CHUNKS content chunks, the last one carrying finish_reason, then the usage
 // chunk (what `stream_options.include_usage` asks for) and [DONE].
 const streamEvents: Buffer[] = [];
 for (let i = 0; i < CHUNKS; i++) {
@@ -48,15 +60,6 @@ streamEvents.push(
 const streamBytes = Buffer.concat(streamEvents);
 
 const notFoundBytes = Buffer.from('{"error":{"message":"not found","type":"invalid_request_error"}}');
-
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '0' },
-    'chunk-delay-ms': { type: 'string', default: '0' },
-    'delay-ms': { type: 'string', default: '0' },
-    'answer-bytes': { type: 'string', default: '0' },
-  },
-});
 
 function completion(content: string): string {
   return JSON.stringify({

@@ -73,6 +73,63 @@ async function nodeTool(ctx: MeasureContext, server: Server, name: string, scrip
   return { name, failed, cpu: stopWatch(), result };
 }
 
+/**
+ * The stream phases: time to first byte on `server` (already warm), which is
+ * then stopped, and peak memory with `settings.streams` streams open on a
+ * fresh process of the same target.
+ */
+async function measureStreamPhases(ctx: MeasureContext, target: TargetSpec, server: Server, logSuffix = '') {
+  const { settings } = ctx;
+  const log = (what: string) => console.log(`bench: ${target.label}: ${what}`);
+  const authHeader = target.auth ? ['--header', `authorization: ${target.auth}`] : [];
+  log(`stream time to first byte, ${settings.ttfbCount} sequential streams`);
+  const ttfb = await nodeTool(ctx, server, 'stream TTFB', 'stream-probe',
+    ['ttfb', '--url', `${server.url}/v1/chat/completions`, '--count', String(settings.ttfbCount), '--body', chatBody('bench', true), ...authHeader], 130_000);
+  const rssAfterLoadKb = peakRssKb(server.pid);
+  await server.stop();
+
+  log(`peak memory, ${settings.streams} streams open at once on a fresh process`);
+  const fresh = await target.start({ slow: true, logFile: join(ctx.tmp, `${target.key}-streams${logSuffix}.log`) });
+  const hold = await nodeTool(ctx, fresh, `${settings.streams} streams`, 'stream-probe',
+    ['hold', '--url', `${fresh.url}/v1/chat/completions`, '--streams', String(settings.streams), '--body', chatBody(target.slowModel, true), ...authHeader], 130_000);
+  const rssStreamsKb = peakRssKb(fresh.pid);
+  await fresh.stop();
+  if (num(hold.result, 'maxOpen') < settings.streams) {
+    const { lastOpenedMs, firstEndedMs, firstError } = hold.result;
+    const why = firstError ? `; the first failure: ${String(firstError).slice(0, 300)}` : `; the last opened at ${String(lastOpenedMs)} ms, the first ended at ${String(firstEndedMs)} ms`;
+    ctx.anomalies.push(`${target.label}: only ${num(hold.result, 'maxOpen')} of ${settings.streams} streams were open at once${why}`);
+  }
+  return { ttfb, rssAfterLoadKb, fresh, hold, rssStreamsKb };
+}
+
+export interface StreamFigures {
+  ttfb_p50_ms: number;
+  ttfb_p99_ms: number;
+  rss_streams_mb: number;
+  max_open: number;
+}
+
+/**
+ * BENCH_STREAMS_ONLY: the stream phases alone (run.ts alternates targets
+ * over rounds). The server is warmed with the same wrk warm-up as the full
+ * run (`BENCH_WARMUP` s at 32 connections), so the first-byte figure is taken
+ * on a process as warm as in the full run.
+ */
+export async function measureStreams(ctx: MeasureContext, target: TargetSpec, round: number): Promise<StreamFigures> {
+  const server = await target.start({ slow: false, logFile: join(ctx.tmp, `${target.key}-${round}.log`) });
+  await smokeTest(server, target);
+  if (ctx.settings.warmupS > 0) await wrk(ctx, server, target, 32, ctx.settings.warmupS);
+  // A log file per round: startServer reads the port from the first ready line in it.
+  const { ttfb, hold, rssStreamsKb } = await measureStreamPhases(ctx, target, server, `-${round}`);
+  for (const phase of [ttfb, hold]) if (phase.failed > 0) ctx.anomalies.push(`${target.label}, ${phase.name}, round ${round}: ${phase.failed} failed or non-2xx requests`);
+  return {
+    ttfb_p50_ms: latency(ttfb.result, 'p50Ms'),
+    ttfb_p99_ms: latency(ttfb.result, 'p99Ms'),
+    rss_streams_mb: (rssStreamsKb * 1024) / 1e6,
+    max_open: num(hold.result, 'maxOpen'),
+  };
+}
+
 export async function measure(ctx: MeasureContext, target: TargetSpec) {
   const { settings, anomalies } = ctx;
   const log = (what: string) => console.log(`bench: ${target.label}: ${what}`);
@@ -104,19 +161,7 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
       // Kept with the rest of the run: where in time the slow requests were.
       ...(process.env.BENCH_KEEP ? ['--timeline', join(ctx.tmp, `${target.key}-open-loop.tsv`)] : [])],
     (settings.durationS + 40) * 1000);
-  log(`stream time to first byte, ${settings.ttfbCount} sequential streams`);
-  const ttfb = await nodeTool(ctx, server, 'stream TTFB', 'stream-probe',
-    ['ttfb', '--url', url, '--count', String(settings.ttfbCount), '--body', chatBody('bench', true), ...authHeader], 130_000);
-  const rssAfterLoadKb = peakRssKb(server.pid);
-  await server.stop();
-
-  log(`peak memory, ${settings.streams} streams open at once on a fresh process`);
-  const fresh = await target.start({ slow: true, logFile: join(ctx.tmp, `${target.key}-streams.log`) });
-  const hold = await nodeTool(ctx, fresh, `${settings.streams} streams`, 'stream-probe',
-    ['hold', '--url', `${fresh.url}/v1/chat/completions`, '--streams', String(settings.streams), '--body', chatBody(target.slowModel, true), ...authHeader], 130_000);
-  const rssStreamsKb = peakRssKb(fresh.pid);
-  await fresh.stop();
-
+  const { ttfb, rssAfterLoadKb, fresh, hold, rssStreamsKb } = await measureStreamPhases(ctx, target, server);
   for (const logged of [server, fresh]) {
     const refusals = refusalsInLog(logged.logFile);
     if (refusals.counts.length > 0) anomalies.push(`${target.label} logged failed answers: ${refusals.counts.join(', ')}; the first: ${refusals.example}`);
@@ -142,7 +187,6 @@ export async function measure(ctx: MeasureContext, target: TargetSpec) {
   }
   if (num(fixed.result, 'achievedRps') < settings.rate * 0.95) anomalies.push(`${target.label}: the open-loop run achieved only ${num(fixed.result, 'achievedRps')} req/s`);
   if (num(fixed.result, 'maxSendLagMs') > 5) anomalies.push(`${target.label}: the open-loop generator sent up to ${num(fixed.result, 'maxSendLagMs')} ms late (its CPU was busy; the lag counts in the latency)`);
-  if (num(hold.result, 'maxOpen') < settings.streams) anomalies.push(`${target.label}: only ${num(hold.result, 'maxOpen')} of ${settings.streams} streams were open at once`);
 
   const figures: Figures = {
     rps_c32: c32.rps,

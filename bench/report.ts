@@ -70,7 +70,7 @@ function checkTargets(bare: Figures, gateway: Figures, s: Settings): Target[] {
     { target: 'Messages ingress CPU per request <= 115% of chat', met: messagesCost <= 1.15, detail: `${fmt(messagesCost * 100, 1)}% of the same chat request` },
     { target: 'throughput >= 60% of bare at 32 connections', met: share >= 0.6, detail: `${fmt(share * 100, 1)}% of bare (by CPU per request: ${fmt(cpuShare * 100, 1)}%)` },
     { target: `p99 at ${s.rate} req/s within 1 ms of bare`, met: p99Gap <= 1, detail: `${fmt(p99Gap, 3)} ms over bare` },
-    { target: 'stream TTFB (p50) within 1 ms of bare', met: ttfbGap <= 1, detail: `${fmt(ttfbGap, 3)} ms over bare` },
+    { target: 'stream TTFB (p50) within 0.5 ms of bare', met: ttfbGap <= 0.5, detail: `${fmt(ttfbGap, 3)} ms over bare` },
     { target: `gateway peak RSS < 150 MB with ${s.streams} streams`, met: gateway.rss_streams_mb < 150, detail: `${fmt(gateway.rss_streams_mb, 1)} MB` },
   ];
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { printBatchFigures, runBatchPhase } from './batch.js';
-import { measure, type TargetSpec } from './measure.js';
+import { measure, measureStreams, type StreamFigures, type TargetSpec } from './measure.js';
 import { measureMcp, printMcpReport } from './mcp.js';
 import { busyCpusBefore, installCleanup, onPath, pinSelf, startServer } from './processes.js';
 import { printReport, type Settings } from './report.js';
@@ -56,16 +56,17 @@ async function main(): Promise<void> {
   // Other work on these CPUs makes every figure noisy: say so in the report.
   const anomalies = await busyCpusBefore([settings.targetCpu, settings.loadCpu]);
   const tmp = mkdtempSync(join(tmpdir(), 'lanegate-bench-'));
-  const upstream = (name: string, chunkDelayMs: number) =>
+  const upstream = (name: string, chunkDelayMs: number, chunks = 20) =>
     startServer({
       name,
       cpu: settings.loadCpu,
-      args: [script('fake-upstream'), '--chunk-delay-ms', String(chunkDelayMs)],
+      args: [script('fake-upstream'), '--chunk-delay-ms', String(chunkDelayMs), '--stream-chunks', String(chunks)],
       logFile: join(tmp, `${name}.log`),
       readyMessage: 'fake upstream listening',
     });
   const fast = await upstream('upstream', 0);
-  const slow = await upstream('slow-upstream', settings.slowChunkMs);
+  // The paced streams last BENCH_STREAM_HOLD_S, long enough for every one of them to open before the first ends, on a loaded machine too.
+  const slow = await upstream('slow-upstream', settings.slowChunkMs, Math.max(20, Math.ceil((envNumber('BENCH_STREAM_HOLD_S', 10) * 1000) / Math.max(1, settings.slowChunkMs))));
   const configFile = writeGatewayConfig(tmp, { fastUrl: fast.url, slowUrl: slow.url });
   console.log(`bench: temporary files (config, logs, audit) in ${tmp}`);
 
@@ -113,6 +114,14 @@ async function main(): Promise<void> {
   };
 
   const ctx = { settings, script, tmp, anomalies };
+  // BENCH_STREAMS_ONLY=1: only the stream phases (time to first byte, streams held open), bare and gateway alternating over BENCH_ROUNDS rounds.
+  if (process.env.BENCH_STREAMS_ONLY === '1') {
+    await streamsOnly(ctx, [bare, ...(baseline ? [baseline] : []), gateway]);
+    await Promise.all([fast.stop(), slow.stop()]);
+    if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
+    else rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   // BENCH_WORKLOAD=only runs the issue-O workload phase alone (workload.ts); =0 skips it.
   const workloadMode = process.env.BENCH_WORKLOAD ?? '1';
   let workload: WorkloadResult | undefined;
@@ -149,6 +158,38 @@ async function main(): Promise<void> {
   if (process.env.BENCH_BATCH !== '0') printBatchFigures(await runBatchPhase());
   if (process.env.BENCH_KEEP) console.log(`bench: kept ${tmp} (BENCH_KEEP)`);
   else rmSync(tmp, { recursive: true, force: true });
+}
+
+async function streamsOnly(ctx: Parameters<typeof measureStreams>[0], targets: TargetSpec[]): Promise<void> {
+  const rounds = Math.max(1, envNumber('BENCH_ROUNDS', 3));
+  const results = new Map<string, StreamFigures[]>(targets.map((t) => [t.label, []]));
+  for (let round = 1; round <= rounds; round++) {
+    // Alternate the order too, so neither target always runs right after the other.
+    const order = round % 2 === 1 ? targets : [...targets].reverse();
+    for (const target of order) {
+      const figures = await measureStreams(ctx, target, round);
+      results.get(target.label)!.push(figures);
+      console.log(`bench: round ${round}, ${target.label}: ${JSON.stringify(figures)}`);
+    }
+  }
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const keys = ['ttfb_p50_ms', 'ttfb_p99_ms', 'rss_streams_mb', 'max_open'] as const;
+  console.log(`\n| median of ${rounds} rounds | ${targets.map((t) => t.label).join(' | ')} |`);
+  console.log(`|---|${targets.map(() => '---:').join('|')}|`);
+  for (const key of keys) console.log(`| ${key} | ${targets.map((t) => median(results.get(t.label)!.map((f) => f[key])).toFixed(3)).join(' | ')} |`);
+  // The gap per round (each round's gateway minus the same round's bare), then its median: the figure the target is about.
+  const bareRuns = results.get(targets[0]!.label)!;
+  const gatewayRuns = results.get(targets.at(-1)!.label)!;
+  const gaps = gatewayRuns.map((g, i) => g.ttfb_p50_ms - bareRuns[i]!.ttfb_p50_ms);
+  const gap = median(gaps);
+  console.log(`\nstream TTFB (p50) over bare, per round: ${gaps.map((g) => g.toFixed(3)).join(', ')} ms; median ${gap.toFixed(3)} ms (target: within 0.5 ms)`);
+  const rss = median(gatewayRuns.map((g) => g.rss_streams_mb));
+  console.log(`gateway peak RSS with ${ctx.settings.streams} streams: median ${rss.toFixed(1)} MB (target: under 150 MB)`);
+  if (ctx.anomalies.length > 0) console.log(`\nanomalies:\n${ctx.anomalies.map((a) => `- ${a}`).join('\n')}`);
 }
 
 runBench(main);

@@ -95,7 +95,10 @@ export function prepareBaseline(revision: string, tmp: string): string {
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
   console.log(`bench: building the baseline ${revision} (${sha.slice(0, 12)}) in ${root}`);
   try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+    // Its own build script when it has one: the compiled gateway reads files (the console's) that only the script copies beside it.
+    const buildScript = join(root, 'scripts', 'build.mjs');
+    if (existsSync(buildScript)) execFileSync(process.execPath, [buildScript], { cwd: root, stdio: 'inherit' });
+    else execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
   } catch {
     // tsc emits even when it reports errors (a dependency newer than the
     // baseline knew, say): what it built is still that revision's code.

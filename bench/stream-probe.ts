@@ -46,6 +46,8 @@ interface StreamTiming {
   status: number;
   ttfbMs: number;
   totalMs: number;
+  /** Why it failed: the status and the start of the body, or the error. */
+  error?: string;
 }
 
 async function streamOnce(pool: Pool, onFirstByte?: () => void): Promise<StreamTiming> {
@@ -63,7 +65,7 @@ async function streamOnce(pool: Pool, onFirstByte?: () => void): Promise<StreamT
   }
   // A stream only counts if it ran to its end marker.
   const ok = res.statusCode === 200 && tail.includes('[DONE]');
-  return { ok, status: res.statusCode, ttfbMs, totalMs: performance.now() - sentAt };
+  return { ok, status: res.statusCode, ttfbMs, totalMs: performance.now() - sentAt, ...(ok ? {} : { error: `${res.statusCode}: ${tail}` }) };
 }
 
 async function probeTtfb(): Promise<void> {
@@ -88,6 +90,9 @@ async function probeHold(): Promise<void> {
   const pool = new Pool(url.origin, { connections: streams, pipelining: 1, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   let open = 0;
   let maxOpen = 0;
+  // When the last stream's first byte came and when the first stream ended: all were open at once only if the first is before the second.
+  let lastOpenedMs = 0;
+  let firstEndedMs = Number.NaN;
   const started = performance.now();
   const timings = await Promise.all(
     Array.from({ length: streams }, () => {
@@ -96,9 +101,11 @@ async function probeHold(): Promise<void> {
         counted = true;
         open++;
         maxOpen = Math.max(maxOpen, open);
+        lastOpenedMs = performance.now() - started;
       })
-        .catch((): StreamTiming => ({ ok: false, status: 0, ttfbMs: Number.NaN, totalMs: Number.NaN }))
+        .catch((err: unknown): StreamTiming => ({ ok: false, status: 0, ttfbMs: Number.NaN, totalMs: Number.NaN, error: String(err) }))
         .finally(() => {
+          if (Number.isNaN(firstEndedMs)) firstEndedMs = performance.now() - started;
           if (counted) open--;
         });
     }),
@@ -110,7 +117,10 @@ async function probeHold(): Promise<void> {
     streams,
     ok: ok.length,
     errors: streams - ok.length,
+    firstError: timings.find((t) => !t.ok)?.error,
     maxOpen,
+    lastOpenedMs: Math.round(lastOpenedMs),
+    firstEndedMs: Math.round(firstEndedMs),
     wallMs: Math.round(performance.now() - started),
     ttfb: summarise(ok.map((t) => t.ttfbMs)),
   });

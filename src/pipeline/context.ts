@@ -215,6 +215,12 @@ export interface RequestContext {
   prompt?: PromptUse;
   /** The audit trail's intent for this request, written once before its answer's first byte (server/handle.ts): a crash then cannot lose the record unseen. */
   auditIntent?: Promise<void> | null;
+  /**
+   * Writes the audit intent now (server/handle.ts sets it). The chat dispatch
+   * calls it as its first upstream call starts, so the intent's write overlaps
+   * the wait for the provider instead of following the answer.
+   */
+  promiseAudit?: () => void;
   /** The global admission slot this request holds; the after phase gives it back. */
   admissionSlot?: () => void;
   /** A chat cache miss: what to store once the answer is complete (cache stages). */
@@ -349,6 +355,7 @@ class Context implements RequestContext {
   readonly internal: 'eval' | 'shadow' | undefined;
   /** null: promised, nothing to wait for (no intent log). */
   auditIntent: Promise<void> | null | undefined = undefined;
+  promiseAudit: (() => void) | undefined = undefined;
   admissionSlot: (() => void) | undefined = undefined;
   chatCache: PendingChatStore | undefined = undefined;
   cacheFlight: ((value: string | undefined) => void) | undefined = undefined;

@@ -30,6 +30,8 @@ interface Failures {
 }
 
 export async function dispatchChat(ctx: RequestContext): Promise<void> {
+  // The audit intent is written while the provider works, not after it answered (server/handle.ts).
+  ctx.promiseAudit?.();
   if (ctx.stream) {
     const includeUsage = ctx.chat!.stream_options?.include_usage === true;
     ctx.reply = { kind: 'stream', chunks: await callWithFallback(ctx, openStream(ctx)), includeUsage };

@@ -63,10 +63,13 @@ export async function handleApi(
   });
 
   // Once per request, before its answer's first byte (an answer that failed before then is promised as the error it became).
+  // A request that reaches a provider is promised as its call starts (ctx.promiseAudit): the intent's
+  // write then happens while the provider works, and the answer finds it done instead of waiting a turn for it.
   const promise = () => {
-    if (ctx.auditIntent !== undefined || !state.audit.enabled) return undefined;
+    if (ctx.auditIntent !== undefined || !state.audit.enabled) return ctx.auditIntent ?? undefined;
     return (ctx.auditIntent = state.audit.promise(ctx.id, ctx.lane) ?? null);
   };
+  if (state.audit.enabled) ctx.promiseAudit = () => void promise();
 
   try {
     refuseAmbiguousHeaders(incoming);
