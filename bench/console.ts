@@ -16,8 +16,9 @@
 //
 // BENCH_AUDIT_DIR=<folder> generates into that folder and keeps it; run
 // again with the same folder and the records are reused (generating a
-// million takes a while). BENCH_VERIFY=1 also times `POST /console/audit/verify`
-// (an explicit action, not a page: reported, no target).
+// million takes a while; BENCH_GENERATE_ONLY=1 stops there). BENCH_VERIFY=1 also times `POST /console/audit/verify`
+// (an explicit action, not a page: reported, no target). BENCH_PAGES=audit,health
+// times only the pages whose path holds one of those words.
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -288,6 +289,10 @@ async function main(): Promise<void> {
     generated = await generate(auditDir);
     console.log(`bench: ${generated.records} records, ${Math.round(generated.bytes / 1048576)} MiB in ${generated.files} files, ${Math.round(generated.ms / 1000)} s`);
   }
+  if (process.env.BENCH_GENERATE_ONLY === '1') {
+    rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
   const configFile = writeConfig(tmp, auditDir);
   const { args, env } = shippedGateway(configFile);
   const started = performance.now();
@@ -319,12 +324,15 @@ async function main(): Promise<void> {
       ['/console/prompts', 'admin'],
       ['/console/health', 'admin'],
     ];
-    for (const [page, role] of pages) {
+    // BENCH_PAGES=audit,health times only the pages whose path holds one of these.
+    const only = (process.env.BENCH_PAGES ?? '').split(',').filter(Boolean);
+    const chosen = (page: string) => only.length === 0 || only.some((o) => page.includes(o));
+    for (const [page, role] of pages.filter(([page]) => chosen(page))) {
       const r = await time(gw.url, page, role, as(role));
       results.push(r);
       console.log(`bench: ${page} (${role}): median ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms`);
     }
-    for (const page of ['/admin/audit?limit=100', '/admin/audit?limit=100&team=research']) {
+    for (const page of ['/admin/audit?limit=100', '/admin/audit?limit=100&order=newest', '/admin/audit?limit=100&team=research'].filter(chosen)) {
       const r = await time(gw.url, page, 'auditor (API)', { authorization: `Bearer ${PEOPLE.auditor.key}` });
       results.push(r);
       console.log(`bench: ${page} (API): median ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms`);

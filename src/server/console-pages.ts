@@ -56,7 +56,8 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
       let error: string | undefined;
       let page: { data: Array<Record<string, unknown>>; next?: string | undefined } = { data: [] };
       try {
-        page = await auditQuery().list(parseAuditFilter((name) => c.req.query(name)));
+        // Newest first unless asked otherwise: a page is read from the newest files and the search stops there.
+        page = await auditQuery().list(parseAuditFilter((name) => (name === 'order' ? (c.req.query('order') ?? 'newest') : c.req.query(name))));
       } catch (err) {
         if (!(err instanceof GatewayError) || err.code === 'internal_error') throw err;
         error = err.message;
@@ -68,7 +69,9 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
   app.get(
     '/console/audit/record/:id',
     kit.page('audit.read', async (c, who) => {
-      const record = await auditQuery().get(c.req.param('id') ?? '');
+      // The list links each record with its time (`t`), so only the files that can hold it are read first.
+      const t = Number(c.req.query('t'));
+      const record = await auditQuery().get(c.req.param('id') ?? '', Number.isFinite(t) && t > 0 ? { time: t } : {});
       if (!record) throw new GatewayError('not_found', "No audit record with this id (it may have expired under its lane's retention).");
       return c.html(AuditRecordPage({ frame: who.frame, record: visibleRecord(state, record) }));
     }),

@@ -20,6 +20,12 @@ const FILTERS = [
 
 const text = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? String((v as { name?: unknown }).name ?? '') : String(v));
 
+/** A record's page, with its time (`t`) so the search reads the files of that time first. */
+function recordHref(r: Record<string, unknown>): string {
+  const t = Date.parse(text(r.time));
+  return `/console/audit/record/${encodeURIComponent(text(r.id))}${Number.isFinite(t) ? `?t=${t}` : ''}`;
+}
+
 export function AuditPage(props: {
   frame: Frame;
   query: Record<string, string>;
@@ -74,7 +80,7 @@ export function AuditPage(props: {
                 <td>{text(r.time).replace('T', ' ').slice(0, 19)}</td>
                 <td>{text(r.kind)}</td>
                 <td>
-                  <a href={`/console/audit/record/${encodeURIComponent(text(r.id))}`}>{text(r.id)}</a>
+                  <a href={recordHref(r)}>{text(r.id)}</a>
                 </td>
                 <td>{text(r.app)}</td>
                 <td>{text(r.team)}</td>
