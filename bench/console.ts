@@ -12,7 +12,10 @@
 // audit folder pointed there), signs in with each role and times every
 // console page, and the admin API's audit search: BENCH_REQUESTS (20) timed
 // requests each after one warm-up, sequentially, from request to last byte.
-// The target: each page's p99 under 200 ms.
+// The target: each page's p99 under 200 ms. Without Redis the gateway
+// rebuilds its budget counters from the trail at start (the current budget
+// period's records): on a million records that takes a minute or more, which
+// is reported as the start time, not counted in any page.
 //
 // BENCH_AUDIT_DIR=<folder> generates into that folder and keeps it; run
 // again with the same folder and the records are reused (generating a
@@ -296,7 +299,7 @@ async function main(): Promise<void> {
   const configFile = writeConfig(tmp, auditDir);
   const { args, env } = shippedGateway(configFile);
   const started = performance.now();
-  const gw = await startServer({ name: 'gateway', cpu: 0, args, env: { ...process.env, ...env }, logFile: join(tmp, 'gateway.log'), readyMessage: 'lanegate listening' });
+  const gw = await startServer({ name: 'gateway', cpu: 0, args, env: { ...process.env, ...env }, logFile: join(tmp, 'gateway.log'), readyMessage: 'lanegate listening', startTimeoutMs: 300_000 });
   const startMs = performance.now() - started;
   const results: Timed[] = [];
   let verify: { ms: number; status: number } | undefined;

@@ -9,6 +9,7 @@ import { can } from '../auth/people.js';
 import { ledgerSource, toCsv, usageReport } from '../budget/ledger.js';
 import { budgetStatus } from '../budget/status.js';
 import { isUsageGroup, parseUsageBound } from '../budget/usage-query.js';
+import { createUsageRollups, type UsageRollups } from '../budget/usage-rollup.js';
 import { promotePrompt, rollbackPrompt, verifyAudit } from '../console/actions.js';
 import { healthView } from '../console/health.js';
 import { promptViews } from '../console/prompts.js';
@@ -81,10 +82,34 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
     kit.action('audit.verify', async (c, who) => c.html(VerifyPage({ frame: who.frame, report: await verifyAudit(state, who.person) }))),
   );
 
+  // Spend over the file sink's folder comes from rollups (budget/usage-rollup.ts): each
+  // file read once, then only what is appended; a report sums whole days.
+  const rollupsByDir = new Map<string, UsageRollups>();
+  const rollupsOf = (): UsageRollups | undefined => {
+    const audit = state.config().audit;
+    if (audit.sink === 'redis' && state.services.redis) return undefined;
+    let r = rollupsByDir.get(audit.dir);
+    if (!r) rollupsByDir.set(audit.dir, (r = createUsageRollups(audit.dir)));
+    return r;
+  };
+  if (state.config().console.enabled) {
+    // Built in the background soon after start, so the first spend page does not read the trail.
+    const timer = setTimeout(() => {
+      const rollups = rollupsOf();
+      if (!rollups) return;
+      const started = Date.now();
+      rollups.warm().then(
+        () => state.logger.info({ ms: Date.now() - started }, 'console spend rollups ready'),
+        (err: unknown) => state.logger.warn({ err: String(err) }, 'console spend rollups could not be built; the spend page reads the trail'),
+      );
+    }, 2_000);
+    timer.unref();
+  }
   const spend = async (fromRaw: string | undefined, toRaw: string | undefined, byRaw: string | undefined) => {
     const by = byRaw && isUsageGroup(byRaw) ? byRaw : 'team';
     const range = spendRange(fromRaw, toRaw);
-    const report = await usageReport(ledgerSource(state.config().audit, state.services.redis), range.fromMs, range.toMs, by);
+    const report =
+      (await rollupsOf()?.report(range.fromMs, range.toMs, by)) ?? (await usageReport(ledgerSource(state.config().audit, state.services.redis), range.fromMs, range.toMs, by));
     return { by, range, report };
   };
   app.get(
