@@ -15,7 +15,10 @@
 // The target: each page's p99 under 200 ms. Without Redis the gateway
 // rebuilds its budget counters from the trail at start (the current budget
 // period's records): on a million records that takes a minute or more, which
-// is reported as the start time, not counted in any page.
+// is reported as the start time, not counted in any page. The spend page's
+// rollups are then built in the background (once; they are saved beside the
+// trail, so a second run on the same BENCH_AUDIT_DIR reads only new records):
+// the bench waits for them and reports how long they took.
 //
 // BENCH_AUDIT_DIR=<folder> generates into that folder and keeps it; run
 // again with the same folder and the records are reused (generating a
@@ -301,6 +304,18 @@ async function main(): Promise<void> {
   const started = performance.now();
   const gw = await startServer({ name: 'gateway', cpu: 0, args, env: { ...process.env, ...env }, logFile: join(tmp, 'gateway.log'), readyMessage: 'lanegate listening', startTimeoutMs: 300_000 });
   const startMs = performance.now() - started;
+  // The spend page's rollups are built in the background after start (read once, then saved
+  // beside the trail): wait for them, and report how long they took.
+  const log = join(tmp, 'gateway.log');
+  let rollupMs: number | undefined;
+  for (const deadline = Date.now() + 900_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
+    const line = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('console spend rollups'));
+    if (line) {
+      rollupMs = (JSON.parse(line) as { ms?: number }).ms;
+      console.log(`bench: ${line.includes('ready') ? `spend rollups ready after ${rollupMs} ms` : `spend rollups failed: ${line}`}`);
+      break;
+    }
+  }
   const results: Timed[] = [];
   let verify: { ms: number; status: number } | undefined;
   try {
@@ -356,13 +371,13 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`${'page'.padEnd(58)} ${'role'.padEnd(14)} ${'median'.padStart(9)} ${'p99'.padStart(9)} ${'bytes'.padStart(9)}`);
   for (const r of results) console.log(`${r.page.slice(0, 58).padEnd(58)} ${r.role.padEnd(14)} ${r.p50Ms.toFixed(1).padStart(9)} ${r.p99Ms.toFixed(1).padStart(9)} ${String(r.bytes).padStart(9)}`);
-  console.log(`gateway start on the trail: ${Math.round(startMs)} ms`);
+  console.log(`gateway start on the trail: ${Math.round(startMs)} ms; spend rollups built in the background in ${rollupMs ?? '?'} ms`);
   const slow = results.filter((r) => !(r.p99Ms < settings.targetMs));
   finishRun(
     'console.json',
     [{ target: `every console page and the audit search answer in under ${settings.targetMs} ms (p99) with ${settings.records} records`, met: slow.length === 0, detail: slow.length === 0 ? `slowest p99 ${Math.max(...results.map((r) => r.p99Ms)).toFixed(1)} ms` : `over: ${slow.map((r) => `${r.page} ${r.p99Ms.toFixed(0)} ms`).join(', ')}` }],
     [],
-    { settings, generated, startMs, results, verify },
+    { settings, generated, startMs, rollupMs, results, verify },
   );
   // The config and log; the records too unless BENCH_AUDIT_DIR keeps them elsewhere.
   rmSync(tmp, { recursive: true, force: true });
