@@ -361,8 +361,15 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const res = await fetch(`${gw.url}/console/audit/verify`, { method: 'POST', redirect: 'manual', headers: { ...as('admin'), 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${encodeURIComponent(csrf)}` });
       await res.arrayBuffer();
+      const answeredMs = performance.now() - t0;
+      // It runs in the background; its page shows it running until the report is there.
+      let report = '';
+      while (!/Every chain is intact|Verification found problems/.test(report)) {
+        await new Promise((r) => setTimeout(r, 1000));
+        report = await (await fetch(`${gw.url}/console/audit/verify`, { headers: as('admin') })).text();
+      }
       verify = { ms: performance.now() - t0, status: res.status };
-      console.log(`bench: verify answered ${res.status} in ${Math.round(verify.ms)} ms`);
+      console.log(`bench: verify answered ${res.status} in ${Math.round(answeredMs)} ms, its report was there after ${Math.round(verify.ms)} ms`);
     }
   } finally {
     await gw.stop();

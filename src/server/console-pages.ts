@@ -13,11 +13,12 @@ import { createUsageRollups, type UsageRollups } from '../budget/usage-rollup.js
 import { promotePrompt, rollbackPrompt, verifyAudit } from '../console/actions.js';
 import { healthView } from '../console/health.js';
 import { promptViews } from '../console/prompts.js';
-import { AuditPage, AuditRecordPage, VerifyPage } from '../console/views/audit.js';
+import { AuditPage, AuditRecordPage, VerifyPage, VerifyRunningPage } from '../console/views/audit.js';
+import type { VerifyReport } from '../audit/read/verify.js';
 import { HealthPage } from '../console/views/health.js';
 import { ConfirmPinPage, PromptsPage } from '../console/views/prompts.js';
 import { SpendPage, type BudgetRow } from '../console/views/spend.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import { visibleRecord } from './audit.js';
 import type { ConsoleKit } from './console.js';
 import type { GatewayState } from './state.js';
@@ -77,9 +78,38 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
       return c.html(AuditRecordPage({ frame: who.frame, record: visibleRecord(state, record) }));
     }),
   );
+  // Verify reads every record of every chain: minutes on a large trail. The
+  // console runs it in the background, one at a time, and its page shows it
+  // running until the report is there (a short one answers at once).
+  let verifying: { by: string; startedAt: string; done: Promise<void>; report?: VerifyReport; error?: string } | undefined;
   app.post(
     '/console/audit/verify',
-    kit.action('audit.verify', async (c, who) => c.html(VerifyPage({ frame: who.frame, report: await verifyAudit(state, who.person) }))),
+    kit.action('audit.verify', async (c, who) => {
+      if (!verifying || verifying.report || verifying.error) {
+        const job: NonNullable<typeof verifying> = { by: who.person.name, startedAt: new Date().toISOString(), done: Promise.resolve() };
+        job.done = verifyAudit(state, who.person).then(
+          (report) => void (job.report = report),
+          (err: unknown) => {
+            const e = toGatewayError(err);
+            if (e.code === 'internal_error') state.logger.error({ err }, 'console verify failed');
+            job.error = e.message;
+          },
+        );
+        verifying = job;
+      }
+      await Promise.race([verifying.done, new Promise((r) => setTimeout(r, 1_000).unref())]);
+      return c.redirect('/console/audit/verify', 303);
+    }),
+  );
+  app.get(
+    '/console/audit/verify',
+    kit.page('audit.verify', (c, who) => {
+      const job = verifying;
+      if (!job) return c.redirect('/console/audit', 303);
+      if (job.error) throw new GatewayError('invalid_request', job.error);
+      if (!job.report) return c.html(VerifyRunningPage({ frame: who.frame, by: job.by, startedAt: job.startedAt }));
+      return c.html(VerifyPage({ frame: who.frame, report: job.report }));
+    }),
   );
 
   // Spend over the file sink's folder comes from rollups (budget/usage-rollup.ts): each

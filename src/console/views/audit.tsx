@@ -178,3 +178,18 @@ export function VerifyPage(props: { frame: Frame; report: VerifyReport }) {
     </Page>
   );
 }
+
+/** A verification still reading the chains: the page reloads itself until the report is there. */
+export function VerifyRunningPage(props: { frame: Frame; by: string; startedAt: string }) {
+  return (
+    <Page title="Chain verification" frame={props.frame} active="audit" refreshSeconds={2}>
+      <p role="status">
+        Verifying every chain (started by {props.by} at {props.startedAt.replace('T', ' ').slice(0, 19)} UTC). It reads the whole trail; this page shows the
+        report when it is done.
+      </p>
+      <p>
+        <a href="/console/audit">Back to the audit trail</a>
+      </p>
+    </Page>
+  );
+}
