@@ -4,7 +4,7 @@
 // What comes back is cut to the lane's *current* body handling (restrictBodies),
 // so tightening a lane also tightens what reviewers see of older records.
 import { open, stat } from 'node:fs/promises';
-import { createSummariser, loadIndex, loadSummary, readLineAt, type IndexRow, type IndexSummary } from './file-index.js';
+import { createSummariser, loadIndex, loadSummary, readLineAt, RowLog, type IndexRow, type IndexSummary } from './file-index.js';
 import { compareFiles, dayEndMs, listChains, type AuditFile } from '../files.js';
 import type { FileBackend } from '../transport/file-sink.js';
 import { readRecord } from './integrity.js';
@@ -109,6 +109,8 @@ interface FileSummary {
 
 /** A record is timed when its request arrived, up to this much before its file's day began (the longest a request can take, with room). */
 const DAY_MS = 86_400_000;
+/** Index rows kept in memory across searches, in all (some 80 bytes each, outside the JS heap but for a few objects a file). */
+const ROW_CACHE_ROWS = 150_000;
 /** Bytes read at a record's offset: its line and usually the next one (which must name its hash). */
 const READ_BYTES = 32 * 1024;
 
@@ -173,14 +175,50 @@ export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick
   const save = backend.activeRows !== undefined;
   const summaries = new Map<string, FileSummary>();
 
-  // Rows are read from disk each time, never cached: a full file's index is
-  // some 30,000 rows, several MB of heap, that every major GC would walk.
+  // The rows of the closed files searched last, kept compactly (RowLog: typed
+  // arrays and one buffer of ids, a few objects a file, not one per row), up
+  // to ROW_CACHE_ROWS: the newest page reads the same few files again and
+  // again, and parsing a full file's index (some 30,000 rows, MBs of JSON)
+  // was most of its cost. A file's entry holds only while its size and
+  // mtime do.
+  const cached = new Map<string, { size: number; mtimeMs: number; rows: RowLog }>();
+  let cachedRows = 0;
+  function remember(file: string, stat: { size: number; mtimeMs: number }, rows: IndexRow[]): void {
+    if (rows.length > ROW_CACHE_ROWS / 2) return;
+    const log = new RowLog();
+    for (const r of rows) log.push({ id: r[0], time: r[2], kind: r[3], team: r[4], app: r[5], lane: r[6], model: r[7], status: r[8] }, r[1]);
+    forget(file);
+    cached.set(file, { size: stat.size, mtimeMs: stat.mtimeMs, rows: log });
+    cachedRows += log.length;
+    // Oldest first out (a Map iterates in insertion order; a hit moves its entry to the end).
+    for (const [name, entry] of cached) {
+      if (cachedRows <= ROW_CACHE_ROWS) break;
+      cached.delete(name);
+      cachedRows -= entry.rows.length;
+    }
+  }
+  function forget(file: string): void {
+    const old = cached.get(file);
+    if (!old) return;
+    cached.delete(file);
+    cachedRows -= old.rows.length;
+  }
+
   async function rowsOf(f: AuditFile, stat?: { size: number; mtimeMs: number }): Promise<IndexRow[]> {
     o.onRowsRead?.(f.path);
     const active = backend.activeRows?.(f.path);
     if (active) return active;
+    const hit = cached.get(f.path);
+    if (hit && stat && hit.size === stat.size && hit.mtimeMs === stat.mtimeMs) {
+      cached.delete(f.path);
+      cached.set(f.path, hit);
+      return hit.rows.slice();
+    }
     const rows = (await loadIndex(f.path, { save })).rows;
-    if (stat) summaries.set(f.path, summarise(rows, stat.size, stat.mtimeMs));
+    if (stat) {
+      summaries.set(f.path, summarise(rows, stat.size, stat.mtimeMs));
+      remember(f.path, stat, rows);
+    } else forget(f.path);
     return rows;
   }
 
