@@ -74,7 +74,13 @@ async function completeEnd(file: string, from: number, size: number): Promise<nu
   }
 }
 
-export function createUsageRollups(dir: string): UsageRollups {
+export interface UsageRollupOptions {
+  /** False once the gateway is shutting down: no more files are read and nothing is saved (the folder may be going away). */
+  running?: () => boolean;
+}
+
+export function createUsageRollups(dir: string, o: UsageRollupOptions = {}): UsageRollups {
+  const running = o.running ?? (() => true);
   const rollups = new Map<string, FileRollup>();
   let loaded: Promise<void> | undefined;
   let dirty = false;
@@ -162,12 +168,15 @@ export function createUsageRollups(dir: string): UsageRollups {
       }
       const out: FileRollup[] = [];
       for (const file of files) {
+        if (!running()) throw new Error('the gateway is shutting down');
         const r = await update(file);
         if (r) out.push(r);
       }
-      await save().catch(() => {
-        // The rollups stay in memory; a restart reads the files again.
-      });
+      if (running()) {
+        await save().catch(() => {
+          // The rollups stay in memory; a restart reads the files again.
+        });
+      }
       return out;
     });
     updating = run.then(

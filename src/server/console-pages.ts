@@ -119,18 +119,21 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
     const audit = state.config().audit;
     if (audit.sink === 'redis' && state.services.redis) return undefined;
     let r = rollupsByDir.get(audit.dir);
-    if (!r) rollupsByDir.set(audit.dir, (r = createUsageRollups(audit.dir)));
+    if (!r) rollupsByDir.set(audit.dir, (r = createUsageRollups(audit.dir, { running: () => !state.shuttingDown })));
     return r;
   };
   if (state.config().console.enabled) {
     // Built in the background soon after start, so the first spend page does not read the trail.
     const timer = setTimeout(() => {
+      if (state.shuttingDown) return;
       const rollups = rollupsOf();
       if (!rollups) return;
       const started = Date.now();
       rollups.warm().then(
         () => state.logger.info({ ms: Date.now() - started }, 'console spend rollups ready'),
-        (err: unknown) => state.logger.warn({ err: String(err) }, 'console spend rollups could not be built; the spend page reads the trail'),
+        (err: unknown) => {
+          if (!state.shuttingDown) state.logger.warn({ err: String(err) }, 'console spend rollups could not be built; the spend page reads them when asked');
+        },
       );
     }, 2_000);
     timer.unref();
