@@ -67,6 +67,8 @@ export interface ServerOptions {
   /** Text that appears on the JSON line logged when the server is listening. */
   readyMessage: string;
   env?: NodeJS.ProcessEnv;
+  /** How long it may take to start (default 20 s). */
+  startTimeoutMs?: number;
 }
 
 /**
@@ -86,7 +88,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${options.name}: could not start (is taskset installed?)`);
 
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 20_000);
   for (;;) {
     const log = readFileSync(options.logFile, 'utf8');
     const line = log.split('\n').find((l) => l.includes(options.readyMessage) && /"port":\d+/.test(l));

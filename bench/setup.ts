@@ -220,6 +220,8 @@ export function writeGatewayConfig(dir: string, upstreams: BenchUpstreams, root 
     audit: { ...section('audit'), dir: join(dir, 'audit') },
   };
   liftLimits(config, section('pricing'));
+  // BENCH_CONSOLE=off measures the gateway with the console turned off, against the shipped config (on).
+  if (process.env.BENCH_CONSOLE === 'off') config.console = { ...section('console'), enabled: false };
   // Paths the shipped file gives relative to itself must survive the move.
   const policies = section('policies');
   if (typeof policies.dir === 'string') config.policies = { ...policies, dir: resolve(dirname(shippedFile), policies.dir) };

@@ -15,7 +15,8 @@ import { createFileQuery, restrictBodies, type AuditQuery } from './read/query.j
 import { createRedisQuery } from './read/redis-query.js';
 
 export const AUDIT_QUERY_USAGE = `  lanegate audit list [--from T] [--to T] [--team T] [--app A] [--lane L] [--model M]
-                      [--status 429|5xx] [--kind K] [--limit N] [--after CURSOR] [--dir DIR] [--config PATH]
+                      [--status 429|5xx] [--kind K] [--limit N] [--order oldest|newest] [--after CURSOR]
+                      [--dir DIR] [--config PATH]
       the records that pass every filter, in time order, one JSON line each (the
       filters of GET /admin/audit; --lane _gateway finds the records no lane holds);
       a further page's cursor is printed to stderr as "next: --after CURSOR"

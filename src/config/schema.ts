@@ -11,6 +11,7 @@ import { toolRunsSchema } from '../mcp/tool-runs.js';
 import { mcpServersSchema } from '../mcp/config.js';
 import { queueConfigSchema } from '../queue/config.js';
 import { filesConfigSchema } from '../files/config.js';
+import { isAddressOrRange } from '../server/client-address.js';
 
 const sha256Hex = z
   .string()
@@ -264,6 +265,14 @@ export const gatewayConfigSchema = z.strictObject({
       /** Content-Encodings a request body may use; the body limit applies to the decoded bytes. */
       request_encodings: z.array(z.enum(['gzip', 'deflate', 'br'])).default(['gzip', 'deflate', 'br']),
       shutdown_grace_ms: z.number().int().min(0).default(15_000),
+      /**
+       * Proxies (addresses or CIDR ranges) whose X-Forwarded-For and
+       * X-Forwarded-Proto the gateway believes (src/server/client-address.ts).
+       * Empty: the socket's peer is the client and those headers are ignored.
+       */
+      trusted_proxies: z
+        .array(z.string().refine(isAddressOrRange, { message: 'give an IP address or a CIDR range such as 10.0.0.0/8 or ::1' }))
+        .default([]),
     })
     .prefault({}),
   logging: z

@@ -9,14 +9,16 @@ import { can } from '../auth/people.js';
 import { ledgerSource, toCsv, usageReport } from '../budget/ledger.js';
 import { budgetStatus } from '../budget/status.js';
 import { isUsageGroup, parseUsageBound } from '../budget/usage-query.js';
+import { createUsageRollups, type UsageRollups } from '../budget/usage-rollup.js';
 import { promotePrompt, rollbackPrompt, verifyAudit } from '../console/actions.js';
 import { healthView } from '../console/health.js';
 import { promptViews } from '../console/prompts.js';
-import { AuditPage, AuditRecordPage, VerifyPage } from '../console/views/audit.js';
+import { AuditPage, AuditRecordPage, VerifyPage, VerifyRunningPage } from '../console/views/audit.js';
+import type { VerifyReport } from '../audit/read/verify.js';
 import { HealthPage } from '../console/views/health.js';
 import { ConfirmPinPage, PromptsPage } from '../console/views/prompts.js';
 import { SpendPage, type BudgetRow } from '../console/views/spend.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, toGatewayError } from '../errors.js';
 import { visibleRecord } from './audit.js';
 import type { ConsoleKit } from './console.js';
 import type { GatewayState } from './state.js';
@@ -56,7 +58,8 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
       let error: string | undefined;
       let page: { data: Array<Record<string, unknown>>; next?: string | undefined } = { data: [] };
       try {
-        page = await auditQuery().list(parseAuditFilter((name) => c.req.query(name)));
+        // Newest first unless asked otherwise: a page is read from the newest files and the search stops there.
+        page = await auditQuery().list(parseAuditFilter((name) => (name === 'order' ? (c.req.query('order') ?? 'newest') : c.req.query(name))));
       } catch (err) {
         if (!(err instanceof GatewayError) || err.code === 'internal_error') throw err;
         error = err.message;
@@ -68,20 +71,78 @@ export function mountConsolePages(app: Hono<Env>, state: GatewayState, kit: Cons
   app.get(
     '/console/audit/record/:id',
     kit.page('audit.read', async (c, who) => {
-      const record = await auditQuery().get(c.req.param('id') ?? '');
+      // The list links each record with its time (`t`), so only the files that can hold it are read first.
+      const t = Number(c.req.query('t'));
+      const record = await auditQuery().get(c.req.param('id') ?? '', Number.isFinite(t) && t > 0 ? { time: t } : {});
       if (!record) throw new GatewayError('not_found', "No audit record with this id (it may have expired under its lane's retention).");
       return c.html(AuditRecordPage({ frame: who.frame, record: visibleRecord(state, record) }));
     }),
   );
+  // Verify reads every record of every chain: minutes on a large trail. The
+  // console runs it in the background, one at a time, and its page shows it
+  // running until the report is there (a short one answers at once).
+  let verifying: { by: string; startedAt: string; done: Promise<void>; report?: VerifyReport; error?: string } | undefined;
   app.post(
     '/console/audit/verify',
-    kit.action('audit.verify', async (c, who) => c.html(VerifyPage({ frame: who.frame, report: await verifyAudit(state, who.person) }))),
+    kit.action('audit.verify', async (c, who) => {
+      if (!verifying || verifying.report || verifying.error) {
+        const job: NonNullable<typeof verifying> = { by: who.person.name, startedAt: new Date().toISOString(), done: Promise.resolve() };
+        job.done = verifyAudit(state, who.person).then(
+          (report) => void (job.report = report),
+          (err: unknown) => {
+            const e = toGatewayError(err);
+            if (e.code === 'internal_error') state.logger.error({ err }, 'console verify failed');
+            job.error = e.message;
+          },
+        );
+        verifying = job;
+      }
+      await Promise.race([verifying.done, new Promise((r) => setTimeout(r, 1_000).unref())]);
+      return c.redirect('/console/audit/verify', 303);
+    }),
+  );
+  app.get(
+    '/console/audit/verify',
+    kit.page('audit.verify', (c, who) => {
+      const job = verifying;
+      if (!job) return c.redirect('/console/audit', 303);
+      if (job.error) throw new GatewayError('invalid_request', job.error);
+      if (!job.report) return c.html(VerifyRunningPage({ frame: who.frame, by: job.by, startedAt: job.startedAt }));
+      return c.html(VerifyPage({ frame: who.frame, report: job.report }));
+    }),
   );
 
+  // Spend over the file sink's folder comes from rollups (budget/usage-rollup.ts): each
+  // file read once, then only what is appended; a report sums whole days.
+  const rollupsByDir = new Map<string, UsageRollups>();
+  const rollupsOf = (): UsageRollups | undefined => {
+    const audit = state.config().audit;
+    if (audit.sink === 'redis' && state.services.redis) return undefined;
+    let r = rollupsByDir.get(audit.dir);
+    if (!r) rollupsByDir.set(audit.dir, (r = createUsageRollups(audit.dir, { running: () => !state.shuttingDown })));
+    return r;
+  };
+  if (state.config().console.enabled) {
+    // Built in the background soon after start, so the first spend page does not read the trail.
+    const timer = setTimeout(() => {
+      if (state.shuttingDown) return;
+      const rollups = rollupsOf();
+      if (!rollups) return;
+      const started = Date.now();
+      rollups.warm().then(
+        () => state.logger.info({ ms: Date.now() - started }, 'console spend rollups ready'),
+        (err: unknown) => {
+          if (!state.shuttingDown) state.logger.warn({ err: String(err) }, 'console spend rollups could not be built; the spend page reads them when asked');
+        },
+      );
+    }, 2_000);
+    timer.unref();
+  }
   const spend = async (fromRaw: string | undefined, toRaw: string | undefined, byRaw: string | undefined) => {
     const by = byRaw && isUsageGroup(byRaw) ? byRaw : 'team';
     const range = spendRange(fromRaw, toRaw);
-    const report = await usageReport(ledgerSource(state.config().audit, state.services.redis), range.fromMs, range.toMs, by);
+    const report =
+      (await rollupsOf()?.report(range.fromMs, range.toMs, by)) ?? (await usageReport(ledgerSource(state.config().audit, state.services.redis), range.fromMs, range.toMs, by));
     return { by, range, report };
   };
   app.get(

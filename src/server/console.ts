@@ -23,6 +23,7 @@ import { createAttemptLimiter, createMemorySessions, createRedisSessions, csrfMa
 import { ApprovalRows, ApprovalsPage } from '../console/views/approvals.js';
 import { ErrorPage, SignInPage, type Frame } from '../console/views/layout.js';
 import { GatewayError, toGatewayError } from '../errors.js';
+import { clientAddress, createTrustedProxies, overTls, type Peer, type TrustedProxies } from './client-address.js';
 import { mountConsolePages } from './console-pages.js';
 import type { GatewayState } from './state.js';
 
@@ -54,9 +55,18 @@ function currentPerson(config: CompiledConfig, session: Session): Person | undef
   return undefined;
 }
 
-function secure(c: Context<Env>): boolean {
-  const socket = c.env.incoming.socket as { encrypted?: boolean };
-  return socket.encrypted === true || (c.req.header('x-forwarded-proto') ?? '').split(',')[0]!.trim().toLowerCase() === 'https';
+/** Each config's trusted proxies, compiled once (a reload brings a new list). */
+const compiledProxies = new WeakMap<readonly string[], TrustedProxies>();
+function trustedProxies(config: CompiledConfig): TrustedProxies {
+  const list = config.server.trusted_proxies;
+  let trusted = compiledProxies.get(list);
+  if (!trusted) compiledProxies.set(list, (trusted = createTrustedProxies(list)));
+  return trusted;
+}
+
+function peerOf(c: Context<Env>): Peer {
+  const socket = c.env.incoming.socket as { remoteAddress?: string; encrypted?: boolean };
+  return { remoteAddress: socket.remoteAddress, encrypted: socket.encrypted === true, header: (name) => c.req.header(name) };
 }
 
 export interface ConsoleKit {
@@ -155,7 +165,8 @@ export function mountConsole(app: Hono<Env>, state: GatewayState): void {
   });
 
   app.post('/console/sign-in', async (c) => {
-    const address = c.env.incoming.socket.remoteAddress ?? 'unknown';
+    // Per client address the gateway can trust: a spoofed X-Forwarded-For from an untrusted peer changes nothing.
+    const address = clientAddress(peerOf(c), trustedProxies(state.config()));
     if (!attempts.allow(address)) {
       return c.html(SignInPage({ error: 'Too many sign-in attempts from your address. Wait a minute and try again.' }), 429, { 'retry-after': '60' });
     }
@@ -172,7 +183,7 @@ export function mountConsole(app: Hono<Env>, state: GatewayState): void {
     }
     const ttl = state.config().console.session_ttl_ms;
     const session = await sessions.create(person, ttl);
-    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: 'Strict', secure: secure(c), path: '/console', maxAge: Math.floor(ttl / 1000) });
+    setCookie(c, SESSION_COOKIE, session.id, { httpOnly: true, sameSite: 'Strict', secure: overTls(peerOf(c), trustedProxies(state.config())), path: '/console', maxAge: Math.floor(ttl / 1000) });
     state.logger.info({ person: person.name, role: person.role }, 'console sign-in');
     return c.redirect('/console', 303);
   });
@@ -190,7 +201,7 @@ export function mountConsole(app: Hono<Env>, state: GatewayState): void {
       if (!csrfMatches(who.session, form._csrf)) return render(c, new GatewayError('permission_denied', 'This form is not from your current console session. Reload the page and try again.'), who.frame);
       await sessions.delete(who.session.id);
     }
-    deleteCookie(c, SESSION_COOKIE, { path: '/console', secure: secure(c), httpOnly: true, sameSite: 'Strict' });
+    deleteCookie(c, SESSION_COOKIE, { path: '/console', secure: overTls(peerOf(c), trustedProxies(state.config())), httpOnly: true, sameSite: 'Strict' });
     return c.redirect('/console/sign-in', 303);
   });
 

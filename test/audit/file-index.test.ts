@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadIndex, RowLog, rowOf, saveIndex, type IndexRow } from '../../src/audit/read/file-index.js';
+import { createSummariser, loadIndex, loadSummary, RowLog, rowOf, saveIndex, type IndexRow } from '../../src/audit/read/file-index.js';
 import type { Facets } from '../../src/audit/transport/pending.js';
 import { indexPathOf } from '../../src/audit/files.js';
 
@@ -22,10 +22,19 @@ describe('audit file index', () => {
     // loadIndex trusts a saved index that covers the whole file.
     await writeFile(file, Buffer.alloc(size, 0x20));
     await saveIndex(file, { size, rows });
-    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as unknown;
-    assert.deepEqual(saved, { v: 1, size, rows }, 'the saved index is one JSON document');
+    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as { summary?: unknown };
+    const summary = createSummariser();
+    summary.add(rows);
+    assert.deepEqual(saved, { v: 1, size, rows, summary: JSON.parse(JSON.stringify(summary.done())) }, 'the saved index is one JSON document, its summary last');
     const loaded = await loadIndex(file, { save: false });
     assert.deepEqual(loaded, { size, rows });
+    // The summary reads back from the end of the index alone, only for the file size it covers.
+    if (rows.length > 0) {
+      const read = await loadSummary(file, size);
+      assert.equal(read?.min, Math.min(...rows.map((r) => r[2])));
+      assert.equal(read?.max, Math.max(...rows.map((r) => r[2])));
+      assert.equal(await loadSummary(file, size + 1), undefined);
+    }
   }
 
   it('index – a full file’s index, written in slices, reads back whole and in order', async () => {
@@ -76,8 +85,8 @@ describe('audit file index', () => {
     await writeFile(file, Buffer.alloc(5000 * 100, 0x20));
     // The sink closing a file and a query indexing it in the same moment.
     await Promise.all([saveIndex(file, { size: 5000 * 100, rows: long }), saveIndex(file, { size: 1500 * 100, rows: short })]);
-    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as unknown;
-    assert.deepEqual(saved, { v: 1, size: 1500 * 100, rows: short });
+    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as { v: number; size: number; rows: unknown };
+    assert.deepEqual({ v: saved.v, size: saved.size, rows: saved.rows }, { v: 1, size: 1500 * 100, rows: short });
     assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), [], 'no temporary file is left');
   });
 });

@@ -111,6 +111,86 @@ export class RowLog implements RowSource {
   }
 }
 
+/**
+ * What a file's rows hold, saved at the end of its index: the bounds of its
+ * record times and the distinct values of each facet (null when there are
+ * more than MAX_SUMMARY_VALUES). A search reads it, a few KB from the end
+ * of the index, to skip files that cannot hold what it wants.
+ */
+export interface IndexSummary {
+  min: number;
+  max: number;
+  kinds: string[] | null;
+  teams: Array<string | null> | null;
+  apps: Array<string | null> | null;
+  models: Array<string | null> | null;
+  statuses: Array<number | null> | null;
+}
+
+export const MAX_SUMMARY_VALUES = 64;
+
+/** Builds a summary a slice of rows at a time. */
+export function createSummariser(): { add(rows: readonly IndexRow[]): void; done(): IndexSummary } {
+  let min = Infinity;
+  let max = -Infinity;
+  const sets = { kinds: new Set<string>(), teams: new Set<string | null>(), apps: new Set<string | null>(), models: new Set<string | null>(), statuses: new Set<number | null>() };
+  return {
+    add(rows) {
+      for (const r of rows) {
+        if (r[2] < min) min = r[2];
+        if (r[2] > max) max = r[2];
+        sets.kinds.add(r[3]);
+        sets.teams.add(r[4]);
+        sets.apps.add(r[5]);
+        sets.models.add(r[7]);
+        sets.statuses.add(r[8]);
+      }
+    },
+    done() {
+      const list = <T>(set: Set<T>) => (set.size > MAX_SUMMARY_VALUES ? null : [...set]);
+      return { min, max, kinds: list(sets.kinds), teams: list(sets.teams), apps: list(sets.apps), models: list(sets.models), statuses: list(sets.statuses) };
+    },
+  };
+}
+
+/** Bytes read from the end of an index for its summary. */
+const SUMMARY_TAIL_BYTES = 64 * 1024;
+const SUMMARY_MARK = '],"summary":';
+
+/**
+ * The summary saved at the end of a file's index, if the index is there,
+ * has one and covers `size` bytes of the file (an index of a shorter file
+ * says nothing of what was appended since).
+ */
+export async function loadSummary(file: string, size: number): Promise<IndexSummary | undefined> {
+  let handle;
+  try {
+    handle = await open(indexPathOf(file), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const total = (await handle.stat()).size;
+    const length = Math.min(total, SUMMARY_TAIL_BYTES);
+    const buf = Buffer.alloc(length);
+    await handle.read(buf, 0, length, total - length);
+    const text = buf.toString('utf8');
+    const at = text.lastIndexOf(SUMMARY_MARK);
+    if (at < 0 || !text.endsWith('}}')) return undefined;
+    // The index's size is at its head: `{"v":1,"size":N,...`.
+    const head = Buffer.alloc(64);
+    await handle.read(head, 0, 64, 0);
+    const m = /^\{"v":1,"size":(\d+),/.exec(head.toString('latin1'));
+    if (!m || Number(m[1]) !== size) return undefined;
+    const summary = JSON.parse(text.slice(at + SUMMARY_MARK.length, -1)) as IndexSummary;
+    return typeof summary.min === 'number' && typeof summary.max === 'number' ? summary : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Rows serialized per write: ~0.5 ms of work between turns of the event loop. */
 const ROWS_PER_WRITE = 1000;
 
@@ -143,13 +223,17 @@ async function writeIndex(target: string, index: { size: number; rows: RowSource
   const handle = await open(tmp, 'w', 0o640);
   try {
     const { rows } = index;
+    const summary = createSummariser();
     // writeAll: a short write (a nearly full disk) is finished, never left torn.
     await writeAll(handle, Buffer.from(`{"v":1,"size":${index.size},"rows":[`));
     for (let from = 0; from < rows.length; from += ROWS_PER_WRITE) {
-      const slice = JSON.stringify(rows.slice(from, from + ROWS_PER_WRITE));
+      const part = rows.slice(from, from + ROWS_PER_WRITE);
+      summary.add(part);
+      const slice = JSON.stringify(part);
       await writeAll(handle, Buffer.from(`${from > 0 ? ',' : ''}${slice.slice(1, -1)}`));
     }
-    await writeAll(handle, Buffer.from(']}'));
+    // Last, so a search reads it from the end of the file without the rows (loadSummary).
+    await writeAll(handle, Buffer.from(`${SUMMARY_MARK}${JSON.stringify(summary.done())}}`));
   } catch (err) {
     await handle.close().catch(() => {});
     await unlink(tmp).catch(() => {});
@@ -163,7 +247,7 @@ async function writeIndex(target: string, index: { size: number; rows: RowSource
 export async function loadIndex(file: string, options: { save: boolean }): Promise<FileIndex> {
   let index: FileIndex = { size: 0, rows: [] };
   try {
-    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as { v?: number; size?: number; rows?: IndexRow[] };
+    const saved = JSON.parse(await readFile(indexPathOf(file), 'utf8')) as { v?: number; size?: number; rows?: IndexRow[]; summary?: unknown };
     if (saved.v === 1 && typeof saved.size === 'number' && Array.isArray(saved.rows)) index = { size: saved.size, rows: saved.rows };
   } catch {
     // none yet, or unreadable: rebuilt below

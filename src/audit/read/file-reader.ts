@@ -23,17 +23,32 @@ export function createFileReader(dir: string, o: FileReaderOptions): AuditReader
 
 async function* folderLines(dir: string, o: FileReaderOptions, range: TimeRange): AsyncGenerator<StoredLine> {
   const files = o.files === 'all' ? await jsonlFiles(dir) : await chainFiles(dir, range.from);
-  for (const file of files) {
-    // Every line of a chain file is sealed; version-1 files never were.
-    const sealed = parseFileName('', path.basename(file)) ? 'required' : 'optional';
-    let held: string | undefined;
-    for await (const line of fileLines(file)) {
-      if (held !== undefined) yield { line: held, sealed, next: line };
-      held = line;
-    }
-    if (held !== undefined) yield { line: held, sealed };
-  }
+  for (const file of files) yield* storedLines(file, 0, Infinity);
 }
+
+/** A file's lines in [start, end) (byte offsets; `start` at a line's start), each with the one after it. */
+async function* storedLines(file: string, start: number, end: number): AsyncGenerator<StoredLine> {
+  // Every line of a chain file is sealed; version-1 files never were.
+  const sealed = parseFileName('', path.basename(file)) ? 'required' : 'optional';
+  let held: string | undefined;
+  for await (const line of fileLines(file, start, end)) {
+    if (held !== undefined) yield { line: held, sealed, next: line };
+    held = line;
+  }
+  if (held !== undefined) yield { line: held, sealed };
+}
+
+/**
+ * A reader over the complete lines of one file in [start, end) bytes: a
+ * usage rollup (budget/usage-rollup.ts) reads a file once, then only what
+ * was appended to it.
+ */
+export function createFilePartReader(file: string, start: number, end: number): AuditReader {
+  return createReader(file, () => storedLines(file, start, end));
+}
+
+/** Every *.jsonl file in the folder and its subfolders, sorted: what a ledger over the folder reads. */
+export { jsonlFiles };
 
 /** Whether the folder (or one below it) holds any records: whether it is an audit folder at all. */
 export async function holdsRecords(dir: string): Promise<boolean> {
@@ -80,16 +95,18 @@ async function jsonlFiles(dir: string): Promise<string[]> {
  * memory stays at one chunk however large the file (readline's iterator
  * queues every line a chunk holds as an event, with its own regex per line).
  */
-async function* fileLines(file: string): AsyncGenerator<string> {
+async function* fileLines(file: string, start = 0, end = Infinity): AsyncGenerator<string> {
+  if (start >= end) return;
   let rest = '';
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024 })) {
+  const range = end === Infinity ? { start } : { start, end: end - 1 };
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 64 * 1024, ...range })) {
     const text = rest + (chunk as string);
-    let start = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-      yield text.slice(start, nl);
-      start = nl + 1;
+    let at = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', at)) {
+      yield text.slice(at, nl);
+      at = nl + 1;
     }
-    rest = text.slice(start);
+    rest = text.slice(at);
   }
   if (rest) yield rest;
 }

@@ -2,12 +2,12 @@
 // admin API (`GET /admin/audit?team=...`) and the CLI (`lanegate audit list
 // --team ...`) take the same names, the same values and fail the same way.
 import { GatewayError } from '../../errors.js';
-import { decodeCursor, type AuditFilter } from './query.js';
+import { AUDIT_ORDERS, decodeCursor, type AuditFilter, type AuditOrder } from './query.js';
 
 export const MAX_AUDIT_LIMIT = 1000;
 
 /** Filter names, as query parameters and (with `--`) CLI flags. */
-export const AUDIT_FILTER_NAMES = ['from', 'to', 'team', 'app', 'lane', 'model', 'status', 'kind', 'limit', 'after'] as const;
+export const AUDIT_FILTER_NAMES = ['from', 'to', 'team', 'app', 'lane', 'model', 'status', 'kind', 'limit', 'order', 'after'] as const;
 export type AuditFilterName = (typeof AUDIT_FILTER_NAMES)[number];
 
 function instant(raw: string | undefined, param: string): number | undefined {
@@ -27,6 +27,8 @@ export function parseAuditFilter(value: (name: AuditFilterName) => string | unde
   const rawLimit = q('limit');
   const limit = rawLimit === undefined ? 100 : Number(rawLimit);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT) throw new GatewayError('invalid_request', `limit must be a whole number from 1 to ${MAX_AUDIT_LIMIT}.`, { param: 'limit' });
+  const order = q('order');
+  if (order !== undefined && !(AUDIT_ORDERS as readonly string[]).includes(order)) throw new GatewayError('invalid_request', 'order must be oldest (the default) or newest.', { param: 'order' });
   const after = q('after');
   const cursor = after === undefined ? undefined : decodeCursor(after);
   if (after !== undefined && !cursor) throw new GatewayError('invalid_request', 'after must be the `next` value of a previous page.', { param: 'after' });
@@ -40,6 +42,7 @@ export function parseAuditFilter(value: (name: AuditFilterName) => string | unde
     status,
     kind: q('kind'),
     limit,
+    order: order as AuditOrder | undefined,
     after: cursor,
   };
 }

@@ -6,7 +6,7 @@ import type { RedisStore } from '../../stores/redis.js';
 import { auditStreams, idKey, pastWindow, streamKey } from '../streams.js';
 import { facetsOf } from '../transport/pending.js';
 import { readRecord } from './integrity.js';
-import { encodeCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from './query.js';
+import { byTime, encodeCursor, pastCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from './query.js';
 
 function parseEntry(fields: string[]): Record<string, unknown> | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -37,16 +37,18 @@ export function createRedisQuery(redis: RedisStore): AuditQuery {
     },
     async list(filter: AuditFilter): Promise<AuditPage> {
       const streams = await auditStreams(redis);
+      const newest = filter.order === 'newest';
       // Entries are filed by when they reached Redis, never before the request arrived.
-      const start = filter.after ? String(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? String(filter.from) : '-';
+      const lower = newest ? (filter.from !== undefined ? String(filter.from) : '-') : filter.after ? String(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? String(filter.from) : '-';
       const found: Array<{ time: number; id: string; record: Record<string, unknown> }> = [];
       for (const [chain, key] of streams) {
         if (filter.lane !== undefined && chain !== filter.lane) continue;
-        let from = start;
+        let from = lower;
+        let to = '+';
         let scanned = 0;
         let inStream = 0;
         while (scanned < SCAN_LIMIT && inStream <= filter.limit) {
-          const entries = await redis.client.xrange(key, from, '+', 'COUNT', 500);
+          const entries = newest ? await redis.client.xrevrange(key, to, from, 'COUNT', 500) : await redis.client.xrange(key, from, to, 'COUNT', 500);
           if (entries.length === 0) break;
           for (const [, fields] of entries) {
             scanned++;
@@ -61,17 +63,20 @@ export function createRedisQuery(redis: RedisStore): AuditQuery {
             if (filter.model !== undefined && f.model !== filter.model) continue;
             if (filter.kind !== undefined && f.kind !== filter.kind) continue;
             if (!statusMatches(filter.status, f.status)) continue;
-            if (filter.after && (f.time < filter.after.time || (f.time === filter.after.time && f.id <= filter.after.id))) continue;
+            if (!pastCursor(filter, view)) continue;
             found.push({ ...view, record });
             inStream++;
           }
           const lastId = entries.at(-1)![0];
-          from = `(${lastId}`;
-          // Past the window by more than a long request: nothing later can match.
-          if (filter.to !== undefined && pastWindow(lastId, filter.to)) break;
+          if (newest) to = `(${lastId}`;
+          else {
+            from = `(${lastId}`;
+            // Past the window by more than a long request: nothing later can match.
+            if (filter.to !== undefined && pastWindow(lastId, filter.to)) break;
+          }
         }
       }
-      found.sort((a, b) => a.time - b.time || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      found.sort((a, b) => (newest ? byTime(b, a) : byTime(a, b)));
       const page = found.slice(0, filter.limit);
       const last = page.at(-1);
       return { data: page.map((p) => p.record), ...(found.length > filter.limit && last ? { next: encodeCursor(last) } : {}) };

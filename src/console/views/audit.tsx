@@ -20,6 +20,12 @@ const FILTERS = [
 
 const text = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? String((v as { name?: unknown }).name ?? '') : String(v));
 
+/** A record's page, with its time (`t`) so the search reads the files of that time first. */
+function recordHref(r: Record<string, unknown>): string {
+  const t = Date.parse(text(r.time));
+  return `/console/audit/record/${encodeURIComponent(text(r.id))}${Number.isFinite(t) ? `?t=${t}` : ''}`;
+}
+
 export function AuditPage(props: {
   frame: Frame;
   query: Record<string, string>;
@@ -74,7 +80,7 @@ export function AuditPage(props: {
                 <td>{text(r.time).replace('T', ' ').slice(0, 19)}</td>
                 <td>{text(r.kind)}</td>
                 <td>
-                  <a href={`/console/audit/record/${encodeURIComponent(text(r.id))}`}>{text(r.id)}</a>
+                  <a href={recordHref(r)}>{text(r.id)}</a>
                 </td>
                 <td>{text(r.app)}</td>
                 <td>{text(r.team)}</td>
@@ -166,6 +172,21 @@ export function VerifyPage(props: { frame: Frame; report: VerifyReport }) {
         </tbody>
       </table>
       {r.lost.length > 0 ? <p>Answered requests without a record: {r.lost.map((l) => l.id).join(', ')}</p> : null}
+      <p>
+        <a href="/console/audit">Back to the audit trail</a>
+      </p>
+    </Page>
+  );
+}
+
+/** A verification still reading the chains: the page reloads itself until the report is there. */
+export function VerifyRunningPage(props: { frame: Frame; by: string; startedAt: string }) {
+  return (
+    <Page title="Chain verification" frame={props.frame} active="audit" refreshSeconds={2}>
+      <p role="status">
+        Verifying every chain (started by {props.by} at {props.startedAt.replace('T', ' ').slice(0, 19)} UTC). It reads the whole trail; this page shows the
+        report when it is done.
+      </p>
       <p>
         <a href="/console/audit">Back to the audit trail</a>
       </p>

@@ -12,7 +12,7 @@ export interface Frame {
   csrf: string;
 }
 
-export function Page(props: { title: string; frame?: Frame | undefined; active?: PageName | undefined; children?: Child }) {
+export function Page(props: { title: string; frame?: Frame | undefined; active?: PageName | undefined; children?: Child; refreshSeconds?: number | undefined }) {
   const { frame } = props;
   return (
     <>
@@ -21,6 +21,7 @@ export function Page(props: { title: string; frame?: Frame | undefined; active?:
         <head>
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
+          {props.refreshSeconds ? <meta http-equiv="refresh" content={String(props.refreshSeconds)} /> : null}
           <title>{`${props.title} · Lanegate console`}</title>
           <link rel="stylesheet" href="/console/static/console.css" />
           <script src="/console/static/console.js" defer></script>

@@ -1,0 +1,86 @@
+// Who is on the other end of a request, as far as the gateway can trust it.
+// Without trusted proxies (server.trusted_proxies) that is the socket's peer
+// and nothing a header says: anyone can send X-Forwarded-For. Behind trusted
+// proxies it is the right-most X-Forwarded-For address that is not one of
+// them: each proxy appends the address it saw, so everything left of the
+// first untrusted hop may be the client's own invention.
+import { BlockList, isIP } from 'node:net';
+
+export interface TrustedProxies {
+  /** Whether this address (as the socket reports it) is a proxy the operator trusts. */
+  trusts(address: string | undefined): boolean;
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) is 10.0.0.1. */
+function plain(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** A list of addresses and CIDR ranges (`10.0.0.0/8`, `::1`), checked by config's schema. */
+export function createTrustedProxies(entries: readonly string[]): TrustedProxies {
+  if (entries.length === 0) return { trusts: () => false };
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(bits), type);
+  }
+  return {
+    trusts(address) {
+      if (!address) return false;
+      const a = plain(address);
+      const family = isIP(a);
+      return family !== 0 && list.check(a, family === 6 ? 'ipv6' : 'ipv4');
+    },
+  };
+}
+
+/** Whether `entry` is an address or CIDR range `createTrustedProxies` takes. */
+export function isAddressOrRange(entry: string): boolean {
+  const [address, bits, more] = entry.split('/');
+  if (more !== undefined || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32);
+}
+
+export interface Peer {
+  /** The socket's remote address. */
+  remoteAddress: string | undefined;
+  /** The socket is TLS. */
+  encrypted: boolean;
+  header(name: string): string | undefined;
+}
+
+/** The client's address: the socket's, or behind trusted proxies the right-most untrusted X-Forwarded-For hop. */
+export function clientAddress(peer: Peer, trusted: TrustedProxies): string {
+  const socket = peer.remoteAddress ? plain(peer.remoteAddress) : 'unknown';
+  if (!trusted.trusts(peer.remoteAddress)) return socket;
+  const hops = (peer.header('x-forwarded-for') ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = plain(hops[i]!);
+    // Not an address: whoever wrote it is not a proxy we trust, so it is where trust ends.
+    if (!trusted.trusts(hop)) return isIP(hop) ? hop : socket;
+  }
+  // Every hop is a trusted proxy: the left-most one is the nearest thing to a client.
+  return hops.length > 0 ? plain(hops[0]!) : socket;
+}
+
+/**
+ * Whether the client reached us over TLS: the socket is TLS, or a trusted
+ * proxy says (X-Forwarded-Proto) that it took the request over https. An
+ * untrusted peer's header is ignored: it could otherwise only make the
+ * cookie less safe.
+ */
+export function overTls(peer: Peer, trusted: TrustedProxies): boolean {
+  if (peer.encrypted) return true;
+  if (!trusted.trusts(peer.remoteAddress)) return false;
+  return (peer.header('x-forwarded-proto') ?? '')
+    .split(',')
+    .some((p) => p.trim().toLowerCase() === 'https');
+}
