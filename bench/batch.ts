@@ -20,15 +20,15 @@
 // and CPU per batch line against CPU per interactive request (a line that
 // costs more CPU than a request leaves fewer lines a second in the same CPU).
 // Targets (issue M): p99 rises < 2 ms; the batch uses >= 80% of the leftover.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { Pool } from 'undici';
 import { hashKey } from '../src/auth/keys.js';
 import { summarise, type LatencySummary } from './percentiles.js';
-import { cpuTimeUs, installCleanup, pinSelf, startServer, watchCpu } from './processes.js';
-import { baseSettings, buildIfStale, envNumber, finishRun, runBench, shippedGateway } from './setup.js';
+import { cpuTimeUs, installCleanup, pinSelf, startServer, watchCpu, type Server } from './processes.js';
+import { baseSettings, buildIfStale, envNumber, finishRun, prepareBaseline, runBench, shippedGateway } from './setup.js';
 
 const KEY = 'sk-bench-batch-0123456789';
 
@@ -52,10 +52,18 @@ export interface BatchRound {
   leftoverPerS: number;
   binds: 'cpu' | 'deployment';
   leftoverUsed: number;
+  /**
+   * On a shared CPU the gateway does not get a whole core: the closed-loop
+   * run's own throughput is what it got this round, and that less the
+   * interactive rate is the leftover it could have had (shown beside, no target).
+   */
+  gotPerS: number;
+  gotLeftoverUsed: number;
   failed: number;
 }
 
 export interface BatchFigures {
+  label: string;
   slots: number;
   latencyMs: number;
   rate: number;
@@ -64,7 +72,7 @@ export interface BatchFigures {
   deploymentCapacityPerS: number;
   rounds: BatchRound[];
   /** Medians over the rounds. */
-  median: { aloneP50: number; aloneP99: number; withP50: number; withP99: number; p99RiseMs: number; batchLinesPerS: number; leftoverPerS: number; leftoverUsed: number; cpuPerRequestUs: number; cpuPerLineUs: number };
+  median: { aloneP50: number; aloneP99: number; withP50: number; withP99: number; p99RiseMs: number; batchLinesPerS: number; leftoverPerS: number; leftoverUsed: number; gotLeftoverUsed: number; cpuPerRequestUs: number; cpuPerLineUs: number };
 }
 
 function config(dir: string, slots: number, latencyMs: number, concurrency: number): string {
@@ -168,117 +176,192 @@ async function waitFinal(client: OpenAI, id: string, timeoutMs: number): Promise
   throw new Error(`batch ${id} did not end within ${timeoutMs} ms`);
 }
 
-export async function runBatchPhase(): Promise<BatchFigures> {
+interface PhaseSettings {
+  targetCpu: number;
+  loadCpu: number;
+  slots: number;
+  latencyMs: number;
+  rate: number;
+  seconds: number;
+  lines: number;
+  rounds: number;
+  dir: string;
+}
+
+function phaseSettings(): PhaseSettings {
   const { targetCpu, loadCpu } = baseSettings();
-  const slots = envNumber('BENCH_BATCH_SLOTS', 64);
-  const latencyMs = envNumber('BENCH_BATCH_LATENCY_MS', 20);
-  const rate = envNumber('BENCH_BATCH_RATE', 200);
-  const seconds = envNumber('BENCH_BATCH_DURATION', 5);
-  const lines = envNumber('BENCH_BATCH_LINES', 10_000);
-  const roundCount = Math.max(1, envNumber('BENCH_BATCH_ROUNDS', 3));
-  const dir = mkdtempSync(join(tmpdir(), 'lanegate-bench-batch-'));
+  return {
+    targetCpu,
+    loadCpu,
+    slots: envNumber('BENCH_BATCH_SLOTS', 64),
+    latencyMs: envNumber('BENCH_BATCH_LATENCY_MS', 20),
+    rate: envNumber('BENCH_BATCH_RATE', 200),
+    seconds: envNumber('BENCH_BATCH_DURATION', 5),
+    lines: envNumber('BENCH_BATCH_LINES', 10_000),
+    rounds: Math.max(1, envNumber('BENCH_BATCH_ROUNDS', 3)),
+    dir: mkdtempSync(join(tmpdir(), 'lanegate-bench-batch-')),
+  };
+}
+
+interface Running {
+  server: Server;
+  client: OpenAI;
+}
+
+/** Starts a gateway (this checkout's, or the one built under `root`) on its own config and queue, warms it, runs `fn`, stops it. */
+async function withGateway<T>(s: PhaseSettings, name: string, root: string | undefined, fn: (gw: Running) => Promise<T>): Promise<T> {
+  const dir = join(s.dir, name);
+  mkdirSync(dir, { recursive: true });
   const configFile = join(dir, 'gateway.yaml');
-  writeFileSync(configFile, config(dir, slots, latencyMs, envNumber('BENCH_BATCH_CONCURRENCY', slots)));
-  pinSelf(loadCpu);
-  buildIfStale();
-  const shipped = shippedGateway(configFile);
-  const gw = await startServer({ name: 'gateway', cpu: targetCpu, args: shipped.args, logFile: join(dir, 'gateway.log'), readyMessage: 'lanegate listening', env: { ...process.env, ...shipped.env } });
-  let ok = false;
+  writeFileSync(configFile, config(dir, s.slots, s.latencyMs, envNumber('BENCH_BATCH_CONCURRENCY', s.slots)));
+  const shipped = root ? shippedGateway(configFile, root) : shippedGateway(configFile);
+  const server = await startServer({ name, cpu: s.targetCpu, args: shipped.args, logFile: join(dir, 'gateway.log'), readyMessage: 'lanegate listening', env: { ...process.env, ...shipped.env } });
   try {
-    const client = new OpenAI({ apiKey: KEY, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const client = new OpenAI({ apiKey: KEY, baseURL: `${server.url}/v1`, maxRetries: 0 });
     // Warm both paths: interactive requests, and a small batch run to its end.
     const warm = await submit(client, 1_000, 'warmup');
-    await interactive(gw.url, rate, 2, 'warmup');
+    await interactive(server.url, s.rate, 2, 'warmup');
     await waitFinal(client, warm, 60_000);
-    const deploymentCapacityPerS = (slots * 1000) / latencyMs;
-    const rounds: BatchRound[] = [];
-    for (let round = 0; round < roundCount; round++) {
-      const capacity = await saturate(gw.url, gw.pid, 2, slots);
-      const aloneCpu = watchCpu(gw.pid, targetCpu, loadCpu);
-      const alone = await interactive(gw.url, rate, seconds, `alone${round}`);
-      const a = aloneCpu();
-      const batchId = await submit(client, lines, `r${round}`);
-      // The worker's first claims and its pace's ramp are not the steady state the leftover is compared with.
-      await new Promise((r) => setTimeout(r, 500));
-      const before = (await client.batches.retrieve(batchId)).request_counts!.completed;
-      const t0 = performance.now();
-      const cpu0 = cpuTimeUs(gw.pid);
-      const withCpu = watchCpu(gw.pid, targetCpu, loadCpu);
-      const withBatch = await interactive(gw.url, rate, seconds, `with${round}`);
-      const w = withCpu();
-      const done = (await client.batches.retrieve(batchId)).request_counts!.completed;
-      const wallS = (performance.now() - t0) / 1000;
-      const cpuUsed = cpuTimeUs(gw.pid) - cpu0;
-      await client.batches.cancel(batchId).catch(() => undefined);
-      await waitFinal(client, batchId, 120_000);
-      const linesDone = done - before;
-      const cpuPerRequestUs = capacity.cpuPerRequestUs;
-      const cpuCapacityPerS = 1e6 / cpuPerRequestUs;
-      const binds = cpuCapacityPerS < deploymentCapacityPerS ? 'cpu' : 'deployment';
-      const leftoverPerS = Math.max(1, Math.min(cpuCapacityPerS, deploymentCapacityPerS) - rate);
-      const batchLinesPerS = linesDone / wallS;
-      const r: BatchRound = {
-        alone: alone.latency,
-        withBatch: withBatch.latency,
-        p99RiseMs: withBatch.latency.p99Ms - alone.latency.p99Ms,
-        cpuPerRequestUs,
-        cpuPerQuietRequestUs: a.targetUs / (rate * seconds),
-        // The interactive share at its quiet cost (what it cost alone), so a line is not charged for it.
-        cpuPerLineUs: linesDone > 0 ? Math.max(0, cpuUsed - (a.targetUs / a.wallUs) * wallS * 1e6) / linesDone : Number.NaN,
-        cpuAlonePct: a.targetPct,
-        cpuWithPct: w.targetPct,
-        othersOnCpuPct: Math.max(a.othersOnTargetCpuPct, w.othersOnTargetCpuPct),
-        batchLinesPerS,
-        cpuCapacityPerS,
-        leftoverPerS,
-        binds,
-        leftoverUsed: batchLinesPerS / leftoverPerS,
-        failed: alone.failed + withBatch.failed,
-      };
-      rounds.push(r);
-      console.log(`bench batch: round ${round + 1}: p99 ${r.alone.p99Ms.toFixed(2)} -> ${r.withBatch.p99Ms.toFixed(2)} ms; ${r.batchLinesPerS.toFixed(0)} lines/s of ${r.leftoverPerS.toFixed(0)} left over (${r.binds}) = ${(r.leftoverUsed * 100).toFixed(0)}%; CPU ${r.cpuAlonePct.toFixed(0)}% -> ${r.cpuWithPct.toFixed(0)}%; others on the CPU ${r.othersOnCpuPct.toFixed(0)}%`);
-    }
-    const m = (f: (r: BatchRound) => number) => median(rounds.map(f));
-    ok = true;
-    return {
-      slots,
-      latencyMs,
-      rate,
-      lines,
-      seconds,
-      deploymentCapacityPerS,
-      rounds,
-      median: {
-        aloneP50: m((r) => r.alone.p50Ms),
-        aloneP99: m((r) => r.alone.p99Ms),
-        withP50: m((r) => r.withBatch.p50Ms),
-        withP99: m((r) => r.withBatch.p99Ms),
-        p99RiseMs: m((r) => r.p99RiseMs),
-        batchLinesPerS: m((r) => r.batchLinesPerS),
-        leftoverPerS: m((r) => r.leftoverPerS),
-        leftoverUsed: m((r) => r.leftoverUsed),
-        cpuPerRequestUs: m((r) => r.cpuPerRequestUs),
-        cpuPerLineUs: m((r) => r.cpuPerLineUs),
-      },
-    };
+    return await fn({ server, client });
   } finally {
-    await gw.stop();
-    if (ok && !process.env.BENCH_KEEP) rmSync(dir, { recursive: true, force: true });
-    else console.log(`bench batch: kept ${dir}`);
+    await server.stop();
   }
+}
+
+async function measureRound(s: PhaseSettings, { server: gw, client }: Running, round: number): Promise<BatchRound> {
+  const { targetCpu, loadCpu, slots, rate, seconds } = s;
+  const deploymentCapacityPerS = (slots * 1000) / s.latencyMs;
+  const capacity = await saturate(gw.url, gw.pid, 2, slots);
+  const aloneCpu = watchCpu(gw.pid, targetCpu, loadCpu);
+  const alone = await interactive(gw.url, rate, seconds, `alone${round}`);
+  const a = aloneCpu();
+  const batchId = await submit(client, s.lines, `r${round}`);
+  // The worker's first claims and its pace's ramp are not the steady state the leftover is compared with.
+  await new Promise((r) => setTimeout(r, 500));
+  const before = (await client.batches.retrieve(batchId)).request_counts!.completed;
+  const t0 = performance.now();
+  const cpu0 = cpuTimeUs(gw.pid);
+  const withCpu = watchCpu(gw.pid, targetCpu, loadCpu);
+  const withBatch = await interactive(gw.url, rate, seconds, `with${round}`);
+  const w = withCpu();
+  const done = (await client.batches.retrieve(batchId)).request_counts!.completed;
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuUsed = cpuTimeUs(gw.pid) - cpu0;
+  await client.batches.cancel(batchId).catch(() => undefined);
+  await waitFinal(client, batchId, 120_000);
+  const linesDone = done - before;
+  const cpuPerRequestUs = capacity.cpuPerRequestUs;
+  const cpuCapacityPerS = 1e6 / cpuPerRequestUs;
+  const binds = cpuCapacityPerS < deploymentCapacityPerS ? 'cpu' : 'deployment';
+  const leftoverPerS = Math.max(1, Math.min(cpuCapacityPerS, deploymentCapacityPerS) - rate);
+  const batchLinesPerS = linesDone / wallS;
+  const r: BatchRound = {
+    alone: alone.latency,
+    withBatch: withBatch.latency,
+    p99RiseMs: withBatch.latency.p99Ms - alone.latency.p99Ms,
+    cpuPerRequestUs,
+    cpuPerQuietRequestUs: a.targetUs / (rate * seconds),
+    // The interactive share at its quiet cost (what it cost alone), so a line is not charged for it.
+    cpuPerLineUs: linesDone > 0 ? Math.max(0, cpuUsed - (a.targetUs / a.wallUs) * wallS * 1e6) / linesDone : Number.NaN,
+    cpuAlonePct: a.targetPct,
+    cpuWithPct: w.targetPct,
+    othersOnCpuPct: Math.max(a.othersOnTargetCpuPct, w.othersOnTargetCpuPct),
+    batchLinesPerS,
+    cpuCapacityPerS,
+    leftoverPerS,
+    binds,
+    leftoverUsed: batchLinesPerS / leftoverPerS,
+    gotPerS: capacity.perS,
+    gotLeftoverUsed: batchLinesPerS / Math.max(1, Math.min(capacity.perS, deploymentCapacityPerS) - rate),
+    failed: alone.failed + withBatch.failed,
+  };
+  console.log(`bench batch: round ${round + 1}: p99 ${r.alone.p99Ms.toFixed(2)} -> ${r.withBatch.p99Ms.toFixed(2)} ms; ${r.batchLinesPerS.toFixed(0)} lines/s of ${r.leftoverPerS.toFixed(0)} left over (${r.binds}) = ${(r.leftoverUsed * 100).toFixed(0)}%; CPU ${r.cpuAlonePct.toFixed(0)}% -> ${r.cpuWithPct.toFixed(0)}%; others on the CPU ${r.othersOnCpuPct.toFixed(0)}%`);
+  return r;
+}
+
+function figuresOf(s: PhaseSettings, label: string, rounds: BatchRound[]): BatchFigures {
+  const m = (f: (r: BatchRound) => number) => median(rounds.map(f));
+  return {
+    label,
+    slots: s.slots,
+    latencyMs: s.latencyMs,
+    rate: s.rate,
+    lines: s.lines,
+    seconds: s.seconds,
+    deploymentCapacityPerS: (s.slots * 1000) / s.latencyMs,
+    rounds,
+    median: {
+      aloneP50: m((r) => r.alone.p50Ms),
+      aloneP99: m((r) => r.alone.p99Ms),
+      withP50: m((r) => r.withBatch.p50Ms),
+      withP99: m((r) => r.withBatch.p99Ms),
+      p99RiseMs: m((r) => r.p99RiseMs),
+      batchLinesPerS: m((r) => r.batchLinesPerS),
+      leftoverPerS: m((r) => r.leftoverPerS),
+      leftoverUsed: m((r) => r.leftoverUsed),
+      gotLeftoverUsed: m((r) => r.gotLeftoverUsed),
+      cpuPerRequestUs: m((r) => r.cpuPerRequestUs),
+      cpuPerLineUs: m((r) => r.cpuPerLineUs),
+    },
+  };
+}
+
+/** `npm run bench`'s batch phase: this checkout's gateway, BENCH_BATCH_ROUNDS rounds on one process. */
+export async function runBatchPhase(): Promise<BatchFigures> {
+  const s = phaseSettings();
+  pinSelf(s.loadCpu);
+  buildIfStale();
+  let ok = false;
+  try {
+    const rounds = await withGateway(s, 'gateway', undefined, async (gw) => {
+      const out: BatchRound[] = [];
+      for (let round = 0; round < s.rounds; round++) out.push(await measureRound(s, gw, round));
+      return out;
+    });
+    ok = true;
+    return figuresOf(s, 'gateway', rounds);
+  } finally {
+    if (ok && !process.env.BENCH_KEEP) rmSync(s.dir, { recursive: true, force: true });
+    else console.log(`bench batch: kept ${s.dir}`);
+  }
+}
+
+/**
+ * BENCH_BASELINE=<revision> (standalone only): that revision's gateway and
+ * this checkout's, a fresh process each round, in alternating order, so
+ * drift on a shared machine hits both alike.
+ */
+async function runBatchComparison(revision: string): Promise<BatchFigures[]> {
+  const s = phaseSettings();
+  pinSelf(s.loadCpu);
+  buildIfStale();
+  const baselineRoot = prepareBaseline(revision, s.dir);
+  const targets = [
+    { label: `baseline (${revision})`, name: 'baseline', root: baselineRoot as string | undefined },
+    { label: 'gateway', name: 'gateway', root: undefined },
+  ];
+  const rounds = new Map<string, BatchRound[]>(targets.map((t) => [t.label, []]));
+  for (let round = 0; round < s.rounds; round++) {
+    for (const t of round % 2 ? [...targets].reverse() : targets) {
+      console.log(`bench batch: ${t.label}`);
+      rounds.get(t.label)!.push(await withGateway(s, `${t.name}-${round}`, t.root, (gw) => measureRound(s, gw, round)));
+    }
+  }
+  if (!process.env.BENCH_KEEP) rmSync(s.dir, { recursive: true, force: true });
+  return targets.map((t) => figuresOf(s, t.label, rounds.get(t.label)!));
 }
 
 export function printBatchFigures(f: BatchFigures): void {
   const ms = (v: number) => v.toFixed(2).padStart(8);
   const n = (v: number, w = 7) => v.toFixed(0).padStart(w);
-  console.log(`\nbatch phase: a ${f.lines}-line batch beside ${f.rate} interactive req/s, ${f.rounds.length} round(s) of ${f.seconds} s alone then ${f.seconds} s with the batch`);
-  console.log(`  capacity: the deployment ${f.slots} slots / ${f.latencyMs} ms = ${f.deploymentCapacityPerS.toFixed(0)} req/s; the gateway's one core / CPU per request at full load (each round's below; in brackets the quiet window's); left over = the lesser less ${f.rate} req/s`);
-  console.log(`  round   p50 alone   p99 alone   p50 with   p99 with   p99 rise   lines/s  left over  binds    used   CPU/req µs (quiet)  CPU/line µs  CPU alone  CPU with  others`);
+  console.log(`\nbatch phase, ${f.label}: a ${f.lines}-line batch beside ${f.rate} interactive req/s, ${f.rounds.length} round(s) of ${f.seconds} s alone then ${f.seconds} s with the batch`);
+  console.log(`  capacity: the deployment ${f.slots} slots / ${f.latencyMs} ms = ${f.deploymentCapacityPerS.toFixed(0)} req/s; the gateway's one core / CPU per request at full load (each round's below; in brackets the quiet window's); left over = the lesser less ${f.rate} req/s; got/s: the closed-loop run's own req/s (what a shared CPU gave the gateway) and the share of that leftover used`);
+  console.log(`  round   p50 alone   p99 alone   p50 with   p99 with   p99 rise   lines/s  left over  binds    used  got/s  used   CPU/req µs (quiet)  CPU/line µs  CPU alone  CPU with  others`);
   f.rounds.forEach((r, i) => {
-    console.log(`  ${String(i + 1).padStart(5)}  ${ms(r.alone.p50Ms)}    ${ms(r.alone.p99Ms)}   ${ms(r.withBatch.p50Ms)}   ${ms(r.withBatch.p99Ms)}   ${ms(r.p99RiseMs)}  ${n(r.batchLinesPerS)}  ${n(r.leftoverPerS, 9)}  ${r.binds.padEnd(10)} ${n(r.leftoverUsed * 100, 3)}%  ${n(r.cpuPerRequestUs, 11)} ${`(${r.cpuPerQuietRequestUs.toFixed(0)})`.padStart(8)}  ${n(r.cpuPerLineUs, 11)}  ${n(r.cpuAlonePct, 8)}%  ${n(r.cpuWithPct, 7)}%  ${n(r.othersOnCpuPct, 5)}%`);
+    console.log(`  ${String(i + 1).padStart(5)}  ${ms(r.alone.p50Ms)}    ${ms(r.alone.p99Ms)}   ${ms(r.withBatch.p50Ms)}   ${ms(r.withBatch.p99Ms)}   ${ms(r.p99RiseMs)}  ${n(r.batchLinesPerS)}  ${n(r.leftoverPerS, 9)}  ${r.binds.padEnd(10)} ${n(r.leftoverUsed * 100, 3)}%  ${n(r.gotPerS, 5)}  ${n(r.gotLeftoverUsed * 100, 3)}%  ${n(r.cpuPerRequestUs, 11)} ${`(${r.cpuPerQuietRequestUs.toFixed(0)})`.padStart(8)}  ${n(r.cpuPerLineUs, 11)}  ${n(r.cpuAlonePct, 8)}%  ${n(r.cpuWithPct, 7)}%  ${n(r.othersOnCpuPct, 5)}%`);
   });
   const md = f.median;
-  console.log(`  median ${ms(md.aloneP50)}    ${ms(md.aloneP99)}   ${ms(md.withP50)}   ${ms(md.withP99)}   ${ms(md.p99RiseMs)}  ${n(md.batchLinesPerS)}  ${n(md.leftoverPerS, 9)}             ${n(md.leftoverUsed * 100, 3)}%  ${n(md.cpuPerRequestUs, 11)}           ${n(md.cpuPerLineUs, 11)}`);
+  console.log(`  median ${ms(md.aloneP50)}    ${ms(md.aloneP99)}   ${ms(md.withP50)}   ${ms(md.withP99)}   ${ms(md.p99RiseMs)}  ${n(md.batchLinesPerS)}  ${n(md.leftoverPerS, 9)}             ${n(md.leftoverUsed * 100, 3)}%         ${n(md.gotLeftoverUsed * 100, 3)}%  ${n(md.cpuPerRequestUs, 11)}           ${n(md.cpuPerLineUs, 11)}`);
   for (const t of batchTargets(f)) console.log(`  ${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);
   const failed = f.rounds.reduce((s, r) => s + r.failed, 0);
   if (failed > 0) console.log(`  anomaly: ${failed} interactive requests failed`);
@@ -296,8 +379,9 @@ export function batchTargets(f: BatchFigures): Array<{ target: string; met: bool
 if (import.meta.url === `file://${process.argv[1]}`) {
   installCleanup();
   runBench(async () => {
-    const f = await runBatchPhase();
-    printBatchFigures(f);
-    finishRun('batch-latest.json', [], [], { batch: f });
+    const baseline = process.env.BENCH_BASELINE;
+    const all = baseline ? await runBatchComparison(baseline) : [await runBatchPhase()];
+    for (const f of all) printBatchFigures(f);
+    finishRun('batch-latest.json', [], [], { batch: all });
   });
 }
