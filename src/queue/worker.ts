@@ -4,10 +4,10 @@
 //   free slots outside the reserve kept for interactive requests) and nobody
 //   waits at any gate (a deployment's included, so it paces itself to the
 //   deployments' limits: when its own lines fill one, it starts no more);
-// - the event loop is the gateway's CPU: a controller measures how late the
-//   loop runs (p90 over 100 ms windows) and grows the lines in flight while it
-//   stays under 1 ms, cuts them when it does not, so interactive requests
-//   never queue behind batch work for the CPU;
+// - the event loop is the gateway's CPU: a controller reads, every 100 ms,
+//   how busy the loop was and how late it ran, grows the lines in flight
+//   while it was busy under 85% of the time and on time, and cuts them when
+//   not, so interactive requests do not queue behind batch work for the CPU;
 // - lines start one per turn of the event loop (setImmediate), after the
 //   loop has polled for I/O, and a line yields again between its run and its
 //   recording: an interactive request that arrives meanwhile runs first;
@@ -194,7 +194,8 @@ export class QueueWorker {
     this.starting = true;
     setImmediate(() => {
       this.starting = false;
-      if (this.stopped || this.running >= this.allowed() || !this.spareCapacity()) return;
+      // Paused after a 429 or an overload: claimed lines wait too.
+      if (this.stopped || Date.now() < this.pausedUntil || this.running >= this.allowed() || !this.spareCapacity()) return;
       const d = this.ready.shift();
       if (!d) return;
       this.launch(d);
@@ -229,7 +230,10 @@ export class QueueWorker {
       // Claimed ahead: up to the lines allowed, so the next ones are at hand when one finishes (one claim per round trip, not per line).
       const room = this.allowed() - this.running - this.ready.length;
       if (now < this.pausedUntil) next = this.pausedUntil - now;
-      else if (room <= 0) next = queue.poll_ms;
+      else if (room <= 0) {
+        next = queue.poll_ms;
+        this.startNext();
+      }
       else if (!this.spareCapacity()) next = Math.min(queue.poll_ms, 10);
       else {
         const claimed = await this.o.store.claim(this.o.consumer, room);
