@@ -59,6 +59,8 @@ export interface BatchRound {
    */
   gotPerS: number;
   gotLeftoverUsed: number;
+  /** The same in CPU: the gateway's CPU with the batch less alone, over one core less alone (a batch line need not cost what a request does). */
+  cpuLeftoverUsed: number;
   failed: number;
 }
 
@@ -72,7 +74,7 @@ export interface BatchFigures {
   deploymentCapacityPerS: number;
   rounds: BatchRound[];
   /** Medians over the rounds. */
-  median: { aloneP50: number; aloneP99: number; withP50: number; withP99: number; p99RiseMs: number; batchLinesPerS: number; leftoverPerS: number; leftoverUsed: number; gotLeftoverUsed: number; cpuPerRequestUs: number; cpuPerLineUs: number };
+  median: { aloneP50: number; aloneP99: number; withP50: number; withP99: number; p99RiseMs: number; batchLinesPerS: number; leftoverPerS: number; leftoverUsed: number; gotLeftoverUsed: number; cpuLeftoverUsed: number; cpuPerRequestUs: number; cpuPerLineUs: number };
 }
 
 function config(dir: string, slots: number, latencyMs: number, concurrency: number): string {
@@ -272,6 +274,7 @@ async function measureRound(s: PhaseSettings, { server: gw, client }: Running, r
     binds,
     leftoverUsed: batchLinesPerS / leftoverPerS,
     gotPerS: capacity.perS,
+    cpuLeftoverUsed: (w.targetPct - a.targetPct) / Math.max(1, 100 - a.targetPct),
     gotLeftoverUsed: batchLinesPerS / Math.max(1, Math.min(capacity.perS, deploymentCapacityPerS) - rate),
     failed: alone.failed + withBatch.failed,
   };
@@ -300,6 +303,7 @@ function figuresOf(s: PhaseSettings, label: string, rounds: BatchRound[]): Batch
       leftoverPerS: m((r) => r.leftoverPerS),
       leftoverUsed: m((r) => r.leftoverUsed),
       gotLeftoverUsed: m((r) => r.gotLeftoverUsed),
+      cpuLeftoverUsed: m((r) => r.cpuLeftoverUsed),
       cpuPerRequestUs: m((r) => r.cpuPerRequestUs),
       cpuPerLineUs: m((r) => r.cpuPerLineUs),
     },
@@ -356,12 +360,12 @@ export function printBatchFigures(f: BatchFigures): void {
   const n = (v: number, w = 7) => v.toFixed(0).padStart(w);
   console.log(`\nbatch phase, ${f.label}: a ${f.lines}-line batch beside ${f.rate} interactive req/s, ${f.rounds.length} round(s) of ${f.seconds} s alone then ${f.seconds} s with the batch`);
   console.log(`  capacity: the deployment ${f.slots} slots / ${f.latencyMs} ms = ${f.deploymentCapacityPerS.toFixed(0)} req/s; the gateway's one core / CPU per request at full load (each round's below; in brackets the quiet window's); left over = the lesser less ${f.rate} req/s; got/s: the closed-loop run's own req/s (what a shared CPU gave the gateway) and the share of that leftover used`);
-  console.log(`  round   p50 alone   p99 alone   p50 with   p99 with   p99 rise   lines/s  left over  binds    used  got/s  used   CPU/req µs (quiet)  CPU/line µs  CPU alone  CPU with  others`);
+  console.log(`  round   p50 alone   p99 alone   p50 with   p99 with   p99 rise   lines/s  left over  binds    used  got/s  used   CPU/req µs (quiet)  CPU/line µs  CPU alone  CPU with  CPU used  others`);
   f.rounds.forEach((r, i) => {
-    console.log(`  ${String(i + 1).padStart(5)}  ${ms(r.alone.p50Ms)}    ${ms(r.alone.p99Ms)}   ${ms(r.withBatch.p50Ms)}   ${ms(r.withBatch.p99Ms)}   ${ms(r.p99RiseMs)}  ${n(r.batchLinesPerS)}  ${n(r.leftoverPerS, 9)}  ${r.binds.padEnd(10)} ${n(r.leftoverUsed * 100, 3)}%  ${n(r.gotPerS, 5)}  ${n(r.gotLeftoverUsed * 100, 3)}%  ${n(r.cpuPerRequestUs, 11)} ${`(${r.cpuPerQuietRequestUs.toFixed(0)})`.padStart(8)}  ${n(r.cpuPerLineUs, 11)}  ${n(r.cpuAlonePct, 8)}%  ${n(r.cpuWithPct, 7)}%  ${n(r.othersOnCpuPct, 5)}%`);
+    console.log(`  ${String(i + 1).padStart(5)}  ${ms(r.alone.p50Ms)}    ${ms(r.alone.p99Ms)}   ${ms(r.withBatch.p50Ms)}   ${ms(r.withBatch.p99Ms)}   ${ms(r.p99RiseMs)}  ${n(r.batchLinesPerS)}  ${n(r.leftoverPerS, 9)}  ${r.binds.padEnd(10)} ${n(r.leftoverUsed * 100, 3)}%  ${n(r.gotPerS, 5)}  ${n(r.gotLeftoverUsed * 100, 3)}%  ${n(r.cpuPerRequestUs, 11)} ${`(${r.cpuPerQuietRequestUs.toFixed(0)})`.padStart(8)}  ${n(r.cpuPerLineUs, 11)}  ${n(r.cpuAlonePct, 8)}%  ${n(r.cpuWithPct, 7)}%  ${n(r.cpuLeftoverUsed * 100, 7)}%  ${n(r.othersOnCpuPct, 5)}%`);
   });
   const md = f.median;
-  console.log(`  median ${ms(md.aloneP50)}    ${ms(md.aloneP99)}   ${ms(md.withP50)}   ${ms(md.withP99)}   ${ms(md.p99RiseMs)}  ${n(md.batchLinesPerS)}  ${n(md.leftoverPerS, 9)}             ${n(md.leftoverUsed * 100, 3)}%         ${n(md.gotLeftoverUsed * 100, 3)}%  ${n(md.cpuPerRequestUs, 11)}           ${n(md.cpuPerLineUs, 11)}`);
+  console.log(`  median ${ms(md.aloneP50)}    ${ms(md.aloneP99)}   ${ms(md.withP50)}   ${ms(md.withP99)}   ${ms(md.p99RiseMs)}  ${n(md.batchLinesPerS)}  ${n(md.leftoverPerS, 9)}             ${n(md.leftoverUsed * 100, 3)}%         ${n(md.gotLeftoverUsed * 100, 3)}%  ${n(md.cpuPerRequestUs, 11)}           ${n(md.cpuPerLineUs, 11)}                      ${n(md.cpuLeftoverUsed * 100, 7)}%`);
   for (const t of batchTargets(f)) console.log(`  ${t.met ? 'MET    ' : 'NOT MET'}  ${t.target}: ${t.detail}`);
   const failed = f.rounds.reduce((s, r) => s + r.failed, 0);
   if (failed > 0) console.log(`  anomaly: ${failed} interactive requests failed`);

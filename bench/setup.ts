@@ -1,7 +1,7 @@
 // What the benchmark needs before it starts anything: a fresh dist/, the
 // bench's own scripts as plain JavaScript, and the gateway's config.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -102,6 +102,9 @@ export function prepareBaseline(revision: string, tmp: string): string {
     if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error(`the baseline ${revision} did not build`);
     console.log('bench: the baseline built with type errors (see above); measuring what tsc emitted');
   }
+  // What scripts/build.mjs copies beside the compiled code: the console's static files (the gateway reads them at start).
+  const statics = join(root, 'src', 'console', 'static');
+  if (existsSync(statics)) cpSync(statics, join(root, 'dist', 'console', 'static'), { recursive: true });
   return root;
 }
 
