@@ -145,7 +145,8 @@ export class QueueWorker {
 
   /** Lines that may be in flight now: the least of the upstreams' pace, the CPU's limit and queue.concurrency. */
   private allowed(): number {
-    return Math.max(1, Math.floor(Math.min(this.pace, this.limit, this.o.config().raw.queue.concurrency)));
+    const queue = this.o.config().raw.queue;
+    return Math.max(1, Math.floor(Math.min(this.pace, queue.yield_cpu ? this.limit : Infinity, queue.concurrency)));
   }
 
   /** The loop delay monitor and the controller run only while there is work: an idle gateway pays nothing. */

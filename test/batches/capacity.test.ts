@@ -2,7 +2,9 @@
 // leaves the deployment gate's reserve (an eighth of its slots) to
 // interactive requests, does not hold back an interactive request while its
 // own lines wait at the gate, and interactive requests that wait are admitted
-// before it resumes.
+// before it resumes. The worker's CPU controller is off (yield_cpu: false):
+// on a busy test machine it would keep the batch from filling the deployment,
+// and the gates are what these tests are about.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
@@ -16,7 +18,7 @@ const UPSTREAM_MS = 400;
 
 function extra(admission: string): string {
   return `
-queue: { concurrency: 16, poll_ms: 20, backoff_ms: 10 }
+queue: { concurrency: 16, poll_ms: 20, backoff_ms: 10, yield_cpu: false }
 admission:
 ${admission}
   deployments: { "${DEPLOYMENT}": { max_inflight: 8, max_queue: 16 } }
