@@ -71,7 +71,7 @@ describe('batch capacity beside interactive traffic', () => {
     const answers = await Promise.all([0, 1, 2, 3].map((i) => postChat(gw!, { model: 'gpt-fake', messages: [{ role: 'user', content: `interactive ${i}` }] })));
     for (const res of answers) assert.equal(res.status, 200, await res.text());
     const since = upstream.calls.slice(from);
-    const lastInteractive = since.findLastIndex((c) => isInteractive(c.body));
+    const lastInteractive = since.map((c) => isInteractive(c.body)).lastIndexOf(true);
     assert.equal(since.filter((c) => isInteractive(c.body)).length, 4);
     // No batch line reached the upstream before the last waiting interactive request did.
     assert.deepEqual(since.slice(0, lastInteractive + 1).filter((c) => !isInteractive(c.body)), []);
