@@ -31,6 +31,20 @@ interface Waiter {
 /** Weight of the newest hold time in the smoothed one. */
 const HOLD_SMOOTHING = 0.1;
 
+const BATCH_RANK = PRIORITIES.indexOf('batch');
+
+/**
+ * Slots queued work (`batch`) never takes: an eighth of the gate's (none
+ * under 8). A slot held by a batch line is not given back before its upstream
+ * answers, so without this a batch that filled a gate would make the next
+ * interactive request wait for a line to finish; with it, one finds a free
+ * slot at once, and a batch that reaches the reserve waits (which tells the
+ * worker to claim no more: src/queue/worker.ts).
+ */
+export function batchReserve(maxInflight: number): number {
+  return Math.floor(maxInflight / 8);
+}
+
 export class AdmissionGate {
   inflight = 0;
   queued = 0;
@@ -47,11 +61,33 @@ export class AdmissionGate {
     this.pump();
   }
 
-  /** Takes a slot when one is free and nobody is waiting for it (waiters go first). */
-  tryEnter(): boolean {
-    if (this.queued > 0 || this.inflight >= this.limits.maxInflight) return false;
+  /**
+   * Takes a slot when one is free and nobody of the same or a higher priority
+   * waits for it (they go first; batch work waiting at the reserve does not
+   * hold back an interactive request); `batch` leaves the reserve free.
+   */
+  tryEnter(priority: Priority = 'normal'): boolean {
+    const rank = PRIORITIES.indexOf(priority);
+    if (this.inflight >= this.ceilingOf(rank) || this.waitingFrom(rank)) return false;
     this.inflight++;
     return true;
+  }
+
+  /** True when a request of this priority or a higher one waits. */
+  private waitingFrom(rank: number): boolean {
+    if (this.queued === 0) return false;
+    for (let r = 0; r <= rank; r++) if (this.queues[r]!.length > 0) return true;
+    return false;
+  }
+
+  /** Slots batch work may hold now: free slots outside the reserve (src/queue/worker.ts starts no line without one). */
+  batchRoom(): number {
+    return this.ceilingOf(BATCH_RANK) - this.inflight;
+  }
+
+  /** The in-flight count up to which a priority is admitted. */
+  private ceilingOf(rank: number): number {
+    return rank === BATCH_RANK ? this.limits.maxInflight - batchReserve(this.limits.maxInflight) : this.limits.maxInflight;
   }
 
   /**
@@ -61,7 +97,7 @@ export class AdmissionGate {
    * high-priority ones out.
    */
   wait(priority: Priority, timeoutMs: number, signal: AbortSignal): Promise<WaitOutcome> | WaitOutcome {
-    if (this.tryEnter()) return 'admitted';
+    if (this.tryEnter(priority)) return 'admitted';
     if (signal.aborted) return 'aborted';
     if (timeoutMs <= 0) return 'queue_timeout';
     const rank = PRIORITIES.indexOf(priority);
@@ -110,8 +146,10 @@ export class AdmissionGate {
 
   private pump(): void {
     while (this.inflight < this.limits.maxInflight) {
-      const next = this.queues.find((q) => q.length > 0)?.shift();
-      if (!next) return;
+      const queue = this.queues.find((q) => q.length > 0);
+      // The first waiter in priority order is batch work: it gets a slot only outside the reserve.
+      if (!queue || this.inflight >= this.ceilingOf(queue[0]!.priority)) return;
+      const next = queue.shift()!;
       this.queued--;
       this.inflight++;
       next.settle('admitted');

@@ -51,7 +51,7 @@ function leaveOf(gate: AdmissionGate): () => void {
 
 function enter(ctx: RequestContext, gate: AdmissionGate, id: string, priority: Priority, deployment?: Deployment): true | Promise<void> {
   const metrics = ctx.services.admission!.metrics;
-  if (gate.tryEnter()) {
+  if (gate.tryEnter(priority)) {
     metrics.wait.labels(id).observe(0);
     return true;
   }

@@ -10,6 +10,13 @@ export const queueConfigSchema = z
     dir: z.string().min(1).optional(),
     /** Lines one replica runs at once, at most; the worker halves its own pace on upstream 429s and overload, and grows it back. */
     concurrency: z.number().int().positive().max(4_096).default(16),
+    /**
+     * Cut the lines in flight while the event loop is busy (85% of the time)
+     * or late, so interactive requests never wait for the CPU behind queued
+     * work. false: up to `concurrency` whatever the loop does (a replica that
+     * serves only queued work).
+     */
+    yield_cpu: z.boolean().default(true),
     /** A line another replica claimed and has not finished within this is delivered again (that replica died mid-line). */
     claim_idle_ms: z.number().int().min(100).max(3_600_000).default(120_000),
     /** The single instance's journal is compacted while running once it is past this size and twice its size after the last compaction. */

@@ -43,7 +43,7 @@ export function createQueueMetrics(registry: Registry, read: { store: () => Work
   });
   new Gauge({
     name: 'lanegate_queue_pace',
-    help: 'Lines this replica lets run at once now: queue.concurrency, halved on upstream 429s and overload, grown back one line per success.',
+    help: 'Lines this replica lets run at once now: queue.concurrency, halved on upstream 429s and overload and grown back one line per success, and cut while the event loop runs late (the CPU is not spare).',
     registers,
     collect() {
       this.set(Math.min(read.pace(), read.concurrency()));

@@ -44,7 +44,7 @@ export function createQueueService(o: QueueServiceOptions): QueueService {
   const metrics = createQueueMetrics(o.registry, {
     store: () => opened,
     running: () => worker?.running ?? 0,
-    pace: () => worker?.pace ?? 0,
+    pace: () => (worker ? Math.min(worker.pace, worker.limit) : 0),
     concurrency: () => o.config().raw.queue.concurrency,
   });
   return {
