@@ -217,8 +217,8 @@ export interface RequestContext {
   auditIntent?: Promise<void> | null;
   /**
    * Writes the audit intent now (server/handle.ts sets it). The chat dispatch
-   * calls it as its first upstream call starts, so the intent's write overlaps
-   * the wait for the provider instead of following the answer.
+   * calls it as a stream's first upstream call starts, so the intent's write
+   * overlaps the wait for the provider instead of following the first chunk.
    */
   promiseAudit?: () => void;
   /** The global admission slot this request holds; the after phase gives it back. */

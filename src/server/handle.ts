@@ -63,8 +63,8 @@ export async function handleApi(
   });
 
   // Once per request, before its answer's first byte (an answer that failed before then is promised as the error it became).
-  // A request that reaches a provider is promised as its call starts (ctx.promiseAudit): the intent's
-  // write then happens while the provider works, and the answer finds it done instead of waiting a turn for it.
+  // A stream that reaches a provider is promised as its call starts (ctx.promiseAudit): the intent's
+  // write then happens while the provider works, and the first chunk finds it done instead of waiting a turn for it.
   const promise = () => {
     if (ctx.auditIntent !== undefined || !state.audit.enabled) return ctx.auditIntent ?? undefined;
     return (ctx.auditIntent = state.audit.promise(ctx.id, ctx.lane) ?? null);
