@@ -47,8 +47,9 @@ describe('budgets across two gateways on one Redis', () => {
     b = await startTestGateway({ openaiUrl: upstream.url, extra: LIMITS(redis.url), auditDir: `${a.dir}/audit` });
   });
   after(async () => {
-    await a.close();
+    // b writes into a's audit folder: it stops first, so a's cleanup does not remove a folder still written to.
     await b.close();
+    await a.close();
     await upstream.close();
     await redis.stop();
   });
