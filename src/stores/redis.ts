@@ -67,6 +67,13 @@ export interface RedisStore {
   key(...parts: string[]): string;
   /** True while the command connection is up; commands sent now are expected to succeed. */
   isReady(): boolean;
+  /**
+   * Resolves true once the command connection is ready, or false after
+   * `timeoutMs` (or on close): never a rejection. Start-up waits on it, so the
+   * first commands are not refused only because the connection is still
+   * being made (commands fail fast instead of queueing while it is not ready).
+   */
+  whenReady(timeoutMs: number): Promise<boolean>;
   /** Round trip to Redis; false (never a rejection) when it is unreachable, slow or closed. */
   ping(): Promise<boolean>;
   /**
@@ -173,6 +180,23 @@ export function createRedisClient(options: RedisStoreOptions): RedisStore {
     client,
     key: (...parts) => [keyPrefix, KEY_VERSION, ...parts].join(':'),
     isReady: () => !closed && client.status === 'ready',
+    whenReady(timeoutMs) {
+      if (closed) return Promise.resolve(false);
+      if (client.status === 'ready') return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const done = (ready: boolean) => {
+          clearTimeout(timer);
+          client.off('ready', onReady);
+          client.off('end', onEnd);
+          resolve(ready);
+        };
+        const onReady = () => done(true);
+        const onEnd = () => done(false);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        client.on('ready', onReady);
+        client.on('end', onEnd);
+      });
+    },
     async ping() {
       if (closed) return false;
       try {

@@ -5,7 +5,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { createServer, type AddressInfo } from 'node:net';
 import { APP_KEY, defaultTestConfig } from '../helpers/gateway.js';
+import { startRedis } from '../helpers/redis.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -57,6 +59,44 @@ describe('shutdown', () => {
       assert.equal(records[0].model, 'slow-stream');
       assert.equal(records[0].status, 200);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('failed start', () => {
+  it('a start that fails late (port taken) closes what it opened: no Redis client, timer or socket keeps the process alive', async () => {
+    const redis = await startRedis();
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-failed-start-'));
+    try {
+      const configFile = path.join(dir, 'gateway.yaml');
+      const extra = `\nredis: { url: "${redis.url}", key_prefix: failed-start }\nfiles: { dir: "${dir}/files" }\n`;
+      await writeFile(configFile, (defaultTestConfig({}) + extra).replaceAll('{{dir}}', dir));
+      // The gateway embedded in a program that does not exit by itself: it ends only when nothing is left running.
+      const program = `
+        const { startGateway } = await import(${JSON.stringify(path.join(root, 'src/gateway.ts'))});
+        try {
+          await startGateway({ configFile: ${JSON.stringify(configFile)}, port: ${(taken.address() as AddressInfo).port}, host: '127.0.0.1', watch: false });
+          console.log('started');
+        } catch (err) {
+          console.log('start failed:', err.code);
+        }`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const exited = once(child, 'exit');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+      clearTimeout(timer);
+      assert.match(out, /start failed: EADDRINUSE/);
+      assert.equal(signal, null, `the process was still running 20 s after its failed start:\n${out.slice(-2000)}`);
+      assert.equal(code, 0);
+    } finally {
+      taken.close();
+      await redis.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });
