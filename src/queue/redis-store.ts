@@ -74,11 +74,34 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
   const countsKey = (owner: string) => redis.key('queue', 'counts', encodeURIComponent(owner));
   const lockKey = (owner: string) => redis.key('queue', 'finalize', encodeURIComponent(owner));
 
-  try {
-    await client.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
-  } catch (err) {
-    if (!String(err).includes('BUSYGROUP')) throw err;
-  }
+  // The consumer group is made on first read, not at open: a gateway that
+  // starts while Redis is unreachable still starts, and its worker's reads
+  // (retried) make the group once Redis answers. A Redis that lost its data
+  // (restarted without persistence) answers NOGROUP, and the group is made again.
+  let group: Promise<void> | undefined;
+  const ensureGroup = (): Promise<void> =>
+    (group ??= client.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').then(
+      () => undefined,
+      (err: unknown) => {
+        if (String(err).includes('BUSYGROUP')) return;
+        group = undefined;
+        throw err;
+      },
+    ));
+  const readGroup = async <T>(read: () => Promise<T>): Promise<T> => {
+    await ensureGroup();
+    try {
+      return await read();
+    } catch (err) {
+      if (!String(err).includes('NOGROUP')) throw err;
+      group = undefined;
+      await ensureGroup();
+      return read();
+    }
+  };
+  await ensureGroup().catch(() => {
+    // Redis is not answering yet: the first claim makes the group.
+  });
   let lastAutoclaim = 0;
 
   // Entries this store's consumer holds (claimed, not yet acknowledged or let go), by entry id, with the consumer's name.
@@ -174,11 +197,11 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
       const now = Date.now();
       if (now - lastAutoclaim >= AUTOCLAIM_EVERY_MS) {
         lastAutoclaim = now;
-        const reply = (await client.xautoclaim(stream, GROUP, consumer, options.claimIdleMs, '0-0', 'COUNT', max)) as [string, StreamEntry[], string[]?];
+        const reply = (await readGroup(() => client.xautoclaim(stream, GROUP, consumer, options.claimIdleMs, '0-0', 'COUNT', max))) as [string, StreamEntry[], string[]?];
         out = toDeliveries(reply[1]);
       }
       if (out.length < max) {
-        const reply = (await client.xreadgroup('GROUP', GROUP, consumer, 'COUNT', max - out.length, 'STREAMS', stream, '>')) as Array<[string, StreamEntry[]]> | null;
+        const reply = (await readGroup(() => client.xreadgroup('GROUP', GROUP, consumer, 'COUNT', max - out.length, 'STREAMS', stream, '>'))) as Array<[string, StreamEntry[]]> | null;
         out.push(...toDeliveries(reply?.[0]?.[1]));
       }
       hold(consumer, out);
