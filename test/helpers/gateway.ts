@@ -150,7 +150,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
     async close() {
       await gateway.shutdown();
-      await rm(dir, { recursive: true, force: true });
+      // Retried: another replica of a test may still be finishing a write into this folder.
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }
