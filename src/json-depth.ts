@@ -6,28 +6,13 @@
 
 /** Bracket depth outside strings; stops counting once past the limit. */
 export function jsonDepth(text: string, limit: number): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped char
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > max) {
-        max = depth;
-        if (max > limit) return max;
-      }
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return max;
+  return jsonDepthAndMembers(text, limit).depth;
 }
 
 /**
- * As jsonDepth, and how many object members the text holds (every `:`
- * outside strings), duplicate names included: a parsed value with fewer
+ * Bracket depth outside strings (counting stops once past the limit), and
+ * how many object members the text holds (every `:` outside strings),
+ * duplicate names included: a parsed value with fewer
  * members (`countMembers`) had a name twice, and JSON.parse kept only the
  * last one.
  */

@@ -3,18 +3,11 @@
 // nested thousands of levels deep is refused before JSON.parse and the
 // recursive walks after it (redaction, the audit writer) ever see it. Every
 // failure is the provider's fault: 502 upstream_error, never a 500.
-import { jsonDepth, jsonDepthAndMembers } from '../json-depth.js';
+import { jsonDepthAndMembers } from '../json-depth.js';
 import { upstreamProtocolError } from './errors.js';
 
 export function parseAnswerJson(provider: string, text: string, o: { maxDepth: number; what: string }): unknown {
-  if (jsonDepth(text, o.maxDepth) > o.maxDepth) {
-    throw upstreamProtocolError(provider, `${o.what} nested deeper than the limit of ${o.maxDepth} levels`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw upstreamProtocolError(provider, `${o.what} that is not JSON`);
-  }
+  return parseAnswer(provider, text, o).value;
 }
 
 /** A whole answer: its text, the value parsed from it, and how many object members the text holds (see upstream.ts). */
