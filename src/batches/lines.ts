@@ -51,13 +51,11 @@ export function createBatchHandler(o: { store: () => Promise<WorkStore>; config:
     },
     resultOf(item: WorkItem, t: Try): LineResult {
       const ok = t.status >= 200 && t.status < 300 && !t.error;
-      const line = {
-        id: t.ctx.id,
-        custom_id: item.customId,
-        response: { status_code: t.status, request_id: t.ctx.id, body: t.body },
-        error: t.error ? { code: t.error.code, message: t.error.message } : null,
-      };
-      return { index: item.index, outcome: ok ? 'ok' : 'error', line: JSON.stringify(line) };
+      // OpenAI's output line, with the body's text (serialised once, on one line: see runQueued) set in as it is.
+      const id = JSON.stringify(t.ctx.id);
+      const error = t.error ? JSON.stringify({ code: t.error.code, message: t.error.message }) : 'null';
+      const line = `{"id":${id},"custom_id":${JSON.stringify(item.customId)},"response":{"status_code":${t.status},"request_id":${id},"body":${t.text}},"error":${error}}`;
+      return { index: item.index, outcome: ok ? 'ok' : 'error', line };
     },
     async recorded(item) {
       await finalize(item.owner);

@@ -19,6 +19,8 @@ export interface Try {
   status: number;
   /** The body an app would have got, in the ingress's shape (an error's too). */
   body: unknown;
+  /** `body`'s JSON text (the upstream's own bytes when nothing changed them), serialised once for the audit record and the output line. */
+  text: string;
   error?: GatewayError;
 }
 
@@ -61,15 +63,27 @@ export async function runQueued(input: RunInput): Promise<Try> {
     ctx.status = reply.status;
     ctx.timings.firstByteMs = performance.now() - ctx.startedAt;
     const rendered = pipeline.render ? pipeline.render.json(ctx, reply) : reply.body;
-    ctx.responseText = JSON.stringify(rendered);
-    return { ctx, pipeline, status: reply.status, body: rendered };
+    const text = (ctx.responseText = pipeline.render || reply.text === undefined ? JSON.stringify(rendered) : oneLine(reply.text));
+    return { ctx, pipeline, status: reply.status, body: rendered, text };
   } catch (err) {
     const error = toGatewayError(err);
     ctx.error = error;
     ctx.status = error.status;
     if (error.code === 'internal_error') input.services.logger.error({ err, requestId: ctx.id }, 'internal error in a queued request');
-    return { ctx, pipeline, status: error.status, body: pipeline.render?.error?.(ctx, error) ?? error.toJSON(), error };
+    const body = pipeline.render?.error?.(ctx, error) ?? error.toJSON();
+    return { ctx, pipeline, status: error.status, body, text: JSON.stringify(body), error };
   }
+}
+
+/**
+ * An upstream's own bytes may be indented over several lines; a queued
+ * answer's text goes into a JSONL line. Line breaks outside strings are
+ * whitespace to JSON (inside one they cannot appear unescaped), so spaces
+ * keep the value and make it one line, and the audit record hashes the text
+ * the output line holds.
+ */
+function oneLine(text: string): string {
+  return /[\r\n]/.test(text) ? text.replace(/[\r\n]/g, ' ') : text;
 }
 
 /**

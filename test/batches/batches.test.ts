@@ -3,6 +3,7 @@
 // matched by custom_id, failures in the error file, cancel, a budget that
 // runs out mid-batch, and another team's key.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
@@ -62,6 +63,34 @@ budgets:
     // Batch lines pay the batch price: half of $1/$2 per million tokens here.
     for (const r of records as Array<{ usage: { prompt_tokens: number; completion_tokens: number }; cost: { nano_usd: number } }>) {
       assert.equal(r.cost.nano_usd, Math.round((r.usage.prompt_tokens * 1 + r.usage.completion_tokens * 2) * 1000 * 0.5));
+    }
+  });
+
+  it('batches – an upstream answer indented over several lines is one output line, its body as the upstream sent it', async () => {
+    // What OpenAI itself sends: indented JSON, one member per line, a string holding an escaped line break.
+    const answer = JSON.stringify(
+      { id: 'chatcmpl-indented', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'two\nlines' }, finish_reason: 'stop' }], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
+      null,
+      2,
+    );
+    upstream.always({ answer });
+    try {
+      const file = await uploadBatchInput(client, chatLines(3, 'gpt-fake', 'indented '));
+      const done = await waitForBatch(client, (await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+      assert.deepEqual(done.request_counts, { total: 3, completed: 3, failed: 0 });
+      const text = await (await client.files.content(done.output_file_id!)).text();
+      const lines = text.split('\n').filter(Boolean);
+      assert.equal(lines.length, 3, `three output lines:\n${text}`);
+      const records = new Map((await gw.auditRecords()).map((r) => [r.id, r as { bodies: { response_sha256: string } }]));
+      for (const line of lines) {
+        const parsed = JSON.parse(line) as { id: string; response: { body: unknown } };
+        assert.deepEqual(parsed.response.body, JSON.parse(answer));
+        // The audit record hashes the body text the line holds.
+        const bodyText = line.slice(line.indexOf('"body":') + 7, line.lastIndexOf('},"error":'));
+        assert.equal(records.get(parsed.id)?.bodies.response_sha256, createHash('sha256').update(bodyText).digest('hex'));
+      }
+    } finally {
+      upstream.always(undefined);
     }
   });
 
