@@ -60,9 +60,16 @@ export class DeploymentHealth {
     this.lastObserved = now;
   }
 
-  /** Expected cost of sending one more request: latency scaled by queueing. */
-  cost(): number {
-    return (this.ewmaMs || 1) * (this.inflight + 1);
+  /**
+   * Expected cost of sending one more request: latency scaled by queueing.
+   * The latency decays with the time since it was last observed, as Finagle's
+   * peak EWMA reads it: a deployment avoided after one slow answer gets no
+   * new observations, so without the decay it stayed avoided for as long as
+   * the others answered faster than that one answer (for good, with two).
+   */
+  cost(now = Date.now()): number {
+    const w = this.lastObserved === 0 ? 1 : Math.exp(-Math.max(0, now - this.lastObserved) / DECAY_MS);
+    return (this.ewmaMs * w || 1) * (this.inflight + 1);
   }
 }
 

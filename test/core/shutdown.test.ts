@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,15 +14,18 @@ const root = path.resolve(import.meta.dirname, '../..');
 describe('shutdown', () => {
   it('shutdown – SIGTERM lets an in-flight stream finish, flushes the audit and exits 0', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'lanegate-shutdown-'));
+    let started: ChildProcess | undefined;
     try {
       const configFile = path.join(dir, 'gateway.yaml');
       await writeFile(configFile, defaultTestConfig({}).replaceAll('{{dir}}', dir));
       const child = spawn(process.execPath, ['bin/lanegate.mjs', 'serve', '--config', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      started = child;
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.stderr.on('data', (d) => (out += d));
       const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 20_000);
+        // A start from the TypeScript sources compiles them first: over 20 s on a loaded 2-core machine.
+        const timer = setTimeout(() => reject(new Error(`gateway did not start: ${out}`)), 120_000);
         child.stdout.on('data', () => {
           const m = /"port":(\d+).*lanegate listening/.exec(out);
           if (m) {
@@ -59,6 +62,11 @@ describe('shutdown', () => {
       assert.equal(records[0].model, 'slow-stream');
       assert.equal(records[0].status, 200);
     } finally {
+      // A failure must not leave the gateway running: its pipes would keep the test process alive.
+      if (started && started.exitCode === null && started.signalCode === null) {
+        started.kill('SIGKILL');
+        await once(started, 'exit');
+      }
       await rm(dir, { recursive: true, force: true });
     }
   });

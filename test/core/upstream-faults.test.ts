@@ -98,7 +98,8 @@ describe('upstream faults', () => {
   });
 
   it('stream – a client that disconnects mid-stream aborts the upstream request', async () => {
-    upstream.script({ chunkDelayMs: 150 });
+    // The stream stops after its first content chunk and stays open: only the client's leaving ends it before the gateway's timeout.
+    upstream.script({ stallAfterChunks: 2 });
     const abortedBefore = upstream.aborted;
     const controller = new AbortController();
     const res = await fetch(`${gw.baseURL}/chat/completions`, {
@@ -110,11 +111,15 @@ describe('upstream faults', () => {
     const reader = res.body!.getReader();
     await reader.read();
     controller.abort();
-    const deadline = Date.now() + 3000;
+    // Bounded waits, not timings: the upstream sees the close, then the record is written. The stream ended without
+    // usage, so the record waits for the delivered text to be counted, and a process's first count loads tiktoken on
+    // the event loop: seconds on a busy machine (9 s seen under load 19).
+    let deadline = Date.now() + 10_000;
     while (upstream.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.equal(upstream.aborted, abortedBefore + 1, 'upstream connection was closed');
     const id = res.headers.get('x-request-id');
     let record: Record<string, unknown> | undefined;
+    deadline = Date.now() + 60_000;
     while (!record && Date.now() < deadline) {
       record = (await gw.auditRecords()).find((r) => r.id === id);
       if (!record) await new Promise((r) => setTimeout(r, 20));
@@ -123,21 +128,42 @@ describe('upstream faults', () => {
   });
 
   it('non-stream – a client that disconnects while the answer is being generated aborts the upstream request', async () => {
-    upstream.script({ delayMs: 1500 });
-    const abortedBefore = upstream.aborted;
-    const controller = new AbortController();
-    const pending = fetch(`${gw.baseURL}/chat/completions`, {
-      method: 'POST',
-      signal: controller.signal,
-      headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-fake', messages: [{ role: 'user', content: 'take your time' }] }),
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    controller.abort();
-    await assert.rejects(pending);
-    const deadline = Date.now() + 1000; // well before the upstream would have answered
-    while (upstream.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(upstream.aborted, abortedBefore + 1, 'upstream connection was closed');
+    // The upstream holds its answer until the test ends: only the client's leaving, or the gateway's own first-byte
+    // timeout (which ends the request as an upstream error, not as aborted), can end the call.
+    let answer = () => {};
+    upstream.script({ holdUntil: new Promise<void>((resolve) => (answer = resolve)) });
+    try {
+      const abortedBefore = upstream.aborted;
+      const callsBefore = upstream.calls.length;
+      const endedAborted = async () => {
+        const text = await (await fetch(`${gw.url}/metrics`)).text();
+        return text.split('\n').filter((l) => l.startsWith('lanegate_requests_total{') && l.includes('status_class="aborted"')).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      };
+      const abortedRequestsBefore = await endedAborted();
+      const controller = new AbortController();
+      const pending = fetch(`${gw.baseURL}/chat/completions`, {
+        method: 'POST',
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${APP_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-fake', messages: [{ role: 'user', content: 'take your time' }] }),
+      });
+      // Left while the upstream works on it: once the call is there, however long the gateway took to send it.
+      const deadline = Date.now() + 10_000;
+      while (upstream.calls.length === callsBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(upstream.calls.length, callsBefore + 1, 'the request reached the upstream');
+      controller.abort();
+      await assert.rejects(pending);
+      while (upstream.aborted === abortedBefore && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(upstream.aborted, abortedBefore + 1, 'upstream connection was closed');
+      let aborted = await endedAborted();
+      while (aborted === abortedRequestsBefore && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        aborted = await endedAborted();
+      }
+      assert.equal(aborted, abortedRequestsBefore + 1, 'the request ended as the client left, not at the gateway\'s timeout');
+    } finally {
+      answer();
+    }
   });
 
   it('secrets – neither the app key nor the provider key appears in logs', async () => {

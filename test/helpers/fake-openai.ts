@@ -13,6 +13,8 @@ export type Fault =
   /** 200 as a stream of exactly these `data:` events (no [DONE] unless given). */
   | { events: string[] }
   | { delayMs: number }
+  /** Answers as usual once this settles: holds the call exactly as long as the test needs (a slot held upstream, however slow the machine). */
+  | { holdUntil: Promise<unknown> }
   | { dropSocket: true }
   | { stallAfterHeaders: true }
   | { breakStreamAfterChunks: number }
@@ -99,6 +101,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
 
 async function handle(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>, fault: Fault | undefined): Promise<void> {
   if (fault && 'delayMs' in fault) await new Promise((r) => setTimeout(r, fault.delayMs));
+  if (fault && 'holdUntil' in fault) await fault.holdUntil;
   if (fault && 'dropSocket' in fault) {
     req.socket.destroy();
     return;

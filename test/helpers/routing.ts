@@ -92,12 +92,21 @@ export interface AuditRecordView {
   attempts: AuditAttempt[];
 }
 
+/**
+ * Waits (bounded) for a request's record. A stream that ended without usage is recorded once its delivered text is
+ * counted, and a process's first count loads tiktoken on the event loop: seconds on a busy machine (9 s seen under
+ * load), past the 3 s that is plenty for everything else.
+ */
 export function auditRecordFor(gw: TestGateway, requestId: string | null): Promise<AuditRecordView> {
   if (!requestId) throw new Error('response had no x-request-id');
-  return waitFor(`the audit record of ${requestId}`, async () => {
-    const found = (await gw.auditRecords()).find((r) => r.id === requestId);
-    return found as AuditRecordView | undefined;
-  });
+  return waitFor(
+    `the audit record of ${requestId}`,
+    async () => {
+      const found = (await gw.auditRecords()).find((r) => r.id === requestId);
+      return found as AuditRecordView | undefined;
+    },
+    60_000,
+  );
 }
 
 /** The value of one Prometheus sample, e.g. `lanegate_config_reloads_total{result="error"}`. */

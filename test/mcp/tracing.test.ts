@@ -47,7 +47,9 @@ describe('/mcp traces', () => {
     web = await startFakeMcpHttpServer();
     receiver = await startReceiver();
     gw = await startTestGateway({
-      extra: `telemetry: { otlp_endpoint: "${receiver.url}", protocol: http/json }\nmcp_servers:\n  web: { url: ${web.url}, timeout_ms: 1000 }\n`,
+      // The same server twice: \`web\` with room for an answer however loaded the machine, \`tight\` with a timeout its
+      // \`slow\` tool (which never answers in time) runs into.
+      extra: `telemetry: { otlp_endpoint: "${receiver.url}", protocol: http/json }\nmcp_servers:\n  web: { url: ${web.url}, timeout_ms: 60000 }\n  tight: { url: ${web.url}, timeout_ms: 1000 }\n`,
     });
   });
   after(async () => {
@@ -62,7 +64,7 @@ describe('/mcp traces', () => {
     await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers } }));
     const ok = (await client.callTool({ name: 'web__echo', arguments: { text: 'hi' } })) as CallToolResult;
     assert.equal(ok.isError, undefined);
-    const slow = (await client.callTool({ name: 'web__slow', arguments: { ms: 5000 } })) as CallToolResult;
+    const slow = (await client.callTool({ name: 'tight__slow', arguments: { ms: 600_000 } })) as CallToolResult;
     assert.equal(slow.isError, true);
     await client.close();
 
@@ -73,7 +75,7 @@ describe('/mcp traces', () => {
     assert.ok(attr(echo, 'gen_ai.tool.call.id'));
     assert.equal(attr(echo, 'lanegate.mcp.server'), 'web');
     assert.notEqual(echo.status?.code, 2);
-    const failed = await waitFor('the slow span', () => receiver.spans.find((s) => s.name === 'execute_tool web__slow'), 10_000);
+    const failed = await waitFor('the slow span', () => receiver.spans.find((s) => s.name === 'execute_tool tight__slow'), 10_000);
     assert.equal(failed.status?.code, 2);
     assert.equal(attr(failed, 'error.type'), 'upstream_timeout');
   });

@@ -3,6 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../helpers/fake-openai.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { openaiProvider, postChat, routingConfig } from '../helpers/routing.js';
+import { DeploymentHealth } from '../../src/routing/health.js';
 
 const STRICT = 'retry: { max_retries: 0 }, breaker: { enabled: false }';
 
@@ -74,10 +75,21 @@ models:
   });
 
   it('balance – least_latency learns to prefer the faster deployment', async () => {
-    one.always({ delayMs: 60 });
+    // Far slower than the noise: a peak EWMA takes a slow answer at once, so a loaded machine's pause of more than
+    // 60 ms (the old delay) in one fast answer had the fast deployment avoided for seconds.
+    one.always({ delayMs: 500 });
     await send('latency', 60, 1);
     assert.equal(one.calls.length + two.calls.length, 60);
     assert.ok(two.calls.length > 45, `the fast deployment got ${two.calls.length} of 60 calls`);
+  });
+
+  it('balance – least_latency tries a deployment again once its one slow answer is old, however fast the other stays', () => {
+    const [slow, fast] = gw.gateway.config().models.get('latency')!.deployments.map((d) => new DeploymentHealth(d, () => {}));
+    const t0 = Date.now();
+    slow!.observe(2000, t0); // one hiccup
+    for (let t = t0; t <= t0 + 60_000; t += 1000) fast!.observe(50, t);
+    assert.ok(slow!.cost(t0 + 1000) > fast!.cost(t0 + 1000), 'avoided right after its slow answer');
+    assert.ok(slow!.cost(t0 + 60_000) < fast!.cost(t0 + 60_000), 'tried again a minute later');
   });
 
   it('balance – least_busy spreads concurrent slow requests over both deployments', async () => {
