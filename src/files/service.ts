@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { CompiledConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
+import { mapBounded } from '../map-bounded.js';
 import { sha256Hex } from '../sha256.js';
 import type { Logger } from '../telemetry/logger.js';
 import { validateBatchInput } from './batch-input.js';
@@ -56,17 +57,6 @@ function cleanFilename(name: string): string {
   // eslint-disable-next-line no-control-regex
   const base = name.replace(/[\u0000-\u001f\u007f]/g, '').split(/[\\/]/).pop()!.trim();
   return (base || 'file.jsonl').slice(0, MAX_FILENAME);
-}
-
-/** fn over every item, at most `limit` at a time, results in order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export interface FilesServiceOptions {
