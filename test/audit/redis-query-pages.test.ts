@@ -76,6 +76,18 @@ describe('audit query (Redis) – newest-first pages', () => {
     assert.deepEqual(seen, [...written].sort(newestFirst).map((w) => w.id));
   });
 
+  it('list – times no stream id can hold (far future, negative, a made-up cursor) are bounds, not errors', async () => {
+    const q = createRedisQuery(store, { scanLimit: SCAN_LIMIT });
+    const newestId = [...written].sort(newestFirst)[0]!.id;
+    for (const order of ['newest', 'oldest'] as const) {
+      assert.equal(ids((await q.list({ limit: 1, order, to: 1e20 })).data).length, 1);
+      assert.equal((await q.list({ limit: 1, order, from: 1e20 })).data.length, 0);
+      assert.equal((await q.list({ limit: 1, order, to: -5 })).data.length, 0);
+    }
+    assert.deepEqual(ids((await q.list({ limit: 1, order: 'newest', after: { time: 1e300, id: 'x' } })).data), [newestId]);
+    assert.equal((await q.list({ limit: 1, order: 'newest', after: { time: -1e300, id: 'x' } })).data.length, 0);
+  });
+
   it('list – a newest-first page bounded by `to` deep in the trail starts there', async () => {
     const q = createRedisQuery(store, { scanLimit: SCAN_LIMIT });
     const to = START + 300 * STEP_MS;

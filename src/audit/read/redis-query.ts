@@ -16,6 +16,15 @@ function parseEntry(fields: string[]): Record<string, unknown> | undefined {
   return undefined;
 }
 
+/**
+ * A time as a stream id bound. Times come from a query (any number the
+ * filter's parser takes, a cursor a client may have made up): `1e+20` or a
+ * negative one is no stream id, and Redis would refuse the whole search.
+ */
+function entryAt(ms: number): string {
+  return String(Math.min(Math.max(0, Math.floor(ms)), Number.MAX_SAFE_INTEGER));
+}
+
 export interface RedisQueryOptions {
   /** The most entries one search reads per stream (default 100 000): a search that finds little stops there. */
   scanLimit?: number;
@@ -43,14 +52,14 @@ export function createRedisQuery(redis: RedisStore, o: RedisQueryOptions = {}): 
       const streams = await auditStreams(redis);
       const newest = filter.order === 'newest';
       // Entries are filed by when they reached Redis, never before the request arrived.
-      const lower = newest ? (filter.from !== undefined ? String(filter.from) : '-') : filter.after ? String(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? String(filter.from) : '-';
+      const lower = newest ? (filter.from !== undefined ? entryAt(filter.from) : '-') : filter.after ? entryAt(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? entryAt(filter.from) : '-';
       // Newest first, a page starts at its cursor or `to`, not at the newest
       // entry: re-reading everything newer made each page cost more than the
       // last, and past the scan limit a deep page came back empty. A record
       // reaches Redis up to ENTRY_LAG_MS after its time, so the read starts
       // that much above it (what it re-reads there is skipped by its time).
       const ceiling = Math.min(filter.after?.time ?? Infinity, filter.to ?? Infinity);
-      const upper = newest && ceiling !== Infinity ? String(ceiling + ENTRY_LAG_MS) : '+';
+      const upper = newest && ceiling !== Infinity ? entryAt(ceiling + ENTRY_LAG_MS) : '+';
       const found: Array<{ time: number; id: string; record: Record<string, unknown> }> = [];
       for (const [chain, key] of streams) {
         if (filter.lane !== undefined && chain !== filter.lane) continue;
