@@ -1,9 +1,10 @@
 // Who is on the other end of a request, as far as the gateway can trust it.
 // Without trusted proxies (server.trusted_proxies) that is the socket's peer
 // and nothing a header says: anyone can send X-Forwarded-For. Behind trusted
-// proxies it is the right-most X-Forwarded-For address that is not one of
-// them: each proxy appends the address it saw, so everything left of the
-// first untrusted hop may be the client's own invention.
+// proxies it is the right-most X-Forwarded-For hop that is not one of them
+// (its host: a port and brackets are dropped): each proxy appends the
+// address it saw, so everything left of the first untrusted hop may be the
+// client's own invention.
 import { BlockList, isIP } from 'node:net';
 
 export interface TrustedProxies {
