@@ -31,7 +31,14 @@ export async function auditStreams(redis: RedisStore): Promise<Map<string, strin
   return out;
 }
 
+/**
+ * How long after its time (when the request arrived) a record may reach
+ * Redis: the longest a request can take, with room. An entry's id is at
+ * least its record's time and at most this much later.
+ */
+export const ENTRY_LAG_MS = 3_600_000;
+
 /** Whether a read past this entry id can stop: more than a long request after `to`, no later entry holds a record timed before it. */
 export function pastWindow(entryId: string, to: number): boolean {
-  return Number(entryId.split('-')[0]) > to + 3_600_000;
+  return Number(entryId.split('-')[0]) > to + ENTRY_LAG_MS;
 }

@@ -16,16 +16,26 @@ export function isFinal(status: BatchStatus): boolean {
 const nowS = () => Math.floor(Date.now() / 1000);
 
 export async function finalizeBatch(o: { store: WorkStore; services: Services; batchId: string }): Promise<void> {
-  const { store, services } = o;
+  const { store } = o;
   const seen = await store.getBatch(o.batchId);
   if (!seen || isFinal(seen.status)) return;
   const c = await store.counts(seen.id);
   if (c.completed + c.failed + c.cancelled < seen.total) return;
   // One finalizer at a time; a lock that outlives its holder (it died) lets the sweep take a batch left finalizing over.
   if (!(await store.lockFinalize(seen.id))) return;
+  try {
+    await finalizeLocked({ ...o, counts: c });
+  } finally {
+    // Unreachable Redis: the lock is no longer renewed and runs out by itself.
+    await store.unlockFinalize?.(seen.id).catch(() => undefined);
+  }
+}
+
+async function finalizeLocked(o: { store: WorkStore; services: Services; batchId: string; counts: LineCounts }): Promise<void> {
+  const { store, services, counts: c } = o;
   // Every status change is a compare-and-set (updateBatch): a cancel that came first is kept (the batch ends
   // cancelled), one that comes later finds the batch finalizing and is refused; neither undoes the other.
-  const began = await store.updateBatch(seen.id, (b) => (b.status === 'in_progress' || b.status === 'cancelling' ? { ...b, status: 'finalizing', finalizing_at: nowS() } : undefined));
+  const began = await store.updateBatch(o.batchId, (b) => (b.status === 'in_progress' || b.status === 'cancelling' ? { ...b, status: 'finalizing', finalizing_at: nowS() } : undefined));
   if (!began || began.batch.status !== 'finalizing') return;
   const batch = began.batch;
   // Each file is streamed to the store a chunk of results at a time: a batch's answers are never held whole.

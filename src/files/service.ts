@@ -9,6 +9,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { CompiledConfig } from '../config/compile.js';
 import { GatewayError } from '../errors.js';
+import { mapBounded } from '../map-bounded.js';
 import { sha256Hex } from '../sha256.js';
 import type { Logger } from '../telemetry/logger.js';
 import { validateBatchInput } from './batch-input.js';
@@ -58,17 +59,6 @@ function cleanFilename(name: string): string {
   return (base || 'file.jsonl').slice(0, MAX_FILENAME);
 }
 
-/** fn over every item, at most `limit` at a time, results in order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 export interface FilesServiceOptions {
   store: BlobStore;
   config: () => CompiledConfig;
@@ -95,10 +85,21 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
 
   const expired = (file: StoredFile, nowS: number) => file.expires_at !== null && file.expires_at <= nowS;
 
+  // Walks under way, each with the files this process stored or removed since
+  // it began, by id, and whether each is there now. A walk's totals are as of
+  // its listing and its reads; a file written or deleted meanwhile (the walk
+  // at start racing the first uploads) may be missing from them or counted
+  // after it went, so the walk applies these before it replaces the totals.
+  const walks = new Set<Map<string, { file: StoredFile; present: boolean }>>();
+  const changed = (file: StoredFile, present: boolean) => {
+    for (const during of walks) during.set(file.id, { file, present });
+  };
+
   const remove = async (file: StoredFile) => {
     await store.delete(metaKey(file.team, file.id));
     await store.delete(contentKey(file.team, file.id));
     o.metrics?.inventory.add(file.purpose, file.bytes, -1);
+    changed(file, false);
   };
 
   /** The team's live file; an expired one is removed on the way. */
@@ -115,22 +116,36 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
   };
 
   const sweep = async (): Promise<number> => {
-    const nowS = Math.floor(Date.now() / 1000);
-    const metas = (await store.list('')).filter((key) => key.endsWith('.json'));
-    const left = new Map<FilePurpose, { files: number; bytes: number }>();
-    const gone = await mapBounded(metas, READ_CONCURRENCY, async (key) => {
-      const file = await readMeta(key);
-      if (!file) return false;
-      if (!expired(file, nowS)) {
+    const during = new Map<string, { file: StoredFile; present: boolean }>();
+    walks.add(during);
+    try {
+      const nowS = Math.floor(Date.now() / 1000);
+      const metas = (await store.list('')).filter((key) => key.endsWith('.json'));
+      const left = new Map<FilePurpose, { files: number; bytes: number }>();
+      const tally = (file: StoredFile, sign: 1 | -1) => {
         const t = left.get(file.purpose) ?? { files: 0, bytes: 0 };
-        left.set(file.purpose, { files: t.files + 1, bytes: t.bytes + file.bytes });
-        return false;
+        left.set(file.purpose, { files: Math.max(0, t.files + sign), bytes: Math.max(0, t.bytes + sign * file.bytes) });
+      };
+      const counted = new Set<string>();
+      const gone = await mapBounded(metas, READ_CONCURRENCY, async (key) => {
+        const file = await readMeta(key);
+        if (!file) return false;
+        if (!expired(file, nowS)) {
+          tally(file, 1);
+          counted.add(file.id);
+          return false;
+        }
+        await remove(file);
+        return true;
+      });
+      for (const [id, { file, present }] of during) {
+        if (present !== counted.has(id)) tally(file, present ? 1 : -1);
       }
-      await remove(file);
-      return true;
-    });
-    o.metrics?.inventory.reset(left);
-    return gone.filter(Boolean).length;
+      o.metrics?.inventory.reset(left);
+      return gone.filter(Boolean).length;
+    } finally {
+      walks.delete(during);
+    }
   };
 
   const interval = config().raw.files.sweep_interval_s;
@@ -192,6 +207,7 @@ export function createFilesService(o: FilesServiceOptions): FilesService {
       throw err;
     }
     o.metrics?.inventory.add(file.purpose, file.bytes, 1);
+    changed(file, true);
   };
 
   return {

@@ -11,13 +11,13 @@
 // its claim every claim_idle_ms/3 (XCLAIM JUSTID to itself, which resets the
 // entry's idle time), so XAUTOCLAIM on another replica does not take it over
 // and run it twice. Renewing stops when the line is acknowledged or let go.
+import { randomUUID } from 'node:crypto';
 import type { RedisStore } from '../stores/redis.js';
 import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
 
 const GROUP = 'workers';
 /** Results read per round trip when a batch's files are written. */
 const RESULTS_CHUNK = 500;
-const FINALIZE_LOCK_MS = 60_000;
 /** XAUTOCLAIM at most this often per replica: the scan is cheap but not free. */
 const AUTOCLAIM_EVERY_MS = 500;
 
@@ -43,6 +43,15 @@ end
 return lost
 `;
 
+// KEYS: a finalize lock. ARGV: the holder's token, the lock's lifetime in ms.
+// Only the holder renews it (or, with no lifetime, lets it go): a lock that
+// ran out and was taken by another replica is that replica's.
+const FINALIZE_LOCK = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`;
+
 // KEYS: batch, active set. ARGV: the record as read, the new record, batch id, 1 when the new status is final.
 // Compare-and-set on the record's whole text: a write in between makes it return 0 and the caller read again.
 const UPDATE_BATCH = `
@@ -59,6 +68,10 @@ const OUTCOME_FIELD = { ok: 'completed', error: 'failed', expired: 'failed', can
 type StreamEntry = [id: string, fields: string[]];
 
 export interface RedisWorkStoreOptions {
+  /**
+   * A line's claim, and a batch's finalize lock, not renewed within this is
+   * taken over: its holder is taken for dead. Holders renew every third of it.
+   */
   claimIdleMs: number;
   /** A renewal that failed (Redis unreachable): it is tried again at the next interval. */
   onRenewError?: (err: unknown) => void;
@@ -103,6 +116,16 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
     // Redis is not answering yet: the first claim makes the group.
   });
   let lastAutoclaim = 0;
+
+  // Finalize locks this store holds, by batch id: each is renewed while held,
+  // so a finalize that takes longer than the lock's lifetime (a large output
+  // file, a slow S3 multipart upload) is not started again by another
+  // replica's sweep. A holder that dies stops renewing, and its lock runs out.
+  const finalizing = new Map<string, { token: string; timer: NodeJS.Timeout }>();
+  const dropFinalizeLock = (owner: string) => {
+    clearInterval(finalizing.get(owner)?.timer);
+    finalizing.delete(owner);
+  };
 
   // Entries this store's consumer holds (claimed, not yet acknowledged or let go), by entry id, with the consumer's name.
   const held = new Map<string, string>();
@@ -243,7 +266,27 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
       } while (cursor !== '0');
     },
     async lockFinalize(owner) {
-      return (await client.set(lockKey(owner), '1', 'PX', FINALIZE_LOCK_MS, 'NX')) === 'OK';
+      const token = randomUUID();
+      if ((await client.set(lockKey(owner), token, 'PX', options.claimIdleMs, 'NX')) !== 'OK') return false;
+      dropFinalizeLock(owner);
+      const timer = setInterval(() => {
+        client.eval(FINALIZE_LOCK, 1, lockKey(owner), token, String(options.claimIdleMs)).then(
+          (held) => {
+            // Lost (it ran out while Redis was unreachable): the finalize's compare-and-set on the batch settles who wins.
+            if (held !== 1 && finalizing.get(owner)?.token === token) dropFinalizeLock(owner);
+          },
+          (err: unknown) => options.onRenewError?.(err),
+        );
+      }, Math.max(10, Math.floor(options.claimIdleMs / 3)));
+      timer.unref();
+      finalizing.set(owner, { token, timer });
+      return true;
+    },
+    async unlockFinalize(owner) {
+      const mine = finalizing.get(owner);
+      if (!mine) return;
+      dropFinalizeLock(owner);
+      await client.eval(FINALIZE_LOCK, 1, lockKey(owner), mine.token, '');
     },
     async activeBatches() {
       return client.smembers(activeKey);
@@ -259,6 +302,7 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
     async close() {
       held.clear();
       stopRenewing();
+      for (const owner of [...finalizing.keys()]) dropFinalizeLock(owner);
     },
   };
 }

@@ -133,8 +133,14 @@ export interface WorkStore {
   eachResults(batchId: string): AsyncIterable<LineResult[]>;
   /** Batches not yet final (in progress, cancelling, finalizing): the worker's sweep looks at these. */
   activeBatches(): Promise<string[]>;
-  /** Takes the right to finalize a batch: true for exactly one caller. */
+  /**
+   * Takes the right to finalize a batch: true for exactly one caller. A store
+   * whose lock can run out (Redis: a replica may die holding it) keeps it
+   * alive until unlockFinalize.
+   */
   lockFinalize(batchId: string): Promise<boolean>;
+  /** The finalize is over (ended or given up): stop keeping the lock, and free it. */
+  unlockFinalize?(batchId: string): Promise<void>;
   /** Items waiting or running, and the oldest one's age in ms. */
   stats(): Promise<{ depth: number; oldestAgeMs: number }>;
   close(): Promise<void>;

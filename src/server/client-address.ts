@@ -1,9 +1,10 @@
 // Who is on the other end of a request, as far as the gateway can trust it.
 // Without trusted proxies (server.trusted_proxies) that is the socket's peer
 // and nothing a header says: anyone can send X-Forwarded-For. Behind trusted
-// proxies it is the right-most X-Forwarded-For address that is not one of
-// them: each proxy appends the address it saw, so everything left of the
-// first untrusted hop may be the client's own invention.
+// proxies it is the right-most X-Forwarded-For hop that is not one of them
+// (its host: a port and brackets are dropped): each proxy appends the
+// address it saw, so everything left of the first untrusted hop may be the
+// client's own invention.
 import { BlockList, isIP } from 'node:net';
 
 export interface TrustedProxies {
@@ -63,12 +64,34 @@ export function clientAddress(peer: Peer, trusted: TrustedProxies): string {
     .map((h) => h.trim())
     .filter((h) => h !== '');
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = plain(hops[i]!);
-    // Not an address: whoever wrote it is not a proxy we trust, so it is where trust ends.
-    if (!trusted.trusts(hop)) return isIP(hop) ? hop : socket;
+    const hop = hostOf(hops[i]!);
+    if (trusted.trusts(hop)) continue;
+    if (isIP(hop)) return hop;
+    // Not an address (`unknown`, an RFC 7239 obfuscated `_node`, a name): a
+    // trusted proxy wrote it, since every hop right of it is trusted, so it is
+    // that proxy's word for its client and the key to count it by. Falling back
+    // to the socket instead would put everyone behind the proxy on one sign-in
+    // allowance, which three wrong keys use up for all of them. Capped: it ends
+    // up in a limiter's table and in logs.
+    return hop.toLowerCase().slice(0, MAX_HOP_TEXT);
   }
   // Every hop is a trusted proxy: the left-most one is the nearest thing to a client.
-  return hops.length > 0 ? plain(hops[0]!) : socket;
+  return hops.length > 0 ? hostOf(hops[0]!) : socket;
+}
+
+const MAX_HOP_TEXT = 64;
+
+/**
+ * A hop's host without a port or brackets: some proxies (Azure Application
+ * Gateway, IIS ARR) write `203.0.113.9:51234` or `[2001:db8::1]:443`. Keeping
+ * the port would make every connection a new client, and so a new sign-in allowance.
+ */
+function hostOf(hop: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(hop);
+  if (bracketed) return plain(bracketed[1]!);
+  // One colon is a host and a port; a bare IPv6 address has two or more.
+  const ported = /^([^:]*):\d*$/.exec(hop);
+  return plain(ported ? ported[1]! : hop);
 }
 
 /**

@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { indexPathOf } from '../../src/audit/files.js';
 import { createFileQuery, type AuditFilter } from '../../src/audit/read/query.js';
 import { createFileBackend } from '../../src/audit/transport/file-sink.js';
 import { facetsOf, type PendingRecord } from '../../src/audit/transport/pending.js';
@@ -119,5 +120,44 @@ describe('audit query – pages over many files', () => {
     assert.equal(record?.integrity, 'ok');
     assert.ok(read.length <= 3, `read ${read.length} of ${files} files: ${read.join(', ')}`);
     assert.equal((await q.get(old.id))?.id, old.id, 'found without the hint too');
+  });
+});
+
+describe('audit query – files removed from the trail', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'lanegate-query-removed-'));
+    const backend = createFileBackend({ dir, rotateBytes: 8 * 1024, logger: createLogger({ level: 'silent' }) });
+    for (let batch = 0; batch < 20; batch++) {
+      const items: PendingRecord[] = [];
+      for (let i = 0; i < 20; i++) {
+        const record = { v: 2, kind: 'request', id: `req-${batch}-${i}`, time: new Date().toISOString(), team: 'alpha', model: 'fast', lane: { name: 'green' }, status: 200, pad: 'x'.repeat(200) };
+        items.push({ chain: 'green', bytes: Buffer.from(JSON.stringify(record)), facets: facetsOf(record) });
+      }
+      assert.equal((await backend.write(items)).failed.length, 0);
+    }
+    await backend.close();
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('list – a file removed (retention) leaves nothing of itself in memory; what is left is still found', async () => {
+    const q = createFileQuery({ dir });
+    const trail = async () => (await readdir(dir)).filter((n) => n.endsWith('.jsonl')).sort();
+    const names = await trail();
+    assert.ok(names.length >= 10, `the records spread over many files (${names.length})`);
+    assert.equal((await q.list({ limit: 1000 })).data.length, 400);
+    assert.equal(q.kept().summaries, names.length);
+    // Retention removes the older half, each file with its index.
+    const removed = names.slice(0, names.length / 2);
+    for (const name of removed) {
+      await rm(path.join(dir, name));
+      await rm(indexPathOf(path.join(dir, name)), { force: true });
+    }
+    const left = (await q.list({ limit: 1000 })).data.length;
+    assert.ok(left > 0 && left < 400);
+    assert.equal(q.kept().summaries, names.length - removed.length);
+    assert.ok(q.kept().rows <= names.length - removed.length);
   });
 });

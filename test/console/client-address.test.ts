@@ -123,3 +123,36 @@ describe('console sign-in – behind a trusted proxy', () => {
     }
   });
 });
+
+describe('console sign-in – X-Forwarded-For hops that are not bare addresses', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({ yaml: withProxies(['127.0.0.1']) });
+  });
+  after(async () => {
+    await gw?.close();
+  });
+
+  it('client address – a hop with a port is its host: same client on a new port, others keep their allowance', async () => {
+    assert.equal(await exhaust(gw, { 'x-forwarded-for': '203.0.113.9:51234' }), PER_MINUTE);
+    // A new connection from the same client (a new source port) is still that client.
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '203.0.113.9:40000' })).status, 429);
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '203.0.113.9' })).status, 429);
+    // Everyone else behind the proxy signs in.
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '203.0.113.10:51234' })).status, 303);
+  });
+
+  it('client address – a bracketed IPv6 hop with a port is its address', async () => {
+    assert.equal(await exhaust(gw, { 'x-forwarded-for': '[2001:db8::1]:443' }), PER_MINUTE);
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '2001:db8::1' })).status, 429);
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '[2001:db8::2]' })).status, 303);
+  });
+
+  it('client address – a hop that is no address (`unknown`) is counted on its own, not as the proxy', async () => {
+    assert.equal(await exhaust(gw, { 'x-forwarded-for': 'unknown' }), PER_MINUTE);
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '198.51.100.1, unknown' })).status, 429);
+    // Clients the proxy named are not locked out by the ones it could not.
+    assert.equal((await signIn(gw, KEY, { 'x-forwarded-for': '198.51.100.2' })).status, 303);
+    assert.equal((await signIn(gw, KEY)).status, 303);
+  });
+});

@@ -6,6 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { toFile } from 'openai';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { chatLines, jsonl, waitForBatch } from '../helpers/batches.js';
+import { waitFor } from '../helpers/routing.js';
+import { startS3Link } from '../helpers/s3-link.js';
+import { startTestS3 } from '../helpers/s3-server.js';
 
 async function metric(gw: TestGateway, name: string, labels: string): Promise<number> {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
@@ -59,6 +62,44 @@ describe('files metrics', () => {
       assert.equal(await metric(second, 'lanegate_files_stored', 'purpose="batch"'), 0);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('files metrics – the walk at start racing uploads', () => {
+  it('files metrics – a file stored while the walk at start runs is counted once it ends (the walk listed the store before it)', async () => {
+    const s3 = await startTestS3();
+    const link = await startS3Link(s3.endpoint);
+    const files = (retentionS: number) => `\nfiles:\n${s3.storeYaml('inventory').replace(s3.endpoint, link.endpoint)}  max_retention_s: ${retentionS}\n`;
+    try {
+      // A file that expires in a second: the walk removes it, and says so in the log once it has ended.
+      const first = await startTestGateway({ extra: files(1), env: s3.env });
+      let expiresAt: number;
+      try {
+        expiresAt = (await first.client().files.create({ file: await toFile(jsonl(chatLines(1, 'fast', 'old ')), 'old.jsonl'), purpose: 'batch' })).expires_at!;
+      } finally {
+        await first.close();
+      }
+      await waitFor('the file to expire', () => (Date.now() / 1000 > expiresAt + 1 ? true : undefined), 5000);
+
+      const listing = link.holdListings();
+      const gw = await startTestGateway({ extra: files(86_400), env: s3.env });
+      try {
+        // The walk has listed the store (one expired file) and waits for the answer: upload now.
+        await listing.held;
+        const input = jsonl(chatLines(2, 'fast', 'new '));
+        await gw.client().files.create({ file: await toFile(input, 'new.jsonl'), purpose: 'batch' });
+        assert.equal(await metric(gw, 'lanegate_files_stored', 'purpose="batch"'), 1);
+        listing.release();
+        await waitFor('the walk to end', () => (/expired files removed/.test(gw.logs()) ? true : undefined), 10_000);
+        assert.equal(await metric(gw, 'lanegate_files_stored', 'purpose="batch"'), 1);
+        assert.equal(await metric(gw, 'lanegate_files_stored_bytes', 'purpose="batch"'), input.length);
+      } finally {
+        await gw.close();
+      }
+    } finally {
+      await link.close();
+      await s3.close();
     }
   });
 });

@@ -8,6 +8,7 @@ import { createSummariser, loadIndex, loadSummary, readLineAt, RowLog, type Inde
 import { compareFiles, dayEndMs, listChains, type AuditFile } from '../files.js';
 import type { FileBackend } from '../transport/file-sink.js';
 import { readRecord } from './integrity.js';
+import { mapBounded } from '../../map-bounded.js';
 import type { BodyMode } from '../schema.js';
 
 export interface AuditFilter {
@@ -111,6 +112,8 @@ interface FileSummary {
 const DAY_MS = 86_400_000;
 /** Index rows kept in memory across searches, in all (some 80 bytes each, outside the JS heap but for a few objects a file). */
 const ROW_CACHE_ROWS = 150_000;
+/** Files stat'ed and index summaries read at once when a search picks its files. */
+const OPEN_CONCURRENCY = 16;
 /** Bytes read at a record's offset: its line and usually the next one (which must name its hash). */
 const READ_BYTES = 32 * 1024;
 
@@ -170,7 +173,12 @@ export interface FileQueryOptions {
   onRowsRead?: (file: string) => void;
 }
 
-export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick<FileBackend, 'activeRows' | 'activeFiles'>>, o: FileQueryOptions = {}): AuditQuery {
+export interface FileQuery extends AuditQuery {
+  /** Files whose summary, and whose rows, the query keeps in memory between searches. */
+  kept(): { summaries: number; rows: number };
+}
+
+export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick<FileBackend, 'activeRows' | 'activeFiles'>>, o: FileQueryOptions = {}): FileQuery {
   const dir = backend.dir;
   const save = backend.activeRows !== undefined;
   const summaries = new Map<string, FileSummary>();
@@ -222,37 +230,46 @@ export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick
     return rows;
   }
 
+  /** A file gone (retention, a purge): what is kept of it goes too. */
+  function dropFile(file: string): void {
+    summaries.delete(file);
+    forget(file);
+  }
+
   async function candidates(chains: Map<string, AuditFile[]>, lane: string | undefined): Promise<Candidate[]> {
     const active = backend.activeFiles?.() ?? new Set<string>();
+    const listed = new Set([...chains.values()].flatMap((files) => files.map((f) => f.path)));
+    for (const file of summaries.keys()) if (!listed.has(file)) dropFile(file);
+    for (const file of cached.keys()) if (!listed.has(file)) dropFile(file);
     const out: Candidate[] = [];
     const all = [...chains].filter(([chain]) => lane === undefined || chain === lane).flatMap(([, files]) => files);
-    await Promise.all(
-      all.map(async (f) => {
-        if (active.has(f.path)) {
-          out.push({ f, lo: Date.parse(`${f.day}T00:00:00.000Z`) - DAY_MS, hi: Infinity, active: true });
-          return;
-        }
-        let st;
-        try {
-          st = await stat(f.path);
-        } catch {
-          return; // removed meanwhile (retention)
-        }
-        let known = summaries.get(f.path);
-        if (!known || known.size !== st.size || known.mtimeMs !== st.mtimeMs) {
-          summaries.delete(f.path);
-          // The summary at the end of its index: a few KB, not the rows.
-          const saved = await loadSummary(f.path, st.size);
-          if (saved) summaries.set(f.path, (known = inMemory(saved, st.size, st.mtimeMs)));
-          else known = undefined;
-        }
-        if (known) {
-          out.push({ f, lo: known.min, hi: known.max, active: false, stat: st });
-          return;
-        }
-        out.push({ f, lo: Date.parse(`${f.day}T00:00:00.000Z`) - DAY_MS, hi: Math.min(dayEndMs(f.day), st.mtimeMs), active: false, stat: st });
-      }),
-    );
+    // Bounded: a stat and an index read per file, and a trail can hold thousands of files (EMFILE).
+    await mapBounded(all, OPEN_CONCURRENCY, async (f) => {
+      if (active.has(f.path)) {
+        out.push({ f, lo: Date.parse(`${f.day}T00:00:00.000Z`) - DAY_MS, hi: Infinity, active: true });
+        return;
+      }
+      let st;
+      try {
+        st = await stat(f.path);
+      } catch {
+        dropFile(f.path); // removed meanwhile (retention)
+        return;
+      }
+      let known = summaries.get(f.path);
+      if (!known || known.size !== st.size || known.mtimeMs !== st.mtimeMs) {
+        summaries.delete(f.path);
+        // The summary at the end of its index: a few KB, not the rows.
+        const saved = await loadSummary(f.path, st.size);
+        if (saved) summaries.set(f.path, (known = inMemory(saved, st.size, st.mtimeMs)));
+        else known = undefined;
+      }
+      if (known) {
+        out.push({ f, lo: known.min, hi: known.max, active: false, stat: st });
+        return;
+      }
+      out.push({ f, lo: Date.parse(`${f.day}T00:00:00.000Z`) - DAY_MS, hi: Math.min(dayEndMs(f.day), st.mtimeMs), active: false, stat: st });
+    });
     return out;
   }
 
@@ -290,6 +307,7 @@ export function createFileQuery(backend: Pick<FileBackend, 'dir'> & Partial<Pick
   }
 
   return {
+    kept: () => ({ summaries: summaries.size, rows: cached.size }),
     async get(id, hint = {}) {
       const found = await candidates(await listChains(dir), undefined);
       // With the record's time (the console's links carry it), the files that can hold it come first; then newest first.

@@ -3,7 +3,7 @@
 // lane's stream with XRANGE. Each entry is checked against its own seal
 // (integrity.ts); entries older than sealing read as `unsealed`.
 import type { RedisStore } from '../../stores/redis.js';
-import { auditStreams, idKey, pastWindow, streamKey } from '../streams.js';
+import { auditStreams, ENTRY_LAG_MS, idKey, pastWindow, streamKey } from '../streams.js';
 import { facetsOf } from '../transport/pending.js';
 import { readRecord } from './integrity.js';
 import { byTime, encodeCursor, pastCursor, statusMatches, type AuditFilter, type AuditPage, type AuditQuery } from './query.js';
@@ -16,9 +16,22 @@ function parseEntry(fields: string[]): Record<string, unknown> | undefined {
   return undefined;
 }
 
-const SCAN_LIMIT = 100_000;
+/**
+ * A time as a stream id bound. Times come from a query (any number the
+ * filter's parser takes, a cursor a client may have made up): `1e+20` or a
+ * negative one is no stream id, and Redis would refuse the whole search.
+ */
+function entryAt(ms: number): string {
+  return String(Math.min(Math.max(0, Math.floor(ms)), Number.MAX_SAFE_INTEGER));
+}
 
-export function createRedisQuery(redis: RedisStore): AuditQuery {
+export interface RedisQueryOptions {
+  /** The most entries one search reads per stream (default 100 000): a search that finds little stops there. */
+  scanLimit?: number;
+}
+
+export function createRedisQuery(redis: RedisStore, o: RedisQueryOptions = {}): AuditQuery {
+  const scanLimit = o.scanLimit ?? 100_000;
   return {
     async get(id) {
       // Every stream there is, not the configured lanes: lanes since removed,
@@ -39,15 +52,22 @@ export function createRedisQuery(redis: RedisStore): AuditQuery {
       const streams = await auditStreams(redis);
       const newest = filter.order === 'newest';
       // Entries are filed by when they reached Redis, never before the request arrived.
-      const lower = newest ? (filter.from !== undefined ? String(filter.from) : '-') : filter.after ? String(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? String(filter.from) : '-';
+      const lower = newest ? (filter.from !== undefined ? entryAt(filter.from) : '-') : filter.after ? entryAt(Math.max(filter.after.time, filter.from ?? 0)) : filter.from !== undefined ? entryAt(filter.from) : '-';
+      // Newest first, a page starts at its cursor or `to`, not at the newest
+      // entry: re-reading everything newer made each page cost more than the
+      // last, and past the scan limit a deep page came back empty. A record
+      // reaches Redis up to ENTRY_LAG_MS after its time, so the read starts
+      // that much above it (what it re-reads there is skipped by its time).
+      const ceiling = Math.min(filter.after?.time ?? Infinity, filter.to ?? Infinity);
+      const upper = newest && ceiling !== Infinity ? entryAt(ceiling + ENTRY_LAG_MS) : '+';
       const found: Array<{ time: number; id: string; record: Record<string, unknown> }> = [];
       for (const [chain, key] of streams) {
         if (filter.lane !== undefined && chain !== filter.lane) continue;
         let from = lower;
-        let to = '+';
+        let to = upper;
         let scanned = 0;
         let inStream = 0;
-        while (scanned < SCAN_LIMIT && inStream <= filter.limit) {
+        while (scanned < scanLimit && inStream <= filter.limit) {
           const entries = newest ? await redis.client.xrevrange(key, to, from, 'COUNT', 500) : await redis.client.xrange(key, from, to, 'COUNT', 500);
           if (entries.length === 0) break;
           for (const [, fields] of entries) {
