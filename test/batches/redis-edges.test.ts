@@ -19,8 +19,11 @@ import { runCli } from '../helpers/cli.js';
 import { chatLines, outputLines, uploadBatchInput, waitForBatch } from '../helpers/batches.js';
 
 // Short enough that the old code's XAUTOCLAIM took lines over within a line's run; long enough that renewals every
-// CLAIM_IDLE_MS / 3 survive a loaded machine's event-loop lag.
-const CLAIM_IDLE_MS = 350;
+// CLAIM_IDLE_MS / 3 survive a loaded machine's event-loop lag (at 350 ms a loaded run saw a line taken over and sent
+// upstream twice). The upstream's first-byte timeout is raised so a line can be held past several claim timeouts.
+const CLAIM_IDLE_MS = 1_000;
+const TIMEOUTS = 'first_byte_ms: 1500, total_ms: 5000';
+const LONG_TIMEOUTS = 'first_byte_ms: 10000, total_ms: 20000';
 
 /** Upstream calls per prompt that starts with `tag`. */
 function callsPerLine(calls: RecordedCall[], tag: string): Map<string, number> {
@@ -30,6 +33,14 @@ function callsPerLine(calls: RecordedCall[], tag: string): Map<string, number> {
     if (content.startsWith(tag)) out.set(content, (out.get(content) ?? 0) + 1);
   }
   return out;
+}
+
+/** The replica's own lanegate_queue_retries_total, all codes: tries it retried. */
+async function retriesOn(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^lanegate_queue_retries_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
 }
 
 /** The replica's own lanegate_queue_running: queued lines it runs now. */
@@ -66,12 +77,15 @@ describe('work queue on Redis – two replicas, short claim timeout', () => {
     // Each replica runs up to 4 lines: the one not running a line has room to take it over.
     const extra = `
 redis: { url: "${redis.url}", key_prefix: redis-edges }
-queue: { concurrency: 4, claim_idle_ms: ${CLAIM_IDLE_MS}, poll_ms: 20, backoff_ms: 600, max_attempts: 10 }
+queue: { concurrency: 4, claim_idle_ms: ${CLAIM_IDLE_MS}, poll_ms: 20, backoff_ms: 1500, max_attempts: 10 }
 files: { dir: "${dir}/files" }
 `;
-    a = await startTestGateway({ openaiUrl: upstream.url, extra });
+    // The first match is the fake OpenAI provider's.
+    const yaml = defaultTestConfig({ openaiUrl: upstream.url }).replace(TIMEOUTS, LONG_TIMEOUTS) + extra;
+    assert.ok(yaml.includes(LONG_TIMEOUTS));
+    a = await startTestGateway({ openaiUrl: upstream.url, yaml });
     configFile = path.join(dir, 'gateway.yaml');
-    await writeFile(configFile, (defaultTestConfig({ openaiUrl: upstream.url }) + extra).replaceAll('{{dir}}', dir));
+    await writeFile(configFile, yaml.replaceAll('{{dir}}', dir));
     b = await spawnGateway(configFile);
     viaA = a.client();
     viaB = new OpenAI({ apiKey: APP_KEY, baseURL: b.baseURL, maxRetries: 0 });
@@ -85,8 +99,8 @@ files: { dir: "${dir}/files" }
   });
 
   it('claims – an upstream slower than claim_idle_ms: each line goes upstream once', async () => {
-    // Under the upstream's first-byte timeout (1500 ms), over three claim timeouts.
-    upstream.always({ delayMs: 1200 });
+    // Under the upstream's first-byte timeout, over three claim timeouts.
+    upstream.always({ delayMs: 3_500 });
     try {
       const calls = upstream.calls.length;
       const file = await uploadBatchInput(viaA, chatLines(3, 'gpt-fake', 'slow-claim '));
@@ -105,8 +119,9 @@ files: { dir: "${dir}/files" }
   it('claims – a line backing off after 429s for longer than claim_idle_ms: one answered call', async () => {
     const calls = upstream.calls.length;
     // One line (so the replica not running it is not paused by a 429 of its own), refused twice: the worker
-    // holds it through 600 + 1200 ms of backoff, five claim timeouts.
+    // holds it through 1500 + 3000 ms of backoff, four and a half claim timeouts.
     const refused = { status: 429, body: { error: { message: 'slow down', type: 'rate_limit_error' } } };
+    const retriedBefore = [await retriesOn(a.url), await retriesOn(b.url)];
     upstream.script(refused, refused);
     const file = await uploadBatchInput(viaA, chatLines(1, 'gpt-fake', 'backoff-claim '));
     const created = await viaB.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
@@ -115,6 +130,9 @@ files: { dir: "${dir}/files" }
     assert.deepEqual(batch.request_counts, { total: 1, completed: 1, failed: 0 });
     // Two refused calls, then the one answered: a replica that took the line over would have sent more.
     assert.equal(upstream.calls.length - calls, 3);
+    // Both retries were the same replica's: one that took the line over in a backoff would have tried (and retried) it too.
+    const retried = [(await retriesOn(a.url)) - retriedBefore[0]!, (await retriesOn(b.url)) - retriedBefore[1]!];
+    assert.deepEqual([...retried].sort(), [0, 2], `retries on a, b: ${retried.join(', ')}`);
   });
 
   it('cancel racing finalize – a cancel that was accepted ends cancelled, a refused one completed; never reverts', async () => {
