@@ -392,6 +392,10 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
     },
     // An item this process claimed and did not answer (a failure, a shutdown) stays claimed here: it runs again after a restart, not in a loop.
     release() {},
+    // Not started: the next claim hands it out again.
+    async giveBack(delivery) {
+      claimed.delete(delivery.item.id);
+    },
     async counts(owner) {
       const results = state.results.get(owner);
       return results ? countResults(results.values()) : { ...(state.counts.get(owner) ?? { completed: 0, failed: 0, cancelled: 0 }) };
