@@ -191,7 +191,11 @@ export function createUsageRollups(dir: string, o: UsageRollupOptions = {}): Usa
     const appended = r !== undefined && st.size > r.size && (await bytesBefore(file, r.size)) === r.tail;
     if (!r || !appended) r = { size: 0, mtimeMs: 0, cells: [], mismatched: [], tail: '' };
     const end = await completeEnd(file, r.size, st.size);
-    const index = new Map<string, Cell>(r.cells.map((c) => [c.slice(0, 8).join('\u0000'), c]));
+    const index = new Map<string, Cell>();
+    for (const c of r.cells) {
+      index.set(c.slice(0, 8).join('\u0000'), c);
+      if (slice.due()) await slice.next();
+    }
     for await (const e of readLedger(createFilePartReader(file, r.size, end))) {
       if (slice.due()) await slice.next();
       const day = new Date(e.time).toISOString().slice(0, 10);
