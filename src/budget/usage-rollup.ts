@@ -8,12 +8,24 @@
 // nano-dollar, and the records whose hash fails are left out and counted the
 // same way. The rollups are kept in memory and saved to one file in the
 // folder (.usage-rollups.json), so a restart reads only new records.
-import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+//
+// All of it runs on the gateway's event loop beside requests, so no step
+// holds the loop for long: reading yields every SLICE_MS, and the saved file
+// is JSON lines (a header per file, its cells in chunks), written and parsed
+// a line at a time, never as one JSON text of the whole state (at a million
+// records, one JSON.parse of it held the loop for half a second or more).
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createFilePartReader, jsonlFiles } from '../audit/read/file-reader.js';
 import { readLedger, type GroupBy, type UsageIntegrity, type UsageRow } from './ledger.js';
 
 const ROLLUP_FILE = '.usage-rollups.json';
+/** The saved file's first line. A file without it (version 1: one JSON text) is not read: the trail is rolled up again. */
+const ROLLUP_HEADER = '{"v":2}';
+/** Cells or mismatched records per line of the saved file. */
+const SAVED_CHUNK = 1_000;
+/** The longest the warm-up holds the event loop before letting requests in. */
+const SLICE_MS = 10;
 const DAY_MS = 86_400_000;
 const MISMATCH_IDS = 100;
 const DIMENSIONS = ['key', 'app', 'team', 'model', 'provider', 'lane', 'client'] as const satisfies readonly GroupBy[];
@@ -54,6 +66,24 @@ export interface UsageRollups {
   warm(): Promise<void>;
 }
 
+/** Yields to the event loop (after its I/O poll) once a slice's time has run out; cheap to call per record. */
+function createSlicer(): { due(): boolean; next(): Promise<void> } {
+  let since = performance.now();
+  return {
+    due: () => performance.now() - since >= SLICE_MS,
+    next: () =>
+      new Promise<void>((resolve) =>
+        setImmediate(() => {
+          since = performance.now();
+          resolve();
+        }),
+      ),
+  };
+}
+
+/** One line of the saved file: a file's header, then its cells and mismatched records in chunks. */
+type SavedLine = { file: string; size: number; mtimeMs: number; tail: string } | { cells: Cell[] } | { mismatched: FileRollup['mismatched'] };
+
 const emptyRow = (group: string): UsageRow => ({ group, requests: 0, input_tokens: 0, output_tokens: 0, saved_input_tokens: 0, saved_output_tokens: 0, nano_usd: 0, usd: '' });
 
 /** Offset just past the last newline in [from, size) of the file, or `from` when there is none. */
@@ -87,24 +117,61 @@ export function createUsageRollups(dir: string, o: UsageRollupOptions = {}): Usa
   /** One update of the rollups at a time: two pages at once read each file once. */
   let updating: Promise<void> = Promise.resolve();
 
+  const slice = createSlicer();
+
   const load = () =>
     (loaded ??= (async () => {
+      let text: string;
       try {
-        const saved = JSON.parse(await readFile(path.join(dir, ROLLUP_FILE), 'utf8')) as { v?: number; files?: Record<string, FileRollup> };
-        if (saved.v === 1 && saved.files) for (const [name, r] of Object.entries(saved.files)) rollups.set(path.join(dir, name), r);
+        text = await readFile(path.join(dir, ROLLUP_FILE), 'utf8');
       } catch {
-        // none yet, or unreadable: every file is read again
+        return; // none yet: every file is read
       }
+      if (!text.startsWith(`${ROLLUP_HEADER}\n`)) return;
+      const saved = new Map<string, FileRollup>();
+      let current: FileRollup | undefined;
+      try {
+        for (let at = ROLLUP_HEADER.length + 1; at < text.length; ) {
+          const nl = text.indexOf('\n', at);
+          // No newline: the last line is torn; what came before it is whole.
+          if (nl < 0) throw new Error('torn');
+          const line = JSON.parse(text.slice(at, nl)) as SavedLine;
+          at = nl + 1;
+          if ('file' in line) saved.set(path.join(dir, line.file), (current = { size: line.size, mtimeMs: line.mtimeMs, tail: line.tail, cells: [], mismatched: [] }));
+          else if ('cells' in line) current!.cells.push(...line.cells);
+          else current!.mismatched.push(...line.mismatched);
+          if (slice.due()) await slice.next();
+        }
+      } catch {
+        return; // unreadable: every file is read again
+      }
+      for (const [file, r] of saved) rollups.set(file, r);
     })());
 
   async function save(): Promise<void> {
     if (!dirty) return;
     dirty = false;
-    const files: Record<string, FileRollup> = {};
-    for (const [file, r] of rollups) files[path.relative(dir, file)] = r;
     const target = path.join(dir, ROLLUP_FILE);
     const tmp = `${target}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ v: 1, files }), { mode: 0o640 });
+    const handle = await open(tmp, 'w', 0o640);
+    try {
+      let out = `${ROLLUP_HEADER}\n`;
+      const put = async (line: SavedLine): Promise<void> => {
+        out += `${JSON.stringify(line)}\n`;
+        if (out.length < 1024 * 1024 && !slice.due()) return;
+        await handle.write(out);
+        out = '';
+        if (slice.due()) await slice.next();
+      };
+      for (const [file, r] of rollups) {
+        await put({ file: path.relative(dir, file), size: r.size, mtimeMs: r.mtimeMs, tail: r.tail });
+        for (let i = 0; i < r.cells.length; i += SAVED_CHUNK) await put({ cells: r.cells.slice(i, i + SAVED_CHUNK) });
+        for (let i = 0; i < r.mismatched.length; i += SAVED_CHUNK) await put({ mismatched: r.mismatched.slice(i, i + SAVED_CHUNK) });
+      }
+      await handle.write(out);
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, target);
   }
 
@@ -124,8 +191,13 @@ export function createUsageRollups(dir: string, o: UsageRollupOptions = {}): Usa
     const appended = r !== undefined && st.size > r.size && (await bytesBefore(file, r.size)) === r.tail;
     if (!r || !appended) r = { size: 0, mtimeMs: 0, cells: [], mismatched: [], tail: '' };
     const end = await completeEnd(file, r.size, st.size);
-    const index = new Map<string, Cell>(r.cells.map((c) => [c.slice(0, 8).join('\u0000'), c]));
+    const index = new Map<string, Cell>();
+    for (const c of r.cells) {
+      index.set(c.slice(0, 8).join('\u0000'), c);
+      if (slice.due()) await slice.next();
+    }
     for await (const e of readLedger(createFilePartReader(file, r.size, end))) {
+      if (slice.due()) await slice.next();
       const day = new Date(e.time).toISOString().slice(0, 10);
       if (e.integrity === 'mismatch') {
         r.mismatched.push([day, e.id, e.nanoUsd]);

@@ -7,14 +7,18 @@
 //
 // The journal is compacted at start, and again while running whenever it
 // has grown past twice its size after the last compaction (and past
-// queue.compact_min_bytes): what the store holds now is written to a new
-// file, synced, and renamed over the old one, in the writer's turn, so no
-// entry is lost or written twice. A compaction also lets go of what no one
+// queue.compact_min_bytes): what the store holds at one moment (the cut) is
+// written to a new file, then the entries written since the cut, and the new
+// file is synced and renamed over the old one in the writer's turn, so no
+// entry is lost or written twice. While running, the new file is written in
+// slices beside the requests (one JSON text of tens of MB held the event
+// loop for seconds) and writes keep going to the old journal, synced as
+// ever, until the rename. A compaction also lets go of what no one
 // reads any more: the results of final batches (their files hold them; their
 // counts are kept) and of answered background responses. So the file stays
 // within about twice what is live, however many lines pass through.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
 
@@ -28,6 +32,14 @@ type Entry =
 
 const JOURNAL = 'queue.jsonl';
 const DEFAULT_COMPACT_MIN_BYTES = 64 * 1024 * 1024;
+/** Queued items per `enq` line of a compacted journal. */
+const ITEMS_PER_LINE = 1_000;
+/** The longest a compaction holds the event loop before letting requests in. */
+const SLICE_MS = 10;
+/** Bytes of a compacted journal gathered before they are written. */
+const WRITE_BYTES = 1024 * 1024;
+/** Writes of entries made during a compaction into its new file before the switch (in case they arrive as fast as they are copied). */
+const CATCH_UP_ROUNDS = 64;
 
 interface State {
   batches: Map<string, BatchRecord>;
@@ -113,17 +125,62 @@ function prune(state: State): void {
   for (const [owner, results] of state.results) for (const r of results.values()) state.done.add(idOf(owner, r.index));
 }
 
-/** The state, pruned, as the fewest entries that rebuild it. */
-function snapshot(state: State): string {
+/** The state at a cut, pruned: what the compacted journal holds before the entries written since. */
+interface Snapshot {
+  batches: BatchRecord[];
+  counts: Array<[string, LineCounts]>;
+  results: Array<[string, LineResult[]]>;
+  waiting: WorkItem[];
+}
+
+/**
+ * Prunes the state and copies what it holds now (references: the records in
+ * it are replaced on change, never changed in place), in one step: cheap next
+ * to writing it out, which happens afterwards, a slice at a time.
+ */
+function cut(state: State): Snapshot {
   prune(state);
-  const lines: string[] = [];
-  for (const b of state.batches.values()) lines.push(JSON.stringify({ e: 'batch', b }));
-  for (const [owner, c] of state.counts) lines.push(JSON.stringify({ e: 'counts', owner, c }));
-  for (const [owner, results] of state.results) {
-    for (const r of results.values()) lines.push(JSON.stringify({ e: 'done', owner, id: idOf(owner, r.index), r }));
+  return {
+    batches: [...state.batches.values()],
+    counts: [...state.counts],
+    results: [...state.results].map(([owner, results]) => [owner, [...results.values()]]),
+    waiting: [...state.waiting.values()],
+  };
+}
+
+/** The snapshot as the fewest entries that rebuild it, as text a piece at a time (an `enq` line an item at a time). */
+function* snapshotText(snap: Snapshot): Generator<string> {
+  for (const b of snap.batches) yield JSON.stringify({ e: 'batch', b }) + '\n';
+  for (const [owner, c] of snap.counts) yield JSON.stringify({ e: 'counts', owner, c }) + '\n';
+  for (const [owner, results] of snap.results) {
+    for (const r of results) yield JSON.stringify({ e: 'done', owner, id: idOf(owner, r.index), r }) + '\n';
   }
-  if (state.waiting.size > 0) lines.push(JSON.stringify({ e: 'enq', items: [...state.waiting.values()] }));
-  return lines.length ? lines.join('\n') + '\n' : '';
+  for (let i = 0; i < snap.waiting.length; i += ITEMS_PER_LINE) {
+    yield '{"e":"enq","items":[';
+    const end = Math.min(snap.waiting.length, i + ITEMS_PER_LINE);
+    for (let j = i; j < end; j++) yield (j > i ? ',' : '') + JSON.stringify(snap.waiting[j]);
+    yield ']}\n';
+  }
+}
+
+/** Writes the snapshot to an open file, yielding to the event loop every SLICE_MS; returns the bytes written. `stop` ends it early (the store is closing). */
+async function writeSnapshot(handle: FileHandle, snap: Snapshot, stop: () => boolean): Promise<number> {
+  let bytes = 0;
+  let out = '';
+  let since = performance.now();
+  for (const piece of snapshotText(snap)) {
+    out += piece;
+    const due = performance.now() - since >= SLICE_MS;
+    if (out.length < WRITE_BYTES && !due) continue;
+    await handle.write(out);
+    bytes += Buffer.byteLength(out);
+    out = '';
+    if (due) await new Promise((resolve) => setImmediate(resolve));
+    if (stop()) throw new Error('the work queue is closing');
+    since = performance.now();
+  }
+  await handle.write(out);
+  return bytes + Buffer.byteLength(out);
 }
 
 function idOf(owner: string, index: number): string {
@@ -150,58 +207,112 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
   /** The journal's size now, and just after the last compaction. */
   let bytes = 0;
   let compactedBytes = 0;
-  /**
-   * Writes the state as a new journal and puts it in the old one's place;
-   * returns its handle, still open, to append to (nothing can fail between
-   * the rename and the next append).
-   */
-  const compact = async (): Promise<FileHandle> => {
-    const text = snapshot(state);
-    const tmp = `${file}.compact`;
+  let closed = false;
+  const tmp = `${file}.compact`;
+  if (!options.readOnly) {
+    mkdirSync(dir, { recursive: true });
     const next = await open(tmp, 'w');
     try {
-      await next.writeFile(text);
+      bytes = compactedBytes = await writeSnapshot(next, cut(state), () => false);
       await next.sync();
       await rename(tmp, file);
     } catch (err) {
       await next.close();
       throw err;
     }
-    bytes = compactedBytes = Buffer.byteLength(text);
-    return next;
-  };
-  if (!options.readOnly) {
-    mkdirSync(dir, { recursive: true });
-    handle = await compact();
+    handle = next;
   }
+
+  /**
+   * A compaction under way while running: the new file once open, its size,
+   * the entries written since the cut and not yet in it (they go to the old
+   * journal as well), and whether it is synced and waits for the writer to
+   * switch to it.
+   */
+  interface Compaction {
+    next?: FileHandle;
+    bytes: number;
+    since: string[];
+    ready: boolean;
+    done: Promise<void>;
+  }
+  let compaction: Compaction | undefined;
+  const startCompaction = (): void => {
+    const c: Compaction = { bytes: 0, since: [], ready: false, done: Promise.resolve() };
+    compaction = c;
+    const snap = cut(state);
+    const build = async (): Promise<void> => {
+      c.next = await open(tmp, 'w');
+      c.bytes = await writeSnapshot(c.next, snap, () => closed);
+      // The entries written meanwhile are caught up here too, in the background, so the switch writes and syncs only the last few.
+      for (let round = 0; round < CATCH_UP_ROUNDS && c.since.length > 0; round++) {
+        let size = 0;
+        let count = 0;
+        while (count < c.since.length && size < WRITE_BYTES) size += c.since[count++]!.length;
+        const out = c.since.splice(0, count).join('');
+        await c.next.write(out);
+        c.bytes += Buffer.byteLength(out);
+        if (closed) throw new Error('the work queue is closing');
+      }
+      await c.next.sync();
+      c.ready = true;
+    };
+    c.done = build().then(
+      () => {
+        if (!flushing && !closed) void flush();
+      },
+      async () => {
+        // The old journal holds everything: append to it, and try again once it has doubled once more.
+        await c.next?.close().catch(() => {});
+        await unlink(tmp).catch(() => {});
+        if (compaction === c) compaction = undefined;
+        compactedBytes = bytes;
+      },
+    );
+  };
+  /**
+   * In the writer's turn (nothing being appended): puts the last entries
+   * written since the cut after the rest, syncs, and renames the new file
+   * over the old journal. False when that failed: the old journal stays, the
+   * caller appends to it.
+   */
+  const switchJournal = async (c: Compaction): Promise<boolean> => {
+    const next = c.next!;
+    // Entries written from here on are not in this text: they go to the journal in use after this (the new one, or the old one if this fails).
+    const tail = c.since.join('');
+    compaction = undefined;
+    try {
+      await next.write(tail);
+      await next.sync();
+      await rename(tmp, file);
+    } catch {
+      await next.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      compactedBytes = bytes;
+      return false;
+    }
+    const old = handle!;
+    handle = next;
+    bytes = compactedBytes = c.bytes + Buffer.byteLength(tail);
+    await old.close().catch(() => {});
+    return true;
+  };
 
   // Group commit: entries written while a sync is under way go out together in the next one.
   let pending: string[] = [];
   let waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
   let flushing = false;
-  let closed = false;
   async function flush(): Promise<void> {
     flushing = true;
-    while (pending.length > 0) {
+    while (pending.length > 0 || (compaction?.ready && !closed)) {
       const text = pending.join('');
       const settle = waiters;
       pending = [];
       waiters = [];
       try {
-        let compacted = false;
-        if (bytes >= compactMinBytes && bytes >= 2 * compactedBytes) {
-          // The snapshot is taken now, in this same turn: it holds every entry applied so far, these pending ones too.
-          try {
-            const old = handle!;
-            handle = await compact();
-            compacted = true;
-            await old.close().catch(() => {});
-          } catch {
-            // The old journal is untouched: append to it, and try again once it has doubled once more.
-            compactedBytes = bytes;
-          }
-        }
-        if (!compacted) {
+        // Switching, the entries taken here are in the new file: those from before the cut in the snapshot, the rest caught up or in the switch's tail.
+        const switched = compaction?.ready === true && !closed && (await switchJournal(compaction));
+        if (!switched && text) {
           await handle!.write(text);
           await handle!.datasync();
           bytes += Buffer.byteLength(text);
@@ -210,13 +321,16 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
       } catch (err) {
         for (const w of settle) w.reject(err);
       }
+      if (!compaction && !closed && bytes >= compactMinBytes && bytes >= 2 * compactedBytes) startCompaction();
     }
     flushing = false;
   }
   function write(entry: Entry): Promise<void> {
     if (closed || !handle) return Promise.reject(new Error(handle ? 'the work queue is closed' : 'the journal was opened read-only; the running gateway owns it'));
     apply(state, entry);
-    pending.push(JSON.stringify(entry) + '\n');
+    const line = JSON.stringify(entry) + '\n';
+    pending.push(line);
+    compaction?.since.push(line);
     const done = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
     if (!flushing) void flush();
     return done;
@@ -278,6 +392,10 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
     },
     // An item this process claimed and did not answer (a failure, a shutdown) stays claimed here: it runs again after a restart, not in a loop.
     release() {},
+    // Not started: the next claim hands it out again.
+    async giveBack(delivery) {
+      claimed.delete(delivery.item.id);
+    },
     async counts(owner) {
       const results = state.results.get(owner);
       return results ? countResults(results.values()) : { ...(state.counts.get(owner) ?? { completed: 0, failed: 0, cancelled: 0 }) };
@@ -307,6 +425,12 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
       if (closed) return;
       closed = true;
       while (flushing) await new Promise((r) => setImmediate(r));
+      // A compaction under way stops at its next slice and removes its file; the old journal holds everything.
+      await compaction?.done;
+      if (compaction?.ready) {
+        await compaction.next?.close().catch(() => {});
+        await unlink(tmp).catch(() => {});
+      }
       await handle?.close();
     },
   };

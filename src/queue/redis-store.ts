@@ -11,6 +11,9 @@
 // its claim every claim_idle_ms/3 (XCLAIM JUSTID to itself, which resets the
 // entry's idle time), so XAUTOCLAIM on another replica does not take it over
 // and run it twice. Renewing stops when the line is acknowledged or let go.
+// A line claimed and not started (the replica lost its room for it) is given
+// back: marked idle for the claim timeout, so any replica's next XAUTOCLAIM
+// takes it at once (src/queue/worker.ts).
 import { randomUUID } from 'node:crypto';
 import type { RedisStore } from '../stores/redis.js';
 import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
@@ -50,6 +53,15 @@ const FINALIZE_LOCK = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
+`;
+
+// KEYS: stream. ARGV: group, consumer, entry id, idle ms. An entry this consumer claimed and did not start is marked
+// idle for the claim timeout (still pending, for this consumer), so the next XAUTOCLAIM of any replica takes it;
+// one another replica took over already is left alone.
+const GIVE_BACK = `
+local mine = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2])
+if #mine == 1 then redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4], 'JUSTID') end
+return #mine
 `;
 
 // KEYS: batch, active set. ARGV: the record as read, the new record, batch id, 1 when the new status is final.
@@ -298,6 +310,12 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
     },
     release(delivery) {
       letGo(delivery.ref);
+    },
+    async giveBack(delivery) {
+      const consumer = held.get(delivery.ref);
+      letGo(delivery.ref);
+      if (consumer === undefined) return;
+      await client.eval(GIVE_BACK, 1, stream, GROUP, consumer, delivery.ref, options.claimIdleMs);
     },
     async close() {
       held.clear();

@@ -128,6 +128,12 @@ export interface WorkStore {
    * taken over after claim_idle_ms). Safe to call more than once.
    */
   release(delivery: Delivery): void;
+  /**
+   * Hands back an item this consumer claimed and has not started: any
+   * consumer may claim it at once (Redis: it is marked idle for the claim
+   * timeout, so the next XAUTOCLAIM of any replica takes it). Releases it too.
+   */
+  giveBack(delivery: Delivery): Promise<void>;
   counts(batchId: string): Promise<LineCounts>;
   /** Every result of a batch, a chunk at a time (never all at once), in no particular order. */
   eachResults(batchId: string): AsyncIterable<LineResult[]>;

@@ -17,9 +17,15 @@
 // Each line's result is recorded once (the store's done marker), and only
 // then is its try charged and audited.
 //
+// Lines are claimed ahead only as many as may start now; one that has not
+// started within HAND_BACK_MS all the same (the replica lost its room to
+// interactive traffic, its upstreams' pace or the CPU) is handed back to the
+// queue, so an idle replica takes it at once instead of this one sitting on
+// it, its claim renewed, for as long as it stays busy.
+//
 // Stopping: no new claims; lines in flight get the grace period, then are
 // aborted and left in the queue unanswered, so the next start (or another
-// replica) runs them; claimed lines not started yet are left the same way.
+// replica) runs them; claimed lines not started yet are handed back.
 import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import { GLOBAL_GATE, globalLimitsOf } from '../admission/control.js';
 import type { AuditSink } from '../audit/transport/writer.js';
@@ -82,6 +88,8 @@ const CONTROL_MS = 100;
 const DELAY_RESOLUTION_MS = 2;
 /** Lines in flight the controller starts from. */
 const START_LIMIT = 4;
+/** A claimed line not started within this (at most a third of queue.claim_idle_ms) is handed back. */
+const HAND_BACK_MS = 1_000;
 /** Retryable codes that say "slow down" rather than "that failed". */
 const PACE_CODES = new Set(['rate_limited', 'upstream_rate_limited', 'overloaded', 'budget_unavailable']);
 
@@ -97,8 +105,8 @@ export class QueueWorker {
   private ticking = false;
   private stopped = false;
   private lastSweep = 0;
-  /** Claimed lines waiting for their turn to start. */
-  private ready: Delivery[] = [];
+  /** Claimed lines waiting for their turn to start, with when they were claimed. */
+  private ready: Array<{ delivery: Delivery; claimedAt: number }> = [];
   private starting = false;
   private readonly delay: IntervalHistogram = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
   private control: NodeJS.Timeout | undefined;
@@ -126,9 +134,10 @@ export class QueueWorker {
     this.stopped = true;
     clearTimeout(this.timer);
     this.setActive(false);
-    // Claimed, not started: left unanswered like the lines aborted below (and no longer renewed).
-    for (const d of this.ready) this.o.store.release(d);
-    this.ready = [];
+    // Claimed, not started: handed back, for another replica (or the next start) to take at once.
+    const unstarted = this.ready.splice(0);
+    // Bounded: a Redis that does not answer must not hold up the shutdown (the lines are then taken over after the claim timeout).
+    await Promise.race([Promise.all(unstarted.map((r) => this.giveBack(r.delivery))), new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref())]);
     if (this.running > 0) {
       await Promise.race([new Promise<void>((resolve) => this.idle.push(resolve)), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
     }
@@ -181,6 +190,7 @@ export class QueueWorker {
     const max = this.o.config().raw.queue.concurrency;
     if (busy > MAX_LOOP_BUSY || (lateMs > TARGET_LOOP_DELAY_MS && busy > LATE_LOOP_BUSY)) this.limit = Math.max(1, this.limit * 0.7);
     else if (this.running >= Math.floor(this.limit)) this.limit = Math.min(max, Math.max(this.limit + 1, this.limit * 1.25));
+    this.handBack();
     if (this.running === 0 && this.ready.length === 0) this.setActive(false);
     this.startNext();
     this.kick(0);
@@ -198,9 +208,9 @@ export class QueueWorker {
       this.starting = false;
       // Paused after a 429 or an overload: claimed lines wait too.
       if (this.stopped || Date.now() < this.pausedUntil || this.running >= this.allowed() || !this.spareCapacity()) return;
-      const d = this.ready.shift();
-      if (!d) return;
-      this.launch(d);
+      const next = this.ready.shift();
+      if (!next) return;
+      this.launch(next.delivery);
       this.startNext();
     });
   }
@@ -216,6 +226,30 @@ export class QueueWorker {
     if (!control || !config.raw.admission.enabled) return true;
     const gate = control.gate(GLOBAL_GATE, globalLimitsOf(config.raw.admission));
     return gate.batchRoom() > 0 && !control.anyWaiting();
+  }
+
+  /**
+   * Hands back the claimed lines that have waited HAND_BACK_MS without
+   * starting: this replica has had no room for them since, and renewing
+   * their claims would keep every other replica from running them.
+   */
+  private handBack(): void {
+    if (this.ready.length === 0) return;
+    const waitMs = Math.min(HAND_BACK_MS, this.o.config().raw.queue.claim_idle_ms / 3);
+    const now = Date.now();
+    const keep = this.ready.filter((r) => now - r.claimedAt < waitMs);
+    if (keep.length === this.ready.length) return;
+    for (const r of this.ready) if (!keep.includes(r)) void this.giveBack(r.delivery);
+    this.ready = keep;
+  }
+
+  private async giveBack(d: Delivery): Promise<void> {
+    try {
+      await this.o.store.giveBack(d);
+    } catch (err) {
+      // Still pending for this replica and no longer renewed: another takes it over after queue.claim_idle_ms.
+      this.o.services().logger.warn({ err: String(err), item: d.item.id }, 'a claimed line could not be handed back; it is taken over after the claim timeout');
+    }
   }
 
   private async tick(): Promise<void> {
@@ -240,7 +274,8 @@ export class QueueWorker {
       else {
         const claimed = await this.o.store.claim(this.o.consumer, room);
         if (claimed.length > 0) {
-          this.ready.push(...claimed);
+          const claimedAt = Date.now();
+          this.ready.push(...claimed.map((delivery) => ({ delivery, claimedAt })));
           this.setActive(true);
           this.startNext();
         }
