@@ -5,13 +5,9 @@
 // cancelled when it was being cancelled, expired when some line ran out of
 // window, completed otherwise.
 import type { Services } from '../pipeline/context.js';
-import type { BatchRecord, BatchStatus, LineCounts, LineResult, WorkStore } from '../queue/types.js';
+import { isFinal, type BatchRecord, type LineCounts, type LineResult, type WorkStore } from '../queue/types.js';
 
-const FINAL: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired', 'cancelled']);
-
-export function isFinal(status: BatchStatus): boolean {
-  return FINAL.has(status);
-}
+export { isFinal };
 
 const nowS = () => Math.floor(Date.now() / 1000);
 
@@ -27,7 +23,7 @@ export async function finalizeBatch(o: { store: WorkStore; services: Services; b
     await finalizeLocked({ ...o, counts: c });
   } finally {
     // Unreachable Redis: the lock is no longer renewed and runs out by itself.
-    await store.unlockFinalize?.(seen.id).catch(() => undefined);
+    await store.unlockFinalize(seen.id).catch(() => undefined);
   }
 }
 

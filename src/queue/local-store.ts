@@ -20,7 +20,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
+import { isFinal, type BatchRecord, type Delivery, type LineCounts, type LineResult, type WorkItem, type WorkStore } from './types.js';
 
 type Entry =
   | { e: 'batch'; b: BatchRecord }
@@ -50,8 +50,6 @@ interface State {
   /** Final batches' counts: their results are let go at the next compaction. */
   counts: Map<string, LineCounts>;
 }
-
-const FINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
 function countResults(results: Iterable<LineResult>): LineCounts {
   const c: LineCounts = { completed: 0, failed: 0, cancelled: 0 };
@@ -117,7 +115,7 @@ function replay(file: string): State {
 function prune(state: State): void {
   for (const [owner, results] of state.results) {
     const batch = state.batches.get(owner);
-    if (batch && !FINAL.has(batch.status)) continue;
+    if (batch && !isFinal(batch.status)) continue;
     if (batch) state.counts.set(owner, countResults(results.values()));
     state.results.delete(owner);
   }
@@ -409,6 +407,9 @@ export async function openLocalWorkStore(dir: string, options: LocalWorkStoreOpt
       if (finalizing.has(owner)) return false;
       finalizing.add(owner);
       return true;
+    },
+    async unlockFinalize(owner) {
+      finalizing.delete(owner);
     },
     async activeBatches() {
       return [...state.batches.values()].filter((b) => b.status === 'in_progress' || b.status === 'cancelling' || b.status === 'finalizing').map((b) => b.id);

@@ -16,7 +16,7 @@
 // takes it at once (src/queue/worker.ts).
 import { randomUUID } from 'node:crypto';
 import type { RedisStore } from '../stores/redis.js';
-import type { BatchRecord, Delivery, LineCounts, LineResult, WorkItem, WorkStore } from './types.js';
+import { isFinal, type BatchRecord, type Delivery, type LineCounts, type LineResult, type WorkItem, type WorkStore } from './types.js';
 
 const GROUP = 'workers';
 /** Results read per round trip when a batch's files are written. */
@@ -72,8 +72,6 @@ redis.call('SET', KEYS[1], ARGV[2])
 if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
 return 1
 `;
-
-const FINAL_STATUSES = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
 const OUTCOME_FIELD = { ok: 'completed', error: 'failed', expired: 'failed', cancelled: 'cancelled' } as const;
 
@@ -191,7 +189,7 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
   return {
     kind: 'redis',
     async putBatch(batch) {
-      const final = FINAL_STATUSES.has(batch.status);
+      const final = isFinal(batch.status);
       const multi = client.multi().set(batchKey(batch.id), JSON.stringify(batch)).zadd(teamKey(batch.team), batch.created_at, batch.id);
       if (final) multi.srem(activeKey, batch.id);
       else multi.sadd(activeKey, batch.id);
@@ -207,7 +205,7 @@ export async function openRedisWorkStore(redis: RedisStore, options: RedisWorkSt
         if (!raw) return undefined;
         const next = change(JSON.parse(raw) as BatchRecord);
         if (!next) return { batch: JSON.parse(raw) as BatchRecord, changed: false };
-        const won = (await client.eval(UPDATE_BATCH, 2, batchKey(id), activeKey, raw, JSON.stringify(next), id, FINAL_STATUSES.has(next.status) ? '1' : '0')) as number;
+        const won = (await client.eval(UPDATE_BATCH, 2, batchKey(id), activeKey, raw, JSON.stringify(next), id, isFinal(next.status) ? '1' : '0')) as number;
         if (won === 1) return { batch: next, changed: true };
       }
     },

@@ -10,6 +10,13 @@ export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 
+const FINAL_STATUSES: ReadonlySet<string> = new Set<BatchStatus>(['completed', 'failed', 'expired', 'cancelled']);
+
+/** A batch in one of these statuses never changes again: compaction may drop its lines' results, and the sweep leaves it. */
+export function isFinal(status: string): boolean {
+  return FINAL_STATUSES.has(status);
+}
+
 export interface BatchError {
   code: string;
   message: string;
@@ -146,7 +153,7 @@ export interface WorkStore {
    */
   lockFinalize(batchId: string): Promise<boolean>;
   /** The finalize is over (ended or given up): stop keeping the lock, and free it. */
-  unlockFinalize?(batchId: string): Promise<void>;
+  unlockFinalize(batchId: string): Promise<void>;
   /** Items waiting or running, and the oldest one's age in ms. */
   stats(): Promise<{ depth: number; oldestAgeMs: number }>;
   close(): Promise<void>;
